@@ -1,0 +1,80 @@
+"""Who is calling: the principal built from a bearer token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Role(StrEnum):
+    GUARDIAN = "GUARDIAN"
+    PROVIDER = "PROVIDER"
+    OPERATOR = "OPERATOR"
+    ANALYST = "ANALYST"
+
+
+class AuthError(Exception):
+    """A bearer token was presented but cannot be accepted (HTTP 401)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller. ``role`` is None for anonymous callers."""
+
+    role: Role | None = None
+    subject: str | None = None
+    provider: str | None = None  # provider INN or global id, as carried by the token
+    municipality: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.role is None
+
+
+ANONYMOUS = Principal()
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimNames:
+    role: str = "pdo_role"
+    provider: str = "pdo_provider"
+    municipality: str = "pdo_municipality"
+    machine_role: str = "PROVIDER"
+
+
+def principal_from_claims(claims: Mapping[str, Any], names: ClaimNames) -> Principal:
+    """Map validated JWT claims to a principal.
+
+    A token without a role claim but with a provider claim is a machine client of that
+    provider (client-credentials); it gets ``names.machine_role``.
+    """
+    subject = claims.get("sub") or claims.get("client_id")
+    raw_role = claims.get(names.role)
+    provider = claims.get(names.provider)
+    municipality = claims.get(names.municipality)
+    if raw_role is None:
+        if provider is None:
+            raise AuthError("В токене нет роли")
+        raw_role = names.machine_role
+    try:
+        role = Role(str(raw_role).upper())
+    except ValueError as exc:
+        raise AuthError(f"Неизвестная роль в токене: {raw_role}") from exc
+    if not subject:
+        raise AuthError("В токене нет субъекта (sub)")
+    if role is Role.PROVIDER and not provider:
+        raise AuthError("В токене поставщика нет организации")
+    if role is Role.OPERATOR and not municipality:
+        raise AuthError("В токене оператора нет муниципалитета")
+    return Principal(
+        role=role,
+        subject=str(subject),
+        provider=str(provider) if provider else None,
+        municipality=str(municipality) if municipality else None,
+    )

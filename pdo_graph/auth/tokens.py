@@ -1,0 +1,105 @@
+"""Bearer token verification: the common interface and the dev issuer."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Protocol
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
+
+from pdo_graph.auth.principal import AuthError, ClaimNames, Principal, Role, principal_from_claims
+
+DEV_ISSUER = "urn:pdo-graph:dev"
+DEV_AUDIENCE = "pdo-graph"
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> Principal: ...
+
+    async def aclose(self) -> None: ...
+
+
+def load_or_create_dev_key(data_dir: Path) -> ECKey:
+    """The dev signing key lives in the data directory; generated on first use."""
+    path = data_dir / "dev-signing-key.json"
+    if path.exists():
+        return ECKey.import_key(json.loads(path.read_text()))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = ECKey.generate_key("P-256", parameters={"kid": f"dev-{int(time.time())}"}, private=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(key.as_dict(private=True), fh)
+    os.replace(tmp, path)
+    return key
+
+
+def mint_dev_token(
+    key: ECKey,
+    *,
+    role: Role,
+    subject: str,
+    provider: str | None = None,
+    municipality: str | None = None,
+    ttl_seconds: int = 12 * 3600,
+) -> str:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "sub": subject,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + ttl_seconds,
+        "pdo_role": role.value,
+    }
+    if provider:
+        claims["pdo_provider"] = provider
+    if municipality:
+        claims["pdo_municipality"] = municipality
+    header = {"alg": "ES256", "kid": key.kid, "typ": "JWT"}
+    return jwt.encode(header, claims, key, algorithms=["ES256"])
+
+
+def validate_claims(claims: dict[str, object], *, issuer: str, audience: str | None, leeway: int = 30) -> None:
+    """Registered claims: iss, aud, exp (required), nbf, iat."""
+    now = int(time.time())
+    if claims.get("iss") != issuer:
+        raise AuthError("Токен выпущен другим издателем")
+    if audience is not None:
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if audience not in auds:
+            raise AuthError("Токен выпущен не для этого сервиса (aud)")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float):
+        raise AuthError("В токене нет срока действия (exp)")
+    if exp + leeway < now:
+        raise AuthError("Срок действия токена истёк")
+    nbf = claims.get("nbf")
+    if isinstance(nbf, int | float) and nbf - leeway > now:
+        raise AuthError("Токен ещё не действует (nbf)")
+
+
+class DevVerifier:
+    """Accepts tokens signed by this server's own dev key."""
+
+    def __init__(self, key: ECKey) -> None:
+        self._key = key
+        self._names = ClaimNames()
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            decoded = jwt.decode(token, self._key, algorithms=["ES256"])
+        except (JoseError, ValueError) as exc:
+            raise AuthError("Недействительный токен: подпись не проверена") from exc
+        validate_claims(dict(decoded.claims), issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
+        return principal_from_claims(decoded.claims, self._names)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,81 @@
+"""Settings from the environment (``PDO_*``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str | None, default: list[str]) -> list[str]:
+    if not value:
+        return default
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; every field comes from a ``PDO_*`` variable."""
+
+    database_url: str | None = None
+    data_dir: Path = Path(".pdo")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_size: int = 8
+    region_code: str = "77"
+    auth_mode: str = "dev"  # dev | oidc
+    dev_force: bool = False
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_algorithms: list[str] = field(default_factory=lambda: ["RS256", "ES256", "PS256", "EdDSA"])
+    oidc_role_claim: str = "pdo_role"
+    oidc_provider_claim: str = "pdo_provider"
+    oidc_municipality_claim: str = "pdo_municipality"
+    oidc_machine_role: str = "PROVIDER"
+    secret_key: str | None = None
+    introspection: bool = True
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 3000
+    max_body_bytes: int = 256 * 1024
+    max_cost: int = 50_000
+    cors_origins: list[str] = field(default_factory=list)
+    enrollment_expiry_days: int = 5
+    background_jobs: bool = True
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        return cls(
+            database_url=e.get("PDO_DATABASE_URL") or None,
+            data_dir=Path(e.get("PDO_DATA_DIR", ".pdo")),
+            host=e.get("PDO_HOST", "127.0.0.1"),
+            port=int(e.get("PDO_PORT", "8000")),
+            db_pool_size=int(e.get("PDO_DB_POOL_SIZE", "8")),
+            region_code=e.get("PDO_REGION_CODE", "77"),
+            auth_mode=e.get("PDO_AUTH_MODE", "dev"),
+            dev_force=_bool(e.get("PDO_DEV_FORCE")),
+            oidc_issuer=e.get("PDO_OIDC_ISSUER") or None,
+            oidc_audience=e.get("PDO_OIDC_AUDIENCE") or None,
+            oidc_algorithms=_list(e.get("PDO_OIDC_ALGORITHMS"), ["RS256", "ES256", "PS256", "EdDSA"]),
+            oidc_role_claim=e.get("PDO_OIDC_ROLE_CLAIM", "pdo_role"),
+            oidc_provider_claim=e.get("PDO_OIDC_PROVIDER_CLAIM", "pdo_provider"),
+            oidc_municipality_claim=e.get("PDO_OIDC_MUNICIPALITY_CLAIM", "pdo_municipality"),
+            oidc_machine_role=e.get("PDO_OIDC_MACHINE_ROLE", "PROVIDER"),
+            secret_key=e.get("PDO_SECRET_KEY") or None,
+            introspection=_bool(e.get("PDO_INTROSPECTION"), True),
+            max_depth=int(e.get("PDO_MAX_DEPTH", "12")),
+            max_aliases=int(e.get("PDO_MAX_ALIASES", "30")),
+            max_tokens=int(e.get("PDO_MAX_TOKENS", "3000")),
+            max_body_bytes=int(e.get("PDO_MAX_BODY_BYTES", str(256 * 1024))),
+            max_cost=int(e.get("PDO_MAX_COST", "50000")),
+            cors_origins=_list(e.get("PDO_CORS_ORIGINS"), []),
+            enrollment_expiry_days=int(e.get("PDO_ENROLLMENT_EXPIRY_DAYS", "5")),
+            background_jobs=_bool(e.get("PDO_BACKGROUND_JOBS"), True),
+        )
