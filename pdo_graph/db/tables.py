@@ -1,0 +1,396 @@
+"""Tables (SQLAlchemy Core). The database defends the invariants too: checks, uniques, FKs."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Computed,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _id() -> Column[int]:
+    return Column("id", BigInteger, primary_key=True, autoincrement=True)
+
+
+def _created() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+municipalities = Table(
+    "municipalities",
+    metadata,
+    Column("code", String(2), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("next_certificate_serial", Integer, nullable=False, server_default="1"),
+    CheckConstraint("code ~ '^[0-9]{2}$'", name="code_format"),
+)
+
+guardians = Table(
+    "guardians",
+    metadata,
+    _id(),
+    Column("subject", Text, nullable=False, unique=True),
+    _created(),
+)
+
+children = Table(
+    "children",
+    metadata,
+    _id(),
+    Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False, index=True),
+    Column("full_name", Text, nullable=False),
+    Column("name_key", Text, nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("snils", String(11)),
+    Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
+    _created(),
+    UniqueConstraint("name_key", "birth_date", name="uq_children_name_birth"),
+    Index("uq_children_snils", "snils", unique=True, postgresql_where=text("snils IS NOT NULL")),
+)
+
+certificate_applications = Table(
+    "certificate_applications",
+    metadata,
+    _id(),
+    Column("child_id", BigInteger, ForeignKey("children.id"), nullable=False, unique=True),
+    Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False, index=True),
+    Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
+    Column("status", String(16), nullable=False, server_default="SUBMITTED"),
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    _created(),
+    CheckConstraint("status IN ('SUBMITTED','ISSUED','REJECTED')", name="status"),
+)
+
+certificates = Table(
+    "certificates",
+    metadata,
+    _id(),
+    Column("uuid", UUID(as_uuid=True), nullable=False, unique=True, server_default=text("gen_random_uuid()")),
+    Column("number", String(16), nullable=False, unique=True),
+    Column("child_id", BigInteger, ForeignKey("children.id"), nullable=False, unique=True),
+    Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False, index=True),
+    Column("status", String(16), nullable=False, server_default="ACTIVE"),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("issued_on", Date, nullable=False),
+    Column("valid_until", Date, nullable=False),
+    Column("status_reason", Text),
+    CheckConstraint("status IN ('ACTIVE','FROZEN','EXPIRED','REVOKED')", name="status"),
+)
+
+funding_periods = Table(
+    "funding_periods",
+    metadata,
+    _id(),
+    Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    Column("proration", String(20), nullable=False, server_default="FULL"),
+    Column("funded_limit", Integer),
+    Column("open_for_applications", Boolean, nullable=False, server_default="true"),
+    Column("status", String(8), nullable=False, server_default="OPEN"),
+    Column("carry_over", Boolean, nullable=False, server_default="false"),
+    Column("cap_at_normative", Boolean, nullable=False, server_default="false"),
+    Column("closed_at", DateTime(timezone=True)),
+    _created(),
+    CheckConstraint("ends_on >= starts_on", name="dates"),
+    CheckConstraint("proration IN ('FULL','PRORATED_MONTHLY')", name="proration"),
+    CheckConstraint("status IN ('OPEN','CLOSED')", name="status"),
+    CheckConstraint("funded_limit IS NULL OR funded_limit >= 0", name="limit"),
+)
+
+period_nominals = Table(
+    "period_nominals",
+    metadata,
+    Column("period_id", BigInteger, ForeignKey("funding_periods.id"), primary_key=True),
+    Column("min_age", SmallInteger, primary_key=True),
+    Column("max_age", SmallInteger, nullable=False),
+    Column("kopecks", BigInteger, nullable=False),
+    CheckConstraint("min_age >= 0 AND max_age <= 18 AND min_age <= max_age", name="ages"),
+    CheckConstraint("kopecks >= 0", name="kopecks"),
+)
+
+period_fundings = Table(
+    "period_fundings",
+    metadata,
+    Column("period_id", BigInteger, ForeignKey("funding_periods.id"), primary_key=True),
+    Column("certificate_id", BigInteger, ForeignKey("certificates.id"), primary_key=True),
+    Column("queue_no", BigInteger, nullable=False, server_default=text("nextval('funding_queue_seq')")),
+    Column("status", String(8), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("funded_at", DateTime(timezone=True)),
+    _created(),
+    CheckConstraint("status IN ('FUNDED','QUEUED')", name="status"),
+    Index("ix_period_fundings_queue", "period_id", "status", "queue_no"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("certificate_id", BigInteger, ForeignKey("certificates.id"), primary_key=True),
+    Column("period_id", BigInteger, ForeignKey("funding_periods.id"), primary_key=True),
+    Column("credited", BigInteger, nullable=False, server_default="0"),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
+    Column("spent", BigInteger, nullable=False, server_default="0"),
+    Column("expired", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("credited >= 0 AND reserved >= 0 AND spent >= 0 AND expired >= 0", name="non_negative"),
+    CheckConstraint("credited - reserved - spent - expired >= 0", name="available_non_negative"),
+)
+
+LEDGER_KINDS = ("CREDIT", "RESERVE", "RELEASE", "CHARGE", "EXPIRE")
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    _id(),
+    Column("kind", String(8), nullable=False),
+    Column("certificate_id", BigInteger, ForeignKey("certificates.id"), nullable=False),
+    Column("period_id", BigInteger, ForeignKey("funding_periods.id"), nullable=False),
+    Column("enrollment_id", BigInteger, ForeignKey("enrollments.id")),
+    Column("month", Date),
+    Column("completeness", SmallInteger),
+    Column("amount", BigInteger, nullable=False),
+    Column("debit_account", String(16), nullable=False),
+    Column("credit_account", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("idempotency_key", Text),
+    Column("actor", Text, nullable=False),
+    _created(),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint(
+        "(kind = 'CREDIT' AND debit_account = 'available' AND credit_account = 'budget')"
+        " OR (kind = 'RESERVE' AND debit_account = 'reserved' AND credit_account = 'available')"
+        " OR (kind = 'RELEASE' AND debit_account = 'available' AND credit_account = 'reserved')"
+        " OR (kind = 'CHARGE' AND debit_account = 'spent' AND credit_account = 'reserved')"
+        " OR (kind = 'EXPIRE' AND debit_account = 'expired' AND credit_account = 'available')",
+        name="accounts",
+    ),
+    Index("ix_ledger_entries_certificate", "certificate_id", "id"),
+    Index("ix_ledger_entries_enrollment", "enrollment_id"),
+)
+
+# --- catalog ---------------------------------------------------------------------------------
+
+providers = Table(
+    "providers",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("inn", String(12), nullable=False, unique=True),
+    Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
+    Column("address", Text),
+    _created(),
+)
+
+DIRECTIONS = (
+    "TECHNICAL",
+    "NATURAL_SCIENCE",
+    "PHYSICAL_SPORTS",
+    "ARTS",
+    "TOURISM_LOCAL_HISTORY",
+    "SOCIAL_HUMANITARIAN",
+)
+
+programs = Table(
+    "programs",
+    metadata,
+    _id(),
+    Column("provider_id", BigInteger, ForeignKey("providers.id"), nullable=False, index=True),
+    Column("external_id", Text),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("direction", String(24), nullable=False),
+    Column("min_age", SmallInteger, nullable=False),
+    Column("max_age", SmallInteger, nullable=False),
+    Column("hours", Integer),
+    Column("form", Text, nullable=False, server_default="очная"),
+    Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
+    Column("address", Text),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("normative_cost", BigInteger),
+    Column("certified", Boolean, nullable=False, server_default="false"),
+    Column("archived", Boolean, nullable=False, server_default="false"),
+    Column("rating_sum", Integer, nullable=False, server_default="0"),
+    Column("rating_count", Integer, nullable=False, server_default="0"),
+    Column("modified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column(
+        "search",
+        TSVECTOR,
+        Computed(
+            "setweight(to_tsvector('russian', coalesce(title, '')), 'A') || "
+            "setweight(to_tsvector('russian', coalesce(description, '')), 'B')",
+            persisted=True,
+        ),
+    ),
+    _created(),
+    CheckConstraint(f"direction IN ({', '.join(repr(d) for d in DIRECTIONS)})", name="direction"),
+    CheckConstraint("min_age >= 0 AND max_age <= 18 AND min_age <= max_age", name="ages"),
+    CheckConstraint("normative_cost IS NULL OR normative_cost >= 0", name="normative"),
+    UniqueConstraint("provider_id", "external_id", name="uq_programs_provider_external"),
+    Index("ix_programs_search", "search", postgresql_using="gin"),
+    Index("ix_programs_muni_dir", "municipality", "direction", postgresql_where=text("NOT archived")),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    _id(),
+    Column("program_id", BigInteger, ForeignKey("programs.id"), nullable=False, index=True),
+    Column("external_id", Text),
+    Column("name", Text, nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    Column("schedule", Text),
+    Column("capacity", Integer, nullable=False),
+    Column("seats_taken", Integer, nullable=False, server_default="0"),
+    Column("price", BigInteger, nullable=False),
+    Column("enrollment_open", Boolean, nullable=False, server_default="true"),
+    Column("archived", Boolean, nullable=False, server_default="false"),
+    Column("modified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _created(),
+    CheckConstraint("ends_on >= starts_on", name="dates"),
+    CheckConstraint("capacity >= 1", name="capacity"),
+    CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="seats"),
+    CheckConstraint("price >= 0", name="price"),
+    UniqueConstraint("program_id", "external_id", name="uq_groups_program_external"),
+)
+
+# --- enrollment --------------------------------------------------------------------------------
+
+ENROLLMENT_STATUSES = ("REQUESTED", "ACTIVE", "REFUSED", "EXPIRED", "TERMINATED", "COMPLETED")
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    _id(),
+    Column("certificate_id", BigInteger, ForeignKey("certificates.id"), nullable=False, index=True),
+    Column("child_id", BigInteger, ForeignKey("children.id"), nullable=False, index=True),
+    Column("group_id", BigInteger, ForeignKey("groups.id"), nullable=False, index=True),
+    Column("period_id", BigInteger, ForeignKey("funding_periods.id"), nullable=False),
+    Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("from_certificate", BigInteger, nullable=False),
+    Column("from_family", BigInteger, nullable=False),
+    Column("first_month", Date, nullable=False),
+    Column("months", SmallInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("charged", BigInteger, nullable=False, server_default="0"),
+    Column("idempotency_key", Text, nullable=False),
+    Column("request_hash", Text, nullable=False),
+    Column("reason", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    _created(),
+    CheckConstraint(f"status IN ({', '.join(repr(s) for s in ENROLLMENT_STATUSES)})", name="status"),
+    CheckConstraint("from_certificate >= 0 AND from_family >= 0 AND from_certificate + from_family = price",
+                    name="split"),
+    CheckConstraint("reserved >= 0 AND charged >= 0 AND reserved + charged <= from_certificate", name="money"),
+    UniqueConstraint("guardian_id", "idempotency_key", name="uq_enrollments_idempotency"),
+    Index(
+        "uq_enrollments_live",
+        "child_id",
+        "group_id",
+        unique=True,
+        postgresql_where=text("status IN ('REQUESTED','ACTIVE')"),
+    ),
+    Index("ix_enrollments_requested", "created_at", postgresql_where=text("status = 'REQUESTED'")),
+)
+
+provision_reports = Table(
+    "provision_reports",
+    metadata,
+    Column("enrollment_id", BigInteger, ForeignKey("enrollments.id"), primary_key=True),
+    Column("month", Date, primary_key=True),
+    Column("completeness", SmallInteger, nullable=False),
+    Column("share", BigInteger, nullable=False),
+    Column("charged", BigInteger, nullable=False),
+    Column("released", BigInteger, nullable=False),
+    Column("provider_id", BigInteger, ForeignKey("providers.id"), nullable=False),
+    Column("reported_by", Text, nullable=False),
+    _created(),
+    CheckConstraint("completeness BETWEEN 0 AND 100", name="completeness"),
+    Index("ix_provision_reports_provider_month", "provider_id", "month"),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    _id(),
+    Column("enrollment_id", BigInteger, ForeignKey("enrollments.id"), nullable=False, unique=True),
+    Column("program_id", BigInteger, ForeignKey("programs.id"), nullable=False, index=True),
+    Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False),
+    Column("rating", SmallInteger, nullable=False),
+    Column("text", Text),
+    _created(),
+    CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+)
+
+# --- integrations ------------------------------------------------------------------------------
+
+catalog_sources = Table(
+    "catalog_sources",
+    metadata,
+    _id(),
+    Column("provider_id", BigInteger, ForeignKey("providers.id"), nullable=False, index=True),
+    Column("feed_url", Text, nullable=False),
+    Column("format", String(20), nullable=False),
+    Column("issuer", Text, nullable=False),
+    Column("client_id", Text, nullable=False),
+    Column("client_auth", String(24), nullable=False),
+    Column("secret_encrypted", Text),
+    Column("audience", Text),
+    Column("scope", Text),
+    Column("interval_minutes", Integer, nullable=False, server_default="60"),
+    Column("default_direction", String(24)),
+    Column("paused", Boolean, nullable=False, server_default="false"),
+    Column("cursor", Text),
+    Column("next_run_at", DateTime(timezone=True)),
+    _created(),
+)
+
+catalog_sync_runs = Table(
+    "catalog_sync_runs",
+    metadata,
+    _id(),
+    Column("source_id", BigInteger, ForeignKey("catalog_sources.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("created", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+    Column("archived", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("failures", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("message", Text),
+    Index("ix_catalog_sync_runs_source", "source_id", "id"),
+)
