@@ -311,8 +311,9 @@ enrollments = Table(
     Column("decided_at", DateTime(timezone=True)),
     _created(),
     CheckConstraint(f"status IN ({', '.join(repr(s) for s in ENROLLMENT_STATUSES)})", name="status"),
-    CheckConstraint("from_certificate >= 0 AND from_family >= 0 AND from_certificate + from_family = price",
-                    name="split"),
+    CheckConstraint(
+        "from_certificate >= 0 AND from_family >= 0 AND from_certificate + from_family = price", name="split"
+    ),
     CheckConstraint("reserved >= 0 AND charged >= 0 AND reserved + charged <= from_certificate", name="money"),
     UniqueConstraint("guardian_id", "idempotency_key", name="uq_enrollments_idempotency"),
     Index(

@@ -1,0 +1,200 @@
+"""``pdo-graph``: serve, migrate, demo-data, dev-token, ledger check, export-schema, housekeeping."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import TypeVar
+
+from pdo_graph.config import Settings
+from pdo_graph.db.engine import Database, migrate, open_database
+
+T = TypeVar("T")
+
+
+async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -> T:
+    db = await open_database(settings)
+    try:
+        return await fn(db)
+    finally:
+        await db.dispose()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from pdo_graph.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if settings.auth_mode == "dev" and not _is_loopback(host) and not settings.dev_force:
+        print("PDO_AUTH_MODE=dev may only listen on loopback (set PDO_DEV_FORCE=1 to override)", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        db = await open_database(settings)
+        try:
+            if args.migrate:
+                await migrate(db.engine)
+            if args.demo:
+                from pdo_graph.demo.loader import load_demo_if_empty
+
+                await load_demo_if_empty(db.engine, settings, date.today())
+            app = create_app(settings, database=db)
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                loop="uvloop",
+                http="httptools",
+                log_level="info",
+                timeout_graceful_shutdown=20,
+                proxy_headers=False,
+            )
+            print(f"GraphiQL: http://{host}:{port}/graphql", flush=True)
+            await uvicorn.Server(config).serve()
+        finally:
+            await db.dispose()
+
+    import uvloop
+
+    uvloop.run(main())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_with_db(settings, lambda db: migrate(db.engine)))
+    print("migrations applied")
+    return 0
+
+
+def cmd_dev_token(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.auth.principal import Role
+    from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
+
+    key = load_or_create_dev_key(settings.data_dir)
+    print(
+        mint_dev_token(
+            key,
+            role=Role(args.role.upper()),
+            subject=args.subject,
+            provider=args.provider,
+            municipality=args.municipality,
+            ttl_seconds=args.ttl,
+        )
+    )
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.demo.loader import load_demo
+
+    async def run(db: Database) -> dict[str, int]:
+        await migrate(db.engine)
+        return await load_demo(db.engine, settings, date.today())
+
+    counts = asyncio.run(_with_db(settings, run))
+    print("demo data loaded:", ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_ledger_check(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.domain.ledger import check_invariants
+
+    async def run(db: Database) -> list[tuple[str, str]]:
+        async with db.engine.connect() as conn:
+            return await check_invariants(conn)
+
+    violations = asyncio.run(_with_db(settings, run))
+    for kind, detail in violations:
+        print(f"VIOLATION {kind}: {detail}")
+    if violations:
+        print(f"{len(violations)} violation(s)", file=sys.stderr)
+        return 1
+    print("ledger invariants hold")
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.schema.root import SCHEMA_FILE, export_sdl
+
+    sdl = export_sdl()
+    if args.check:
+        if not SCHEMA_FILE.exists() or SCHEMA_FILE.read_text() != sdl:
+            print("schema.graphql is out of date: run `make schema`", file=sys.stderr)
+            return 1
+        print("schema.graphql is up to date")
+        return 0
+    SCHEMA_FILE.write_text(sdl)
+    print(f"wrote {SCHEMA_FILE}")
+    return 0
+
+
+def cmd_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.jobs import run_housekeeping
+
+    result = asyncio.run(_with_db(settings, lambda db: run_housekeeping(db.engine, settings, date.today())))
+    print(", ".join(f"{k}={v}" for k, v in result.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pdo-graph", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the GraphQL server")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--migrate", action="store_true", help="apply migrations first")
+    p.add_argument("--demo", action="store_true", help="load demo data when the database is empty")
+    p.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="apply Alembic migrations").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("dev-token", help="print a dev bearer token (PDO_AUTH_MODE=dev)")
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["GUARDIAN", "PROVIDER", "OPERATOR", "ANALYST", "guardian", "provider", "operator", "analyst"],
+    )
+    p.add_argument("--subject", required=True)
+    p.add_argument("--provider", help="provider INN or global id")
+    p.add_argument("--municipality", help="municipality code")
+    p.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    p.set_defaults(func=cmd_dev_token)
+    sub.add_parser("demo-data", help="load demo data").set_defaults(func=cmd_demo_data)
+    p = sub.add_parser("ledger", help="ledger tools")
+    lsub = p.add_subparsers(dest="ledger_command", required=True)
+    lsub.add_parser("check", help="check the ledger invariants; non-zero exit on violation").set_defaults(
+        func=cmd_ledger_check
+    )
+    p = sub.add_parser("export-schema", help="write schema.graphql")
+    p.add_argument("--check", action="store_true", help="fail when schema.graphql differs from the code")
+    p.set_defaults(func=cmd_export_schema)
+    sub.add_parser("housekeeping", help="expire stale applications and certificates now").set_defaults(
+        func=cmd_housekeeping
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("platformdirs").setLevel(logging.ERROR)
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args, Settings.from_env())
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

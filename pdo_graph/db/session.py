@@ -1,0 +1,86 @@
+"""Per-request database access: one lazily acquired connection behind a lock.
+
+Strawberry resolves sibling fields concurrently, and one AsyncConnection must never run two
+statements at once, so every use goes through ``read`` or ``write``, which hold the lock.
+``write`` runs a whole unit of work in one transaction, retried on serialization failures and
+deadlocks a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+T = TypeVar("T")
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+MAX_ATTEMPTS = 8
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code:
+            return str(code)
+    return None
+
+
+async def run_transaction(conn: AsyncConnection, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``fn`` in a transaction on ``conn``; retry serialization failures and deadlocks."""
+    if conn.in_transaction():
+        await conn.commit()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            async with conn.begin():
+                return await fn(conn)
+        except DBAPIError as exc:
+            if sqlstate(exc) in RETRYABLE_SQLSTATES and attempt < MAX_ATTEMPTS:
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+async def transaction(engine: AsyncEngine, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """A unit of work on its own pooled connection (CLI, background jobs, tests)."""
+    async with engine.connect() as conn:
+        return await run_transaction(conn, fn)
+
+
+class RequestDb:
+    """The database as one GraphQL request sees it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        return self._conn
+
+    async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self._lock:
+            conn = await self._connection()
+            return await fn(conn)
+
+    async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self._lock:
+            conn = await self._connection()
+            return await run_transaction(conn, fn)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                if conn.in_transaction():
+                    await conn.rollback()
+            finally:
+                await conn.close()

@@ -1,0 +1,209 @@
+"""Certificates: one application per child, issuance by the operator, status changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pdo_graph.auth.principal import Principal
+from pdo_graph.domain import periods
+from pdo_graph.domain.access import require_guardian, require_operator_of
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
+from pdo_graph.domain.identifiers import is_valid_snils, normalize_digits
+from pdo_graph.domain.people import age_on, certificate_valid_until, ensure_guardian, name_key
+
+
+class CertificateStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    FROZEN = "FROZEN"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationRequest:
+    full_name: str
+    birth_date: date
+    snils: str | None
+    municipality: str
+
+
+async def municipality_exists(conn: AsyncConnection, code: str) -> bool:
+    row = await conn.execute(text("SELECT 1 FROM municipalities WHERE code = :c"), {"c": code})
+    return row.first() is not None
+
+
+def _validate_application(req: ApplicationRequest, today: date) -> tuple[str, str | None]:
+    problems: list[Problem] = []
+    name = " ".join(req.full_name.split())
+    if not 3 <= len(name) <= 200 or len(name.split(" ")) < 2:
+        problems.append(Problem(ErrorCode.INVALID, "text_length", ["input", "fullName"], min=3, max=200))
+    if req.birth_date > today:
+        problems.append(Problem(ErrorCode.INVALID, "birth_date_future", ["input", "birthDate"]))
+    elif age_on(req.birth_date, today) >= 18:
+        problems.append(Problem(ErrorCode.INVALID, "child_too_old", ["input", "birthDate"]))
+    snils = None
+    if req.snils is not None and req.snils.strip():
+        snils = normalize_digits(req.snils)
+        if not is_valid_snils(snils):
+            problems.append(Problem(ErrorCode.INVALID, "snils_invalid", ["input", "snils"]))
+    if problems:
+        raise DomainError(*problems)
+    return name, snils
+
+
+async def apply(conn: AsyncConnection, principal: Principal, req: ApplicationRequest, today: date) -> int:
+    """A guardian applies once per child; returns the application id."""
+    subject = require_guardian(principal)
+    name, snils = _validate_application(req, today)
+    if not await municipality_exists(conn, req.municipality):
+        raise DomainError.of(
+            ErrorCode.INVALID, "municipality_unknown", ["input", "municipality"], code=req.municipality
+        )
+    guardian = await ensure_guardian(conn, subject)
+    child = (
+        await conn.execute(
+            text(
+                "INSERT INTO children (guardian_id, full_name, name_key, birth_date, snils, municipality)"
+                " VALUES (:g, :n, :k, :b, :s, :m) ON CONFLICT DO NOTHING RETURNING id"
+            ),
+            {
+                "g": guardian,
+                "n": name,
+                "k": name_key(name),
+                "b": req.birth_date,
+                "s": snils,
+                "m": req.municipality,
+            },
+        )
+    ).scalar()
+    if child is None:
+        raise DomainError.of(ErrorCode.DUPLICATE, "child_duplicate", ["input"])
+    application = await conn.execute(
+        text(
+            "INSERT INTO certificate_applications (child_id, guardian_id, municipality)"
+            " VALUES (:c, :g, :m) RETURNING id"
+        ),
+        {"c": child, "g": guardian, "m": req.municipality},
+    )
+    return int(application.scalar_one())
+
+
+async def issue(conn: AsyncConnection, principal: Principal, application_id: int, today: date, region: str) -> int:
+    """The operator of the application's municipality issues the certificate; returns its id."""
+    app = (
+        await conn.execute(
+            text(
+                "SELECT a.id, a.status, a.municipality, a.child_id, ch.birth_date"
+                " FROM certificate_applications a JOIN children ch ON ch.id = a.child_id"
+                " WHERE a.id = :id FOR NO KEY UPDATE OF a"
+            ),
+            {"id": application_id},
+        )
+    ).first()
+    if app is None:
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "applicationId"])
+    require_operator_of(principal, app.municipality, ["input", "applicationId"])
+    if app.status != "SUBMITTED":
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "application_decided", ["input", "applicationId"])
+    if age_on(app.birth_date, today) >= 18:
+        raise DomainError.of(ErrorCode.INVALID, "child_too_old", ["input", "applicationId"])
+    serial = (
+        await conn.execute(
+            text(
+                "UPDATE municipalities SET next_certificate_serial = next_certificate_serial + 1"
+                " WHERE code = :c RETURNING next_certificate_serial - 1"
+            ),
+            {"c": app.municipality},
+        )
+    ).scalar_one()
+    if serial > 999_999:
+        raise DomainError.of(ErrorCode.INVALID, "numbers_exhausted", ["input", "applicationId"])
+    number = f"{region}{app.municipality}{serial:06d}"
+    cert_id = (
+        await conn.execute(
+            text(
+                "INSERT INTO certificates (number, child_id, municipality, status, issued_on, valid_until)"
+                " VALUES (:n, :c, :m, 'ACTIVE', :today, :vu) RETURNING id"
+            ),
+            {
+                "n": number,
+                "c": app.child_id,
+                "m": app.municipality,
+                "today": today,
+                "vu": certificate_valid_until(app.birth_date),
+            },
+        )
+    ).scalar_one()
+    await conn.execute(
+        text(
+            "UPDATE certificate_applications SET status = 'ISSUED', decided_by = :by, decided_at = now() WHERE id = :id"
+        ),
+        {"by": principal.subject, "id": application_id},
+    )
+    await periods.fund_new_certificate(
+        conn, int(cert_id), app.municipality, today, actor=f"operator:{principal.subject}"
+    )
+    return int(cert_id)
+
+
+_TRANSITIONS: dict[CertificateStatus, tuple[CertificateStatus, ...]] = {
+    CertificateStatus.FROZEN: (CertificateStatus.ACTIVE,),
+    CertificateStatus.ACTIVE: (CertificateStatus.FROZEN,),
+    CertificateStatus.REVOKED: (CertificateStatus.ACTIVE, CertificateStatus.FROZEN),
+}
+
+
+async def change_status(
+    conn: AsyncConnection,
+    principal: Principal,
+    certificate_id: int,
+    target: CertificateStatus,
+    reason: str | None,
+) -> None:
+    """Freeze (only without running contracts), unfreeze or revoke a certificate."""
+    cert = (
+        await conn.execute(
+            text("SELECT id, status, municipality FROM certificates WHERE id = :id FOR NO KEY UPDATE"),
+            {"id": certificate_id},
+        )
+    ).first()
+    if cert is None:
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "certificateId"])
+    require_operator_of(principal, cert.municipality, ["input", "certificateId"])
+    status = CertificateStatus(cert.status)
+    if status not in _TRANSITIONS[target]:
+        raise DomainError.of(
+            ErrorCode.INVALID_TRANSITION,
+            "certificate_transition",
+            ["input", "certificateId"],
+            status=status.value,
+            target=target.value,
+        )
+    if target in (CertificateStatus.FROZEN, CertificateStatus.REVOKED):
+        running = await conn.execute(
+            text("SELECT 1 FROM enrollments WHERE certificate_id = :id AND status IN ('REQUESTED','ACTIVE') LIMIT 1"),
+            {"id": certificate_id},
+        )
+        if running.first() is not None:
+            raise DomainError.of(ErrorCode.INVALID_TRANSITION, "certificate_has_contracts", ["input", "certificateId"])
+    await conn.execute(
+        text("UPDATE certificates SET status = :s, status_reason = :r WHERE id = :id"),
+        {"s": target.value, "r": reason, "id": certificate_id},
+    )
+
+
+async def expire_certificates(conn: AsyncConnection, today: date) -> int:
+    """Certificates past their validity become EXPIRED; returns how many."""
+    rows = await conn.execute(
+        text(
+            "UPDATE certificates SET status = 'EXPIRED', status_reason = 'Ребёнку исполнилось 18 лет'"
+            " WHERE status IN ('ACTIVE','FROZEN') AND valid_until < :today RETURNING id"
+        ),
+        {"today": today},
+    )
+    return len(rows.all())

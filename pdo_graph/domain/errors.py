@@ -1,0 +1,56 @@
+"""Business refusals: a code from the API's UserErrorCode, a message key and the input path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from pdo_graph.domain.messages import render
+
+
+class ErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    INVALID = "INVALID"
+    DUPLICATE = "DUPLICATE"
+    CERTIFICATE_NOT_ACTIVE = "CERTIFICATE_NOT_ACTIVE"
+    PERIOD_CLOSED = "PERIOD_CLOSED"
+    PROGRAM_NOT_CERTIFIED = "PROGRAM_NOT_CERTIFIED"
+    GROUP_FULL = "GROUP_FULL"
+    GROUP_CLOSED = "GROUP_CLOSED"
+    AGE_NOT_ELIGIBLE = "AGE_NOT_ELIGIBLE"
+    ALREADY_ENROLLED = "ALREADY_ENROLLED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+
+
+class Problem:
+    """One refusal, renderable in Russian (default) or English."""
+
+    __slots__ = ("code", "field", "key", "params")
+
+    def __init__(self, code: ErrorCode, key: str, field: Sequence[str] | None = None, **params: object) -> None:
+        self.code = code
+        self.key = key
+        self.field = list(field) if field else None
+        self.params = params
+
+    def message(self, lang: str = "ru") -> str:
+        return render(self.key, lang, self.params)
+
+    def __repr__(self) -> str:
+        return f"Problem({self.code}, {self.key!r}, {self.field!r})"
+
+
+class DomainError(Exception):
+    """Raised by domain services; the transaction rolls back and the caller gets userErrors."""
+
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__(", ".join(repr(p) for p in problems))
+        self.problems = list(problems)
+
+    @classmethod
+    def of(cls, code: ErrorCode, key: str, field: Sequence[str] | None = None, **params: object) -> DomainError:
+        return cls(Problem(code, key, field, **params))

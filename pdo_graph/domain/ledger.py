@@ -1,0 +1,163 @@
+"""The append-only double-entry journal and the balance projection kept beside it.
+
+Each entry moves ``amount`` from one account of a certificate's period balance to another:
+
+    CREDIT   budget    -> available
+    RESERVE  available -> reserved
+    RELEASE  reserved  -> available
+    CHARGE   reserved  -> spent
+    EXPIRE   available -> expired
+
+Every entry updates ``balances`` in the same statement batch, so the projection always equals
+the journal; ``check_invariants`` proves it with one query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class Kind(StrEnum):
+    CREDIT = "CREDIT"
+    RESERVE = "RESERVE"
+    RELEASE = "RELEASE"
+    CHARGE = "CHARGE"
+    EXPIRE = "EXPIRE"
+
+
+ACCOUNTS: dict[Kind, tuple[str, str]] = {  # (debit, credit)
+    Kind.CREDIT: ("available", "budget"),
+    Kind.RESERVE: ("reserved", "available"),
+    Kind.RELEASE: ("available", "reserved"),
+    Kind.CHARGE: ("spent", "reserved"),
+    Kind.EXPIRE: ("expired", "available"),
+}
+
+# How each kind changes the projection's columns.
+_BALANCE_UPDATE: dict[Kind, str] = {
+    Kind.CREDIT: "credited = credited + :amount",
+    Kind.RESERVE: "reserved = reserved + :amount",
+    Kind.RELEASE: "reserved = reserved - :amount",
+    Kind.CHARGE: "reserved = reserved - :amount, spent = spent + :amount",
+    Kind.EXPIRE: "expired = expired + :amount",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: Kind
+    certificate_id: int
+    period_id: int
+    amount: int
+    description: str
+    actor: str
+    enrollment_id: int | None = None
+    month: date | None = None
+    completeness: int | None = None
+    idempotency_key: str | None = None
+
+
+class InsufficientFunds(Exception):
+    """A RESERVE or EXPIRE would take ``available`` below zero."""
+
+
+async def post(conn: AsyncConnection, entry: Entry) -> int:
+    """Append one entry and apply it to the balance; returns the entry id.
+
+    Debits of ``available`` are guarded (``WHERE available >= amount``), so a balance that
+    changed underneath is refused instead of going negative.
+    """
+    if entry.amount <= 0:
+        raise ValueError("ledger amounts are positive")
+    guard = ""
+    if entry.kind in (Kind.RESERVE, Kind.EXPIRE):
+        guard = " AND credited - reserved - spent - expired >= :amount"
+    if entry.kind in (Kind.RELEASE, Kind.CHARGE):
+        guard = " AND reserved >= :amount"
+    updated = await conn.execute(
+        text(
+            f"UPDATE balances SET {_BALANCE_UPDATE[entry.kind]} "
+            f"WHERE certificate_id = :cid AND period_id = :pid{guard} RETURNING 1"
+        ),
+        {"amount": entry.amount, "cid": entry.certificate_id, "pid": entry.period_id},
+    )
+    if updated.first() is None:
+        raise InsufficientFunds(entry)
+    debit, credit = ACCOUNTS[entry.kind]
+    row = await conn.execute(
+        text(
+            "INSERT INTO ledger_entries (kind, certificate_id, period_id, enrollment_id, month, completeness,"
+            " amount, debit_account, credit_account, description, idempotency_key, actor)"
+            " VALUES (:kind, :cid, :pid, :eid, :month, :completeness, :amount, :debit, :credit, :description,"
+            " :key, :actor) RETURNING id"
+        ),
+        {
+            "kind": entry.kind.value,
+            "cid": entry.certificate_id,
+            "pid": entry.period_id,
+            "eid": entry.enrollment_id,
+            "month": entry.month,
+            "completeness": entry.completeness,
+            "amount": entry.amount,
+            "debit": debit,
+            "credit": credit,
+            "description": entry.description,
+            "key": entry.idempotency_key,
+            "actor": entry.actor,
+        },
+    )
+    return int(row.scalar_one())
+
+
+INVARIANTS_SQL = """
+WITH sums AS (
+    SELECT certificate_id, period_id,
+           coalesce(sum(amount) FILTER (WHERE kind = 'CREDIT'), 0) AS credited,
+           coalesce(sum(amount) FILTER (WHERE kind = 'RESERVE'), 0)
+             - coalesce(sum(amount) FILTER (WHERE kind IN ('RELEASE', 'CHARGE')), 0) AS reserved,
+           coalesce(sum(amount) FILTER (WHERE kind = 'CHARGE'), 0) AS spent,
+           coalesce(sum(amount) FILTER (WHERE kind = 'EXPIRE'), 0) AS expired
+      FROM ledger_entries GROUP BY certificate_id, period_id
+)
+SELECT 'balance_mismatch' AS violation,
+       format('certificate %s period %s', coalesce(b.certificate_id, s.certificate_id),
+              coalesce(b.period_id, s.period_id)) AS detail
+  FROM balances b FULL JOIN sums s USING (certificate_id, period_id)
+ WHERE coalesce(b.credited, 0) <> coalesce(s.credited, 0)
+    OR coalesce(b.reserved, 0) <> coalesce(s.reserved, 0)
+    OR coalesce(b.spent, 0) <> coalesce(s.spent, 0)
+    OR coalesce(b.expired, 0) <> coalesce(s.expired, 0)
+UNION ALL
+SELECT 'negative_available', format('certificate %s period %s', certificate_id, period_id)
+  FROM balances WHERE credited - reserved - spent - expired < 0
+UNION ALL
+SELECT 'unbalanced_entry', format('entry %s', id)
+  FROM ledger_entries WHERE amount <= 0 OR debit_account = credit_account
+UNION ALL
+SELECT 'seats_mismatch', format('group %s: seats_taken %s, live enrollments %s', g.id, g.seats_taken, coalesce(e.n, 0))
+  FROM groups g
+  LEFT JOIN (SELECT group_id, count(*) AS n FROM enrollments
+              WHERE status IN ('REQUESTED', 'ACTIVE') GROUP BY group_id) e ON e.group_id = g.id
+ WHERE g.seats_taken <> coalesce(e.n, 0)
+UNION ALL
+SELECT 'enrollment_reserve_mismatch', format('enrollment %s', e.id)
+  FROM enrollments e
+  LEFT JOIN (SELECT enrollment_id,
+                    coalesce(sum(amount) FILTER (WHERE kind = 'RESERVE'), 0)
+                      - coalesce(sum(amount) FILTER (WHERE kind IN ('RELEASE', 'CHARGE')), 0) AS reserved,
+                    coalesce(sum(amount) FILTER (WHERE kind = 'CHARGE'), 0) AS charged
+               FROM ledger_entries WHERE enrollment_id IS NOT NULL GROUP BY enrollment_id) l
+    ON l.enrollment_id = e.id
+ WHERE e.reserved <> coalesce(l.reserved, 0) OR e.charged <> coalesce(l.charged, 0)
+"""
+
+
+async def check_invariants(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """Every violation of the ledger's invariants; an empty list means all hold."""
+    rows = await conn.execute(text(INVARIANTS_SQL))
+    return [(str(r[0]), str(r[1])) for r in rows]

@@ -1,0 +1,70 @@
+"""User-facing messages: Russian by default, English with ``Accept-Language: en``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # generic
+    "not_found": ("Объект не найден", "Object not found"),
+    "forbidden": ("Недостаточно прав для этого действия", "You are not allowed to do this"),
+    "auth_required": ("Требуется вход в систему", "Authentication required"),
+    "bad_id": ("Некорректный идентификатор", "Malformed identifier"),
+    "text_length": (
+        "Длина текста должна быть от {min} до {max} символов",
+        "Text length must be between {min} and {max} characters",
+    ),
+    "municipality_unknown": ("Муниципалитет {code} не найден", "Municipality {code} not found"),
+    "date_order": (
+        "Дата окончания должна быть не раньше даты начала",
+        "End date must not precede start date",
+    ),
+    # certificates
+    "birth_date_future": ("Дата рождения не может быть в будущем", "Birth date cannot be in the future"),
+    "child_too_old": ("Ребёнку уже исполнилось 18 лет", "The child is already 18 or older"),
+    "snils_invalid": (
+        "СНИЛС указан неверно (11 цифр с контрольным числом)",
+        "Invalid SNILS (11 digits with checksum)",
+    ),
+    "child_duplicate": (
+        "На этого ребёнка уже подано заявление (совпадают СНИЛС или ФИО и дата рождения)",
+        "An application for this child already exists (same SNILS, or same name and birth date)",
+    ),
+    "application_decided": ("Заявление уже рассмотрено", "The application has already been decided"),
+    "numbers_exhausted": (
+        "Исчерпаны номера сертификатов муниципалитета",
+        "Certificate numbers of the municipality are exhausted",
+    ),
+    "certificate_transition": (
+        "Нельзя перевести сертификат из статуса {status} в {target}",
+        "Cannot move the certificate from {status} to {target}",
+    ),
+    "certificate_has_contracts": (
+        "У сертификата есть действующие заявки или договоры",
+        "The certificate has running applications or contracts",
+    ),
+    # periods
+    "period_overlap": (
+        "Период пересекается с другим периодом муниципалитета",
+        "The period overlaps another period of the municipality",
+    ),
+    "nominals_empty": ("Укажите номинал хотя бы для одной возрастной группы", "Give at least one nominal"),
+    "nominal_ages": ("Возрастные группы номинала заданы неверно", "Invalid nominal age bands"),
+    "nominal_amount": (
+        "Номинал должен быть от 0 до {max} копеек",
+        "A nominal must be from 0 to {max} kopecks",
+    ),
+    "limit_negative": ("Лимит сертификатов не может быть отрицательным", "The limit cannot be negative"),
+    "period_already_closed": ("Период уже закрыт", "The period is already closed"),
+    "period_closed": ("Приём заявок в периоде закрыт", "The period is closed for applications"),
+    "no_open_period": ("Нет открытого периода финансирования", "No open funding period"),
+}
+
+
+def render(key: str, lang: str, params: Mapping[str, object]) -> str:
+    ru, en = MESSAGES.get(key, (key, key))
+    template = en if lang == "en" else ru
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template

@@ -1,0 +1,367 @@
+"""Funding periods: opening credits every active certificate once; a limit queues the rest.
+
+Lock order: the municipality row first (serialises openings, issuance and funding of one
+municipality), then period rows, then balances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pdo_graph.auth.principal import Principal
+from pdo_graph.domain import ledger
+from pdo_graph.domain.access import require_operator_of
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
+from pdo_graph.domain.money import format_amount, months_between, prorate
+from pdo_graph.domain.people import age_on
+
+MAX_NOMINAL = 10_000_000  # 100 000 ₽ per certificate and period
+
+
+class Proration(StrEnum):
+    FULL = "FULL"
+    PRORATED_MONTHLY = "PRORATED_MONTHLY"
+
+
+@dataclass(frozen=True, slots=True)
+class Nominal:
+    min_age: int
+    max_age: int
+    kopecks: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodRequest:
+    municipality: str
+    starts_on: date
+    ends_on: date
+    nominals: list[Nominal]
+    funded_limit: int | None = None
+    proration: Proration = Proration.FULL
+    open_for_applications: bool = True
+    cap_at_normative: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OpenResult:
+    period_id: int
+    credited: int
+    certificates_credited: int
+
+
+def _validate(req: PeriodRequest) -> None:
+    problems: list[Problem] = []
+    if req.ends_on < req.starts_on:
+        problems.append(Problem(ErrorCode.INVALID, "date_order", ["input", "endsOn"]))
+    if not req.nominals:
+        problems.append(Problem(ErrorCode.INVALID, "nominals_empty", ["input", "nominals"]))
+    bands = sorted(req.nominals, key=lambda n: n.min_age)
+    for i, n in enumerate(bands):
+        if not (0 <= n.min_age <= n.max_age <= 18) or (i and bands[i - 1].max_age >= n.min_age):
+            problems.append(Problem(ErrorCode.INVALID, "nominal_ages", ["input", "nominals"]))
+            break
+    for n in req.nominals:
+        if not 0 <= n.kopecks <= MAX_NOMINAL:
+            problems.append(Problem(ErrorCode.INVALID, "nominal_amount", ["input", "nominals"], max=MAX_NOMINAL))
+            break
+    if req.funded_limit is not None and req.funded_limit < 0:
+        problems.append(Problem(ErrorCode.INVALID, "limit_negative", ["input", "fundedCertificateLimit"]))
+    if problems:
+        raise DomainError(*problems)
+
+
+async def _lock_municipality(conn: AsyncConnection, code: str) -> None:
+    row = await conn.execute(text("SELECT 1 FROM municipalities WHERE code = :c FOR NO KEY UPDATE"), {"c": code})
+    if row.first() is None:
+        raise DomainError.of(ErrorCode.INVALID, "municipality_unknown", ["input", "municipality"], code=code)
+
+
+async def open_period(conn: AsyncConnection, principal: Principal, req: PeriodRequest) -> OpenResult:
+    """Open (or re-open idempotently) a period and credit the municipality's certificates."""
+    require_operator_of(principal, req.municipality, ["input", "municipality"])
+    _validate(req)
+    await _lock_municipality(conn, req.municipality)
+    same = (
+        await conn.execute(
+            text("SELECT id FROM funding_periods WHERE municipality = :m AND starts_on = :s AND ends_on = :e"),
+            {"m": req.municipality, "s": req.starts_on, "e": req.ends_on},
+        )
+    ).scalar()
+    if same is None:
+        overlap = await conn.execute(
+            text(
+                "SELECT 1 FROM funding_periods WHERE municipality = :m"
+                " AND daterange(starts_on, ends_on, '[]') && daterange(:s, :e, '[]')"
+            ),
+            {"m": req.municipality, "s": req.starts_on, "e": req.ends_on},
+        )
+        if overlap.first() is not None:
+            raise DomainError.of(ErrorCode.INVALID, "period_overlap", ["input", "startsOn"])
+        period_id = int(
+            (
+                await conn.execute(
+                    text(
+                        "INSERT INTO funding_periods (municipality, starts_on, ends_on, proration, funded_limit,"
+                        " open_for_applications, cap_at_normative)"
+                        " VALUES (:m, :s, :e, :p, :l, :o, :cap) RETURNING id"
+                    ),
+                    {
+                        "m": req.municipality,
+                        "s": req.starts_on,
+                        "e": req.ends_on,
+                        "p": req.proration.value,
+                        "l": req.funded_limit,
+                        "o": req.open_for_applications,
+                        "cap": req.cap_at_normative,
+                    },
+                )
+            ).scalar_one()
+        )
+        await conn.execute(
+            text("INSERT INTO period_nominals (period_id, min_age, max_age, kopecks) VALUES (:p, :a, :b, :k)"),
+            [{"p": period_id, "a": n.min_age, "b": n.max_age, "k": n.kopecks} for n in req.nominals],
+        )
+    else:
+        period_id = int(same)
+    credited, count = await fund_period(conn, period_id, actor=f"operator:{principal.subject}")
+    return OpenResult(period_id, credited, count)
+
+
+async def _nominals(conn: AsyncConnection, period_id: int) -> list[Nominal]:
+    rows = await conn.execute(
+        text("SELECT min_age, max_age, kopecks FROM period_nominals WHERE period_id = :p ORDER BY min_age"),
+        {"p": period_id},
+    )
+    return [Nominal(r.min_age, r.max_age, r.kopecks) for r in rows]
+
+
+def funding_amount(
+    nominals: list[Nominal],
+    proration: Proration,
+    starts_on: date,
+    ends_on: date,
+    birth_date: date,
+    issued_on: date,
+) -> int:
+    """The nominal for the child's age when funding starts, prorated by months left if the rule says so."""
+    start = max(starts_on, issued_on)
+    age = age_on(birth_date, start)
+    nominal = next((n.kopecks for n in nominals if n.min_age <= age <= n.max_age), 0)
+    if proration is Proration.PRORATED_MONTHLY and issued_on > starts_on:
+        total = months_between(starts_on, ends_on)
+        left = max(0, months_between(issued_on, ends_on))
+        return prorate(nominal, left, total)
+    return nominal
+
+
+async def fund_period(
+    conn: AsyncConnection, period_id: int, actor: str, certificate_id: int | None = None
+) -> tuple[int, int]:
+    """Queue every eligible certificate not yet in the period, then fund the queue up to the limit.
+
+    Idempotent: a certificate gets at most one funding row per period (primary key), and only
+    rows moving from QUEUED to FUNDED are credited. Returns (kopecks credited, certificates).
+    """
+    period = (
+        await conn.execute(
+            text(
+                "SELECT id, municipality, starts_on, ends_on, proration, status FROM funding_periods"
+                " WHERE id = :p FOR NO KEY UPDATE"
+            ),
+            {"p": period_id},
+        )
+    ).one()
+    if period.status != "OPEN":
+        return 0, 0
+    nominals = await _nominals(conn, period_id)
+    candidates = await conn.execute(
+        text(
+            "SELECT c.id, c.issued_on, ch.birth_date FROM certificates c JOIN children ch ON ch.id = c.child_id"
+            " WHERE c.municipality = :m AND c.status = 'ACTIVE' AND c.valid_until >= :s"
+            " AND (CAST(:only AS bigint) IS NULL OR c.id = :only)"
+            " AND NOT EXISTS (SELECT 1 FROM period_fundings f WHERE f.period_id = :p AND f.certificate_id = c.id)"
+            " ORDER BY c.issued_at, c.id"
+        ),
+        {"m": period.municipality, "s": period.starts_on, "p": period_id, "only": certificate_id},
+    )
+    rows = [
+        (
+            r.id,
+            funding_amount(
+                nominals,
+                Proration(period.proration),
+                period.starts_on,
+                period.ends_on,
+                r.birth_date,
+                r.issued_on,
+            ),
+        )
+        for r in candidates
+    ]
+    if rows:
+        await conn.execute(
+            text(
+                "INSERT INTO period_fundings (period_id, certificate_id, status, amount)"
+                " SELECT :p, t.cid, 'QUEUED', t.amount FROM unnest(CAST(:ids AS bigint[]), CAST(:amounts AS bigint[]))"
+                " WITH ORDINALITY AS t(cid, amount, n) ORDER BY t.n ON CONFLICT DO NOTHING"
+            ),
+            {"p": period_id, "ids": [r[0] for r in rows], "amounts": [r[1] for r in rows]},
+        )
+    return await promote_queue(conn, period_id, actor)
+
+
+async def promote_queue(conn: AsyncConnection, period_id: int, actor: str) -> tuple[int, int]:
+    """Fund queued certificates in first-come order while the limit allows; credit them."""
+    funded = await conn.execute(
+        text(
+            "WITH p AS (SELECT funded_limit FROM funding_periods WHERE id = :p),"
+            " used AS (SELECT count(*) AS n FROM period_fundings WHERE period_id = :p AND status = 'FUNDED'),"
+            " next AS (SELECT certificate_id FROM period_fundings WHERE period_id = :p AND status = 'QUEUED'"
+            "          ORDER BY queue_no"
+            "          LIMIT (SELECT CASE WHEN p.funded_limit IS NULL THEN NULL"
+            "                             ELSE greatest(p.funded_limit - used.n, 0) END FROM p, used))"
+            " UPDATE period_fundings f SET status = 'FUNDED', funded_at = now()"
+            " FROM next WHERE f.period_id = :p AND f.certificate_id = next.certificate_id"
+            " RETURNING f.certificate_id, f.amount"
+        ),
+        {"p": period_id},
+    )
+    credits = sorted((int(r.certificate_id), int(r.amount)) for r in funded)
+    if not credits:
+        return 0, 0
+    await conn.execute(
+        text(
+            "INSERT INTO balances (certificate_id, period_id)"
+            " SELECT unnest(CAST(:ids AS bigint[])), :p ON CONFLICT DO NOTHING"
+        ),
+        {"ids": [c for c, _ in credits], "p": period_id},
+    )
+    for cid, amount in credits:
+        if amount > 0:
+            await ledger.post(
+                conn,
+                ledger.Entry(
+                    kind=ledger.Kind.CREDIT,
+                    certificate_id=cid,
+                    period_id=period_id,
+                    amount=amount,
+                    description=f"Зачисление номинала сертификата за период: {format_amount(amount)} ₽",
+                    actor=actor,
+                ),
+            )
+    return sum(a for _, a in credits), len(credits)
+
+
+async def fund_new_certificate(
+    conn: AsyncConnection, certificate_id: int, municipality: str, today: date, actor: str
+) -> None:
+    """A certificate issued while a period is open is funded at once (or queued)."""
+    await _lock_municipality(conn, municipality)
+    period_ids = await conn.execute(
+        text(
+            "SELECT id FROM funding_periods WHERE municipality = :m AND status = 'OPEN' AND ends_on >= :t ORDER BY id"
+        ),
+        {"m": municipality, "t": today},
+    )
+    for pid in [int(r.id) for r in period_ids]:
+        await fund_period(conn, pid, actor, certificate_id=certificate_id)
+
+
+async def update_period(
+    conn: AsyncConnection,
+    principal: Principal,
+    period_id: int,
+    funded_limit: int | None,
+    limit_given: bool,
+    open_for_applications: bool | None,
+) -> tuple[int, int]:
+    """Change the limit (raising it funds the queue in order) or the applications switch."""
+    row = (
+        await conn.execute(text("SELECT municipality, status FROM funding_periods WHERE id = :p"), {"p": period_id})
+    ).first()
+    if row is None:
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "periodId"])
+    require_operator_of(principal, row.municipality, ["input", "periodId"])
+    if row.status != "OPEN":
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "period_already_closed", ["input", "periodId"])
+    if limit_given and funded_limit is not None and funded_limit < 0:
+        raise DomainError.of(ErrorCode.INVALID, "limit_negative", ["input", "fundedCertificateLimit"])
+    await _lock_municipality(conn, row.municipality)
+    if limit_given:
+        await conn.execute(
+            text("UPDATE funding_periods SET funded_limit = :l WHERE id = :p"),
+            {"l": funded_limit, "p": period_id},
+        )
+    if open_for_applications is not None:
+        await conn.execute(
+            text("UPDATE funding_periods SET open_for_applications = :o WHERE id = :p"),
+            {"o": open_for_applications, "p": period_id},
+        )
+    return await promote_queue(conn, period_id, actor=f"operator:{principal.subject}")
+
+
+async def close_period(conn: AsyncConnection, principal: Principal | None, period_id: int, actor: str) -> int:
+    """Close a period: what is left available expires (EXPIRE entries). Returns kopecks expired."""
+    row = (
+        await conn.execute(text("SELECT municipality, status FROM funding_periods WHERE id = :p"), {"p": period_id})
+    ).first()
+    if row is None:
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "periodId"])
+    if principal is not None:
+        require_operator_of(principal, row.municipality, ["input", "periodId"])
+    await _lock_municipality(conn, row.municipality)
+    if row.status != "OPEN":
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "period_already_closed", ["input", "periodId"])
+    await conn.execute(
+        text(
+            "UPDATE funding_periods SET status = 'CLOSED', open_for_applications = false, closed_at = now()"
+            " WHERE id = :p"
+        ),
+        {"p": period_id},
+    )
+    leftovers = await conn.execute(
+        text(
+            "SELECT certificate_id, credited - reserved - spent - expired AS available FROM balances"
+            " WHERE period_id = :p AND credited - reserved - spent - expired > 0"
+            " ORDER BY certificate_id FOR NO KEY UPDATE"
+        ),
+        {"p": period_id},
+    )
+    total = 0
+    for r in leftovers.all():
+        await ledger.post(
+            conn,
+            ledger.Entry(
+                kind=ledger.Kind.EXPIRE,
+                certificate_id=int(r.certificate_id),
+                period_id=period_id,
+                amount=int(r.available),
+                description=f"Неиспользованный остаток сгорел при закрытии периода: {format_amount(int(r.available))} ₽",
+                actor=actor,
+            ),
+        )
+        total += int(r.available)
+    return total
+
+
+async def current_period_id(conn: AsyncConnection, municipality: str, today: date) -> int | None:
+    """The open period covering today, else the latest open one."""
+    pid = await conn.execute(
+        text(
+            "SELECT p.id FROM funding_periods p WHERE p.municipality = :m AND p.status = 'OPEN'"
+            f" ORDER BY {CURRENT_PERIOD_ORDER} LIMIT 1"
+        ),
+        {"m": municipality, "today": today},
+    )
+    value = pid.scalar()
+    return None if value is None else int(value)
+
+
+# The one rule for "the current period" of a municipality, as SQL over an alias ``p``:
+# open periods only, the one covering today first, else the latest.
+CURRENT_PERIOD_ORDER = "(p.starts_on <= :today AND p.ends_on >= :today) DESC, p.starts_on DESC"

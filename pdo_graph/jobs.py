@@ -1,0 +1,40 @@
+"""Background jobs of the server: expiring stale applications and certificates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pdo_graph.config import Settings
+from pdo_graph.db.session import transaction
+from pdo_graph.domain import certificates
+
+log = logging.getLogger(__name__)
+
+JOB_INTERVAL_SECONDS = 300
+
+
+async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
+    """One pass of every periodic rule; safe to run from many processes at once."""
+    expired_certificates = await transaction(engine, lambda c: certificates.expire_certificates(c, today))
+    return {"certificates_expired": expired_certificates}
+
+
+async def _loop(engine: AsyncEngine, settings: Settings) -> None:
+    while True:
+        try:
+            result = await run_housekeeping(engine, settings, date.today())
+            if any(result.values()):
+                log.info("housekeeping %s", result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("housekeeping failed")
+        await asyncio.sleep(JOB_INTERVAL_SECONDS)
+
+
+def start_background_jobs(engine: AsyncEngine, settings: Settings) -> list[asyncio.Task[None]]:
+    return [asyncio.create_task(_loop(engine, settings), name="pdo-housekeeping")]

@@ -1,0 +1,43 @@
+"""What every resolver shares: authentication, global id decoding, running a unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
+from pdo_graph.domain.messages import render
+from pdo_graph.schema.base import UserError, error_list
+from pdo_graph.schema.context import Context
+from pdo_graph.schema.ids import decode_pk
+
+T = TypeVar("T")
+
+
+def require_auth(ctx: Context) -> None:
+    """Mutations need a caller: anonymous requests get a top-level UNAUTHENTICATED error."""
+    if ctx.principal.anonymous:
+        raise GraphQLError(render("auth_required", ctx.lang, {}), extensions={"code": "UNAUTHENTICATED"})
+
+
+def pk_of(global_id: str, type_name: str, field: list[str]) -> int:
+    """Decode an input ID; a malformed or foreign-type id is a NOT_FOUND user error."""
+    pk = decode_pk(global_id, type_name)
+    if pk is None:
+        raise DomainError(Problem(ErrorCode.NOT_FOUND, "not_found", field))
+    return pk
+
+
+async def run_write(ctx: Context, fn: Callable[[AsyncConnection], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
+    """Run a domain unit of work; business refusals become userErrors (and nothing is written)."""
+    require_auth(ctx)
+    try:
+        result = await ctx.db.write(fn)
+    except DomainError as exc:
+        return None, error_list(exc, ctx.lang)
+    finally:
+        ctx.reset_loaders()
+    return result, []

@@ -1,0 +1,127 @@
+"""Shared schema parts: Node, Money, UserError, enums, connections and keyset cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+import orjson
+import strawberry
+
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
+from pdo_graph.domain.money import CURRENCY, format_amount
+
+T = TypeVar("T")
+
+UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused.")
+
+
+@strawberry.enum(description="Who the caller is.")
+class Role(Enum):
+    GUARDIAN = "GUARDIAN"
+    PROVIDER = "PROVIDER"
+    OPERATOR = "OPERATOR"
+    ANALYST = "ANALYST"
+
+
+@strawberry.interface(description="An object with an opaque global ID (Relay).")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Opaque global identifier.")
+
+
+@strawberry.type(description="An amount of money in roubles.")
+class Money:
+    amount: str = strawberry.field(description='Decimal string with two places, e.g. "1500.00".')
+    kopecks: int = strawberry.field(description="The amount in kopecks.")
+    currency: str = strawberry.field(description='Currency code, always "RUB".')
+
+
+def money(kopecks: int) -> Money:
+    return Money(amount=format_amount(kopecks), kopecks=kopecks, currency=CURRENCY)
+
+
+@strawberry.type(description="A business refusal of a mutation, with the input path it concerns.")
+class UserError:
+    code: UserErrorCode = strawberry.field(description="Machine-readable code.")  # type: ignore[valid-type]
+    field: list[str] | None = strawberry.field(description='Path into the input, e.g. ["input", "groupId"].')
+    message: str = strawberry.field(description="Human-readable message, Russian by default.")
+
+
+def user_errors(problems: Sequence[Problem], lang: str) -> list[UserError]:
+    return [UserError(code=p.code, field=p.field, message=p.message(lang)) for p in problems]
+
+
+def error_list(exc: DomainError, lang: str) -> list[UserError]:
+    return user_errors(exc.problems, lang)
+
+
+def problem(code: ErrorCode, key: str, field: Sequence[str] | None = None, **params: object) -> Problem:
+    return Problem(code, key, field, **params)
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="Items precede this page.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last edge.")
+
+
+@strawberry.type(description="An edge of a connection.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque keyset cursor of this item.")
+    node: T = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of a list, with keyset cursors.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+    total_count: int = strawberry.field(description="Number of items in the whole list.")
+
+
+MAX_PAGE = 100
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    """The keyset values of a cursor; raises ValueError when it is not ours."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
+        raise ValueError("bad cursor") from exc
+    if not isinstance(values, list):
+        raise ValueError("bad cursor")
+    return values
+
+
+def build_connection(
+    items: Sequence[Any],
+    first: int,
+    total: int,
+    key: Callable[[Any], Sequence[Any]],
+    wrap: Callable[[Any], T],
+    after: str | None,
+) -> Connection[T]:
+    """``items`` holds up to first+1 rows in keyset order; the extra row says a next page exists."""
+    page = list(items[:first])
+    edges = [Edge(cursor=encode_cursor(key(row)), node=wrap(row)) for row in page]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(items) > first,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=total,
+    )

@@ -1,0 +1,38 @@
+"""The per-request context handed to every resolver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from pdo_graph.auth.principal import Principal
+from pdo_graph.config import Settings
+from pdo_graph.db.session import RequestDb
+
+if TYPE_CHECKING:
+    from pdo_graph.resolvers.loaders import Loaders
+
+
+@dataclass
+class Context:
+    principal: Principal
+    db: RequestDb
+    settings: Settings
+    lang: str = "ru"
+    today: date = field(default_factory=date.today)
+    request_id: str = ""
+    services: dict[str, Any] = field(default_factory=dict)
+    _loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            from pdo_graph.resolvers.loaders import Loaders
+
+            self._loaders = Loaders(self)
+        return self._loaders
+
+    def reset_loaders(self) -> None:
+        """Drop cached rows after a write, so the payload shows the new state."""
+        self._loaders = None

@@ -1,0 +1,73 @@
+"""The Schema: root types merged from each area, and its extensions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+
+from pdo_graph.config import Settings
+from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
+from pdo_graph.resolvers.node import NodeQuery
+from pdo_graph.schema import catalog, enrollment, family
+
+QUERY_TYPES: list[type] = [NodeQuery, FamilyQuery]
+MUTATION_TYPES: list[type] = [FamilyMutation]
+EXTRA_TYPES: list[type] = [
+    family.Child,
+    family.Certificate,
+    family.CertificateApplication,
+    family.Transaction,
+    family.FundingPeriod,
+    catalog.Provider,
+    catalog.Program,
+    catalog.Group,
+    enrollment.Enrollment,
+]
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+
+
+def _extensions(settings: Settings) -> list[SchemaExtension | type[SchemaExtension]]:
+    exts: list[SchemaExtension | type[SchemaExtension]] = [
+        MaxTokensLimiter(max_token_count=settings.max_tokens),
+        ParserCache(maxsize=512),
+        QueryDepthLimiter(max_depth=settings.max_depth),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        ValidationCache(maxsize=512),
+    ]
+    if not settings.introspection:
+        exts.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return exts
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    Query = merge_types("Query", tuple(QUERY_TYPES))
+    Mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=EXTRA_TYPES,
+        extensions=_extensions(settings),
+        config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"
+
+
+__all__ = ["SCHEMA_FILE", "GraphQLError", "build_schema", "export_sdl"]
