@@ -167,11 +167,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             await db.close()
         body: dict[str, Any] = {}
         status = 200
+        executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if result.errors:
             body["errors"] = [_format_error(e, request_id) for e in result.errors]
-            if result.data is None and media == GRAPHQL_RESPONSE_JSON:
+            if not executed and media == GRAPHQL_RESPONSE_JSON:
                 status = 400
-        if result.data is not None or not result.errors:
+        if executed:
             body["data"] = result.data
         body.setdefault("extensions", {})["requestId"] = request_id
         log.info(

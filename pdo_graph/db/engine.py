@@ -89,6 +89,9 @@ async def _locked_upgrade(conn: AsyncConnection, revision: str) -> None:
     try:
         await conn.run_sync(_run_upgrade, revision)
         await conn.commit()
+    except BaseException:
+        await conn.rollback()
+        raise
     finally:
         await conn.execute(text("SELECT pg_advisory_unlock(7201001)"))
         await conn.commit()

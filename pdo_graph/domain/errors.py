@@ -31,7 +31,7 @@ class Problem:
 
     __slots__ = ("code", "field", "key", "params")
 
-    def __init__(self, code: ErrorCode, key: str, field: Sequence[str] | None = None, **params: object) -> None:
+    def __init__(self, code: ErrorCode, key: str, field: Sequence[str] | None = None, /, **params: object) -> None:
         self.code = code
         self.key = key
         self.field = list(field) if field else None
@@ -52,5 +52,5 @@ class DomainError(Exception):
         self.problems = list(problems)
 
     @classmethod
-    def of(cls, code: ErrorCode, key: str, field: Sequence[str] | None = None, **params: object) -> DomainError:
+    def of(cls, code: ErrorCode, key: str, field: Sequence[str] | None = None, /, **params: object) -> DomainError:
         return cls(Problem(code, key, field, **params))

@@ -61,6 +61,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def _merge_areas() -> None:
+    """Each area keeps its messages in its own module; they all land in one table."""
+    from pdo_graph.domain import messages_catalog, messages_enrollment, messages_integrations
+
+    for area in (messages_catalog, messages_enrollment, messages_integrations):
+        for key, value in area.MESSAGES.items():
+            if key in MESSAGES:
+                raise RuntimeError(f"duplicate message key {key}")
+            MESSAGES[key] = value
+
+
 def render(key: str, lang: str, params: Mapping[str, object]) -> str:
     ru, en = MESSAGES.get(key, (key, key))
     template = en if lang == "en" else ru
@@ -68,3 +79,6 @@ def render(key: str, lang: str, params: Mapping[str, object]) -> str:
         return template.format(**params)
     except (KeyError, IndexError):
         return template
+
+
+_merge_areas()

@@ -58,7 +58,7 @@ def error_list(exc: DomainError, lang: str) -> list[UserError]:
     return user_errors(exc.problems, lang)
 
 
-def problem(code: ErrorCode, key: str, field: Sequence[str] | None = None, **params: object) -> Problem:
+def problem(code: ErrorCode, key: str, field: Sequence[str] | None = None, /, **params: object) -> Problem:
     return Problem(code, key, field, **params)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import strawberry
@@ -19,12 +20,14 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from pdo_graph.config import Settings
+from pdo_graph.resolvers import catalog as catalog_resolvers
+from pdo_graph.resolvers import enrollment as enrollment_resolvers
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
 from pdo_graph.resolvers.node import NodeQuery
 from pdo_graph.schema import catalog, enrollment, family
 
-QUERY_TYPES: list[type] = [NodeQuery, FamilyQuery]
-MUTATION_TYPES: list[type] = [FamilyMutation]
+QUERY_TYPES: list[type] = [NodeQuery, FamilyQuery, *catalog_resolvers.QUERIES, *enrollment_resolvers.QUERIES]
+MUTATION_TYPES: list[type] = [FamilyMutation, *catalog_resolvers.MUTATIONS, *enrollment_resolvers.MUTATIONS]
 EXTRA_TYPES: list[type] = [
     family.Child,
     family.Certificate,
@@ -35,21 +38,23 @@ EXTRA_TYPES: list[type] = [
     catalog.Program,
     catalog.Group,
     enrollment.Enrollment,
+    *catalog_resolvers.TYPES,
+    *enrollment_resolvers.TYPES,
 ]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
 
-def _extensions(settings: Settings) -> list[SchemaExtension | type[SchemaExtension]]:
-    exts: list[SchemaExtension | type[SchemaExtension]] = [
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        ParserCache(maxsize=512),
-        QueryDepthLimiter(max_depth=settings.max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        ValidationCache(maxsize=512),
+def _extensions(settings: Settings) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+    exts: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: ValidationCache(maxsize=512),
     ]
     if not settings.introspection:
-        exts.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        exts.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return exts
 
 
@@ -61,7 +66,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         types=EXTRA_TYPES,
-        extensions=_extensions(settings),
+        extensions=_extensions(settings),  # type: ignore[arg-type]
         config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
     )
 

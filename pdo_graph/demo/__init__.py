@@ -1,0 +1,1 @@
+"""Demo data for the ПФДО backend: realistic, deterministic Russian families, providers and programs."""

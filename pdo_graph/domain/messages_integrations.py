@@ -1,0 +1,5 @@
+"""User-facing messages of the integrations area: key -> (Russian, English)."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, tuple[str, str]] = {}

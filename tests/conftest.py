@@ -1,0 +1,155 @@
+"""Test fixtures: a real PostgreSQL (embedded, or PDO_TEST_DATABASE_URL), the app, tokens.
+
+Every test gets empty tables (TRUNCATE) and, afterwards, the ledger invariants are checked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pdo_graph.app import create_app
+from pdo_graph.auth.principal import Role
+from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
+from pdo_graph.config import Settings
+from pdo_graph.db.embedded import EmbeddedPostgres
+from pdo_graph.db.engine import Database, async_url, make_engine, migrate
+from pdo_graph.db.tables import metadata
+from pdo_graph.domain.ledger import check_invariants
+
+pytest_plugins = ["tests.oidc_fixture"]
+
+MUNICIPALITIES = [("01", "Городской округ Светлогорск"), ("02", "Заречный муниципальный район"),
+                  ("03", "Городской округ Каменск")]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Any:
+    path = Path(tempfile.mkdtemp(prefix="pdo-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> Any:
+    """A fresh database on the external server, or on an embedded one."""
+    external = os.environ.get("PDO_TEST_DATABASE_URL")
+    embedded: EmbeddedPostgres | None = None
+    if external:
+        admin_url = async_url(external)
+    else:
+        embedded = EmbeddedPostgres(data_dir)
+        admin_url = embedded.start()
+    name = f"pdo_test_{uuid.uuid4().hex[:10]}"
+    import asyncio
+
+    async def create() -> None:
+        eng = make_engine(admin_url, 1)
+        async with eng.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await eng.dispose()
+
+    async def drop() -> None:
+        eng = make_engine(admin_url, 1)
+        async with eng.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await eng.dispose()
+
+    asyncio.run(create())
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    asyncio.run(drop())
+    if embedded is not None:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(database_url, pool_size=12)
+    await migrate(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, auth_mode="dev", background_jobs=False, region_code="77")
+
+
+TABLES = ", ".join(t.name for t in metadata.sorted_tables)
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """Empty tables with the region's municipalities; the ledger invariants are checked afterwards."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        await conn.execute(
+            text("INSERT INTO municipalities (code, name) VALUES (:c, :n)"),
+            [{"c": c, "n": n} for c, n in MUNICIPALITIES],
+        )
+    yield engine
+    async with engine.connect() as conn:
+        violations = await check_invariants(conn)
+    assert violations == [], f"ledger invariants violated: {violations}"
+
+
+@pytest.fixture(scope="session")
+async def app(engine: AsyncEngine, settings: Settings, database_url: str) -> AsyncIterator[Any]:
+    application = create_app(settings, database=Database(url=database_url, engine=engine))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+Token = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def token(settings: Settings) -> Token:
+    key = load_or_create_dev_key(settings.data_dir)
+
+    def mint(role: str, subject: str, provider: str | None = None, municipality: str | None = None) -> str:
+        return mint_dev_token(key, role=Role(role), subject=subject, provider=provider, municipality=municipality)
+
+    return mint
+
+
+GQL = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+async def gql(app: Any, db: AsyncEngine) -> AsyncIterator[GQL]:
+    """POST a GraphQL document through the real ASGI app; returns the JSON body."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+
+        async def call(
+            query: str, variables: dict[str, Any] | None = None, token: str | None = None, lang: str | None = None,
+            status: int = 200,
+        ) -> dict[str, Any]:
+            headers = {}
+            if token:
+                headers["authorization"] = f"Bearer {token}"
+            if lang:
+                headers["accept-language"] = lang
+            response = await client.post("/graphql", json={"query": query, "variables": variables or {}},
+                                         headers=headers)
+            assert response.status_code == status, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        yield call
