@@ -269,8 +269,7 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
             "path": error.path,
             "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
         }
-    formatted: dict[str, Any] = error.formatted
-    return formatted
+    return dict(error.formatted)
 
 
 _ = GraphQL_IDE

@@ -30,8 +30,11 @@ from pdo_graph.domain.ledger import check_invariants
 
 pytest_plugins = ["tests.oidc_fixture"]
 
-MUNICIPALITIES = [("01", "Городской округ Светлогорск"), ("02", "Заречный муниципальный район"),
-                  ("03", "Городской округ Каменск")]
+MUNICIPALITIES = [
+    ("01", "Городской округ Светлогорск"),
+    ("02", "Заречный муниципальный район"),
+    ("03", "Городской округ Каменск"),
+]
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +141,10 @@ async def gql(app: Any, db: AsyncEngine) -> AsyncIterator[GQL]:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
 
         async def call(
-            query: str, variables: dict[str, Any] | None = None, token: str | None = None, lang: str | None = None,
+            query: str,
+            variables: dict[str, Any] | None = None,
+            token: str | None = None,
+            lang: str | None = None,
             status: int = 200,
         ) -> dict[str, Any]:
             headers = {}
@@ -146,8 +152,9 @@ async def gql(app: Any, db: AsyncEngine) -> AsyncIterator[GQL]:
                 headers["authorization"] = f"Bearer {token}"
             if lang:
                 headers["accept-language"] = lang
-            response = await client.post("/graphql", json={"query": query, "variables": variables or {}},
-                                         headers=headers)
+            response = await client.post(
+                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+            )
             assert response.status_code == status, response.text
             body: dict[str, Any] = response.json()
             return body

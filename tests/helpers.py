@@ -43,10 +43,28 @@ def years_ago(years: int, today: date | None = None, days: int = 0) -> date:
     return d - timedelta(days=days)
 
 
-async def apply(gql: Any, guardian_token: str, full_name: str, birth: date, municipality: str = "01",
-                snils: str | None = None, lang: str | None = None) -> dict[str, Any]:
-    body = await gql(APPLY, {"input": {"fullName": full_name, "birthDate": birth.isoformat(), "snils": snils,
-                                       "municipality": municipality}}, token=guardian_token, lang=lang)
+async def apply(
+    gql: Any,
+    guardian_token: str,
+    full_name: str,
+    birth: date,
+    municipality: str = "01",
+    snils: str | None = None,
+    lang: str | None = None,
+) -> dict[str, Any]:
+    body = await gql(
+        APPLY,
+        {
+            "input": {
+                "fullName": full_name,
+                "birthDate": birth.isoformat(),
+                "snils": snils,
+                "municipality": municipality,
+            }
+        },
+        token=guardian_token,
+        lang=lang,
+    )
     result: dict[str, Any] = body["data"]["certificateApply"]
     return result
 
@@ -57,26 +75,44 @@ async def issue(gql: Any, operator_token: str, application_id: str) -> dict[str,
     return result
 
 
-async def new_certificate(gql: Any, token: Any, subject: str, full_name: str, age: int,
-                          municipality: str = "01") -> dict[str, Any]:
+async def new_certificate(
+    gql: Any, token: Any, subject: str, full_name: str, age: int, municipality: str = "01"
+) -> dict[str, Any]:
     """Apply as guardian ``subject`` and issue as the municipality's operator; returns the certificate."""
     applied = await apply(gql, token("GUARDIAN", subject), full_name, years_ago(age, days=40), municipality)
     assert applied["userErrors"] == [], applied
-    issued = await issue(gql, token("OPERATOR", f"op-{municipality}", municipality=municipality),
-                         applied["application"]["id"])
+    issued = await issue(
+        gql, token("OPERATOR", f"op-{municipality}", municipality=municipality), applied["application"]["id"]
+    )
     assert issued["userErrors"] == [], issued
     cert: dict[str, Any] = issued["certificate"]
     return cert
 
 
-async def open_period(gql: Any, token: Any, municipality: str, starts: date, ends: date,
-                      nominals: list[tuple[int, int, int]], limit: int | None = None,
-                      proration: str = "FULL") -> dict[str, Any]:
-    body = await gql(OPEN_PERIOD, {"input": {
-        "municipality": municipality, "startsOn": starts.isoformat(), "endsOn": ends.isoformat(),
-        "nominals": [{"minAge": a, "maxAge": b, "kopecks": k} for a, b, k in nominals],
-        "fundedCertificateLimit": limit, "proration": proration}},
-        token=token("OPERATOR", f"op-{municipality}", municipality=municipality))
+async def open_period(
+    gql: Any,
+    token: Any,
+    municipality: str,
+    starts: date,
+    ends: date,
+    nominals: list[tuple[int, int, int]],
+    limit: int | None = None,
+    proration: str = "FULL",
+) -> dict[str, Any]:
+    body = await gql(
+        OPEN_PERIOD,
+        {
+            "input": {
+                "municipality": municipality,
+                "startsOn": starts.isoformat(),
+                "endsOn": ends.isoformat(),
+                "nominals": [{"minAge": a, "maxAge": b, "kopecks": k} for a, b, k in nominals],
+                "fundedCertificateLimit": limit,
+                "proration": proration,
+            }
+        },
+        token=token("OPERATOR", f"op-{municipality}", municipality=municipality),
+    )
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"]["fundingPeriodOpen"]
     return result

@@ -85,7 +85,7 @@ def test_parts_use_independent_streams() -> None:
     large = generate(11, TODAY, family_count=50)
     assert small.programs == large.programs
     assert small.providers == large.providers
-    assert large.families[:5] != small.families or len(large.families) == 50
+    assert large.families[:5] == small.families  # a longer list extends the shorter one
 
 
 def test_independent_of_hash_randomisation() -> None:
@@ -288,8 +288,8 @@ def test_titles_unique_per_provider_and_varied(content: DemoContent) -> None:
     assert len(set(pairs)) == len(pairs)
     titles = {p.title for p in content.programs}
     assert len(titles) > 150
-    joined = " | ".join(titles)
-    for needle in ("для начинающих", "продвинутый уровень", "Юные", "Робототехника", "Шахматы", "Python"):
+    joined = " | ".join(titles).lower()
+    for needle in ("для начинающих", "продвинутый уровень", "юные", "робототехник", "шахмат", "python"):
         assert needle in joined
 
 

@@ -62,11 +62,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     Query = merge_types("Query", tuple(QUERY_TYPES))
     Mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
+    Query.__strawberry_definition__.description = "Reads: the public navigator and each role's own data."  # type: ignore[attr-defined]
+    Mutation.__strawberry_definition__.description = "Changes; business refusals come back as userErrors."  # type: ignore[attr-defined]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         types=EXTRA_TYPES,
-        extensions=_extensions(settings),  # type: ignore[arg-type]
+        extensions=_extensions(settings),
         config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
     )
 

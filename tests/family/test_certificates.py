@@ -54,8 +54,7 @@ async def test_apply_validation_is_typed_and_writes_nothing(gql, token):
 
 
 async def test_anonymous_and_wrong_roles(gql, token):
-    body = await gql(APPLY, {"input": {"fullName": "Иванов Пётр", "birthDate": "2016-01-01",
-                                       "municipality": "01"}})
+    body = await gql(APPLY, {"input": {"fullName": "Иванов Пётр", "birthDate": "2016-01-01", "municipality": "01"}})
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     as_operator = await apply(gql, token("OPERATOR", "op", municipality="01"), "Иванов Пётр", years_ago(9))
@@ -106,8 +105,9 @@ async def test_guardian_isolation(gql, token):
         assert body["data"] == {"node": None, "byNumber": None}
         anonymous = await gql(q, {"id": node_id, "n": cert["number"]})
         assert anonymous["data"] == {"node": None, "byNumber": None}
-        other_operator = await gql(q, {"id": node_id, "n": cert["number"]},
-                                   token=token("OPERATOR", "op2", municipality="02"))
+        other_operator = await gql(
+            q, {"id": node_id, "n": cert["number"]}, token=token("OPERATOR", "op2", municipality="02")
+        )
         assert other_operator["data"] == {"node": None, "byNumber": None}
         provider = await gql(q, {"id": node_id, "n": cert["number"]}, token=token("PROVIDER", "p", provider="1"))
         assert provider["data"] == {"node": None, "byNumber": None}
@@ -129,14 +129,17 @@ async def test_status_transitions(gql, token):
 
     async def change(name: str, who: str | None = None) -> dict:
         body = await gql(
-            f'mutation($id: ID!) {{ r: {name}(input: {{certificateId: $id}}) {{ certificate {{ status }} '
+            f"mutation($id: ID!) {{ r: {name}(input: {{certificateId: $id}}) {{ certificate {{ status }} "
             f"userErrors {{ code message }} }} }}",
-            {"id": cert["id"]}, token=who or op)
+            {"id": cert["id"]},
+            token=who or op,
+        )
         return body["data"]["r"]
 
     assert (await change("certificateUnfreeze"))["userErrors"][0]["code"] == "INVALID_TRANSITION"
     assert (await change("certificateFreeze", token("OPERATOR", "x", municipality="02")))["userErrors"][0][
-        "code"] == "FORBIDDEN"
+        "code"
+    ] == "FORBIDDEN"
     assert (await change("certificateFreeze", token("GUARDIAN", "alice")))["userErrors"][0]["code"] == "FORBIDDEN"
     assert (await change("certificateFreeze"))["certificate"]["status"] == "FROZEN"
     assert (await change("certificateUnfreeze"))["certificate"]["status"] == "ACTIVE"

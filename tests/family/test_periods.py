@@ -85,7 +85,9 @@ async def test_concurrent_opens_credit_once(db, gql, token):
     assert sum(r.certificates_credited for r in results) == 6
     assert len({r.period_id for r in results}) == 1
     async with db.connect() as conn:
-        credits = (await conn.execute(text("SELECT count(*), sum(amount) FROM ledger_entries WHERE kind = 'CREDIT'"))).one()
+        credits = (
+            await conn.execute(text("SELECT count(*), sum(amount) FROM ledger_entries WHERE kind = 'CREDIT'"))
+        ).one()
     assert tuple(credits) == (6, 9_000_000)
 
 
@@ -129,8 +131,9 @@ async def test_limit_queue_in_first_come_order(gql, token):
     states = [(await cert_view(gql, token, f"g{i}", c["number"]))["funding"] for i, c in enumerate(certs)]
     assert [s["state"] for s in states] == ["FUNDED"] * 4 + ["QUEUED"]
     assert (await cert_view(gql, token, "late", late["number"]))["funding"]["queuePosition"] == 2
-    foreign = await gql(UPDATE, {"id": opened["period"]["id"], "limit": 10},
-                        token=token("OPERATOR", "x", municipality="02"))
+    foreign = await gql(
+        UPDATE, {"id": opened["period"]["id"], "limit": 10}, token=token("OPERATOR", "x", municipality="02")
+    )
     assert foreign["data"]["fundingPeriodUpdate"]["userErrors"][0]["code"] == "FORBIDDEN"
 
 
@@ -146,9 +149,12 @@ async def test_close_expires_what_is_left(gql, token):
     assert result["period"] == {"closed": True, "openForApplications": False}
     again = await gql(CLOSE, {"id": opened["period"]["id"]}, token=op)
     assert again["data"]["fundingPeriodClose"]["userErrors"][0]["code"] == "INVALID_TRANSITION"
-    body = await gql("""query($n: String!) { certificateByNumber(number: $n) {
+    body = await gql(
+        """query($n: String!) { certificateByNumber(number: $n) {
         transactions(first: 1) { edges { node { kind amount { kopecks } description } } } } }""",
-                     {"n": cert["number"]}, token=token("GUARDIAN", "alice"))
+        {"n": cert["number"]},
+        token=token("GUARDIAN", "alice"),
+    )
     node = body["data"]["certificateByNumber"]["transactions"]["edges"][0]["node"]
     assert node["kind"] == "EXPIRE" and node["amount"]["kopecks"] == 2_000_000
     assert "сгорел" in node["description"]

@@ -1,0 +1,105 @@
+"""Demo data: a region with municipalities, families, issued certificates, open periods, the catalog.
+
+Everything goes through the domain services, so the demo's money is in the ledger like real money.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import date, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from pdo_graph.auth.principal import Principal, Role
+from pdo_graph.config import Settings
+from pdo_graph.db.session import transaction
+from pdo_graph.demo import content
+from pdo_graph.domain import certificates, periods
+
+log = logging.getLogger(__name__)
+
+SEED = 20261128
+FAMILIES = 60
+NOMINALS = [periods.Nominal(5, 13, 2_500_000), periods.Nominal(14, 17, 3_500_000)]
+
+
+def school_year(today: date) -> tuple[date, date]:
+    start_year = today.year if today.month >= 9 else today.year - 1
+    return date(start_year, 9, 1), date(start_year + 1, 8, 31)
+
+
+async def is_empty(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        count: int = (await conn.execute(text("SELECT count(*) FROM municipalities"))).scalar_one()
+        return count == 0
+
+
+async def load_demo_if_empty(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int] | None:
+    if not await is_empty(engine):
+        log.info("database not empty: demo data not loaded")
+        return None
+    return await load_demo(engine, settings, today)
+
+
+async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
+    rng = random.Random(SEED)
+    counts: dict[str, int] = {}
+
+    async def municipalities(conn: AsyncConnection) -> None:
+        await conn.execute(
+            text("INSERT INTO municipalities (code, name) VALUES (:c, :n) ON CONFLICT (code) DO NOTHING"),
+            [{"c": c, "n": n} for c, n in content.MUNICIPALITIES],
+        )
+
+    await transaction(engine, municipalities)
+    counts["municipalities"] = len(content.MUNICIPALITIES)
+
+    issued = 0
+    for family in content.families(rng, FAMILIES, today):
+        guardian = Principal(role=Role.GUARDIAN, subject=family.subject)
+        for child in family.children:
+            req = certificates.ApplicationRequest(child.full_name, child.birth_date, child.snils, child.municipality)
+            operator = Principal(
+                role=Role.OPERATOR, subject=f"operator-{child.municipality}", municipality=child.municipality
+            )
+
+            async def apply_and_issue(
+                conn: AsyncConnection,
+                req: certificates.ApplicationRequest = req,
+                operator: Principal = operator,
+                guardian: Principal = guardian,
+            ) -> None:
+                app_id = await certificates.apply(conn, guardian, req, today)
+                await certificates.issue(conn, operator, app_id, today - timedelta(days=60), settings.region_code)
+
+            await transaction(engine, apply_and_issue)
+            issued += 1
+    counts["certificates"] = issued
+
+    starts, ends = school_year(today)
+    credited = 0
+    for code, _name in content.MUNICIPALITIES:
+        operator = Principal(role=Role.OPERATOR, subject=f"operator-{code}", municipality=code)
+        period_req = periods.PeriodRequest(code, starts, ends, NOMINALS)
+
+        async def open_one(
+            conn: AsyncConnection, operator: Principal = operator, period_req: periods.PeriodRequest = period_req
+        ) -> periods.OpenResult:
+            return await periods.open_period(conn, operator, period_req)
+
+        credited += (await transaction(engine, open_one)).certificates_credited
+    counts["certificates_credited"] = credited
+
+    try:
+        from pdo_graph.demo.catalog import load_catalog_demo
+    except ImportError:  # the catalog area is not installed
+        return counts
+
+    async def catalog(conn: AsyncConnection) -> dict[str, int]:
+        loaded: dict[str, int] = await load_catalog_demo(conn, today)
+        return loaded
+
+    counts.update(await transaction(engine, catalog))
+    return counts
