@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,8 @@ from typing import Any
 import orjson
 from graphql import GraphQLError
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -28,6 +31,9 @@ from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database, open_database
 from pdo_graph.db.session import RequestDb
+from pdo_graph.limits import parse_cached, query_cost
+from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from pdo_graph.observability import Metrics
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.root import build_schema
 
@@ -35,6 +41,8 @@ log = logging.getLogger("pdo_graph")
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 MASKED_MESSAGE = "Внутренняя ошибка сервера"
+DB_UNAVAILABLE = "База данных временно недоступна, повторите запрос"
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
 
 
 class Services:
@@ -46,6 +54,7 @@ class Services:
         self.verifier: TokenVerifier | None = None
         self.owns_database = True
         self.background: list[asyncio.Task[None]] = []
+        self.metrics = Metrics()
 
 
 def make_verifier(settings: Settings) -> TokenVerifier:
@@ -144,13 +153,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         operation_name = params.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
             return _json({"errors": [{"message": "operationName должен быть строкой"}]}, 400, headers, media)
+        cost, refusal = _check_cost(query, operation_name, variables or {}, settings, context_lang := _lang(request))
+        if refusal is not None:
+            status = 400 if media == GRAPHQL_RESPONSE_JSON else 200
+            services.metrics.observe(operation_name, "refused", 0.0)
+            return _json(
+                {"errors": [refusal], "extensions": {"cost": cost, "requestId": request_id}}, status, headers, media
+            )
         assert services.database is not None
         db = RequestDb(services.database.engine)
         context = Context(
             principal=principal,
             db=db,
             settings=settings,
-            lang=_lang(request),
+            lang=context_lang,
             today=date.today(),
             request_id=request_id,
         )
@@ -165,25 +181,51 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             )
         finally:
             await db.close()
+        elapsed = time.perf_counter() - started
         body: dict[str, Any] = {}
         status = 200
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
+        outcome = "ok"
         if result.errors:
+            if any(_is_database_down(e.original_error) for e in result.errors):
+                services.metrics.observe(operation_name, "unavailable", elapsed)
+                return _json(
+                    {
+                        "errors": [
+                            {
+                                "message": DB_UNAVAILABLE,
+                                "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": request_id},
+                            }
+                        ]
+                    },
+                    503,
+                    {**headers, "retry-after": "1"},
+                    media,
+                )
             body["errors"] = [_format_error(e, request_id) for e in result.errors]
+            outcome = "error"
             if not executed and media == GRAPHQL_RESPONSE_JSON:
                 status = 400
         if executed:
             body["data"] = result.data
-        body.setdefault("extensions", {})["requestId"] = request_id
+        body["extensions"] = {"cost": cost, "requestId": request_id}
+        services.metrics.observe(operation_name, outcome, elapsed)
         log.info(
-            "graphql",
+            "graphql request",
             extra={
                 "request_id": request_id,
                 "operation": operation_name,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "ms": round(elapsed * 1000, 1),
+                "role": principal.role.value if principal.role else "ANONYMOUS",
+                "cost": cost,
+                "outcome": outcome,
             },
         )
         return _json(body, status, headers, media)
+
+    async def metrics(request: Request) -> Response:
+        pool = services.database.engine.pool if services.database is not None else None
+        return Response(services.metrics.render(pool), media_type=METRICS_CONTENT_TYPE)
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -212,6 +254,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
         middleware=middleware,
         lifespan=lifespan,
@@ -260,6 +303,54 @@ async def _read_params(request: Request, settings: Settings) -> tuple[dict[str, 
     return data, None
 
 
+def _check_cost(
+    query: str, operation_name: str | None, variables: dict[str, Any], settings: Settings, lang: str
+) -> tuple[int, dict[str, Any] | None]:
+    """The query's cost, and a refusal when it is above the maximum (before touching the database)."""
+    try:
+        document = parse_cached(query) if len(query) <= settings.max_body_bytes else None
+    except GraphQLError:
+        return 0, None  # the schema reports syntax errors and token limits itself
+    if document is None:
+        return 0, None
+    try:
+        cost = query_cost(document, operation_name, variables)
+    except GraphQLError as exc:
+        return 0, {"message": exc.message, "extensions": {"code": "QUERY_TOO_COMPLEX"}}
+    if cost > settings.max_cost:
+        message = (
+            f"Query cost {cost} exceeds the maximum {settings.max_cost}"
+            if lang == "en"
+            else f"Стоимость запроса {cost} больше допустимой {settings.max_cost}: уменьшите first или вложенность"
+        )
+        return cost, {
+            "message": message,
+            "extensions": {"code": "QUERY_TOO_COSTLY", "cost": cost, "maxCost": settings.max_cost},
+        }
+    return cost, None
+
+
+def _is_database_down(exc: BaseException | None) -> bool:
+    """Connection-level failures (server restarted, connections killed, pool exhausted)."""
+    if exc is None:
+        return False
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (SATimeoutError, OSError, ConnectionError)):
+        return True
+    if isinstance(exc, (InterfaceError, OperationalError)):
+        return True
+    cause = exc.__cause__ or getattr(exc, "orig", None)
+    name = type(cause).__name__ if cause is not None else ""
+    return name in {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "ConnectionFailureError",
+        "InterfaceError",
+    }
+
+
 def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     original = error.original_error
     if original is not None and not isinstance(original, GraphQLError):
@@ -269,7 +360,9 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
             "path": error.path,
             "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
         }
-    return dict(error.formatted)
+    formatted = dict(error.formatted)
+    formatted["message"] = _SUGGESTION.sub("", str(formatted.get("message", "")))
+    return formatted
 
 
 _ = GraphQL_IDE

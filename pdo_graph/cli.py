@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -61,7 +62,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 port=port,
                 loop="uvloop",
                 http="httptools",
-                log_level="info",
+                log_level="info", log_config=None,
                 timeout_graceful_shutdown=20,
                 proxy_headers=False,
             )
@@ -189,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("platformdirs").setLevel(logging.ERROR)
+    from pdo_graph.observability import configure_logging
+
+    configure_logging(logging.INFO, json_logs=os.environ.get("PDO_LOG_FORMAT", "json") == "json")
     args = build_parser().parse_args(argv)
     code: int = args.func(args, Settings.from_env())
     return code
