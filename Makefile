@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
+TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
 .PHONY: install node run test lint schema schema-check bench-search bench-rush clean
 
@@ -19,7 +20,11 @@ $(NODE_STAMP): tests/oidc/package.json tests/oidc/package-lock.json
 	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-node: $(NODE_STAMP)
+$(TOOLS_STAMP): tests/http_audit/package.json tests/http_audit/package-lock.json
+	cd tests/http_audit && npm ci --no-audit --no-fund --loglevel=error
+	touch $(TOOLS_STAMP)
+
+node: $(NODE_STAMP) $(TOOLS_STAMP)
 
 run: install
 	$(VENV)/bin/pdo-graph serve --migrate --demo
@@ -45,4 +50,4 @@ bench-rush: install
 	$(PY) bench/rush.py
 
 clean:
-	rm -rf $(VENV) .pdo tests/oidc/node_modules
+	rm -rf $(VENV) .pdo tests/oidc/node_modules tests/http_audit/node_modules

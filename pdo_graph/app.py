@@ -21,10 +21,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from strawberry.http.ides import GraphQL_IDE, get_graphql_ide_html
 
+from pdo_graph import graphiql
 from pdo_graph.auth.oidc import IssuerUnavailable, OidcVerifier
 from pdo_graph.auth.principal import ANONYMOUS, AuthError, ClaimNames, Principal
 from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev_key
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or Settings.from_env()
     schema = build_schema(settings)
     services = Services(settings)
+    assets_dir = settings.data_dir / "assets"
     if database is not None:
         services.database = database
         services.owns_database = False
@@ -100,6 +101,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if services.database is None:
             services.database = await open_database(settings)
         services.verifier = make_verifier(settings)
+        if not graphiql.assets_present(assets_dir):
+            try:
+                await asyncio.to_thread(graphiql.ensure_assets, assets_dir)
+            except Exception as exc:
+                log.warning("GraphiQL assets unavailable: %s", exc)
         from pdo_graph.jobs import start_background_jobs
 
         if settings.background_jobs:
@@ -130,7 +136,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         headers = {"x-request-id": request_id}
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"), headers=headers)
+            page = graphiql.PAGE if graphiql.assets_present(assets_dir) else graphiql.MISSING
+            return HTMLResponse(page, headers=headers)
         try:
             principal = await authenticate(request)
         except IssuerUnavailable as exc:
@@ -227,6 +234,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         pool = services.database.engine.pool if services.database is not None else None
         return Response(services.metrics.render(pool), media_type=METRICS_CONTENT_TYPE)
 
+    async def graphiql_asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        media = graphiql.ASSET_TYPES.get(name)
+        if media is None or not (assets_dir / name).is_file():
+            return PlainTextResponse("not found", status_code=404)
+        return FileResponse(assets_dir / name, media_type=media, headers={"cache-control": "public, max-age=86400"})
+
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -255,6 +269,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/graphiql/{name}", graphiql_asset),
         ],
         middleware=middleware,
         lifespan=lifespan,
@@ -363,6 +378,3 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     formatted = dict(error.formatted)
     formatted["message"] = _SUGGESTION.sub("", str(formatted.get("message", "")))
     return formatted
-
-
-_ = GraphQL_IDE

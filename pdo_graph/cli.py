@@ -62,7 +62,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 port=port,
                 loop="uvloop",
                 http="httptools",
-                log_level="info", log_config=None,
+                log_level="info",
+                log_config=None,
                 timeout_graceful_shutdown=20,
                 proxy_headers=False,
             )
@@ -153,6 +154,14 @@ def cmd_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_assets(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.graphiql import ensure_assets
+
+    ensure_assets(settings.data_dir / "assets")
+    print(f"GraphiQL assets in {settings.data_dir / 'assets'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdo-graph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("housekeeping", help="expire stale applications and certificates now").set_defaults(
         func=cmd_housekeeping
     )
+    sub.add_parser("assets", help="fetch GraphiQL's files (pinned, integrity-checked)").set_defaults(func=cmd_assets)
     return parser
 
 

@@ -27,19 +27,32 @@ class LiveServer:
         self.env = env
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "pdo_graph.cli", *args], env=self.env, check=True,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "pdo_graph.cli", *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return out.stdout.strip()
 
 
 @pytest.fixture(scope="session")
 def live_server(database_url: str, data_dir: Path, engine) -> Iterator[LiveServer]:
     port = free_port()
-    env = {**os.environ, "PDO_DATABASE_URL": database_url, "PDO_DATA_DIR": str(data_dir), "PDO_AUTH_MODE": "dev",
-           "PDO_PORT": str(port), "PDO_BACKGROUND_JOBS": "0"}
+    env = {
+        **os.environ,
+        "PDO_DATABASE_URL": database_url,
+        "PDO_DATA_DIR": str(data_dir),
+        "PDO_AUTH_MODE": "dev",
+        "PDO_PORT": str(port),
+        "PDO_BACKGROUND_JOBS": "0",
+    }
     log = open(data_dir / f"server-{port}.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "pdo_graph.cli", "serve"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdo_graph.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -43,8 +43,10 @@ async def test_hostile_documents_are_refused_without_the_database(app, engine, d
     depth = "{ viewer { " + "children { certificate { child { " * 16 + "id" + " } } }" * 16 + " } }"
     aliases = "{ " + " ".join(f"a{i}: municipalities {{ code }}" for i in range(1000)) + " }"
     huge = "{ municipalities { code } }" + " " * (2 * 1024 * 1024)
-    bomb = ("{ programs(first: 100) { edges { node { groups(first: 100) { edges { node { program { "
-            "groups(first: 100) { edges { node { id } } } } } } } } } } }")
+    bomb = (
+        "{ programs(first: 100) { edges { node { groups(first: 100) { edges { node { program { "
+        "groups(first: 100) { edges { node { id } } } } } } } } } } }"
+    )
     with Statements(engine) as seen:
         for name, query in {"depth 50": depth, "1000 aliases": aliases, "cost bomb": bomb}.items():
             r = await post(app, query)
@@ -74,7 +76,7 @@ async def test_batching_and_suggestions_are_off(app, db):
 
 
 async def test_unexpected_errors_are_masked(app, db):
-    r = await post(app, "{ node(id: \"Q2hpbGQ6OTk5OTk5OTk5OTk5OTk5OTk5OTk5\") { id } }")
+    r = await post(app, '{ node(id: "Q2hpbGQ6OTk5OTk5OTk5OTk5OTk5OTk5OTk5") { id } }')
     assert r.status_code == 200
     assert r.json()["data"] == {"node": None}
     assert r.headers["x-request-id"]

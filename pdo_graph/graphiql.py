@@ -1,0 +1,122 @@
+"""GraphiQL served from our own origin: pinned npm tarballs, integrity-checked, cached on disk.
+
+No page of ours makes the browser reach an outside host. The assets are fetched once from the npm
+registry (``pdo-graph assets``, or at server start) into ``$PDO_DATA_DIR/assets``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    integrity: str  # npm's dist.integrity (sha512)
+    files: dict[str, str]  # path inside the tarball -> local file name
+
+    @property
+    def tarball(self) -> str:
+        base = self.name.rsplit("/", 1)[-1]
+        return f"https://registry.npmjs.org/{self.name}/-/{base}-{self.version}.tgz"
+
+
+PACKAGES = (
+    Package(
+        "react",
+        "18.3.1",
+        "sha512-wS+hAgJShR0KhEvPJArfuPVN1+Hz1t0Y6n5jLrGQbkb4urgPE/0Rve+1kMB1v/oWgHgm4WIcV+i7F2pTVj+2iQ==",
+        {"package/umd/react.production.min.js": "react.js"},
+    ),
+    Package(
+        "react-dom",
+        "18.3.1",
+        "sha512-5m4nQKp+rZRb09LNH59GM4BxTh9251/ylbKIbpe7TpGxfJ+9kv6BLkLBXIjjspbgbnIBNqlI23tRnTWT0snUIw==",
+        {"package/umd/react-dom.production.min.js": "react-dom.js"},
+    ),
+    Package(
+        "graphiql",
+        "3.8.3",
+        "sha512-cuPDYtXVKV86Pu5PHBX642Odi/uVEE2y1Jxq5rGO/Qy1G2lRp7ZZ7a/T30RzxhuLSWo9zUbzq0P3U49//H0Ugw==",
+        {"package/graphiql.min.js": "graphiql.js", "package/graphiql.min.css": "graphiql.css"},
+    ),
+)
+
+ASSET_TYPES = {
+    "react.js": "text/javascript",
+    "react-dom.js": "text/javascript",
+    "graphiql.js": "text/javascript",
+    "graphiql.css": "text/css",
+}
+
+
+def assets_present(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in ASSET_TYPES)
+
+
+def ensure_assets(directory: Path, timeout: float = 60.0) -> None:
+    """Download and verify the pinned packages whose files are missing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for package in PACKAGES:
+        if all((directory / local).is_file() for local in package.files.values()):
+            continue
+        log.info("fetching %s@%s for GraphiQL", package.name, package.version)
+        data = httpx.get(package.tarball, timeout=timeout, follow_redirects=True).raise_for_status().content
+        digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+        if digest != package.integrity:
+            raise RuntimeError(f"integrity mismatch for {package.name}@{package.version}")
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for inner, local in package.files.items():
+                member = tar.extractfile(inner)
+                if member is None:
+                    raise RuntimeError(f"{inner} missing in {package.name}@{package.version}")
+                tmp = directory / f".{local}.tmp"
+                tmp.write_bytes(member.read())
+                tmp.replace(directory / local)
+
+
+PAGE = """<!doctype html>
+<html lang="ru">
+<head>
+<meta charset="utf-8">
+<title>pdo-graph · GraphiQL</title>
+<link rel="stylesheet" href="/graphiql/graphiql.css">
+<style>html, body, #graphiql { height: 100%; margin: 0; }</style>
+</head>
+<body>
+<div id="graphiql">Загрузка GraphiQL…</div>
+<script src="/graphiql/react.js"></script>
+<script src="/graphiql/react-dom.js"></script>
+<script src="/graphiql/graphiql.js"></script>
+<script>
+  const fetcher = GraphiQL.createFetcher({ url: window.location.origin + "/graphql" });
+  const params = new URLSearchParams(window.location.search);
+  const root = ReactDOM.createRoot(document.getElementById("graphiql"));
+  root.render(React.createElement(GraphiQL, {
+    fetcher,
+    defaultEditorToolsVisibility: true,
+    isHeadersEditorEnabled: true,
+    shouldPersistHeaders: false,
+    query: params.get("query") || undefined,
+    headers: params.get("headers") || undefined,
+    defaultQuery: "# Токен: pdo-graph dev-token --role GUARDIAN --subject alice\\n# Заголовки: {\\"Authorization\\": \\"Bearer ...\\"}\\n{\\n  municipalities { code name currentPeriod { startsOn endsOn } }\\n  viewer { role }\\n}\\n",
+  }));
+</script>
+</body>
+</html>
+"""
+
+MISSING = """<!doctype html><html lang="ru"><meta charset="utf-8"><title>pdo-graph</title>
+<body><p>Файлы GraphiQL не загружены: выполните <code>pdo-graph assets</code>.</p>
+<p>POST /graphql работает без них.</p></body></html>"""
