@@ -22,12 +22,24 @@ from strawberry.tools import merge_types
 from pdo_graph.config import Settings
 from pdo_graph.resolvers import catalog as catalog_resolvers
 from pdo_graph.resolvers import enrollment as enrollment_resolvers
+from pdo_graph.resolvers import integrations as integration_resolvers
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
 from pdo_graph.resolvers.node import NodeQuery
 from pdo_graph.schema import catalog, enrollment, family
 
-QUERY_TYPES: list[type] = [NodeQuery, FamilyQuery, *catalog_resolvers.QUERIES, *enrollment_resolvers.QUERIES]
-MUTATION_TYPES: list[type] = [FamilyMutation, *catalog_resolvers.MUTATIONS, *enrollment_resolvers.MUTATIONS]
+QUERY_TYPES: list[type] = [
+    NodeQuery,
+    FamilyQuery,
+    *catalog_resolvers.QUERIES,
+    *enrollment_resolvers.QUERIES,
+    *integration_resolvers.QUERIES,
+]
+MUTATION_TYPES: list[type] = [
+    FamilyMutation,
+    *catalog_resolvers.MUTATIONS,
+    *enrollment_resolvers.MUTATIONS,
+    *integration_resolvers.MUTATIONS,
+]
 EXTRA_TYPES: list[type] = [
     family.Child,
     family.Certificate,
@@ -40,6 +52,7 @@ EXTRA_TYPES: list[type] = [
     enrollment.Enrollment,
     *catalog_resolvers.TYPES,
     *enrollment_resolvers.TYPES,
+    *integration_resolvers.TYPES,
 ]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
