@@ -9,6 +9,7 @@ deadlocks a bounded number of times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -77,10 +78,16 @@ class RequestDb:
             return await run_transaction(conn, fn)
 
     async def close(self) -> None:
+        """Give the connection back; a connection the server dropped is discarded quietly."""
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                if conn.in_transaction():
-                    await conn.rollback()
-            finally:
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                await conn.rollback()
+        except DBAPIError:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+        finally:
+            with contextlib.suppress(DBAPIError):
                 await conn.close()
