@@ -49,7 +49,7 @@ def live_server(database_url: str, data_dir: Path, engine) -> Iterator[LiveServe
         "PDO_PORT": str(port),
         "PDO_BACKGROUND_JOBS": "0",
     }
-    log = open(data_dir / f"server-{port}.log", "w")  # noqa: SIM115
+    log = open(data_dir / f"server-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pdo_graph.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )

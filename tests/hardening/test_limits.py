@@ -20,7 +20,7 @@ class Statements:
         self.engine = engine
         self.seen: list[str] = []
 
-    def _count(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001
+    def _count(self, conn, cursor, statement, *args) -> None:
         self.seen.append(statement)
 
     def __enter__(self) -> list[str]:
