@@ -1,4 +1,4 @@
-"""Background jobs of the server: expiring stale applications and certificates."""
+"""Background jobs of the server: expiring stale applications and certificates, completing ended groups."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
-from pdo_graph.domain import certificates
+from pdo_graph.domain import certificates, enrollment
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,13 @@ JOB_INTERVAL_SECONDS = 300
 async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
     """One pass of every periodic rule; safe to run from many processes at once."""
     expired_certificates = await transaction(engine, lambda c: certificates.expire_certificates(c, today))
-    return {"certificates_expired": expired_certificates}
+    expired_applications = await enrollment.expire_stale_applications(engine, settings.enrollment_expiry_days)
+    completed = await enrollment.complete_finished_groups(engine, today)
+    return {
+        "certificates_expired": expired_certificates,
+        "applications_expired": expired_applications,
+        "enrollments_completed": completed,
+    }
 
 
 async def _loop(engine: AsyncEngine, settings: Settings) -> None:

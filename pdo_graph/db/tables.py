@@ -257,7 +257,14 @@ programs = Table(
     CheckConstraint("normative_cost IS NULL OR normative_cost >= 0", name="normative"),
     UniqueConstraint("provider_id", "external_id", name="uq_programs_provider_external"),
     Index("ix_programs_search", "search", postgresql_using="gin"),
-    Index("ix_programs_muni_dir", "municipality", "direction", postgresql_where=text("NOT archived")),
+    Index(
+        "ix_programs_browse",
+        "municipality",
+        "direction",
+        "id",
+        postgresql_include=["min_age", "max_age", "certified", "rating_sum", "rating_count"],
+        postgresql_where=text("NOT archived"),
+    ),
 )
 
 groups = Table(
@@ -282,6 +289,13 @@ groups = Table(
     CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="seats"),
     CheckConstraint("price >= 0", name="price"),
     UniqueConstraint("program_id", "external_id", name="uq_groups_program_external"),
+    Index(
+        "ix_groups_searchable",
+        "program_id",
+        "price",
+        postgresql_include=["starts_on", "ends_on", "capacity", "seats_taken"],
+        postgresql_where=text("NOT archived AND enrollment_open"),
+    ),
 )
 
 # --- enrollment --------------------------------------------------------------------------------
@@ -376,6 +390,22 @@ catalog_sources = Table(
     Column("cursor", Text),
     Column("next_run_at", DateTime(timezone=True)),
     _created(),
+    # 0003: OpenActive activity -> direction map, the position of the last committed page, a full
+    # re-harvest in progress, when the end of the feed was last reached
+    Column("activity_directions", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("position_modified", BigInteger),
+    Column("position_id", Text),
+    Column("harvest_run_id", BigInteger),
+    Column("caught_up_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("provider_id", "feed_url", name="uq_catalog_sources_provider_feed"),
+    CheckConstraint("format IN ('PDO_CATALOG_V1', 'OPENACTIVE_RPDE')", name="format"),
+    CheckConstraint("client_auth IN ('CLIENT_SECRET_BASIC', 'PRIVATE_KEY_JWT')", name="client_auth"),
+    CheckConstraint("interval_minutes BETWEEN 1 AND 10080", name="interval"),
+    CheckConstraint(
+        f"default_direction IS NULL OR default_direction IN ({', '.join(repr(d) for d in DIRECTIONS)})",
+        name="direction",
+    ),
 )
 
 catalog_sync_runs = Table(
@@ -393,5 +423,27 @@ catalog_sync_runs = Table(
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("failures", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("message", Text),
+    # 0003
+    Column("unchanged", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),
+    Column("message_key", Text),
+    Column("message_params", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("events", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("trigger", String(12), nullable=False, server_default="MANUAL"),
+    Column("full_harvest", Boolean, nullable=False, server_default="false"),
+    CheckConstraint("status IN ('RUNNING', 'SUCCEEDED', 'PARTIAL', 'FAILED')", name="status"),
     Index("ix_catalog_sync_runs_source", "source_id", "id"),
+)
+
+# 0003: per source and feed item, the last applied `modified` (older items are ignored), whether it
+# is deleted, and the full re-harvest that last saw it (what a harvest no longer sees is archived)
+catalog_feed_items = Table(
+    "catalog_feed_items",
+    metadata,
+    Column("source_id", BigInteger, ForeignKey("catalog_sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("item_id", Text, primary_key=True),
+    Column("modified", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, server_default="false"),
+    Column("harvest_run_id", BigInteger),
 )

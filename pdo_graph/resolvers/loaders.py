@@ -120,6 +120,20 @@ class CatalogLoaders:
     def enrollment(self) -> DataLoader[int, Row[Any] | None]:
         return one_by_key(self.ctx, ENROLLMENT_SQL + " WHERE e.id = ANY(:keys)")
 
+    @cached_property
+    def certificate_coverage(self) -> DataLoader[int, Row[Any] | None]:
+        """What a certificate can pay now (the search's coveredByCertificate): the available balance in
+        its municipality's current period (as ``balance``) and whether that period caps at the normative cost."""
+        return one_by_key(
+            self.ctx,
+            "SELECT DISTINCT ON (c.id) c.id AS certificate_id, p.id AS period_id, p.cap_at_normative,"
+            " coalesce(b.credited - b.reserved - b.spent - b.expired, 0) AS available"
+            " FROM certificates c JOIN funding_periods p ON p.municipality = c.municipality AND p.status = 'OPEN'"
+            " LEFT JOIN balances b ON b.certificate_id = c.id AND b.period_id = p.id"
+            f" WHERE c.id = ANY(:keys) ORDER BY c.id, {CURRENT_PERIOD_ORDER}",
+            key="certificate_id",
+        )
+
 
 class Loaders(CatalogLoaders):
     """All loaders of one request (created lazily)."""

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from enum import Enum
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from pdo_graph.auth.principal import Role as PrincipalRole
-from pdo_graph.resolvers.loaders import PROGRAM_SQL, fetch
-from pdo_graph.schema.base import Connection, Money, Node, build_connection, money
+from pdo_graph.db.tables import DIRECTIONS
+from pdo_graph.domain import search as search_domain
+from pdo_graph.domain.messages import render
+from pdo_graph.schema.base import Connection, Edge, Money, Node, PageInfo, build_connection, encode_cursor, money
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.ids import decode_pk, encode_id
 from pdo_graph.schema.paging import page_args
@@ -47,25 +53,13 @@ class Provider(Node):
             pk=r.id,
         )
 
-    @strawberry.field(description="The provider's programs (archived ones only for the provider itself).")
-    async def programs(self, info: Info[Context, None], first: int, after: str | None = None) -> Connection[Program]:
-        first, key = page_args(first, after, info.context.lang)
+    @strawberry.field(
+        description="The provider's programs by id; archived ones are listed for the provider itself only."
+    )
+    async def programs(self, info: Info[Context, None], first: int, after: str | None = None) -> ProgramConnection:
         ctx = info.context
         own = ctx.principal.role is PrincipalRole.PROVIDER and provider_matches(ctx, self.pk, self.inn)
-        rows = await fetch(
-            ctx,
-            PROGRAM_SQL + " WHERE p.provider_id = :pid AND (:own OR NOT p.archived)"
-            " AND (CAST(:after AS bigint) IS NULL OR p.id > :after) ORDER BY p.id LIMIT :limit",
-            {"pid": self.pk, "own": own, "after": key[0] if key else None, "limit": first + 1},
-        )
-        total = (
-            await fetch(
-                ctx,
-                "SELECT count(*) FROM programs p WHERE p.provider_id = :pid AND (:own OR NOT p.archived)",
-                {"pid": self.pk, "own": own},
-            )
-        )[0][0]
-        return build_connection(rows, first, total, lambda r: [r.id], Program.from_row, after)
+        return await program_connection(info, first, after, None, None, None, provider_pk=self.pk, include_archived=own)
 
 
 @strawberry.type(description="An educational program of a provider.")
@@ -124,6 +118,12 @@ class Program(Node):
     @strawberry.field(description="Groups of the program (not archived), by start date.")
     async def groups(self, info: Info[Context, None], first: int, after: str | None = None) -> Connection[Group]:
         first, key = page_args(first, after, info.context.lang)
+        if key is not None and not (
+            len(key) == 2 and isinstance(key[0], str) and isinstance(key[1], int) and not isinstance(key[1], bool)
+        ):
+            raise GraphQLError(
+                render("catalog_bad_cursor", info.context.lang, {}), extensions={"code": "BAD_USER_INPUT"}
+            )
         rows = await info.context.loaders.groups_by_program.load(self.pk)
         if key:
             rows = [r for r in rows if [r.starts_on.isoformat(), r.id] > key]
@@ -172,6 +172,179 @@ class Group(Node):
         return Program.from_row(row)
 
 
+ProgramOrder = strawberry.enum(
+    search_domain.Order,
+    name="ProgramOrder",
+    description=(
+        "Order of the program search: RELEVANCE (text rank, title above description; by id without search text),"
+        " PRICE_ASC (cheapest matching group), RATING_DESC (average rating, unrated last),"
+        " STARTS_ON_ASC (earliest matching group starting today or later; none last). Ties by id."
+    ),
+)
+
+
+@strawberry.input(description="Filters of the program search; all given filters must hold.")
+class ProgramFilter:
+    direction: Direction | None = strawberry.field(
+        default=None, description="Only this direction (the facets ignore this filter)."
+    )
+    age: int | None = strawberry.field(
+        default=None, description="The child's age in years: within the program's minAge..maxAge."
+    )
+    municipality: str | None = strawberry.field(default=None, description="Municipality code of the program.")
+    max_price: int | None = strawberry.field(
+        default=None, description="Kopecks: a searchable group (open, not archived, not over) costs at most this."
+    )
+    has_free_seats: bool | None = strawberry.field(
+        default=None, description="True: a searchable group has a free seat (false or null: no filter)."
+    )
+    covered_by_certificate: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "A certificate the caller may read (its guardian, or the operator of its municipality): only certified"
+            " programs with a searchable group whose price (for the months left, when running) the certificate's"
+            " available balance in its current period pays in full. Needs authentication; a certificate that is"
+            " unknown, not yours or not ACTIVE matches nothing."
+        ),
+    )
+    certified_only: bool | None = strawberry.field(
+        default=None, description="True: only certified programs (payable from a certificate)."
+    )
+    provider_id: strawberry.ID | None = strawberry.field(default=None, description="Only programs of this provider.")
+
+
+@strawberry.type(description="How many programs of one direction match the same search and the other filters.")
+class DirectionFacet:
+    direction: Direction = strawberry.field(description="The direction.")
+    count: int = strawberry.field(description="Matching programs of this direction.")
+
+
+@strawberry.type(name="ProgramConnection", description="A page of programs with keyset cursors, the total and facets.")
+class ProgramConnection:
+    edges: list[Edge[Program]] = strawberry.field(description="The programs of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+    total_count: int = strawberry.field(description="Number of programs matching the search and every filter.")
+    facets: list[DirectionFacet] = strawberry.field(
+        description="Counts by direction for the same search and filters except the direction filter (all six)."
+    )
+
+
+def _selects(selections: Iterable[Any], names: frozenset[str]) -> bool:
+    for sel in selections:
+        if isinstance(sel, SelectedField) and sel.name in names:
+            return True
+        if isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, names):
+            return True
+    return False
+
+
+_COUNT_FIELDS = frozenset({"totalCount", "facets"})
+
+
+def wants_counts(info: Info[Context, None]) -> bool:
+    """Whether the connection's totalCount or facets are selected (otherwise they are not computed)."""
+    return any(_selects(f.selections, _COUNT_FIELDS) for f in info.selected_fields if isinstance(f, SelectedField))
+
+
+async def certificate_coverage(ctx: Context, certificate_id: str) -> search_domain.Coverage | None:
+    """What the certificate can pay now, or None when it is unknown, not the caller's, or not ACTIVE."""
+    if ctx.principal.anonymous:
+        raise GraphQLError(
+            render("catalog_certificate_filter_auth", ctx.lang, {}), extensions={"code": "UNAUTHENTICATED"}
+        )
+    from pdo_graph.schema.family import CertificateStatus, load_certificate
+
+    pk = decode_pk(certificate_id, "Certificate")
+    if pk is None:
+        return None
+    cert = await load_certificate(ctx, pk)
+    if cert is None or cert.status is not CertificateStatus.ACTIVE:
+        return None
+    row = await ctx.loaders.certificate_coverage.load(pk)
+    if row is None or row.period_id is None:
+        return search_domain.Coverage(available=0)
+    return search_domain.Coverage(available=max(0, int(row.available)), cap_at_normative=bool(row.cap_at_normative))
+
+
+def _empty_connection(after: str | None) -> ProgramConnection:
+    return ProgramConnection(
+        edges=[],
+        page_info=PageInfo(
+            has_next_page=False, has_previous_page=after is not None, start_cursor=None, end_cursor=None
+        ),
+        total_count=0,
+        facets=[DirectionFacet(direction=Direction(d), count=0) for d in DIRECTIONS],
+    )
+
+
+async def program_connection(
+    info: Info[Context, None],
+    first: int,
+    after: str | None,
+    text: str | None,
+    filter: ProgramFilter | None,
+    order: search_domain.Order | None,
+    *,
+    provider_pk: int | None = None,
+    include_archived: bool = False,
+) -> ProgramConnection:
+    """Search programs (one SQL statement) and wrap the page; rows prime the program loader."""
+    ctx = info.context
+    first, cursor = page_args(first, after, ctx.lang)
+    f = filter or ProgramFilter()
+    coverage = None
+    if f.provider_id is not None:
+        wanted = decode_pk(f.provider_id, "Provider")
+        if wanted is None or (provider_pk is not None and wanted != provider_pk):
+            return _empty_connection(after)
+        provider_pk = wanted
+    if f.covered_by_certificate is not None:
+        coverage = await certificate_coverage(ctx, f.covered_by_certificate)
+        if coverage is None:
+            return _empty_connection(after)
+    query = search_domain.SearchQuery(
+        today=ctx.today,
+        text=text,
+        direction=None if f.direction is None else f.direction.value,
+        age=f.age,
+        municipality=f.municipality,
+        max_price=f.max_price,
+        has_free_seats=bool(f.has_free_seats),
+        covered=coverage,
+        certified_only=bool(f.certified_only),
+        provider_id=provider_pk,
+        include_archived=include_archived,
+        order=search_domain.Order(order.value) if order is not None else search_domain.Order.RELEVANCE,
+    )
+    counts = wants_counts(info)
+
+    async def run(conn: AsyncConnection) -> search_domain.SearchPage:
+        return await search_domain.search(conn, query, first, cursor, counts)
+
+    try:
+        page = await ctx.db.read(run)
+    except search_domain.BadCursor:
+        raise GraphQLError(render("catalog_bad_cursor", ctx.lang, {}), extensions={"code": "BAD_USER_INPUT"}) from None
+    loader = ctx.loaders.program
+    for row in page.rows:
+        loader.prime(row.id, row)
+    edges = [
+        Edge(cursor=encode_cursor(search_domain.cursor_values(page.tag, row)), node=Program.from_row(row))
+        for row in page.rows[:first]
+    ]
+    return ProgramConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(page.rows) > first,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total or 0,
+        facets=[DirectionFacet(direction=Direction(d), count=page.facets.get(d, 0)) for d in DIRECTIONS],
+    )
+
+
 def provider_matches(ctx: Context, provider_pk: int, inn: str) -> bool:
     """Whether the calling PROVIDER principal belongs to this organisation (token carries INN or id)."""
     claim = ctx.principal.provider
@@ -181,14 +354,23 @@ def provider_matches(ctx: Context, provider_pk: int, inn: str) -> bool:
 
 
 async def principal_provider_row(ctx: Context) -> Row[Any] | None:
-    """The provider row of a PROVIDER principal."""
+    """The provider row of a PROVIDER principal (claim: global id, ИНН, or the numeric id)."""
     claim = ctx.principal.provider
     if ctx.principal.role is not PrincipalRole.PROVIDER or claim is None:
         return None
     pk = decode_pk(claim, "Provider")
     if pk is not None:
         return await ctx.loaders.provider.load(pk)
-    return await ctx.loaders.provider_by_inn.load(claim)
+    row = await ctx.loaders.provider_by_inn.load(claim)
+    if row is None and claim.isdigit() and len(claim) < 10:
+        row = await ctx.loaders.provider.load(int(claim))
+    return row
+
+
+async def own_provider_id(ctx: Context) -> int | None:
+    """The id of the calling provider's organisation, if it is registered."""
+    row = await principal_provider_row(ctx)
+    return None if row is None else int(row.id)
 
 
 async def viewer_provider(ctx: Context) -> Provider | None:

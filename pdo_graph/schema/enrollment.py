@@ -1,22 +1,32 @@
-"""Enrollments (applications and contracts) as families, providers and operators see them."""
+"""Enrollments (applications and contracts) as families, providers and operators see them.
+
+Providers see the child of an application only as a ``Pupil`` (name and age): ``Enrollment.child``
+(a ``Child`` with the birth date) answers them with a field-level FORBIDDEN error.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy import Row
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from pdo_graph.auth.principal import Role as PrincipalRole
 from pdo_graph.domain.access import can_read_family
-from pdo_graph.resolvers.loaders import ENROLLMENT_SQL, fetch
-from pdo_graph.schema.base import Connection, Money, Node, build_connection, money
-from pdo_graph.schema.catalog import Group, principal_provider_row
+from pdo_graph.domain.enrollment import MonthShare, Terms, monthly_plan
+from pdo_graph.domain.messages import render
+from pdo_graph.domain.people import age_on
+from pdo_graph.resolvers.loaders import ENROLLMENT_SQL, fetch, many_by_key
+from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, money
+from pdo_graph.schema.catalog import Group, Program, Provider, principal_provider_row
 from pdo_graph.schema.context import Context
-from pdo_graph.schema.family import Child
+from pdo_graph.schema.family import Child, Transaction
 from pdo_graph.schema.ids import encode_id
 from pdo_graph.schema.paging import page_args
 
@@ -31,6 +41,46 @@ class EnrollmentStatus(Enum):
     COMPLETED = "COMPLETED"
 
 
+@strawberry.type(description="One month of a contract: what the certificate and the family pay for it.")
+class MonthlyShare:
+    month: date = strawberry.field(description="The month (its first day).")
+    from_certificate: Money = strawberry.field(description="Paid from the certificate for this month.")
+    from_family: Money = strawberry.field(description="Co-paid by the family for this month.")
+
+    @classmethod
+    def of(cls, share: MonthShare) -> MonthlyShare:
+        return cls(
+            month=share.month, from_certificate=money(share.from_certificate), from_family=money(share.from_family)
+        )
+
+
+@strawberry.type(description="A pupil as the provider sees them: the name and the age, nothing else.")
+class Pupil:
+    full_name: str = strawberry.field(description="Full name (ФИО).")
+    age: int = strawberry.field(description="Age in full years today.")
+
+
+def _area_loader(ctx: Context, name: str, factory: Callable[[Context], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
+    """A loader of this area kept with the request's loaders (dropped with them after a write)."""
+    loaders = ctx.loaders
+    cached: DataLoader[Any, Any] | None = loaders.__dict__.get(name)
+    if cached is None:
+        cached = factory(ctx)
+        loaders.__dict__[name] = cached
+    return cached
+
+
+CHARGES_SQL = (
+    "SELECT l.id, l.kind, l.amount, l.created_at, l.enrollment_id, l.description, l.month, l.completeness"
+    " FROM ledger_entries l WHERE l.enrollment_id = ANY(:keys) AND l.kind = 'CHARGE'"
+    " ORDER BY l.enrollment_id, l.month, l.id"
+)
+
+
+def charges_loader(ctx: Context) -> DataLoader[int, list[Row[Any]]]:
+    return _area_loader(ctx, "enrollment_charges", lambda c: many_by_key(c, CHARGES_SQL, key="enrollment_id"))
+
+
 @strawberry.type(description="An application to a group and, once accepted, the contract.")
 class Enrollment(Node):
     status: EnrollmentStatus = strawberry.field(description="Status.")
@@ -43,9 +93,12 @@ class Enrollment(Node):
     months: int = strawberry.field(description="Number of months of the contract.")
     reason: str | None = strawberry.field(description="Reason of a refusal or cancellation.")
     created_at: datetime = strawberry.field(description="When the application was made.")
+    decided_at: datetime | None = strawberry.field(description="When the provider accepted or refused it.")
     pk: strawberry.Private[int]
     _child_id: strawberry.Private[int]
     _group_id: strawberry.Private[int]
+    _from_certificate: strawberry.Private[int]
+    _from_family: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> Enrollment:
@@ -61,22 +114,131 @@ class Enrollment(Node):
             months=r.months,
             reason=r.reason,
             created_at=r.created_at,
+            decided_at=r.decided_at,
             pk=r.id,
             _child_id=r.child_id,
             _group_id=r.group_id,
+            _from_certificate=r.from_certificate,
+            _from_family=r.from_family,
         )
 
-    @strawberry.field(description="The child.")
+    @strawberry.field(
+        description="The child (with the birth date): the guardian and the operator. Providers get a FORBIDDEN "
+        "error here and read `pupil` instead."
+    )
     async def child(self, info: Info[Context, None]) -> Child:
-        row = await info.context.loaders.child.load(self._child_id)
+        ctx = info.context
+        # Load first, refuse after: the row is shared with `pupil` through the loader, and a
+        # non-null field's error cancels its siblings, which must not be caught mid-statement.
+        row = await ctx.loaders.child.load(self._child_id)
+        if ctx.principal.role is PrincipalRole.PROVIDER:
+            raise GraphQLError(render("enrollment_child_hidden", ctx.lang, {}), extensions={"code": "FORBIDDEN"})
         assert row is not None
         return Child.from_row(row)
+
+    @strawberry.field(description="The pupil: name and age only (what the provider may see).")
+    async def pupil(self, info: Info[Context, None]) -> Pupil:
+        row = await info.context.loaders.child.load(self._child_id)
+        assert row is not None
+        return Pupil(full_name=row.full_name, age=age_on(row.birth_date, info.context.today))
 
     @strawberry.field(description="The group.")
     async def group(self, info: Info[Context, None]) -> Group:
         row = await info.context.loaders.group.load(self._group_id)
         assert row is not None
         return Group.from_row(row)
+
+    @strawberry.field(description="Monthly charges so far (CHARGE movements with month and completeness).")
+    async def charges(self, info: Info[Context, None]) -> list[Transaction]:
+        rows = await charges_loader(info.context).load(self.pk)
+        return [Transaction.from_row(r) for r in rows]
+
+    @strawberry.field(description="The plan: each month's certificate and family shares.")
+    def monthly(self) -> list[MonthlyShare]:
+        plan = monthly_plan(self.first_month, self.months, self._from_certificate, self._from_family)
+        return [MonthlyShare.of(s) for s in plan]
+
+
+@strawberry.type(description="The price of a group for a certificate, split between the certificate and the family.")
+class Quote:
+    price: Money = strawberry.field(description="Price of the contract (the months from the current one when joining).")
+    full_price: Money = strawberry.field(description="The group's price for its whole run.")
+    from_certificate: Money = strawberry.field(description="Paid from the certificate: min(price, available[, cap]).")
+    from_family: Money = strawberry.field(description="Co-paid by the family: the rest.")
+    first_month: date | None = strawberry.field(description="First month the contract would cover.")
+    months: int = strawberry.field(description="Months the contract would cover.")
+    joins_running_group: bool = strawberry.field(description="The group has started; the price covers months left.")
+    monthly: list[MonthlyShare] = strawberry.field(description="The monthly split; the first month takes remainders.")
+    user_errors: list[UserError] = strawberry.field(description="Why applying would fail now, if it would.")
+
+    @classmethod
+    def of(cls, terms: Terms | None, errors: list[UserError]) -> Quote:
+        if terms is None:
+            zero = money(0)
+            return cls(
+                price=zero,
+                full_price=zero,
+                from_certificate=zero,
+                from_family=zero,
+                first_month=None,
+                months=0,
+                joins_running_group=False,
+                monthly=[],
+                user_errors=errors,
+            )
+        return cls(
+            price=money(terms.price),
+            full_price=money(terms.full_price),
+            from_certificate=money(terms.from_certificate),
+            from_family=money(terms.from_family),
+            first_month=terms.first_month,
+            months=terms.months,
+            joins_running_group=terms.joins_running_group,
+            monthly=[MonthlyShare.of(s) for s in terms.monthly],
+            user_errors=errors,
+        )
+
+
+@strawberry.type(description="A guardian's rating of a program, given once per contract.")
+class Review(Node):
+    rating: int = strawberry.field(description="Rating 1..5.")
+    text: str | None = strawberry.field(description="The guardian's words, if any.")
+    created_at: datetime = strawberry.field(description="When it was given.")
+    _program_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, r: Row[Any]) -> Review:
+        return cls(
+            id=strawberry.ID(encode_id("Review", r.id)),
+            rating=r.rating,
+            text=r.text,
+            created_at=r.created_at,
+            _program_id=r.program_id,
+        )
+
+    @strawberry.field(description="The program reviewed.")
+    async def program(self, info: Info[Context, None]) -> Program:
+        row = await info.context.loaders.program.load(self._program_id)
+        assert row is not None
+        return Program.from_row(row)
+
+
+@strawberry.type(description="What certificates paid a provider for one month (from its provision reports).")
+class ProviderSettlement:
+    month: date = strawberry.field(description="The month (its first day).")
+    charged: Money = strawberry.field(description="Sum charged from certificates.")
+    released: Money = strawberry.field(description="Sum returned to certificates for services not provided.")
+    contracts: int = strawberry.field(description="Number of contracts reported for the month.")
+    _provider_id: strawberry.Private[int]
+
+    @strawberry.field(description="The provider.")
+    async def provider(self, info: Info[Context, None]) -> Provider:
+        row = await info.context.loaders.provider.load(self._provider_id)
+        assert row is not None
+        return Provider.from_row(row)
+
+
+# --- visibility and lists ------------------------------------------------------------------------
 
 
 async def can_read_enrollment(ctx: Context, row: Row[Any]) -> bool:
@@ -108,4 +270,64 @@ async def child_enrollments(ctx: Context, child_pk: int, first: int, after: str 
     return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
 
 
-NODE_LOADERS = {"Enrollment": load_enrollment}
+def _empty() -> Connection[Enrollment]:
+    return build_connection([], 1, 0, lambda r: [], Enrollment.from_row, None)
+
+
+async def provider_enrollments(
+    ctx: Context, first: int, after: str | None, status: EnrollmentStatus | None, group_pk: int | None
+) -> Connection[Enrollment]:
+    """The calling provider's applications and contracts, oldest first (the queue order)."""
+    first, key = page_args(first, after, ctx.lang)
+    provider = await principal_provider_row(ctx)
+    if provider is None:
+        return _empty()
+    where = (
+        " WHERE p.provider_id = :pid AND (CAST(:status AS text) IS NULL OR e.status = :status)"
+        " AND (CAST(:group AS bigint) IS NULL OR e.group_id = :group)"
+    )
+    params = {
+        "pid": provider.id,
+        "status": None if status is None else status.value,
+        "group": group_pk,
+        "after": key[0] if key else None,
+        "limit": first + 1,
+    }
+    rows = await fetch(
+        ctx,
+        ENROLLMENT_SQL + where + " AND (CAST(:after AS bigint) IS NULL OR e.id > :after) ORDER BY e.id LIMIT :limit",
+        params,
+    )
+    total = (
+        await fetch(
+            ctx,
+            "SELECT count(*) FROM enrollments e JOIN groups g ON g.id = e.group_id"
+            " JOIN programs p ON p.id = g.program_id" + where,
+            params,
+        )
+    )[0][0]
+    return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
+
+
+REVIEW_SQL = "SELECT r.id, r.program_id, r.rating, r.text, r.created_at FROM reviews r"
+
+
+async def program_reviews(ctx: Context, program_pk: int, first: int, after: str | None) -> Connection[Review]:
+    """A program's reviews, newest first (public)."""
+    first, key = page_args(first, after, ctx.lang)
+    rows = await fetch(
+        ctx,
+        REVIEW_SQL + " WHERE r.program_id = :p AND (CAST(:after AS bigint) IS NULL OR r.id < :after)"
+        " ORDER BY r.id DESC LIMIT :limit",
+        {"p": program_pk, "after": key[0] if key else None, "limit": first + 1},
+    )
+    total = (await fetch(ctx, "SELECT count(*) FROM reviews WHERE program_id = :p", {"p": program_pk}))[0][0]
+    return build_connection(rows, first, total, lambda r: [r.id], Review.from_row, after)
+
+
+async def load_review(ctx: Context, pk: int) -> Review | None:
+    rows = await fetch(ctx, REVIEW_SQL + " WHERE r.id = :id", {"id": pk})
+    return Review.from_row(rows[0]) if rows else None
+
+
+NODE_LOADERS = {"Enrollment": load_enrollment, "Review": load_review}

@@ -83,32 +83,51 @@ def operator(token: Any, municipality: str = "01") -> str:
     return str(token("OPERATOR", f"op-{municipality}", municipality=municipality))
 
 
-async def mutate(gql: Any, document: str, name: str, input: dict[str, Any], tok: str | None,
-                 lang: str | None = None) -> dict[str, Any]:
+async def mutate(
+    gql: Any, document: str, name: str, input: dict[str, Any], tok: str | None, lang: str | None = None
+) -> dict[str, Any]:
     body = await gql(document, {"input": input}, token=tok, lang=lang)
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"][name]
     return result
 
 
-async def register_provider(gql: Any, token: Any, name: str = 'МБУ ДО "Станция юных техников"',
-                            municipality: str = "01", inn: str | None = None) -> dict[str, Any]:
+async def register_provider(
+    gql: Any, token: Any, name: str = 'МБУ ДО "Станция юных техников"', municipality: str = "01", inn: str | None = None
+) -> dict[str, Any]:
     """Register a provider as the municipality's operator; returns the provider and a staff token."""
     inn = inn or new_inn()
-    result = await mutate(gql, REGISTER, "providerRegister",
-                          {"name": name, "inn": inn, "municipality": municipality, "address": "ул. Ленина, д. 1"},
-                          operator(token, municipality))
+    result = await mutate(
+        gql,
+        REGISTER,
+        "providerRegister",
+        {"name": name, "inn": inn, "municipality": municipality, "address": "ул. Ленина, д. 1"},
+        operator(token, municipality),
+    )
     assert result["userErrors"] == [], result
     provider: dict[str, Any] = result["provider"]
     provider["token"] = token("PROVIDER", f"staff-{inn}", provider=inn)
     return provider
 
 
-def program_input(title: str = "Робототехника", description: str = "Собираем и программируем роботов из конструкторов.",
-                  direction: str = "TECHNICAL", min_age: int = 7, max_age: int = 14, municipality: str = "01",
-                  **extra: Any) -> dict[str, Any]:
-    return {"title": title, "description": description, "direction": direction, "minAge": min_age,
-            "maxAge": max_age, "municipality": municipality, **extra}
+def program_input(
+    title: str = "Робототехника",
+    description: str = "Собираем и программируем роботов из конструкторов.",
+    direction: str = "TECHNICAL",
+    min_age: int = 7,
+    max_age: int = 14,
+    municipality: str = "01",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "title": title,
+        "description": description,
+        "direction": direction,
+        "minAge": min_age,
+        "maxAge": max_age,
+        "municipality": municipality,
+        **extra,
+    }
 
 
 async def create_program(gql: Any, provider: dict[str, Any], certify_with: Any = None, **fields: Any) -> dict[str, Any]:
@@ -116,20 +135,38 @@ async def create_program(gql: Any, provider: dict[str, Any], certify_with: Any =
     assert result["userErrors"] == [], result
     program: dict[str, Any] = result["program"]
     if certify_with is not None:
-        certified = await mutate(gql, PROGRAM_CERTIFY, "programCertify",
-                                 {"programId": program["id"], "certified": True},
-                                 operator(certify_with, program["municipality"]))
+        certified = await mutate(
+            gql,
+            PROGRAM_CERTIFY,
+            "programCertify",
+            {"programId": program["id"], "certified": True},
+            operator(certify_with, program["municipality"]),
+        )
         assert certified["userErrors"] == [], certified
         program = certified["program"]
     return program
 
 
-def group_input(program_id: str, name: str = "Группа 1", price: int = 1_200_000, capacity: int = 12,
-                starts_in_days: int = 30, months: int = 6, **extra: Any) -> dict[str, Any]:
+def group_input(
+    program_id: str,
+    name: str = "Группа 1",
+    price: int = 1_200_000,
+    capacity: int = 12,
+    starts_in_days: int = 30,
+    months: int = 6,
+    **extra: Any,
+) -> dict[str, Any]:
     starts = date.today() + timedelta(days=starts_in_days)
     ends = starts + timedelta(days=30 * months)
-    return {"programId": program_id, "name": name, "startsOn": starts.isoformat(), "endsOn": ends.isoformat(),
-            "capacity": capacity, "price": price, **extra}
+    return {
+        "programId": program_id,
+        "name": name,
+        "startsOn": starts.isoformat(),
+        "endsOn": ends.isoformat(),
+        "capacity": capacity,
+        "price": price,
+        **extra,
+    }
 
 
 async def create_group(gql: Any, provider: dict[str, Any], program_id: str, **fields: Any) -> dict[str, Any]:
@@ -139,10 +176,18 @@ async def create_group(gql: Any, provider: dict[str, Any], program_id: str, **fi
     return group
 
 
-async def search(gql: Any, first: int = 20, search: str | None = None, filter: dict[str, Any] | None = None,
-                 order_by: str | None = None, after: str | None = None, token: str | None = None) -> dict[str, Any]:
-    body = await gql(SEARCH, {"first": first, "after": after, "search": search, "filter": filter,
-                              "orderBy": order_by}, token=token)
+async def search(
+    gql: Any,
+    first: int = 20,
+    search: str | None = None,
+    filter: dict[str, Any] | None = None,
+    order_by: str | None = None,
+    after: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    body = await gql(
+        SEARCH, {"first": first, "after": after, "search": search, "filter": filter, "orderBy": order_by}, token=token
+    )
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"]["programs"]
     return result

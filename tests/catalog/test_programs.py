@@ -9,6 +9,7 @@ from sqlalchemy import text
 from pdo_graph.domain import catalog
 from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.money import MAX_PRICE_KOPECKS
+from pdo_graph.schema.ids import decode_pk
 from tests.catalog.steps import (
     GROUP_ARCHIVE,
     GROUP_CLOSE,
@@ -29,7 +30,6 @@ from tests.catalog.steps import (
     seats_taken,
     titles,
 )
-from pdo_graph.schema.ids import decode_pk
 
 
 def fields(result: dict) -> set[tuple[str, ...]]:
@@ -38,14 +38,31 @@ def fields(result: dict) -> set[tuple[str, ...]]:
 
 async def test_program_create_with_optional_fields(gql, token):
     provider = await register_provider(gql, token)
-    result = await mutate(gql, PROGRAM_CREATE, "programCreate", program_input(
-        title="  Робототехника   для начинающих ", hours=72, form="очно-заочная", address="ул. Мира, д. 5",
-        latitude=56.9, longitude=40.05, normativeCost=1_500_000, externalId="R-1"), provider["token"])
+    result = await mutate(
+        gql,
+        PROGRAM_CREATE,
+        "programCreate",
+        program_input(
+            title="  Робототехника   для начинающих ",
+            hours=72,
+            form="очно-заочная",
+            address="ул. Мира, д. 5",
+            latitude=56.9,
+            longitude=40.05,
+            normativeCost=1_500_000,
+            externalId="R-1",
+        ),
+        provider["token"],
+    )
     assert result["userErrors"] == []
     program = result["program"]
     assert program["title"] == "Робототехника для начинающих"
-    assert (program["hours"], program["form"], program["latitude"], program["externalId"]) == (72, "очно-заочная",
-                                                                                              56.9, "R-1")
+    assert (program["hours"], program["form"], program["latitude"], program["externalId"]) == (
+        72,
+        "очно-заочная",
+        56.9,
+        "R-1",
+    )
     assert program["normativeCost"] == {"kopecks": 1_500_000}
     assert program["certified"] is False and program["archived"] is False
     assert program["provider"]["id"] == provider["id"]
@@ -57,29 +74,60 @@ async def test_program_create_with_optional_fields(gql, token):
 
 async def test_program_validation(gql, token):
     provider = await register_provider(gql, token)
-    bad = await mutate(gql, PROGRAM_CREATE, "programCreate", program_input(
-        title="Ро", description="Коротко", min_age=-1, max_age=19, hours=0, form="вечерняя", latitude=91.0,
-        normativeCost=-5), provider["token"])
+    bad = await mutate(
+        gql,
+        PROGRAM_CREATE,
+        "programCreate",
+        program_input(
+            title="Ро",
+            description="Коротко",
+            min_age=-1,
+            max_age=19,
+            hours=0,
+            form="вечерняя",
+            latitude=91.0,
+            normativeCost=-5,
+        ),
+        provider["token"],
+    )
     assert bad["program"] is None
     assert {e["code"] for e in bad["userErrors"]} == {"INVALID"}
-    assert fields(bad) == {("input", "title"), ("input", "description"), ("input", "minAge"), ("input", "maxAge"),
-                           ("input", "hours"), ("input", "form"), ("input", "latitude"), ("input", "normativeCost")}
-    order = await mutate(gql, PROGRAM_CREATE, "programCreate", program_input(min_age=12, max_age=10),
-                         provider["token"])
+    assert fields(bad) == {
+        ("input", "title"),
+        ("input", "description"),
+        ("input", "minAge"),
+        ("input", "maxAge"),
+        ("input", "hours"),
+        ("input", "form"),
+        ("input", "latitude"),
+        ("input", "normativeCost"),
+    }
+    order = await mutate(gql, PROGRAM_CREATE, "programCreate", program_input(min_age=12, max_age=10), provider["token"])
     assert fields(order) == {("input", "maxAge")}
     assert "больше максимального" in order["userErrors"][0]["message"]
-    long_text = await mutate(gql, PROGRAM_CREATE, "programCreate",
-                             program_input(title="Т" * 201, description="о" * 5001), provider["token"], lang="en")
+    long_text = await mutate(
+        gql,
+        PROGRAM_CREATE,
+        "programCreate",
+        program_input(title="Т" * 201, description="о" * 5001),
+        provider["token"],
+        lang="en",
+    )
     assert fields(long_text) == {("input", "title"), ("input", "description")}
     assert long_text["userErrors"][0]["message"] == "Text length must be between 3 and 200 characters"
-    municipality = await mutate(gql, PROGRAM_CREATE, "programCreate", program_input(municipality="99"),
-                                provider["token"])
+    municipality = await mutate(
+        gql, PROGRAM_CREATE, "programCreate", program_input(municipality="99"), provider["token"]
+    )
     assert fields(municipality) == {("input", "municipality")}
     lonely = await mutate(gql, PROGRAM_CREATE, "programCreate", program_input(longitude=40.0), provider["token"])
     assert fields(lonely) == {("input", "latitude")}
-    edge = await mutate(gql, PROGRAM_CREATE, "programCreate",
-                        program_input(title="Йог", description="0123456789", min_age=0, max_age=18),
-                        provider["token"])
+    edge = await mutate(
+        gql,
+        PROGRAM_CREATE,
+        "programCreate",
+        program_input(title="Йог", description="0123456789", min_age=0, max_age=18),
+        provider["token"],
+    )
     assert edge["userErrors"] == []
 
     body = await gql("{ programs(first: 10) { totalCount } }")
@@ -98,8 +146,13 @@ async def test_roles_for_program_mutations(gql, token):
 async def test_provider_cannot_touch_another_providers_programs_or_groups(gql, token):
     mine = await register_provider(gql, token, name="Станция юных техников")
     theirs = await register_provider(gql, token, name="Детская школа искусств № 1")
-    program = await create_program(gql, theirs, title="Живопись", direction="ARTS",
-                                   description="Акварель, гуашь и масло для начинающих художников.")
+    program = await create_program(
+        gql,
+        theirs,
+        title="Живопись",
+        direction="ARTS",
+        description="Акварель, гуашь и масло для начинающих художников.",
+    )
     group = await create_group(gql, theirs, program["id"])
 
     attempts = [
@@ -121,40 +174,63 @@ async def test_provider_cannot_touch_another_providers_programs_or_groups(gql, t
         wrong = {**input, field: mine["id"]}
         assert (await mutate(gql, document, name, wrong, mine["token"]))["userErrors"][0]["code"] == "NOT_FOUND"
 
-    node = await gql("query($p: ID!, $g: ID!) { p: node(id: $p) { ... on Program { title archived } }"
-                     " g: node(id: $g) { ... on Group { capacity enrollmentOpen archived } } }",
-                     {"p": program["id"], "g": group["id"]})
-    assert node["data"] == {"p": {"title": "Живопись", "archived": False},
-                            "g": {"capacity": 12, "enrollmentOpen": True, "archived": False}}
+    node = await gql(
+        "query($p: ID!, $g: ID!) { p: node(id: $p) { ... on Program { title archived } }"
+        " g: node(id: $g) { ... on Group { capacity enrollmentOpen archived } } }",
+        {"p": program["id"], "g": group["id"]},
+    )
+    assert node["data"] == {
+        "p": {"title": "Живопись", "archived": False},
+        "g": {"capacity": 12, "enrollmentOpen": True, "archived": False},
+    }
     # a provider is no operator
-    certify = await mutate(gql, PROGRAM_CERTIFY, "programCertify", {"programId": program["id"], "certified": True},
-                           theirs["token"])
+    certify = await mutate(
+        gql, PROGRAM_CERTIFY, "programCertify", {"programId": program["id"], "certified": True}, theirs["token"]
+    )
     assert certify["userErrors"][0]["code"] == "FORBIDDEN"
 
 
 async def test_program_update_archive_and_certify(gql, token):
     provider = await register_provider(gql, token)
-    program = await create_program(gql, provider, title="Шахматы", direction="PHYSICAL_SPORTS",
-                                   description="Шахматная азбука для первоклассников.", hours=36,
-                                   address="ул. Садовая, д. 2")
-    updated = await mutate(gql, PROGRAM_UPDATE, "programUpdate",
-                           {"programId": program["id"], "maxAge": 10, "hours": None, "direction": "SOCIAL_HUMANITARIAN"},
-                           provider["token"])
+    program = await create_program(
+        gql,
+        provider,
+        title="Шахматы",
+        direction="PHYSICAL_SPORTS",
+        description="Шахматная азбука для первоклассников.",
+        hours=36,
+        address="ул. Садовая, д. 2",
+    )
+    updated = await mutate(
+        gql,
+        PROGRAM_UPDATE,
+        "programUpdate",
+        {"programId": program["id"], "maxAge": 10, "hours": None, "direction": "SOCIAL_HUMANITARIAN"},
+        provider["token"],
+    )
     assert updated["userErrors"] == []
     p = updated["program"]
     assert (p["maxAge"], p["hours"], p["direction"], p["address"], p["title"]) == (
-        10, None, "SOCIAL_HUMANITARIAN", "ул. Садовая, д. 2", "Шахматы")
+        10,
+        None,
+        "SOCIAL_HUMANITARIAN",
+        "ул. Садовая, д. 2",
+        "Шахматы",
+    )
     # validated as a whole: min_age 7 against the new max 5
-    bad = await mutate(gql, PROGRAM_UPDATE, "programUpdate", {"programId": program["id"], "maxAge": 5},
-                       provider["token"])
+    bad = await mutate(
+        gql, PROGRAM_UPDATE, "programUpdate", {"programId": program["id"], "maxAge": 5}, provider["token"]
+    )
     assert fields(bad) == {("input", "maxAge")}
 
     # certification: the operator of the program's municipality only
-    other = await mutate(gql, PROGRAM_CERTIFY, "programCertify", {"programId": program["id"], "certified": True},
-                         operator(token, "02"))
+    other = await mutate(
+        gql, PROGRAM_CERTIFY, "programCertify", {"programId": program["id"], "certified": True}, operator(token, "02")
+    )
     assert other["userErrors"][0]["code"] == "FORBIDDEN"
-    certified = await mutate(gql, PROGRAM_CERTIFY, "programCertify", {"programId": program["id"], "certified": True},
-                             operator(token, "01"))
+    certified = await mutate(
+        gql, PROGRAM_CERTIFY, "programCertify", {"programId": program["id"], "certified": True}, operator(token, "01")
+    )
     assert certified["program"]["certified"] is True
     assert titles(await search(gql, filter={"certifiedOnly": True})) == ["Шахматы"]
 
@@ -170,8 +246,9 @@ async def test_program_update_archive_and_certify(gql, token):
     public = await gql(q, {"id": provider["id"]})
     assert public["data"]["node"]["programs"] == {"totalCount": 0, "edges": []}
 
-    restored = await mutate(gql, PROGRAM_ARCHIVE, "programArchive", {"programId": program["id"], "archived": False},
-                            provider["token"])
+    restored = await mutate(
+        gql, PROGRAM_ARCHIVE, "programArchive", {"programId": program["id"], "archived": False}, provider["token"]
+    )
     assert restored["program"]["archived"] is False
     assert titles(await search(gql, search="шахматы")) == ["Шахматы"]
 
@@ -180,40 +257,72 @@ async def test_group_validation_and_lifecycle(gql, token):
     provider = await register_provider(gql, token)
     program = await create_program(gql, provider)
     today = date.today()
-    bad = await mutate(gql, GROUP_CREATE, "groupCreate", {
-        "programId": program["id"], "name": " ", "startsOn": today.isoformat(),
-        "endsOn": (today - timedelta(days=1)).isoformat(), "capacity": 0, "price": -1}, provider["token"])
+    bad = await mutate(
+        gql,
+        GROUP_CREATE,
+        "groupCreate",
+        {
+            "programId": program["id"],
+            "name": " ",
+            "startsOn": today.isoformat(),
+            "endsOn": (today - timedelta(days=1)).isoformat(),
+            "capacity": 0,
+            "price": -1,
+        },
+        provider["token"],
+    )
     assert {e["code"] for e in bad["userErrors"]} == {"INVALID"}
     assert fields(bad) == {("input", "name"), ("input", "endsOn"), ("input", "capacity"), ("input", "price")}
-    too_dear = await mutate(gql, GROUP_CREATE, "groupCreate",
-                            group_input(program["id"], price=MAX_PRICE_KOPECKS + 1), provider["token"])
+    too_dear = await mutate(
+        gql, GROUP_CREATE, "groupCreate", group_input(program["id"], price=MAX_PRICE_KOPECKS + 1), provider["token"]
+    )
     assert fields(too_dear) == {("input", "price")}
-    one_day = await mutate(gql, GROUP_CREATE, "groupCreate", {
-        "programId": program["id"], "name": "Мастер-класс", "startsOn": today.isoformat(),
-        "endsOn": today.isoformat(), "capacity": 1, "price": 0}, provider["token"])
+    one_day = await mutate(
+        gql,
+        GROUP_CREATE,
+        "groupCreate",
+        {
+            "programId": program["id"],
+            "name": "Мастер-класс",
+            "startsOn": today.isoformat(),
+            "endsOn": today.isoformat(),
+            "capacity": 1,
+            "price": 0,
+        },
+        provider["token"],
+    )
     assert one_day["userErrors"] == []
 
     group = await create_group(gql, provider, program["id"], price=MAX_PRICE_KOPECKS, schedule="пн, ср 16:00")
     assert group["price"] == {"kopecks": MAX_PRICE_KOPECKS, "amount": "1000000.00"}
     assert (group["seatsLeft"], group["enrollmentOpen"], group["schedule"]) == (12, True, "пн, ср 16:00")
 
-    updated = await mutate(gql, GROUP_UPDATE, "groupUpdate", {"groupId": group["id"], "capacity": 20,
-                                                              "schedule": None, "price": 900_000}, provider["token"])
+    updated = await mutate(
+        gql,
+        GROUP_UPDATE,
+        "groupUpdate",
+        {"groupId": group["id"], "capacity": 20, "schedule": None, "price": 900_000},
+        provider["token"],
+    )
     assert updated["userErrors"] == []
     assert (updated["group"]["capacity"], updated["group"]["schedule"]) == (20, None)
-    bad_dates = await mutate(gql, GROUP_UPDATE, "groupUpdate",
-                             {"groupId": group["id"], "endsOn": "2000-01-01"}, provider["token"])
+    bad_dates = await mutate(
+        gql, GROUP_UPDATE, "groupUpdate", {"groupId": group["id"], "endsOn": "2000-01-01"}, provider["token"]
+    )
     assert fields(bad_dates) == {("input", "endsOn")}
 
     closed = await mutate(gql, GROUP_CLOSE, "groupClose", {"groupId": group["id"]}, provider["token"])
     assert closed["group"]["enrollmentOpen"] is False
-    reopened = await mutate(gql, GROUP_UPDATE, "groupUpdate", {"groupId": group["id"], "enrollmentOpen": True},
-                            provider["token"])
+    reopened = await mutate(
+        gql, GROUP_UPDATE, "groupUpdate", {"groupId": group["id"], "enrollmentOpen": True}, provider["token"]
+    )
     assert reopened["group"]["enrollmentOpen"] is True
     archived = await mutate(gql, GROUP_ARCHIVE, "groupArchive", {"groupId": group["id"]}, provider["token"])
     assert archived["group"]["archived"] is True and archived["group"]["enrollmentOpen"] is False
-    listed = await gql("query($id: ID!) { node(id: $id) { ... on Program { groups(first: 10) { totalCount } } } }",
-                       {"id": program["id"]})
+    listed = await gql(
+        "query($id: ID!) { node(id: $id) { ... on Program { groups(first: 10) { totalCount } } } }",
+        {"id": program["id"]},
+    )
     assert listed["data"]["node"]["groups"]["totalCount"] == 1  # the archived group is no longer listed
 
 
@@ -222,24 +331,33 @@ async def test_capacity_cannot_go_below_seats_taken(gql, token, db):
     program = await create_program(gql, provider)
     group = await create_group(gql, provider, program["id"], capacity=10)
     async with seats_taken(db, group["id"], 4):
-        below = await mutate(gql, GROUP_UPDATE, "groupUpdate", {"groupId": group["id"], "capacity": 3},
-                             provider["token"])
+        below = await mutate(
+            gql, GROUP_UPDATE, "groupUpdate", {"groupId": group["id"], "capacity": 3}, provider["token"]
+        )
         assert below["group"] is None
-        assert below["userErrors"] == [{"code": "INVALID", "field": ["input", "capacity"],
-                                        "message": "Нельзя сделать мест меньше, чем уже занято (4)"}]
-        exact = await mutate(gql, GROUP_UPDATE, "groupUpdate", {"groupId": group["id"], "capacity": 4},
-                             provider["token"])
+        assert below["userErrors"] == [
+            {
+                "code": "INVALID",
+                "field": ["input", "capacity"],
+                "message": "Нельзя сделать мест меньше, чем уже занято (4)",
+            }
+        ]
+        exact = await mutate(
+            gql, GROUP_UPDATE, "groupUpdate", {"groupId": group["id"], "capacity": 4}, provider["token"]
+        )
         assert (exact["group"]["capacity"], exact["group"]["seatsLeft"]) == (4, 0)
 
         # the sync's upsert keeps the same rule
         program_pk = decode_pk(program["id"], "Program")
         async with db.connect() as conn:
             async with conn.begin():
-                await conn.execute(text("UPDATE groups SET external_id = 'g1' WHERE id = :id"),
-                                   {"id": decode_pk(group["id"], "Group")})
+                await conn.execute(
+                    text("UPDATE groups SET external_id = 'g1' WHERE id = :id"), {"id": decode_pk(group["id"], "Group")}
+                )
             async with conn.begin() as tx:
-                data = catalog.GroupData(name="Группа 1", starts_on=date.today(), ends_on=date.today(), capacity=2,
-                                         price=0, external_id="g1")
+                data = catalog.GroupData(
+                    name="Группа 1", starts_on=date.today(), ends_on=date.today(), capacity=2, price=0, external_id="g1"
+                )
                 try:
                     await catalog.upsert_group(conn, program_pk, data)
                 except DomainError as exc:
@@ -247,3 +365,38 @@ async def test_capacity_cannot_go_below_seats_taken(gql, token, db):
                 else:
                     raise AssertionError("upsert below seats taken was accepted")
                 await tx.rollback()
+
+
+async def test_control_characters_are_refused(gql, token):
+    provider = await register_provider(gql, token)
+    result = await mutate(
+        gql,
+        PROGRAM_CREATE,
+        "programCreate",
+        program_input(title="Робото\x00техника", municipality="0\x001"),
+        provider["token"],
+    )
+    assert {tuple(e["field"]) for e in result["userErrors"]} == {("input", "title"), ("input", "municipality")}
+    ok = await mutate(
+        gql,
+        PROGRAM_CREATE,
+        "programCreate",
+        program_input(description="Первая строка.\nВторая строка\tс табуляцией."),
+        provider["token"],
+    )
+    assert ok["userErrors"] == []
+    assert ok["program"]["description"] == "Первая строка.\nВторая строка\tс табуляцией."
+
+
+async def test_moving_a_program_to_another_municipality_withdraws_its_certification(gql, token):
+    provider = await register_provider(gql, token)
+    program = await create_program(gql, provider, certify_with=token)
+    assert program["certified"] is True
+    same = await mutate(
+        gql, PROGRAM_UPDATE, "programUpdate", {"programId": program["id"], "hours": 10}, provider["token"]
+    )
+    assert same["program"]["certified"] is True
+    moved = await mutate(
+        gql, PROGRAM_UPDATE, "programUpdate", {"programId": program["id"], "municipality": "02"}, provider["token"]
+    )
+    assert (moved["program"]["municipality"], moved["program"]["certified"]) == ("02", False)

@@ -30,21 +30,28 @@ async def test_robotics_for_a_ten_year_old_in_one_municipality(gql, token, db):
     far = await register_provider(gql, token, name="Заречный технопарк", municipality="02")
 
     async def program(owner, title, description, certified=True, **kw):
-        created = await create_program(gql, owner, certify_with=token if certified else None, title=title,
-                                       description=description, **kw)
+        created = await create_program(
+            gql, owner, certify_with=token if certified else None, title=title, description=description, **kw
+        )
         return created, await create_group(gql, owner, created["id"])
 
     title_match, _ = await program(station, "Робототехника", ROBOTS)
-    in_description, _ = await program(school, "Программирование на Python",
-                                      "Курс для тех, кто уже знаком с робототехникой и хочет писать код.",
-                                      min_age=9, max_age=16)
+    in_description, _ = await program(
+        school,
+        "Программирование на Python",
+        "Курс для тех, кто уже знаком с робототехникой и хочет писать код.",
+        min_age=9,
+        max_age=16,
+    )
     await program(station, "Робототехника для старшеклассников", ROBOTS, min_age=14, max_age=17)
     await program(far, "Робототехника", ROBOTS, municipality="02")
     await program(station, "Робототехника на LEGO", ROBOTS, certified=False)
     _, full = await program(station, "Спортивная робототехника", ROBOTS)
     archived, _ = await program(station, "Робототехника (архив)", ROBOTS)
     await mutate(gql, PROGRAM_ARCHIVE, "programArchive", {"programId": archived["id"]}, station["token"])
-    await program(school, "Шахматы", "Шахматная азбука для первоклассников и их родителей.", direction="PHYSICAL_SPORTS")
+    await program(
+        school, "Шахматы", "Шахматная азбука для первоклассников и их родителей.", direction="PHYSICAL_SPORTS"
+    )
 
     wanted = {"age": 10, "municipality": "01", "certifiedOnly": True, "hasFreeSeats": True}
     async with seats_taken(db, full["id"], 12):
@@ -57,8 +64,9 @@ async def test_robotics_for_a_ten_year_old_in_one_municipality(gql, token, db):
         assert titles(await search(gql, search="робототехнике", filter=wanted)) == titles(found)
         assert titles(await search(gql, search="Робототе", filter=wanted)) == titles(found)
         # without the seat filter the full group's program is back
-        assert "Спортивная робототехника" in titles(await search(gql, search="робототехника",
-                                                                 filter={**wanted, "hasFreeSeats": False}))
+        assert "Спортивная робототехника" in titles(
+            await search(gql, search="робототехника", filter={**wanted, "hasFreeSeats": False})
+        )
     everything = titles(await search(gql, search="робототехника"))
     assert len(everything) == 6  # every non-archived robotics program, in every municipality
     assert "Робототехника (архив)" not in everything
@@ -68,11 +76,15 @@ async def test_russian_stemming_of_chess(gql, token):
     """What the snowball stemmer does: шахматы -> 'шахмат', шахматный -> 'шахматн', шахматист -> 'шахматист'."""
     provider = await register_provider(gql, token)
     for title in ("Шахматы для начинающих", "Шахматный клуб «Белая ладья»", "Юные шахматисты"):
-        await create_program(gql, provider, title=title, direction="PHYSICAL_SPORTS",
-                             description="Занятия проходят в небольших группах.")
+        await create_program(
+            gql, provider, title=title, direction="PHYSICAL_SPORTS", description="Занятия проходят в небольших группах."
+        )
     # typing "шахматы": its stem is a prefix of all three words
     assert set(titles(await search(gql, search="шахматы"))) == {
-        "Шахматы для начинающих", "Шахматный клуб «Белая ладья»", "Юные шахматисты"}
+        "Шахматы для начинающих",
+        "Шахматный клуб «Белая ладья»",
+        "Юные шахматисты",
+    }
     # a finished word (trailing space) matches its stem exactly: шахматный and шахматисты are other stems
     assert titles(await search(gql, search="шахматы ")) == ["Шахматы для начинающих"]
     assert titles(await search(gql, search="шахмат клуб")) == []  # 'шахмат' & 'клуб':* — клуб is in one title only
@@ -104,23 +116,43 @@ async def test_user_input_is_sanitized(gql, token):
 async def test_filters_and_facets(gql, token, db):
     provider = await register_provider(gql, token)
     other = await register_provider(gql, token, municipality="02", name="Дом творчества")
-    cheap = await create_program(gql, provider, certify_with=token, title="Робототехника", description=ROBOTS,
-                                 min_age=7, max_age=10)
+    cheap = await create_program(
+        gql, provider, certify_with=token, title="Робототехника", description=ROBOTS, min_age=7, max_age=10
+    )
     await create_group(gql, provider, cheap["id"], price=500_000)
     dear = await create_program(gql, provider, title="Робототехника PRO", description=ROBOTS, min_age=11, max_age=15)
     dear_group = await create_group(gql, provider, dear["id"], price=2_000_000)
-    arts = await create_program(gql, provider, title="Живопись", direction="ARTS",
-                                description="Акварель, гуашь и масло для начинающих.", min_age=5, max_age=17)
+    arts = await create_program(
+        gql,
+        provider,
+        title="Живопись",
+        direction="ARTS",
+        description="Акварель, гуашь и масло для начинающих.",
+        min_age=5,
+        max_age=17,
+    )
     closed = await create_group(gql, provider, arts["id"], price=100_000, enrollmentOpen=False)
     await create_group(gql, provider, arts["id"], price=3_000_000)
-    sport = await create_program(gql, other, title="Футбол", direction="PHYSICAL_SPORTS", municipality="02",
-                                 description="Тренировки по футболу для мальчиков и девочек.")
+    sport = await create_program(
+        gql,
+        other,
+        title="Футбол",
+        direction="PHYSICAL_SPORTS",
+        municipality="02",
+        description="Тренировки по футболу для мальчиков и девочек.",
+    )
     await create_group(gql, other, sport["id"], price=800_000, starts_in_days=-400, months=6)  # over long ago
 
     all_ = await search(gql)
     assert all_["totalCount"] == 4
-    assert facets(all_) == {"TECHNICAL": 2, "ARTS": 1, "PHYSICAL_SPORTS": 1, "NATURAL_SCIENCE": 0,
-                            "TOURISM_LOCAL_HISTORY": 0, "SOCIAL_HUMANITARIAN": 0}
+    assert facets(all_) == {
+        "TECHNICAL": 2,
+        "ARTS": 1,
+        "PHYSICAL_SPORTS": 1,
+        "NATURAL_SCIENCE": 0,
+        "TOURISM_LOCAL_HISTORY": 0,
+        "SOCIAL_HUMANITARIAN": 0,
+    }
     # the direction filter narrows the page and the total, not the facets
     technical = await search(gql, filter={"direction": "TECHNICAL"})
     assert technical["totalCount"] == 2 and set(titles(technical)) == {"Робототехника", "Робототехника PRO"}
@@ -139,8 +171,11 @@ async def test_filters_and_facets(gql, token, db):
     assert titles(await search(gql, filter={"maxPrice": 600_000})) == ["Робототехника"]
     assert titles(await search(gql, filter={"maxPrice": 2_000_000})) == ["Робототехника", "Робототехника PRO"]
     assert decode_pk(closed["id"], "Group")
-    assert titles(await search(gql, filter={"hasFreeSeats": True})) == ["Робототехника", "Робототехника PRO",
-                                                                         "Живопись"]
+    assert titles(await search(gql, filter={"hasFreeSeats": True})) == [
+        "Робототехника",
+        "Робототехника PRO",
+        "Живопись",
+    ]
     # the group filters hold for one and the same group
     async with seats_taken(db, dear_group["id"], 12):
         assert titles(await search(gql, filter={"hasFreeSeats": True, "maxPrice": 2_000_000})) == ["Робототехника"]
@@ -166,19 +201,41 @@ async def test_orders_and_keyset_pages(gql, token, db):
             await create_group(gql, provider, program["id"], price=price + 100_000, starts_in_days=starts + 30)
     async with db.begin() as conn:
         for title, _, _, _, (total, count) in specs:
-            await conn.execute(text("UPDATE programs SET rating_sum = :s, rating_count = :c WHERE id = :id"),
-                               {"s": total, "c": count, "id": decode_pk(ids[title], "Program")})
+            await conn.execute(
+                text("UPDATE programs SET rating_sum = :s, rating_count = :c WHERE id = :id"),
+                {"s": total, "c": count, "id": decode_pk(ids[title], "Program")},
+            )
 
     assert titles(await search(gql, order_by="PRICE_ASC")) == [
-        "Юные робототехники", "Электроника", "Радиотехника", "Робототехника", "Программирование", "Авиамоделирование"]
+        "Юные робототехники",
+        "Электроника",
+        "Радиотехника",
+        "Робототехника",
+        "Программирование",
+        "Авиамоделирование",
+    ]
     assert titles(await search(gql, order_by="RATING_DESC")) == [
-        "Юные робототехники", "Робототехника", "Электроника", "Радиотехника", "Программирование", "Авиамоделирование"]  # 4.0 ties by id
+        "Юные робототехники",
+        "Робототехника",
+        "Электроника",
+        "Радиотехника",
+        "Программирование",
+        "Авиамоделирование",
+    ]  # 4.0 ties by id
     assert titles(await search(gql, order_by="STARTS_ON_ASC")) == [
-        "Программирование", "Радиотехника", "Юные робототехники", "Робототехника", "Электроника", "Авиамоделирование"]
+        "Программирование",
+        "Радиотехника",
+        "Юные робототехники",
+        "Робототехника",
+        "Электроника",
+        "Авиамоделирование",
+    ]
     assert titles(await search(gql)) == [s[0] for s in specs]  # no text: by id
     relevance = titles(await search(gql, search="робототехника"))
     assert relevance[:2] == ["Юные робототехники", "Робототехника"] or relevance[:2] == [
-        "Робототехника", "Юные робототехники"]
+        "Робототехника",
+        "Юные робототехники",
+    ]
     assert set(relevance[2:]) == {"Программирование", "Электроника"}
 
     for order in ("RELEVANCE", "PRICE_ASC", "RATING_DESC", "STARTS_ON_ASC"):
@@ -210,9 +267,17 @@ async def test_bad_paging_arguments_are_top_level_errors(gql, token):
     await create_program(gql, provider)
     await create_program(gql, provider, title="Робототехника 2")
     price_cursor = (await search(gql, first=1, order_by="PRICE_ASC"))["pageInfo"]["endCursor"]
-    query = "query($a: String, $f: Int!, $o: ProgramOrder) { programs(first: $f, after: $a, orderBy: $o) { totalCount } }"
-    for first, after, order in ((0, None, None), (101, None, None), (10, "garbage!", None), (10, "WzFd", None),
-                                (10, price_cursor, "RATING_DESC"), (10, price_cursor, None)):
+    query = (
+        "query($a: String, $f: Int!, $o: ProgramOrder) { programs(first: $f, after: $a, orderBy: $o) { totalCount } }"
+    )
+    for first, after, order in (
+        (0, None, None),
+        (101, None, None),
+        (10, "garbage!", None),
+        (10, "WzFd", None),
+        (10, price_cursor, "RATING_DESC"),
+        (10, price_cursor, None),
+    ):
         body = await gql(query, {"f": first, "a": after, "o": order}, lang="en")
         assert body["data"] is None, (first, after, order)
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
@@ -228,3 +293,20 @@ async def test_ended_groups_do_not_count_as_upcoming(gql, token):
     running = await search(gql, filter={"hasFreeSeats": True}, order_by="STARTS_ON_ASC")
     assert titles(running) == ["Робототехника"]
     assert today - timedelta(days=60) < today
+
+
+async def test_odd_filter_values_match_nothing_without_errors(gql, token):
+    provider = await register_provider(gql, token)
+    await create_program(gql, provider)
+    for odd in (
+        {"age": 2_000_000_000},
+        {"age": -1},
+        {"municipality": "\x00"},
+        {"municipality": "1"},
+        {"maxPrice": -2_000_000_000},
+        {"providerId": "Zm9v"},
+    ):
+        found = await search(gql, filter=odd)
+        assert (found["totalCount"], found["edges"]) == (0, []), odd
+    assert (await search(gql, search="робот\x00ы"))["totalCount"] == 1  # "робот" & a letter being typed
+    assert (await search(gql, filter={"maxPrice": 2_000_000_000}))["totalCount"] == 0  # no group at all

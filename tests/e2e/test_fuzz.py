@@ -46,38 +46,39 @@ def fuzz_tokens(live_server) -> dict[str, str | None]:
     return tokens
 
 
+def fuzz_operation(operation, url: str, tokens: dict[str, str | None]):
+    """A hypothesis test of one operation: each generated case is sent with every role's token."""
+    label = operation.label
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+    )
+    def fuzz(case) -> None:
+        STATS["cases"] += 1
+        for role, token in tokens.items():
+            headers = {"authorization": f"Bearer {token}"} if token else {}
+            response = case.call(base_url=url, headers=headers)
+            STATS["requests"] += 1
+            assert response.status_code < 500, (label, role, response.status_code, response.text[:500])
+            body = response.json()
+            assert isinstance(body, dict) and set(body) <= {"data", "errors", "extensions"}, body
+            for error in body.get("errors") or []:
+                STATS["errors"] += 1
+                assert isinstance(error.get("message"), str)
+                assert not any(leak in error["message"] for leak in LEAKS), (label, role, error)
+
+    return fuzz
+
+
 def test_fuzz_every_operation_with_every_role(live_server, fuzz_tokens):
-    schema = schemathesis.graphql.from_url(f"{live_server.url}/graphql")
+    url = f"{live_server.url}/graphql"
+    schema = schemathesis.graphql.from_url(url)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 20
-
     for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
-        def fuzz(case, label: str = operation.label) -> None:
-            STATS["cases"] += 1
-            for role, token in fuzz_tokens.items():
-                headers = {"authorization": f"Bearer {token}"} if token else {}
-                response = case.call(base_url=f"{live_server.url}/graphql", headers=headers)
-                STATS["requests"] += 1
-                assert response.status_code < 500, (label, role, response.status_code, response.text[:500])
-                body = response.json()
-                assert isinstance(body, dict) and set(body) <= {"data", "errors", "extensions"}, body
-                for error in body.get("errors") or []:
-                    STATS["errors"] += 1
-                    assert isinstance(error.get("message"), str)
-                    assert not any(leak in error["message"] for leak in LEAKS), (label, role, error)
-
-        fuzz()
+        fuzz_operation(operation, url, fuzz_tokens)()
         STATS["operations"] += 1
-
     print(
         f"\nfuzzing: {STATS['operations']} operations, {STATS['cases']} generated cases, "
         f"{STATS['requests']} requests, {STATS['errors']} GraphQL errors (none unmasked), 0 server errors"

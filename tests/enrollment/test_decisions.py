@@ -93,8 +93,12 @@ async def test_refuse_releases_the_reserve_and_the_seat_and_keeps_the_reason(gql
     assert refused["enrollment"]["status"] == "REFUSED"
     assert refused["enrollment"]["reason"] == "Группа переполнена"
     assert refused["enrollment"]["reserved"]["kopecks"] == 0
-    assert await balance(gql, alice, cert["id"]) == {"credited": NOMINAL, "reserved": 0, "spent": 0,
-                                                      "available": NOMINAL}  # fmt: skip
+    assert await balance(gql, alice, cert["id"]) == {
+        "credited": NOMINAL,
+        "reserved": 0,
+        "spent": 0,
+        "available": NOMINAL,
+    }
     seats = await gql("query($id: ID!) { node(id: $id) { ... on Group { seatsLeft } } }", {"id": world.group})
     assert seats["data"]["node"]["seatsLeft"] == 10
     # the family may apply again (a new key): the old one is not live any more
@@ -121,8 +125,12 @@ async def test_cancel_by_guardian_and_provider(gql, token, world):
     ended = await decide(gql, CANCEL, e2["id"], staff, reason="ребёнок не посещает")
     assert ended["enrollment"]["status"] == "TERMINATED" and ended["enrollment"]["reserved"]["kopecks"] == 0
     assert (await decide(gql, CANCEL, e2["id"], alice))["userErrors"][0]["code"] == "INVALID_TRANSITION"
-    assert await balance(gql, alice, cert["id"]) == {"credited": NOMINAL, "reserved": 0, "spent": 0,
-                                                      "available": NOMINAL}  # fmt: skip
+    assert await balance(gql, alice, cert["id"]) == {
+        "credited": NOMINAL,
+        "reserved": 0,
+        "spent": 0,
+        "available": NOMINAL,
+    }
 
 
 async def test_unanswered_applications_expire(gql, token, world, settings):

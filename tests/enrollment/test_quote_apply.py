@@ -187,8 +187,10 @@ async def test_every_refusal_is_typed_and_writes_nothing(gql, token, world):
     assert "PERIOD_CLOSED" in await codes(await add_group(engine, world.program_id, starts_on=s, ends_on=e), "i")
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE funding_periods SET open_for_applications = true"))
-        await conn.execute(text("UPDATE certificates SET valid_until = :d WHERE number = :n"),
-                           {"d": date.today() - timedelta(days=1), "n": cert["number"]})  # fmt: skip
+        await conn.execute(
+            text("UPDATE certificates SET valid_until = :d WHERE number = :n"),
+            {"d": date.today() - timedelta(days=1), "n": cert["number"]},
+        )
     assert await codes(await add_group(engine, world.program_id, starts_on=s, ends_on=e), "j") == [
         "CERTIFICATE_NOT_ACTIVE"
     ]

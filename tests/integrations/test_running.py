@@ -1,0 +1,90 @@
+"""Running syncs: the CLI command (progress and summary), the server's background loop, metrics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+
+from rich.console import Console
+from sqlalchemy import text
+
+from pdo_graph.integrations.cli import add_sync_command, parse_source_id, sync_command
+from pdo_graph.integrations.runner import metrics_hook, start_background_sync, sync_due_sources
+from pdo_graph.observability import Metrics
+from pdo_graph.schema.ids import encode_id
+from tests.integrations.conftest import FAST, catalog_rows, pdo_program
+
+
+def test_sync_command_arguments():
+    parser = argparse.ArgumentParser()
+    add_sync_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["sync", "--source", "3", "--source", encode_id("CatalogSource", 7), "--from-start"])
+    assert [parse_source_id(s) for s in args.source] == [3, 7] and args.from_start
+    assert parser.parse_args(["sync", "--all"]).all is True
+    assert parser.parse_args(["sync"]).source is None
+    assert parse_source_id(encode_id("Program", 7)) is None
+
+
+async def test_cli_syncs_with_progress_and_a_summary(db, feed, provider_x, make_source, sync_settings, tokens):
+    feed.put(*[pdo_program(f"P-{i}", 100 + i) for i in range(5)], pdo_program("P-9", 200, minAge=99))
+    first = await make_source(provider_x)
+    second = await make_source(provider_x, feed_url=feed.url + "?variant=2")
+    out = io.StringIO()
+    code = await sync_command(
+        sync_settings, [first], console=Console(file=out, width=200), engine=db, options=FAST, tokens=tokens
+    )
+    assert code == 0
+    printed = out.getvalue()
+    assert "Catalog sync" in printed and "PARTIAL" in printed and "6 items" in printed
+    assert len(await catalog_rows(db, provider_x)) == 5
+    # --all runs every unpaused source; unknown ids are reported
+    async with db.begin() as conn:
+        await conn.execute(text("UPDATE catalog_sources SET paused = true WHERE id = :s"), {"s": first})
+    out = io.StringIO()
+    code = await sync_command(
+        sync_settings,
+        None,
+        all_sources=True,
+        console=Console(file=out, width=200),
+        engine=db,
+        options=FAST,
+        tokens=tokens,
+    )
+    assert code == 0 and f"#{second}" in out.getvalue() and f"#{first} " not in out.getvalue()
+    out = io.StringIO()
+    assert await sync_command(sync_settings, [999], console=Console(file=out, width=200), engine=db) == 2
+    assert "not found" in out.getvalue()
+
+
+async def test_due_sources_run_in_the_background(db, feed, provider_x, make_source, sync_settings, tokens):
+    feed.put(pdo_program("P-1", 100))
+    source = await make_source(provider_x, interval_minutes=15)
+    metrics = Metrics()
+    done = await sync_due_sources(db, sync_settings, options=FAST, tokens=tokens, on_finish=metrics_hook(metrics))
+    assert [(s.source_id, s.status) for s in done] == [(source, "SUCCEEDED")]
+    assert b'pdo_catalog_sync_runs_total{status="SUCCEEDED"} 1.0' in metrics.render(None)
+    # not due again before its interval has passed
+    assert await sync_due_sources(db, sync_settings, options=FAST, tokens=tokens) == []
+    async with db.connect() as conn:
+        delay = (await conn.execute(text("SELECT next_run_at - now() FROM catalog_sources"))).scalar()
+    assert 14 * 60 < delay.total_seconds() <= 15 * 60
+
+    # the server's loop picks up a due source by itself
+    feed.put(pdo_program("P-2", 200))
+    async with db.begin() as conn:
+        await conn.execute(text("UPDATE catalog_sources SET next_run_at = now() - interval '1 second'"))
+    task = start_background_sync(db, sync_settings, metrics)
+    try:
+        for _ in range(100):
+            if "P-2" in await catalog_rows(db, provider_x):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the background loop did not sync the due source")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    async with db.connect() as conn:
+        trigger = (await conn.execute(text("SELECT trigger FROM catalog_sync_runs ORDER BY id DESC LIMIT 1"))).scalar()
+    assert trigger == "SCHEDULE"
