@@ -23,6 +23,7 @@ from pdo_graph.config import Settings
 from pdo_graph.resolvers import catalog as catalog_resolvers
 from pdo_graph.resolvers import enrollment as enrollment_resolvers
 from pdo_graph.resolvers import integrations as integration_resolvers
+from pdo_graph.resolvers.analytics import AnalyticsQuery
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
 from pdo_graph.resolvers.node import NodeQuery
 from pdo_graph.schema import catalog, enrollment, family
@@ -30,6 +31,7 @@ from pdo_graph.schema import catalog, enrollment, family
 QUERY_TYPES: list[type] = [
     NodeQuery,
     FamilyQuery,
+    AnalyticsQuery,
     *catalog_resolvers.QUERIES,
     *enrollment_resolvers.QUERIES,
     *integration_resolvers.QUERIES,
