@@ -162,6 +162,20 @@ def cmd_assets(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_enrollments(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.domain import enrollment
+
+    async def run(db: Database) -> int:
+        if args.enrollments_command == "expire":
+            return await enrollment.expire_stale_applications(db.engine, settings.enrollment_expiry_days)
+        return await enrollment.complete_finished_groups(db.engine, date.today())
+
+    count = asyncio.run(_with_db(settings, run))
+    done = "expired" if args.enrollments_command == "expire" else "completed"
+    print(f"{count} enrollment(s) {done}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdo-graph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -195,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("housekeeping", help="expire stale applications and certificates now").set_defaults(
         func=cmd_housekeeping
     )
+    p = sub.add_parser("enrollments", help="enrollment housekeeping")
+    esub = p.add_subparsers(dest="enrollments_command", required=True)
+    esub.add_parser("expire", help="expire applications left unanswered too long").set_defaults(func=cmd_enrollments)
+    esub.add_parser("complete", help="complete contracts of ended groups").set_defaults(func=cmd_enrollments)
     sub.add_parser("assets", help="fetch GraphiQL's files (pinned, integrity-checked)").set_defaults(func=cmd_assets)
     return parser
 

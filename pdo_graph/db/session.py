@@ -67,27 +67,36 @@ class RequestDb:
             self._conn = await self._engine.connect()
         return self._conn
 
-    async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _read_locked(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self._lock:
             conn = await self._connection()
             return await fn(conn)
 
-    async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _write_locked(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self._lock:
             conn = await self._connection()
             return await run_transaction(conn, fn)
 
+    # Shielded: graphql-core cancels sibling resolvers when a non-null field fails; a statement cut
+    # off half-way would break the connection, so the statement finishes and its result is dropped.
+    async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        return await asyncio.shield(self._read_locked(fn))
+
+    async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        return await asyncio.shield(self._write_locked(fn))
+
     async def close(self) -> None:
-        """Give the connection back; a connection the server dropped is discarded quietly."""
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            if conn.in_transaction():
-                await conn.rollback()
-        except DBAPIError:
-            with contextlib.suppress(Exception):
-                await conn.invalidate()
-        finally:
-            with contextlib.suppress(DBAPIError):
-                await conn.close()
+        """Give the connection back (after any shielded statement); a broken one is discarded quietly."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                if conn.in_transaction():
+                    await conn.rollback()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()

@@ -56,7 +56,6 @@ MAX_REASON_LENGTH = 1000
 MAX_REVIEW_LENGTH = 2000
 MAX_REPORT_ITEMS = 500
 EXPIRY_BATCH = 500
-LIVE = ("REQUESTED", "ACTIVE")
 
 CERT_FIELD = ["input", "certificateId"]
 GROUP_FIELD = ["input", "groupId"]
@@ -333,11 +332,18 @@ async def quote(conn: AsyncConnection, principal: Principal, certificate_id: int
     try:
         facts = await load_facts(conn, certificate_id, group_id, today)
     except DomainError as exc:
-        return Quote(None, exc.problems)
+        return Quote(None, _arguments(exc.problems))
     if not _may_quote(principal, facts):
-        return Quote(None, [Problem(ErrorCode.FORBIDDEN, "forbidden", CERT_FIELD)])
+        return Quote(None, _arguments([Problem(ErrorCode.FORBIDDEN, "forbidden", CERT_FIELD)]))
     terms, problems = assess(facts, today)
-    return Quote(terms, problems)
+    return Quote(terms, _arguments(problems))
+
+
+def _arguments(problems: Sequence[Problem]) -> list[Problem]:
+    """The quote takes arguments, not an input: ["input", "groupId"] becomes ["groupId"]."""
+    return [
+        Problem(p.code, p.key, p.field[1:], **p.params) if p.field and p.field[0] == "input" else p for p in problems
+    ]
 
 
 # --- apply ---------------------------------------------------------------------------------------

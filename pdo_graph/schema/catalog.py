@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -22,6 +22,9 @@ from pdo_graph.schema.base import Connection, Edge, Money, Node, PageInfo, build
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.ids import decode_pk, encode_id
 from pdo_graph.schema.paging import page_args
+
+if TYPE_CHECKING:
+    from pdo_graph.schema.enrollment import Review
 
 
 @strawberry.enum(description="One of the six directions of supplementary education.")
@@ -130,6 +133,14 @@ class Program(Node):
         return build_connection(
             rows[: first + 1], first, len(rows), lambda r: [r.starts_on.isoformat(), r.id], Group.from_row, after
         )
+
+    @strawberry.field(description="Reviews of the program, newest first.")
+    async def reviews(
+        self, info: Info[Context, None], first: int, after: str | None = None
+    ) -> Connection[Annotated[Review, strawberry.lazy("pdo_graph.schema.enrollment")]]:
+        from pdo_graph.schema.enrollment import program_reviews
+
+        return await program_reviews(info.context, self.pk, first, after)
 
 
 @strawberry.type(description="A group (a run of a program) with seats and a price.")

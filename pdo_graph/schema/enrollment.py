@@ -6,6 +6,7 @@ Providers see the child of an application only as a ``Pupil`` (name and age): ``
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
@@ -257,17 +258,47 @@ async def load_enrollment(ctx: Context, pk: int) -> Enrollment | None:
     return Enrollment.from_row(row)
 
 
+CHILD_ENROLLMENTS_SQL = (
+    "SELECT q.* FROM (SELECT s.*, row_number() OVER (PARTITION BY s.child_id ORDER BY s.id DESC) AS rn,"
+    " (SELECT count(*) FROM enrollments x WHERE x.child_id = s.child_id) AS total FROM ("
+    + ENROLLMENT_SQL
+    + " WHERE e.child_id = ANY(:keys) AND (CAST(:after AS bigint) IS NULL OR e.id < :after)) s) q"
+    " WHERE q.rn <= :limit ORDER BY q.child_id, q.id DESC"
+)
+
+
+def _child_enrollments_loader(ctx: Context) -> DataLoader[tuple[int, int, int | None], list[Row[Any]]]:
+    """Pages of several children's enrollments in one statement per distinct (first, after)."""
+
+    async def load(keys: list[tuple[int, int, int | None]]) -> list[list[Row[Any]]]:
+        pages: dict[tuple[int, int, int | None], list[Row[Any]]] = {k: [] for k in keys}
+        by_args: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+        for child, first, after in keys:
+            by_args[(first, after)].append(child)
+        for (first, after), children in by_args.items():
+            rows = await fetch(ctx, CHILD_ENROLLMENTS_SQL, {"keys": children, "after": after, "limit": first + 1})
+            for r in rows:
+                pages[(r.child_id, first, after)].append(r)
+        return [pages[k] for k in keys]
+
+    return DataLoader(load_fn=load)
+
+
 async def child_enrollments(ctx: Context, child_pk: int, first: int, after: str | None) -> Connection[Enrollment]:
-    """Enrollments of a child the caller may already see (checked by the Child node)."""
+    """Enrollments of a child the caller may already see (checked by the Child node), newest first."""
     first, key = page_args(first, after, ctx.lang)
-    rows = await fetch(
-        ctx,
-        ENROLLMENT_SQL + " WHERE e.child_id = :c AND (CAST(:after AS bigint) IS NULL OR e.id < :after)"
-        " ORDER BY e.id DESC LIMIT :limit",
-        {"c": child_pk, "after": key[0] if key else None, "limit": first + 1},
-    )
-    total = (await fetch(ctx, "SELECT count(*) FROM enrollments WHERE child_id = :c", {"c": child_pk}))[0][0]
+    after_id = int(key[0]) if key and isinstance(key[0], int) else None
+    loader = _area_loader(ctx, "child_enrollments", _child_enrollments_loader)
+    rows = await loader.load((child_pk, first, after_id))
+    total = int(rows[0].total) if rows else await _count_child_enrollments(ctx, child_pk, after_id)
     return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
+
+
+async def _count_child_enrollments(ctx: Context, child_pk: int, after_id: int | None) -> int:
+    """The total when the page is empty: zero without a cursor, else counted (paged past the end)."""
+    if after_id is None:
+        return 0
+    return int((await fetch(ctx, "SELECT count(*) FROM enrollments WHERE child_id = :c", {"c": child_pk}))[0][0])
 
 
 def _empty() -> Connection[Enrollment]:

@@ -100,7 +100,12 @@ async def test_quote_access_and_errors(gql, token, world):
     bad = (await gql(QUOTE, {"c": cert["id"], "g": "nope"}, token=token("GUARDIAN", "alice")))["data"]["quote"]
     assert bad["userErrors"][0]["code"] == "NOT_FOUND" and bad["userErrors"][0]["field"] == ["groupId"]
     missing = await gql(QUOTE, {"c": cert["id"], "g": gid("Group", 999)}, token=token("GUARDIAN", "alice"))
-    assert missing["data"]["quote"]["userErrors"][0]["field"] == ["input", "groupId"]
+    assert missing["data"]["quote"]["userErrors"][0]["field"] == ["groupId"]
+    teen = await add_program(world.engine, world.provider_id, min_age=14, max_age=17)
+    group = await add_group(world.engine, teen, starts_on=world.starts_on, ends_on=world.ends_on)
+    q = (await gql(QUOTE, {"c": cert["id"], "g": gid("Group", group)}, token=token("GUARDIAN", "alice")))["data"]
+    assert [(e["code"], e["field"]) for e in q["quote"]["userErrors"]] == [("AGE_NOT_ELIGIBLE", ["groupId"])]
+    assert q["quote"]["price"]["kopecks"] == 900_000  # the terms are shown all the same
 
 
 async def test_apply_reserves_takes_a_seat_and_shows_the_reserve(gql, token, world):

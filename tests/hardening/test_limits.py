@@ -80,3 +80,17 @@ async def test_unexpected_errors_are_masked(app, db):
     assert r.status_code == 200
     assert r.json()["data"] == {"node": None}
     assert r.headers["x-request-id"]
+
+
+async def test_failing_field_beside_running_queries_is_not_a_500(gql, token):
+    from tests.helpers import new_certificate
+
+    await new_certificate(gql, token, "alice", "Смирнова Ева Олеговна", 9)
+    await new_certificate(gql, token, "alice", "Смирнов Лев Олегович", 12)
+    q = """{ viewer { children { certificate { number transactions(first: 5) { totalCount } }
+             enrollments(first: 1000) { totalCount } } } }"""
+    for _ in range(5):
+        body = await gql(q, token=token("GUARDIAN", "alice"))
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    ok = await gql("{ viewer { children { fullName } } }", token=token("GUARDIAN", "alice"))
+    assert len(ok["data"]["viewer"]["children"]) == 2
