@@ -102,4 +102,81 @@ async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dic
         return loaded
 
     counts.update(await transaction(engine, catalog))
+    counts["full_groups"] = await fill_groups(engine, settings, today)
     return counts
+
+
+async def fill_groups(engine: AsyncEngine, settings: Settings, today: date) -> int:
+    """Fill the groups the generator marks full with real, accepted applications of demo children.
+
+    A group that cannot be filled from the demo's eligible children is made smaller (capacity =
+    children enrolled), so "full" always means seats taken = capacity with the money in the ledger.
+    """
+    from pdo_graph.demo.catalog import full_group_ids
+    from pdo_graph.domain import catalog, enrollment
+    from pdo_graph.domain.errors import DomainError
+
+    async with engine.connect() as conn:
+        group_ids = await full_group_ids(conn, today)
+    filled = 0
+    for group_id in group_ids:
+        async with engine.connect() as conn:
+            group = (
+                await conn.execute(
+                    text(
+                        "SELECT g.capacity, g.seats_taken, g.starts_on, p.min_age, p.max_age, p.provider_id, pr.inn"
+                        " FROM groups g JOIN programs p ON p.id = g.program_id JOIN providers pr ON pr.id = p.provider_id"
+                        " WHERE g.id = :g AND p.certified AND g.enrollment_open AND NOT g.archived"
+                    ),
+                    {"g": group_id},
+                )
+            ).first()
+            if group is None:
+                continue
+            candidates = (
+                await conn.execute(
+                    text(
+                        "SELECT c.id, gu.subject FROM certificates c JOIN children ch ON ch.id = c.child_id"
+                        " JOIN guardians gu ON gu.id = ch.guardian_id"
+                        " WHERE c.status = 'ACTIVE' AND date_part('year', age(:start, ch.birth_date)) BETWEEN :lo AND :hi"
+                        " AND (SELECT count(*) FROM enrollments e WHERE e.certificate_id = c.id) < 2"
+                        " ORDER BY c.id LIMIT :n"
+                    ),
+                    {
+                        "start": group.starts_on,
+                        "lo": group.min_age,
+                        "hi": group.max_age,
+                        "n": group.capacity - group.seats_taken,
+                    },
+                )
+            ).all()
+        provider = Principal(role=Role.PROVIDER, subject="demo-provider-staff", provider=group.inn)
+        for cert_id, subject in candidates:
+            guardian = Principal(role=Role.GUARDIAN, subject=subject)
+
+            async def enrol(
+                conn: AsyncConnection,
+                guardian: Principal = guardian,
+                cert_id: int = cert_id,
+                group_id: int = group_id,
+                provider_id: int = group.provider_id,
+                provider: Principal = provider,
+            ) -> None:
+                eid = await enrollment.create(conn, guardian, cert_id, group_id, f"demo-{group_id}-{cert_id}", today)
+                await enrollment.accept(conn, provider, provider_id, eid, settings.enrollment_expiry_days)
+
+            try:
+                await transaction(engine, enrol)
+            except DomainError:
+                continue
+
+        async def shrink(conn: AsyncConnection, group_id: int = group_id) -> bool:
+            taken = await conn.execute(text("SELECT seats_taken FROM groups WHERE id = :g"), {"g": group_id})
+            seats = int(taken.scalar_one())
+            if seats == 0:
+                return False
+            await catalog.update_group(conn, group_id, {"capacity": seats})
+            return True
+
+        filled += await transaction(engine, shrink)
+    return filled
