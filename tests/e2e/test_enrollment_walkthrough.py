@@ -1,0 +1,172 @@
+"""The README's enrollment walk-through over real HTTP: a certificate, a co-paid application, the
+provider's acceptance, a monthly charge and a cancellation, with the balance at each step."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import httpx
+
+from pdo_graph.domain.identifiers import inn_with_checksum
+from pdo_graph.domain.money import add_months
+from tests.helpers import APPLY, ISSUE, OPEN_PERIOD, years_ago
+
+
+def call(server, query: str, variables: dict, token: str) -> dict:
+    r = httpx.post(
+        f"{server.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert not body.get("errors"), body
+    data: dict = body["data"]
+    return data
+
+
+BALANCE = """query($n: String!) { certificateByNumber(number: $n) { id
+  balance { credited { kopecks } reserved { kopecks } spent { kopecks } available { kopecks } } } }"""
+
+
+def balance(server, number: str, token: str) -> tuple[int, int, int, int]:
+    b = call(server, BALANCE, {"n": number}, token)["certificateByNumber"]["balance"]
+    return (b["credited"]["kopecks"], b["reserved"]["kopecks"], b["spent"]["kopecks"], b["available"]["kopecks"])
+
+
+def test_certificate_to_cancellation(live_server, db):
+    cli = live_server.cli
+    guardian = cli("dev-token", "--role", "GUARDIAN", "--subject", "walk-family")
+    operator = cli("dev-token", "--role", "OPERATOR", "--subject", "walk-op", "--municipality", "01")
+    inn = inn_with_checksum("770708389")
+    provider = cli("dev-token", "--role", "PROVIDER", "--subject", "walk-staff", "--provider", inn)
+
+    applied = call(
+        live_server,
+        APPLY,
+        {"input": {"fullName": "Гусев Тимофей Ильич", "birthDate": years_ago(10).isoformat(), "municipality": "01"}},
+        guardian,
+    )["certificateApply"]
+    number = call(live_server, ISSUE, {"id": applied["application"]["id"]}, operator)["certificateIssue"][
+        "certificate"
+    ]["number"]
+    today = date.today()
+    call(
+        live_server,
+        OPEN_PERIOD,
+        {
+            "input": {
+                "municipality": "01",
+                "startsOn": (today - timedelta(days=5)).isoformat(),
+                "endsOn": (today + timedelta(days=300)).isoformat(),
+                "nominals": [{"minAge": 5, "maxAge": 17, "kopecks": 1_000_000}],
+            }
+        },
+        operator,
+    )
+    assert balance(live_server, number, guardian) == (1_000_000, 0, 0, 1_000_000)
+
+    call(
+        live_server,
+        """mutation($inn: String!) { providerRegister(input: {name: "АНО «Шахматная школа»",
+        inn: $inn, municipality: "01", address: "ул. Ленина, д. 1"}) { userErrors { code } } }""",
+        {"inn": inn},
+        operator,
+    )
+    program = call(
+        live_server,
+        """mutation { programCreate(input: {title: "Шахматы для начинающих",
+        description: "Дебюты, тактика и турнирная практика для школьников.", direction: SOCIAL_HUMANITARIAN,
+        minAge: 7, maxAge: 14, municipality: "01"}) { program { id } userErrors { code message } } }""",
+        {},
+        provider,
+    )["programCreate"]["program"]["id"]
+    call(
+        live_server,
+        "mutation($p: ID!) { programCertify(input: {programId: $p, certified: true}) { userErrors { code } } }",
+        {"p": program},
+        operator,
+    )
+    first = today.replace(day=1)
+    group = call(
+        live_server,
+        """mutation($p: ID!, $s: Date!, $e: Date!) { groupCreate(input: {programId: $p,
+        name: "Группа 1 (вт, чт 17:00)", startsOn: $s, endsOn: $e, capacity: 12, price: 1200000}) {
+        group { id } userErrors { code message } } }""",
+        {"p": program, "s": first.isoformat(), "e": (add_months(first, 3) - timedelta(days=1)).isoformat()},
+        provider,
+    )["groupCreate"]["group"]["id"]
+
+    cert_id = call(live_server, BALANCE, {"n": number}, guardian)["certificateByNumber"]["id"]
+    quote = call(
+        live_server,
+        """query($c: ID!, $g: ID!) { quote(certificateId: $c, groupId: $g) {
+        price { kopecks } fromCertificate { kopecks } fromFamily { kopecks }
+        monthly { month fromCertificate { kopecks } fromFamily { kopecks } } userErrors { code } } }""",
+        {"c": cert_id, "g": group},
+        guardian,
+    )["quote"]
+    assert quote["userErrors"] == []
+    assert (quote["fromCertificate"]["kopecks"], quote["fromFamily"]["kopecks"]) == (1_000_000, 200_000)
+    assert [m["fromCertificate"]["kopecks"] for m in quote["monthly"]] == [333_334, 333_333, 333_333]
+
+    created = call(
+        live_server,
+        """mutation($c: ID!, $g: ID!) { enrollmentCreate(input: {certificateId: $c,
+        groupId: $g, idempotencyKey: "walk-1"}) { enrollment { id status fromCertificate { kopecks }
+        fromFamily { kopecks } } userErrors { code } } }""",
+        {"c": cert_id, "g": group},
+        guardian,
+    )["enrollmentCreate"]
+    enrollment = created["enrollment"]
+    assert enrollment["status"] == "REQUESTED" and enrollment["fromFamily"]["kopecks"] == 200_000
+    assert balance(live_server, number, guardian) == (1_000_000, 1_000_000, 0, 0)
+
+    queue = call(
+        live_server,
+        "{ providerEnrollments(first: 10, status: REQUESTED) { edges { node { id pupil { fullName age } } } } }",
+        {},
+        provider,
+    )["providerEnrollments"]["edges"]
+    assert queue[0]["node"]["pupil"] == {"fullName": "Гусев Тимофей Ильич", "age": 10}
+    accepted = call(
+        live_server,
+        "mutation($e: ID!) { enrollmentAccept(input: {enrollmentId: $e}) { enrollment { status } } }",
+        {"e": enrollment["id"]},
+        provider,
+    )
+    assert accepted["enrollmentAccept"]["enrollment"]["status"] == "ACTIVE"
+
+    report = call(
+        live_server,
+        """mutation($m: Date!, $e: ID!) { provisionReport(input: {month: $m,
+        items: [{enrollmentId: $e, completeness: 75}]}) { charged { kopecks } released { kopecks } userErrors { code } } }""",
+        {"m": first.isoformat(), "e": enrollment["id"]},
+        provider,
+    )["provisionReport"]
+    assert report["userErrors"] == []
+    assert (report["charged"]["kopecks"], report["released"]["kopecks"]) == (250_001, 83_333)
+    assert balance(live_server, number, guardian) == (1_000_000, 666_666, 250_001, 83_333)
+
+    cancelled = call(
+        live_server,
+        """mutation($e: ID!) { enrollmentCancel(input: {enrollmentId: $e,
+        reason: "Переезд"}) { enrollment { status } userErrors { code } } }""",
+        {"e": enrollment["id"]},
+        guardian,
+    )
+    assert cancelled["enrollmentCancel"]["enrollment"]["status"] == "TERMINATED"
+    assert balance(live_server, number, guardian) == (1_000_000, 0, 250_001, 749_999)
+    kinds = call(
+        live_server,
+        """query($n: String!) { certificateByNumber(number: $n) { transactions(first: 10) {
+        edges { node { kind amount { kopecks } month completeness description } } } } }""",
+        {"n": number},
+        guardian,
+    )
+    entries = [e["node"] for e in kinds["certificateByNumber"]["transactions"]["edges"]]
+    assert [e["kind"] for e in entries] == ["RELEASE", "RELEASE", "CHARGE", "RESERVE", "CREDIT"]
+    charge = entries[2]
+    assert charge["month"] == first.isoformat() and charge["completeness"] == 75
+    assert live_server.cli("ledger", "check") == "ledger invariants hold"
