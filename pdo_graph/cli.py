@@ -45,6 +45,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.auth_mode == "dev" and not _is_loopback(host) and not settings.dev_force:
         print("PDO_AUTH_MODE=dev may only listen on loopback (set PDO_DEV_FORCE=1 to override)", file=sys.stderr)
         return 2
+    if args.workers > 1:
+        return _serve_workers(args, settings, host, port)
 
     async def main() -> None:
         db = await open_database(settings)
@@ -75,6 +77,53 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvloop
 
     uvloop.run(main())
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port: int) -> int:
+    """Several uvicorn worker processes over one database (the embedded one is started here, once)."""
+    import uvicorn
+
+    from pdo_graph.db.embedded import EmbeddedPostgres
+    from pdo_graph.db.engine import async_url, make_engine
+
+    embedded = None
+    url = async_url(settings.database_url) if settings.database_url else None
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.start()
+
+    async def prepare(url: str) -> None:
+        engine = make_engine(url, 2)
+        try:
+            if args.migrate:
+                await migrate(engine)
+            if args.demo:
+                from pdo_graph.demo.loader import load_demo_if_empty
+
+                await load_demo_if_empty(engine, settings, date.today())
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(prepare(url))
+        os.environ["PDO_DATABASE_URL"] = url
+        print(f"GraphiQL: http://{host}:{port}/graphql ({args.workers} workers)", flush=True)
+        uvicorn.run(
+            "pdo_graph.app:create_app",
+            factory=True,
+            workers=args.workers,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            log_level="info",
+            log_config=None,
+            timeout_graceful_shutdown=20,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
     return 0
 
 
@@ -184,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--migrate", action="store_true", help="apply migrations first")
     p.add_argument("--demo", action="store_true", help="load demo data when the database is empty")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply Alembic migrations").set_defaults(func=cmd_migrate)
     p = sub.add_parser("dev-token", help="print a dev bearer token (PDO_AUTH_MODE=dev)")
