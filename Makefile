@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
 TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
-.PHONY: install node run test lint schema schema-check bench-search bench-rush clean
+.PHONY: install node run test lint schema schema-check bench-search bench-rush bench-sync clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-search: install
 
 bench-rush: install
 	$(PY) bench/rush.py
+
+bench-sync: install node
+	$(PY) bench/sync.py
 
 clean:
 	rm -rf $(VENV) .pdo tests/oidc/node_modules tests/http_audit/node_modules

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -36,6 +37,9 @@ def _is_loopback(host: str) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.with_sync:
+        settings = dataclasses.replace(settings, sync_background=True)
+        os.environ["PDO_SYNC_BACKGROUND"] = "1"  # for worker processes
     import uvicorn
 
     from pdo_graph.app import create_app
@@ -234,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--migrate", action="store_true", help="apply migrations first")
     p.add_argument("--demo", action="store_true", help="load demo data when the database is empty")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--with-sync", action="store_true", help="sync due catalog sources in the background")
     p.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply Alembic migrations").set_defaults(func=cmd_migrate)
     p = sub.add_parser("dev-token", help="print a dev bearer token (PDO_AUTH_MODE=dev)")
@@ -264,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     esub.add_parser("expire", help="expire applications left unanswered too long").set_defaults(func=cmd_enrollments)
     esub.add_parser("complete", help="complete contracts of ended groups").set_defaults(func=cmd_enrollments)
     sub.add_parser("assets", help="fetch GraphiQL's files (pinned, integrity-checked)").set_defaults(func=cmd_assets)
+    from pdo_graph.integrations.cli import add_sync_command
+
+    add_sync_command(sub)
     return parser
 
 

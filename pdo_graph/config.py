@@ -43,11 +43,16 @@ class Settings:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 3000
-    max_body_bytes: int = 256 * 1024
+    max_body_bytes: int = 1536 * 1024
     max_cost: int = 50_000
     cors_origins: list[str] = field(default_factory=list)
     enrollment_expiry_days: int = 5
     background_jobs: bool = True
+    sync_background: bool = False
+    sync_poll_seconds: float = 30.0
+    sync_time_budget_seconds: float = 600.0
+    sync_request_budget_seconds: float = 120.0
+    sync_request_timeout: float = 15.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -73,9 +78,14 @@ class Settings:
             max_depth=int(e.get("PDO_MAX_DEPTH", "12")),
             max_aliases=int(e.get("PDO_MAX_ALIASES", "30")),
             max_tokens=int(e.get("PDO_MAX_TOKENS", "3000")),
-            max_body_bytes=int(e.get("PDO_MAX_BODY_BYTES", str(256 * 1024))),
+            max_body_bytes=int(e.get("PDO_MAX_BODY_BYTES", str(1536 * 1024))),
             max_cost=int(e.get("PDO_MAX_COST", "50000")),
             cors_origins=_list(e.get("PDO_CORS_ORIGINS"), []),
             enrollment_expiry_days=int(e.get("PDO_ENROLLMENT_EXPIRY_DAYS", "5")),
             background_jobs=_bool(e.get("PDO_BACKGROUND_JOBS"), True),
+            sync_background=_bool(e.get("PDO_SYNC_BACKGROUND")),
+            sync_poll_seconds=float(e.get("PDO_SYNC_POLL_SECONDS", "30")),
+            sync_time_budget_seconds=float(e.get("PDO_SYNC_TIME_BUDGET_SECONDS", "600")),
+            sync_request_budget_seconds=float(e.get("PDO_SYNC_REQUEST_BUDGET_SECONDS", "120")),
+            sync_request_timeout=float(e.get("PDO_SYNC_REQUEST_TIMEOUT", "15")),
         )

@@ -86,3 +86,4 @@ def configure_logging(level: int = logging.INFO, json_logs: bool = True) -> None
     root.setLevel(level)
     logging.getLogger("platformdirs").setLevel(logging.ERROR)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

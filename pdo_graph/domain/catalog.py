@@ -18,7 +18,9 @@ Problems carry field paths under ``at``: ``["input"]`` for a mutation, e.g.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -109,6 +111,7 @@ _PROGRAM_COLUMNS = tuple(f.name for f in dataclasses.fields(ProgramData))
 _GROUP_COLUMNS = tuple(f.name for f in dataclasses.fields(GroupData))
 
 
+@functools.cache
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -134,11 +137,18 @@ def _length(problems: list[Problem], value: str | None, bounds: tuple[int, int],
         problems.append(Problem(ErrorCode.INVALID, "text_length", field, min=bounds[0], max=bounds[1]))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _printable(problems: list[Problem], data: object, at: Path) -> None:
     """Text fields must not carry NUL or other control characters (line breaks and tabs aside)."""
-    for name in (f.name for f in dataclasses.fields(data)):  # type: ignore[arg-type]
+    names = _FIELD_NAMES.get(type(data))
+    if names is None:
+        names = _FIELD_NAMES[type(data)] = tuple(f.name for f in dataclasses.fields(data))  # type: ignore[arg-type]
+    for name in names:
         value = getattr(data, name)
-        if isinstance(value, str) and any(ord(c) < 32 and c not in "\n\r\t" for c in value):
+        if isinstance(value, str) and _CONTROL.search(value):
             problems.append(Problem(ErrorCode.INVALID, "catalog_text_invalid", _at(at, name)))
 
 

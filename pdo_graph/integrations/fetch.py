@@ -175,7 +175,8 @@ class FeedFetcher:
             raise _Retry("sync_event_network", params={"error": type(exc).__name__}) from None
         if status == 200:
             try:
-                return orjson.loads(body)
+                # big pages are parsed off the event loop (the database writes go on meanwhile)
+                return orjson.loads(body) if len(body) < 65536 else await asyncio.to_thread(orjson.loads, body)
             except orjson.JSONDecodeError:
                 raise _Retry("sync_event_malformed_json") from None
         if status == 401:

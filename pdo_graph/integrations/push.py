@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.auth.principal import Principal
 from pdo_graph.domain import catalog
+from pdo_graph.domain.catalog_batch import ProgramWithGroups
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.integrations import writer
-from pdo_graph.integrations.catalog_batch import ProgramWithGroups
 
 MAX_ITEMS = 500
 MAX_GROUPS = 200

@@ -37,10 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pdo_graph.config import Settings
 from pdo_graph.db.session import run_transaction
+from pdo_graph.domain import catalog_batch
+from pdo_graph.domain.catalog_batch import BatchResult, Checked, ProgramWithGroups, check_program_with_groups
 from pdo_graph.domain.errors import Problem
 from pdo_graph.domain.messages import render
-from pdo_graph.integrations import catalog_batch, writer
-from pdo_graph.integrations.catalog_batch import BatchResult, Checked, ProgramWithGroups, check_program_with_groups
+from pdo_graph.integrations import writer
 from pdo_graph.integrations.feeds import (
     BadEnvelope,
     FeedItem,
@@ -283,6 +284,9 @@ class _Run:
         self.events = EventLog()
         self.failures_stored = 0
         self._position_id: str | None = None
+        # Whether the source had feed state when the run began: if not, nothing this run reads can be
+        # stale (`modified` never goes back within a run), and the per-page lookup is skipped.
+        self._prior_state = True
         self.summary: RunSummary | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -368,7 +372,15 @@ class _Run:
             return src, int(run_id), outage and new_harvest and not self.from_start
 
         src, run_id, outage = await run_transaction(conn, begin)
-        await conn.commit()
+        self._prior_state = bool(
+            (
+                await conn.execute(
+                    text("SELECT EXISTS (SELECT 1 FROM catalog_feed_items WHERE source_id = :s)"),
+                    {"s": self.source_id},
+                )
+            ).scalar()
+        )
+        await conn.commit()  # no transaction stays open while the feed is read
         self.summary = RunSummary(run_id=run_id, source_id=self.source_id, full_harvest=src.harvest_run_id is not None)
         if outage:
             self.events.add("sync_event_outage_reharvest", days=self.options.tombstone_days)
@@ -539,6 +551,9 @@ class _Run:
         position_id = None if position[0] is None else last_id if last_id is not None else self._position_id
 
         async def work(c: AsyncConnection) -> _PageTally:
+            # A page and its cursor commit together, so a commit lost in a database crash only means
+            # the page is read again: the commit need not wait for the WAL flush.
+            await c.execute(text("SET LOCAL synchronous_commit TO off"))
             tally = await self._write_items(c, src, page, harvest)
             room = max(0, self.options.failures_kept - self.failures_stored)
             await c.execute(
@@ -588,7 +603,7 @@ class _Run:
         tally = _PageTally(failed=len(page.failures), skipped=page.superseded, failures=list(page.failures))
         fresh = page.fresh
         stored: dict[tuple[str, str], int] = {}
-        if fresh:
+        if fresh and self._prior_state:
             rows = await c.execute(
                 text(
                     "SELECT f.kind, f.item_id, f.modified FROM catalog_feed_items f"

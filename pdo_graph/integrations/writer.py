@@ -23,8 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.db.session import RETRYABLE_SQLSTATES, sqlstate
 from pdo_graph.domain import catalog
-from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
-from pdo_graph.integrations.catalog_batch import (
+from pdo_graph.domain.catalog_batch import (
     BatchResult,
     BatchStatus,
     Checked,
@@ -33,6 +32,7 @@ from pdo_graph.integrations.catalog_batch import (
     check_program_with_groups,
     write_checked,
 )
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 
 log = logging.getLogger(__name__)
 

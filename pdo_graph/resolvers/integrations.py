@@ -12,10 +12,10 @@ from strawberry.types import Info
 
 from pdo_graph.auth.principal import Role as PrincipalRole
 from pdo_graph.domain import catalog
+from pdo_graph.domain.catalog_batch import ProgramWithGroups
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.integrations import push as push_service
 from pdo_graph.integrations import sources as source_service
-from pdo_graph.integrations.catalog_batch import ProgramWithGroups
 from pdo_graph.integrations.runner import SourceNotFound, SyncBusy, SyncOptions, metrics_hook, run_source
 from pdo_graph.integrations.secrets import SecretBox
 from pdo_graph.resolvers.common import pk_of, require_auth, run_write
@@ -160,7 +160,7 @@ class CatalogGroupInput:
     ends_on: date = strawberry.field(description="Last day.")
     capacity: int = strawberry.field(description="Seats (never below the seats already taken).")
     price: int = strawberry.field(description="Kopecks for the whole run (new applications only).")
-    enrollment_open: bool = strawberry.field(default=True, description="Accept applications.")
+    enrollment_open: bool | None = strawberry.field(default=True, description="Accept applications (null: true).")
     schedule: str | None = strawberry.field(default=None, description="Schedule as text.")
 
 
@@ -173,7 +173,9 @@ class CatalogProgramInput:
     min_age: int = strawberry.field(description="Minimum age in years, inclusive.")
     max_age: int = strawberry.field(description="Maximum age in years, inclusive.")
     municipality: str = strawberry.field(description="Municipality code where it runs.")
-    archived: bool = strawberry.field(default=False, description="True archives it (hidden from search).")
+    archived: bool | None = strawberry.field(
+        default=False, description="True archives it (hidden from search); null: false."
+    )
     groups: list[CatalogGroupInput] = strawberry.field(description="Every group of the program (up to 200).")
     normative_cost: int | None = strawberry.field(default=None, description="Normative cost in kopecks.")
     hours: int | None = strawberry.field(default=None, description="Academic hours.")
@@ -186,8 +188,9 @@ class CatalogProgramInput:
 @strawberry.input(description="Provider: up to 500 programs with their groups, keyed by the provider's external ids.")
 class CatalogUpsertInput:
     items: list[CatalogProgramInput] = strawberry.field(description="The programs (at most 500).")
-    error_policy: ErrorPolicy = strawberry.field(  # type: ignore[valid-type]
-        default=push_service.ErrorPolicy.REJECT_EVERYTHING, description="What to do when some rows are refused."
+    error_policy: ErrorPolicy | None = strawberry.field(  # type: ignore[valid-type]
+        default=push_service.ErrorPolicy.REJECT_EVERYTHING,
+        description="What to do when some rows are refused (null: REJECT_EVERYTHING).",
     )
 
 
@@ -252,7 +255,7 @@ def _row(index: int, item: CatalogProgramInput) -> ProgramWithGroups:
         latitude=item.latitude,
         longitude=item.longitude,
         external_id=item.external_id,
-        archived=item.archived,
+        archived=bool(item.archived),
     )
     groups = tuple(
         catalog.GroupData(
@@ -261,7 +264,7 @@ def _row(index: int, item: CatalogProgramInput) -> ProgramWithGroups:
             ends_on=g.ends_on,
             capacity=g.capacity,
             price=g.price,
-            enrollment_open=g.enrollment_open,
+            enrollment_open=g.enrollment_open is not False,
             schedule=g.schedule,
             external_id=g.external_id,
         )
@@ -459,7 +462,7 @@ class IntegrationsMutation:
         ctx = info.context
         require_auth(ctx)
         own = await own_provider_id(ctx)
-        policy = push_service.ErrorPolicy(input.error_policy)
+        policy = push_service.ErrorPolicy(input.error_policy or push_service.ErrorPolicy.REJECT_EVERYTHING)
         rows = [_row(i, item) for i, item in enumerate(input.items[: push_service.MAX_ITEMS + 1])]
         top: list[UserError] = []
         try:

@@ -417,3 +417,17 @@ async def test_machine_client_pushes_and_cannot_sync(oidc_api, db, oidc_provider
     refused = await oidc_api(SYNC, {"input": {"sourceId": source_id}}, oidc_provider.token("provider-x"))
     assert refused["data"]["catalogSourceSync"]["userErrors"][0]["code"] == "FORBIDDEN"
     assert decode_pk(source_id, "CatalogSource") is not None and feed.log == []
+
+
+async def test_explicit_nulls_take_the_contract_defaults(api, db, token, provider_x):
+    row = program_row("N", archived=None)
+    row["groups"][0]["enrollmentOpen"] = None
+    body = await api(UPSERT, {"input": {"items": [row], "errorPolicy": None}}, token=provider(token))
+    assert body["data"]["catalogUpsert"]["results"][0]["status"] == "CREATED", body
+    async with db.connect() as conn:
+        program, group = (
+            await conn.execute(
+                text("SELECT p.archived, g.enrollment_open FROM programs p JOIN groups g ON g.program_id = p.id")
+            )
+        ).one()
+    assert (program, group) == (False, True)

@@ -213,7 +213,7 @@ async def test_time_budget(db, feed, provider_x, source, sync):
 
     feed.page_size = 1
     summary = await sync(
-        source, options=replace(FAST, time_budget=0.6), hooks=RunHooks(after_commit=lambda page: asyncio.sleep(0.25))
+        source, options=replace(FAST, time_budget=1.5), hooks=RunHooks(after_commit=lambda page: asyncio.sleep(0.5))
     )
     assert summary.status == "PARTIAL" and summary.message_key == "sync_budget_exhausted"
     assert 0 < summary.created < 7

@@ -88,3 +88,60 @@ async def test_due_sources_run_in_the_background(db, feed, provider_x, make_sour
     async with db.connect() as conn:
         trigger = (await conn.execute(text("SELECT trigger FROM catalog_sync_runs ORDER BY id DESC LIMIT 1"))).scalar()
     assert trigger == "SCHEDULE"
+
+
+async def test_paused_sources_wait_and_running_ones_cannot_be_deleted(
+    db, feed, provider_x, make_source, sync_settings, tokens, sync
+):
+    from pdo_graph.db.session import transaction
+    from pdo_graph.domain.errors import DomainError
+    from pdo_graph.integrations import sources
+    from tests.integrations.conftest import OPERATOR_01
+
+    feed.put(pdo_program("P-1", 100))
+    source = await make_source(provider_x)
+    await transaction(db, lambda c: sources.set_source_paused(c, OPERATOR_01, source, True))
+    assert await sync_due_sources(db, sync_settings, options=FAST, tokens=tokens) == []
+    feed.slow(1, 0.3)
+    running = asyncio.create_task(sync(source))  # an operator may still run a paused source now
+    await asyncio.sleep(0.1)
+    try:
+        await transaction(db, lambda c: sources.delete_source(c, OPERATOR_01, source))
+    except DomainError as exc:
+        assert exc.problems[0].key == "source_busy"
+    else:
+        raise AssertionError("a running source was deleted")
+    assert (await running).status == "SUCCEEDED"
+    await transaction(db, lambda c: sources.delete_source(c, OPERATOR_01, source))
+    async with db.connect() as conn:
+        left = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM catalog_sync_runs),"
+                    " (SELECT count(*) FROM catalog_feed_items), (SELECT count(*) FROM programs)"
+                )
+            )
+        ).one()
+    assert tuple(left) == (0, 0, 1)  # runs and feed state go; the catalog stays
+
+
+async def test_a_new_feed_url_starts_from_the_beginning(db, feed, provider_x, make_source, sync):
+    from pdo_graph.db.session import transaction
+    from pdo_graph.integrations import sources
+    from pdo_graph.integrations.secrets import SecretBox
+    from tests.integrations.conftest import OPERATOR_01, SECRET_KEY, source_row
+
+    feed.put(pdo_program("P-1", 100), pdo_program("P-2", 101))
+    source = await make_source(provider_x)
+    await sync(source)
+    assert (await source_row(db, source)).cursor is not None
+    other = feed.url.replace("/feed", "/other-feed")
+    await transaction(
+        db, lambda c: sources.update_source(c, OPERATOR_01, source, {"feed_url": other}, SecretBox(SECRET_KEY))
+    )
+    moved = await source_row(db, source)
+    assert moved.cursor is None and moved.position_modified is None and moved.feed_url == other
+    feed.put(pdo_program("P-1", 5))  # the new system counts `modified` from scratch: not stale
+    summary = await sync(source)
+    assert summary.full_harvest and (summary.updated, summary.unchanged) == (0, 2)
+    assert feed.log[-summary.pages].url == other

@@ -7,8 +7,9 @@ to many programs in a handful of statements instead of ~5 round trips per progra
 
 1. every program and group is validated with ``normalize_program`` / ``normalize_group`` (no SQL);
 2. unknown municipalities: one ``SELECT``;
-3. the existing synced groups of these programs are locked (``FOR NO KEY UPDATE``, by id, as a
-   group row is locked before anything else) and a capacity below the seats taken refuses the item;
+3. the existing programs are looked up; their synced groups are locked (``FOR NO KEY UPDATE``, by
+   id, as a group row is locked before anything else) and a capacity below the seats taken refuses
+   the item;
 4. one ``INSERT .. SELECT unnest(..) ON CONFLICT DO UPDATE .. WHERE (..) IS DISTINCT FROM (..)`` for
    the programs, one for the groups, one ``UPDATE`` archiving the synced groups no longer listed.
 
@@ -23,8 +24,8 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -95,15 +96,18 @@ class BatchResult:
     problems: tuple[Problem, ...] = ()
 
 
-def _unnest(columns: Sequence[str], types: dict[str, str]) -> str:
-    casts = ", ".join(f"CAST(:{c} AS {types[c]}[])" for c in columns)
-    return f"unnest({casts}) AS u({', '.join(columns)})"
+def _record(columns: Sequence[str], types: dict[str, str]) -> str:
+    return ", ".join(f"{c} {types[c]}" for c in columns)
+
+
+# Rows travel as one JSON document (orjson serialises the dataclasses, dates as ISO-8601) unpacked by
+# json_to_recordset: an array parameter per column costs the driver a type check per element.
 
 
 _P_COLS = ", ".join(_PROGRAM_COLUMNS)
 _PROGRAMS_UPSERT = (
     f"INSERT INTO programs (provider_id, {_P_COLS}) SELECT :provider_id, {_P_COLS}"
-    f" FROM {_unnest(_PROGRAM_COLUMNS, _PROGRAM_TYPES)}"
+    f" FROM json_to_recordset(CAST(:rows AS json)) AS r({_record(_PROGRAM_COLUMNS, _PROGRAM_TYPES)})"
     " ON CONFLICT (provider_id, external_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _PROGRAM_COLUMNS if c != "external_id")
     + ", modified_at = now() WHERE ("
@@ -115,7 +119,9 @@ _PROGRAMS_UPSERT = (
 _G_COLS = ", ".join(_GROUP_COLUMNS)
 _GROUPS_UPSERT = (
     f"INSERT INTO groups (program_id, {_G_COLS}) SELECT program_id, {_G_COLS}"
-    f" FROM {_unnest(('program_id', *_GROUP_COLUMNS), {'program_id': 'bigint', **_GROUP_TYPES})}"
+    " FROM ROWS FROM (unnest(CAST(:program_ids AS bigint[])),"
+    f" json_to_recordset(CAST(:rows AS json)) AS ({_record(_GROUP_COLUMNS, _GROUP_TYPES)}))"
+    f" AS r(program_id, {_G_COLS})"
     " ON CONFLICT (program_id, external_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _GROUP_COLUMNS if c != "external_id")
     + ", modified_at = now() WHERE groups.seats_taken <= excluded.capacity AND ("
@@ -213,23 +219,29 @@ async def write_checked(
                 code=program.municipality,
             )
             results[i] = BatchResult(BatchStatus.REFUSED, problems=(problem,))
+    existing: dict[str, int] = {}
     if clean:
+        rows = await conn.execute(
+            text("SELECT id, external_id FROM programs WHERE provider_id = :p AND external_id = ANY(:e)"),
+            {"p": provider_id, "e": [p.external_id for p, _ in clean.values()]},
+        )
+        existing = {r.external_id: int(r.id) for r in rows}
+    if existing:
         taken_rows = await conn.execute(
             text(
-                "SELECT p.external_id AS program_ext, g.external_id AS group_ext, g.seats_taken"
-                " FROM groups g JOIN programs p ON p.id = g.program_id"
-                " WHERE p.provider_id = :provider AND p.external_id = ANY(:ext) AND g.external_id IS NOT NULL"
-                " ORDER BY g.id FOR NO KEY UPDATE OF g"
+                "SELECT program_id, external_id, seats_taken FROM groups"
+                " WHERE program_id = ANY(:ids) AND external_id IS NOT NULL ORDER BY id FOR NO KEY UPDATE"
             ),
-            {"provider": provider_id, "ext": [p.external_id for p, _ in clean.values()]},
+            {"ids": sorted(existing.values())},
         )
-        taken = {(r.program_ext, r.group_ext): int(r.seats_taken) for r in taken_rows if r.seats_taken}
+        taken = {(r.program_id, r.external_id): int(r.seats_taken) for r in taken_rows if r.seats_taken}
         if taken:
             for i in list(clean):
                 program, groups = clean[i]
+                pid = existing.get(program.external_id or "")
                 problems = []
                 for j, group in enumerate(groups):
-                    seats = taken.get((program.external_id, group.external_id), 0)
+                    seats = taken.get((pid, group.external_id), 0)
                     if seats > group.capacity:
                         field = _at(_item(items, i).group_path(j), "capacity")
                         problems.append(Problem(ErrorCode.INVALID, "catalog_capacity_below_taken", field, taken=seats))
@@ -237,7 +249,7 @@ async def write_checked(
                     del clean[i]
                     results[i] = BatchResult(BatchStatus.REFUSED, problems=tuple(problems))
     if clean:
-        await _write(conn, provider_id, clean, results)
+        await _write(conn, provider_id, clean, results, existing)
     return [r if r is not None else BatchResult(BatchStatus.REFUSED) for r in results]
 
 
@@ -252,32 +264,35 @@ async def _write(
     provider_id: int,
     clean: dict[int, tuple[ProgramData, tuple[GroupData, ...]]],
     results: list[BatchResult | None],
+    existing: dict[str, int],
 ) -> None:
     order = list(clean)
-    params: dict[str, Any] = {c: [getattr(clean[i][0], c) for i in order] for c in _PROGRAM_COLUMNS}
-    params["provider_id"] = provider_id
-    written = (await conn.execute(text(_PROGRAMS_UPSERT), params)).all()
-    ids = {r.external_id: int(r.id) for r in written}
+    programs = orjson.dumps([clean[i][0] for i in order]).decode()
+    written = (await conn.execute(text(_PROGRAMS_UPSERT), {"provider_id": provider_id, "rows": programs})).all()
+    ids = {**existing, **{r.external_id: int(r.id) for r in written}}
     created = {r.external_id for r in written if r.created}
     missing = [clean[i][0].external_id for i in order if clean[i][0].external_id not in ids]
-    if missing:
-        rows = await conn.execute(
+    if missing:  # created meanwhile by another transaction and unchanged since
+        found = await conn.execute(
             text("SELECT id, external_id FROM programs WHERE provider_id = :p AND external_id = ANY(:e)"),
             {"p": provider_id, "e": missing},
         )
-        ids.update({r.external_id: int(r.id) for r in rows})
+        ids.update({r.external_id: int(r.id) for r in found})
     group_rows = [(ids[clean[i][0].external_id], g) for i in order for g in clean[i][1]]
     changed: set[int] = set()
     if group_rows:
-        gparams: dict[str, Any] = {c: [getattr(g, c) for _, g in group_rows] for c in _GROUP_COLUMNS}
-        gparams["program_id"] = [pid for pid, _ in group_rows]
+        gparams = {
+            "program_ids": [pid for pid, _ in group_rows],
+            "rows": orjson.dumps([g for _, g in group_rows]).decode(),
+        }
         changed |= {int(pid) for pid in (await conn.execute(text(_GROUPS_UPSERT), gparams)).scalars()}
-    program_ids = [ids[clean[i][0].external_id] for i in order]
-    archived = await conn.execute(
-        text(_ARCHIVE_MISSING),
-        {"pids": program_ids, "kp": [pid for pid, _ in group_rows], "ke": [g.external_id for _, g in group_rows]},
-    )
-    changed |= {int(pid) for pid in archived.scalars()}
+    program_ids = [ids[clean[i][0].external_id] for i in order if clean[i][0].external_id not in created]
+    if program_ids:  # a program created just now has no other groups
+        archived = await conn.execute(
+            text(_ARCHIVE_MISSING),
+            {"pids": program_ids, "kp": [pid for pid, _ in group_rows], "ke": [g.external_id for _, g in group_rows]},
+        )
+        changed |= {int(pid) for pid in archived.scalars()}
     updated = {r.external_id for r in written if not r.created}
     for i in order:
         external_id = clean[i][0].external_id
