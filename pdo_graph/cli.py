@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import ipaddress
 import logging
 import os
 import sys
@@ -15,6 +14,7 @@ from typing import TypeVar
 
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database, migrate, open_database
+from pdo_graph.net import is_loopback
 
 T = TypeVar("T")
 
@@ -27,15 +27,6 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -
         await db.dispose()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.with_sync:
         settings = dataclasses.replace(settings, sync_background=True)
@@ -46,7 +37,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
-    if settings.auth_mode == "dev" and not _is_loopback(host) and not settings.dev_force:
+    if settings.auth_mode == "dev" and not is_loopback(host) and not settings.dev_force:
         print("PDO_AUTH_MODE=dev may only listen on loopback (set PDO_DEV_FORCE=1 to override)", file=sys.stderr)
         return 2
     if args.workers > 1:

@@ -9,7 +9,6 @@ development and tests) and carry no credentials.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from pdo_graph.integrations.secrets import (
     SourceSecret,
     normalize_private_key,
 )
+from pdo_graph.net import is_loopback
 
 AUTH_METHODS = ("CLIENT_SECRET_BASIC", "PRIVATE_KEY_JWT")
 LOCK_CLASS = 7201003  # pg advisory lock class of "one sync run per source"
@@ -98,15 +98,6 @@ def _at(at: Path, name: str) -> list[str]:
     return [*at, _camel(name)]
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def url_problem(value: str, field: list[str]) -> Problem | None:
     """Why ``value`` is not an acceptable feed or issuer URL (None when it is)."""
     if not value or len(value) > URL_MAX or any(c.isspace() for c in value):
@@ -121,7 +112,7 @@ def url_problem(value: str, field: list[str]) -> Problem | None:
         return Problem(ErrorCode.INVALID, "source_url_invalid", field)
     if parts.username is not None or parts.password is not None:
         return Problem(ErrorCode.INVALID, "source_url_credentials", field)
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         return Problem(ErrorCode.INVALID, "source_url_https", field)
     return None
 

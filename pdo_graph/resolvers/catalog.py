@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -270,33 +271,15 @@ class CatalogMutation:
     @strawberry.mutation(description="Provider: change one of the caller's programs.")
     async def program_update(self, info: Info[Context, None], input: ProgramUpdateInput) -> ProgramPayload:
         ctx = info.context
-        own = await own_provider_id(ctx)
         changes = _changes(input, _PROGRAM_CHANGES, _PROGRAM_NULLABLE)
-
-        async def work(c: AsyncConnection) -> int:
-            field = ["input", "programId"]
-            pk = pk_of(input.program_id, "Program", field)
-            await catalog.own_program(c, ctx.principal, own, pk, field)
-            await catalog.update_program(c, pk, changes)
-            return pk
-
-        pk, errors = await run_write(ctx, work)
-        return ProgramPayload(program=None if pk is None else await load_program(ctx, pk), user_errors=errors)
+        return await _on_own_program(ctx, input.program_id, lambda c, pk: catalog.update_program(c, pk, changes))
 
     @strawberry.mutation(description="Provider: archive one of the caller's programs (or restore it).")
     async def program_archive(self, info: Info[Context, None], input: ProgramArchiveInput) -> ProgramPayload:
         ctx = info.context
-        own = await own_provider_id(ctx)
-
-        async def work(c: AsyncConnection) -> int:
-            field = ["input", "programId"]
-            pk = pk_of(input.program_id, "Program", field)
-            await catalog.own_program(c, ctx.principal, own, pk, field)
-            await catalog.set_program_archived(c, pk, input.archived)
-            return pk
-
-        pk, errors = await run_write(ctx, work)
-        return ProgramPayload(program=None if pk is None else await load_program(ctx, pk), user_errors=errors)
+        return await _on_own_program(
+            ctx, input.program_id, lambda c, pk: catalog.set_program_archived(c, pk, input.archived)
+        )
 
     @strawberry.mutation(description="Operator of the program's municipality: certify a program or withdraw it.")
     async def program_certify(self, info: Info[Context, None], input: ProgramCertifyInput) -> ProgramPayload:
@@ -337,48 +320,51 @@ class CatalogMutation:
     @strawberry.mutation(description="Provider: change one of the caller's groups (capacity not below seats taken).")
     async def group_update(self, info: Info[Context, None], input: GroupUpdateInput) -> GroupPayload:
         ctx = info.context
-        own = await own_provider_id(ctx)
         changes = _changes(input, _GROUP_CHANGES, _GROUP_NULLABLE)
-
-        async def work(c: AsyncConnection) -> int:
-            field = ["input", "groupId"]
-            pk = pk_of(input.group_id, "Group", field)
-            await catalog.own_group(c, ctx.principal, own, pk, field)
-            await catalog.update_group(c, pk, changes)
-            return pk
-
-        pk, errors = await run_write(ctx, work)
-        return GroupPayload(group=None if pk is None else await load_group(ctx, pk), user_errors=errors)
+        return await _on_own_group(ctx, input.group_id, lambda c, pk: catalog.update_group(c, pk, changes))
 
     @strawberry.mutation(description="Provider: close one of the caller's groups for new applications.")
     async def group_close(self, info: Info[Context, None], input: GroupCloseInput) -> GroupPayload:
         ctx = info.context
-        own = await own_provider_id(ctx)
-
-        async def work(c: AsyncConnection) -> int:
-            field = ["input", "groupId"]
-            pk = pk_of(input.group_id, "Group", field)
-            await catalog.own_group(c, ctx.principal, own, pk, field)
-            await catalog.set_group_enrollment(c, pk, False)
-            return pk
-
-        pk, errors = await run_write(ctx, work)
-        return GroupPayload(group=None if pk is None else await load_group(ctx, pk), user_errors=errors)
+        return await _on_own_group(ctx, input.group_id, lambda c, pk: catalog.set_group_enrollment(c, pk, False))
 
     @strawberry.mutation(description="Provider: archive one of the caller's groups (or restore it).")
     async def group_archive(self, info: Info[Context, None], input: GroupArchiveInput) -> GroupPayload:
         ctx = info.context
-        own = await own_provider_id(ctx)
+        return await _on_own_group(ctx, input.group_id, lambda c, pk: catalog.set_group_archived(c, pk, input.archived))
 
-        async def work(c: AsyncConnection) -> int:
-            field = ["input", "groupId"]
-            pk = pk_of(input.group_id, "Group", field)
-            await catalog.own_group(c, ctx.principal, own, pk, field)
-            await catalog.set_group_archived(c, pk, input.archived)
-            return pk
 
-        pk, errors = await run_write(ctx, work)
-        return GroupPayload(group=None if pk is None else await load_group(ctx, pk), user_errors=errors)
+OwnAction = Callable[[AsyncConnection, int], Awaitable[None]]
+
+
+async def _on_own_program(ctx: Context, program_id: str, action: OwnAction) -> ProgramPayload:
+    """Check that the program is the calling provider's own, then act on it in one transaction."""
+    own = await own_provider_id(ctx)
+
+    async def work(c: AsyncConnection) -> int:
+        field = ["input", "programId"]
+        pk = pk_of(program_id, "Program", field)
+        await catalog.own_program(c, ctx.principal, own, pk, field)
+        await action(c, pk)
+        return pk
+
+    pk, errors = await run_write(ctx, work)
+    return ProgramPayload(program=None if pk is None else await load_program(ctx, pk), user_errors=errors)
+
+
+async def _on_own_group(ctx: Context, group_id: str, action: OwnAction) -> GroupPayload:
+    """Check that the group is the calling provider's own, then act on it in one transaction."""
+    own = await own_provider_id(ctx)
+
+    async def work(c: AsyncConnection) -> int:
+        field = ["input", "groupId"]
+        pk = pk_of(group_id, "Group", field)
+        await catalog.own_group(c, ctx.principal, own, pk, field)
+        await action(c, pk)
+        return pk
+
+    pk, errors = await run_write(ctx, work)
+    return GroupPayload(group=None if pk is None else await load_group(ctx, pk), user_errors=errors)
 
 
 # Root fields of this area, merged into Query and Mutation by pdo_graph.schema.root.
