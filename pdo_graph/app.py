@@ -31,7 +31,7 @@ from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database, open_database
 from pdo_graph.db.session import RequestDb
-from pdo_graph.limits import parse_cached, query_cost
+from pdo_graph.limits import count_tokens, parse_cached, query_cost
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pdo_graph.observability import Metrics
 from pdo_graph.schema.context import Context
@@ -327,8 +327,16 @@ def _check_cost(
     query: str, operation_name: str | None, variables: dict[str, Any], settings: Settings, lang: str
 ) -> tuple[int, dict[str, Any] | None]:
     """The query's cost, and a refusal when it is above the maximum (before touching the database)."""
+    tokens = count_tokens(query)
+    if tokens > settings.max_tokens:
+        message = (
+            f"The document has about {tokens} tokens, more than {settings.max_tokens}"
+            if lang == "en"
+            else f"В запросе около {tokens} лексем, больше допустимых {settings.max_tokens}"
+        )
+        return 0, {"message": message, "extensions": {"code": "QUERY_TOO_LARGE", "maxTokens": settings.max_tokens}}
     try:
-        document = parse_cached(query) if len(query) <= settings.max_body_bytes else None
+        document = parse_cached(query, settings.max_tokens) if len(query) <= settings.max_body_bytes else None
     except GraphQLError:
         return 0, None  # the schema reports syntax errors and token limits itself
     if document is None:
