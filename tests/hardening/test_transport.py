@@ -90,3 +90,16 @@ async def test_json_logs_carry_request_id_and_operation_but_no_token_or_names(ap
     assert request["operation"] == "Apply" and request["role"] == "GUARDIAN"
     text = "\n".join(lines)
     assert secret not in text and "Тайнова" not in text and "alice" not in text
+
+
+async def test_introspection_can_be_switched_off(engine, settings, database_url, db):
+    app = create_app(replace(settings, introspection=False), database=Database(url=database_url, engine=engine))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        r = await client.post("/graphql", json={"query": "{ __schema { types { name } } }"})
+        assert r.json()["errors"][0]["message"]
+        assert r.json().get("data") is None
+        ok = await client.post("/graphql", json={"query": "{ municipalities { code } }"})
+        assert ok.json()["data"]["municipalities"]
