@@ -1,21 +1,31 @@
-"""The opening-minute rush: thousands of families apply at once, over real HTTP.
+"""The opening-minute rush: thousands of families apply at once, over real HTTP, against the SQL floor.
 
-    .venv/bin/python bench/rush.py [--certificates 5000 --groups 200 --choices 2 --concurrency 200]
+    .venv/bin/python bench/rush.py [--certificates 5000 --groups 200 --hot 20 --choices 2 --concurrency 200]
 
 With PDO_DATABASE_URL a scratch database is created on that server (dropped afterwards unless
---keep); without it an embedded PostgreSQL runs in a temporary directory. Set-based seeding: one
-municipality, providers and certified programs, ``--groups`` groups (15..30 seats, 3 000..35 000 ₽,
-so some families co-pay), ``--certificates`` children with certificates funded by opening a period
-(30 000 ₽ each). The app runs under uvicorn in a subprocess on a free loopback port.
+--keep); without it the bench starts an embedded PostgreSQL in a temporary directory and hands
+its URL to the server. Set-based seeding: one municipality, providers and certified programs,
+``--groups`` groups (15..30 seats, 3 000..35 000 ₽, so some families co-pay), ``--certificates``
+children with certificates funded by opening a period (30 000 ₽ each). A second scratch database
+is copied from the seeded one (``CREATE DATABASE ... TEMPLATE``) for the SQL floor.
 
-At "the minute", every family submits ``enrollmentCreate`` for ``--choices`` groups drawn with a
-Zipf-like popularity (a few groups are hot), all at once through ``--concurrency`` client
-connections; ``--double-click`` of them send the same request twice (same idempotency key).
+The server is the real one: ``pdo-graph serve --workers N`` (default: as many workers as CPUs) in a
+subprocess on a free loopback port, each worker with a pool of ``--pool`` connections.
 
-Checks afterwards: every request answered with HTTP 200 and no top-level error, no 5xx; no group
-oversold (seats taken = live enrollments <= capacity); no certificate overdrawn (available >= 0);
-fromCertificate + fromFamily = price for every enrollment; one enrollment per idempotency key;
-the ledger invariants (ledger.check_invariants). Prints throughput, p50/p95/p99 and the outcomes.
+At "the minute", every family submits ``enrollmentCreate`` for ``--choices`` groups: with
+probability ``--hot-share`` a choice is one of the ``--hot`` hot groups, otherwise any of the
+others; all at once through ``--concurrency`` keep-alive client connections with guardian bearer
+tokens; ``--double-click`` of them send the same request twice (same idempotency key).
+
+Then the floor: the same requests, in the same order, at the same concurrency, each as one
+transaction sent directly over asyncpg with a pool of the same total size (workers × pool) to the
+copy: the statements enrollment.create sends (the facts read, the guarded seat UPDATE, the balance
+row lock, INSERT enrollment, the guarded balance UPDATE and the RESERVE ledger entry), with the
+rule (enrollment.assess) in between. Prints applications/s, p50/p95/p99 of both and the ratio.
+
+Checks after each run: every request answered (HTTP 200, no top-level error), no oversold seat,
+no overdrawn certificate, the ledger invariants (ledger.check_invariants), fromCertificate +
+fromFamily = price, one enrollment per idempotency key.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -33,11 +44,12 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO
 
+import asyncpg
 import httpx
 import orjson
 from sqlalchemy import text
@@ -50,10 +62,11 @@ from pdo_graph.auth.principal import Principal, Role  # noqa: E402
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token  # noqa: E402
 from pdo_graph.db.embedded import EmbeddedPostgres  # noqa: E402
 from pdo_graph.db.engine import async_url, make_engine, migrate  # noqa: E402
-from pdo_graph.db.session import transaction  # noqa: E402
-from pdo_graph.domain import periods  # noqa: E402
+from pdo_graph.db.session import RETRYABLE_SQLSTATES, transaction  # noqa: E402
+from pdo_graph.domain import enrollment, ledger, periods  # noqa: E402
+from pdo_graph.domain.errors import ErrorCode  # noqa: E402
 from pdo_graph.domain.ledger import check_invariants  # noqa: E402
-from pdo_graph.domain.money import add_months  # noqa: E402
+from pdo_graph.domain.money import add_months, format_amount  # noqa: E402
 from pdo_graph.schema.ids import encode_id  # noqa: E402
 
 NOMINAL = 3_000_000
@@ -74,12 +87,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def admin(admin_url: str, sql: str) -> None:
+async def admin(admin_url: str, sql: str, attempts: int = 1) -> None:
     engine = make_engine(admin_url, 1)
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(sql))
-    await engine.dispose()
+    try:
+        for attempt in range(attempts):
+            try:
+                async with engine.connect() as conn:
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    await conn.execute(text(sql))
+                return
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(1)
+    finally:
+        await engine.dispose()
+
+
+def database_url(admin_url: str, name: str) -> str:
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -160,12 +190,62 @@ async def seed(url: str, certificates: int, groups: int, today: date) -> tuple[l
             nominals=[periods.Nominal(0, 18, NOMINAL)],
         )
         await transaction(engine, lambda c: periods.open_period(c, operator, request))
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE"))
         return [(str(s), int(c)) for s, c in pairs], group_ids
     finally:
         await engine.dispose()
 
 
-# --- the rush ------------------------------------------------------------------------------------
+async def capacities(url: str) -> dict[int, int]:
+    engine = make_engine(url, 1)
+    try:
+        async with engine.connect() as conn:
+            return {int(r.id): int(r.capacity) for r in await conn.execute(text("SELECT id, capacity FROM groups"))}
+    finally:
+        await engine.dispose()
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+Request = tuple[str, int, int, str]  # guardian subject, certificate id, group id, idempotency key
+
+
+def plan(
+    families: list[tuple[str, int]],
+    groups: list[int],
+    hot: int,
+    hot_share: float,
+    choices: int,
+    double: float,
+    seed: int,
+) -> tuple[list[Request], list[int]]:
+    """The requests (shuffled; double clicks repeat a request with its key) and the hot groups.
+
+    Each of a family's ``choices`` distinct groups is, with probability ``hot_share``, one of the
+    ``hot`` hot groups (uniformly), otherwise one of the others (uniformly).
+    """
+    rng = random.Random(seed)
+    hot_groups = sorted(rng.sample(groups, min(hot, len(groups))))
+    hot_set = set(hot_groups)
+    cold_groups = [g for g in groups if g not in hot_set]
+    requests: list[Request] = []
+    for subject, cert in families:
+        picked: set[int] = set()
+        while len(picked) < min(choices, len(groups)):
+            pool = hot_groups if (rng.random() < hot_share and hot_groups) or not cold_groups else cold_groups
+            picked.add(rng.choice(pool))
+        for g in sorted(picked):
+            key = f"{subject}:{g}:{uuid.uuid4().hex[:8]}"
+            requests.append((subject, cert, g, key))
+            if rng.random() < double:
+                requests.append((subject, cert, g, key))
+    rng.shuffle(requests)
+    return requests, hot_groups
+
+
+# --- measuring -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -176,29 +256,16 @@ class Outcome:
     transport_errors: int = 0
     transport_messages: Counter[str] = field(default_factory=Counter)
     top_level_errors: int = 0
+    retries: int = 0
     seconds: float = 0.0
 
     def pct(self, p: float) -> float:
         xs = sorted(self.latencies)
         return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else 0.0
 
-
-def plan(families: list[tuple[str, int]], groups: list[int], choices: int, double: float, seed: int) -> list[Any]:
-    """(subject, certificate id, group id, key) per request: Zipf-like choices, some double clicks."""
-    rng = random.Random(seed)
-    weights = [1 / (rank + 1) ** 0.9 for rank in range(len(groups))]
-    requests = []
-    for subject, cert in families:
-        picked: set[int] = set()
-        while len(picked) < min(choices, len(groups)):
-            picked.add(rng.choices(groups, weights)[0])
-        for g in picked:
-            key = f"{subject}:{g}:{uuid.uuid4().hex[:8]}"
-            requests.append((subject, cert, g, key))
-            if rng.random() < double:
-                requests.append((subject, cert, g, key))
-    rng.shuffle(requests)
-    return requests
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
 
 
 class Http:
@@ -241,10 +308,10 @@ class Http:
                 await writer.wait_closed()
 
 
-async def rush(port: int, requests: list[Any], tokens: dict[str, str], concurrency: int) -> Outcome:
+async def rush(port: int, requests: list[Request], tokens: dict[str, str], concurrency: int) -> Outcome:
     """``concurrency`` workers, each on its own keep-alive connection, drain the requests at once."""
     out = Outcome()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    queue: asyncio.Queue[Request] = asyncio.Queue()
     for r in requests:
         queue.put_nowait(r)
 
@@ -287,29 +354,333 @@ async def rush(port: int, requests: list[Any], tokens: dict[str, str], concurren
     return out
 
 
-async def verify(url: str) -> list[str]:
-    """Everything that must hold after the rush; empty when it all does."""
-    problems: list[str] = []
+# --- CPU accounting (Linux /proc; None elsewhere) ------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, str, float] | None:
+    """(parent pid, command, user + system CPU seconds) of a process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        return int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_cpu() -> dict[int, tuple[int, str, float]]:
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (s := _stat(int(entry.name))) is not None:
+            out[int(entry.name)] = s
+    return out
+
+
+def tree(pid: int, procs: dict[int, tuple[int, str, float]]) -> list[int]:
+    """``pid`` and its descendants."""
+    found, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, (pp, _, _) in procs.items() if pp == parent]
+        found += children
+        frontier += children
+    return [p for p in found if p in procs]
+
+
+def machine_busy() -> tuple[float, float] | None:
+    """(busy, total) jiffies of all CPUs since boot."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]
+        total = sum(values[:8])
+        return float(total - idle), float(total)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass
+class CpuSample:
+    procs: dict[int, tuple[int, str, float]]
+    busy: tuple[float, float] | None
+    client: float
+
+    @classmethod
+    def take(cls) -> CpuSample:
+        return cls(process_cpu(), machine_busy(), time.process_time())
+
+
+def report_cpu(before: CpuSample, after: CpuSample, requests: int, seconds: float, server: int | None) -> None:
+    def used(pids: list[int]) -> float:
+        return sum(after.procs[p][2] - before.procs.get(p, (0, "", 0.0))[2] for p in pids if p in after.procs)
+
+    client = after.client - before.client
+    attributed = client
+    parts = [f"client (this process) {client / requests * 1000:.2f} ms"]
+    mine = {os.getpid()}
+    if after.procs:
+        if server is not None:
+            pids = tree(server, after.procs)
+            mine.update(pids)
+            loads = [used([p]) / seconds for p in pids]
+            per = ", ".join(f"{b * 100:.0f}%" for b in loads if b >= 0.01)
+            parts.insert(0, f"server {used(pids) / requests * 1000:.2f} ms (busy processes at {per} of a core)")
+            attributed += used(pids)
+        pg = [p for p, (_, comm, _) in after.procs.items() if comm.startswith("postgres")]
+        parts.append(f"postgres {used(pg) / requests * 1000:.2f} ms")
+        attributed += used(pg)
+        mine.update(pg)
+    print("CPU per application: " + "; ".join(parts))
+    others = sorted(((used([p]), p) for p in after.procs if p not in mine), reverse=True)[:3]
+    if others and others[0][0] / seconds >= 0.02:
+        listed = ", ".join(
+            f"{after.procs[p][1]} ({p}) {t / seconds * 100:.0f}%" for t, p in others if t / seconds >= 0.02
+        )
+        print(f"busiest other processes (of a core): {listed}")
+    if before.busy and after.busy:
+        cores = os.cpu_count() or 1
+        busy = (after.busy[0] - before.busy[0]) / max(1.0, after.busy[1] - before.busy[1])
+        other = busy * cores - attributed / seconds
+        print(
+            f"machine CPU busy {busy * 100:.0f}% of {cores} cores during the run;"
+            f" not attributed to the above (kernel, other processes) {other:.2f} cores"
+        )
+
+
+# --- the SQL floor -------------------------------------------------------------------------------
+
+_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+
+def positional(sql: str) -> tuple[str, list[str]]:
+    """SQLAlchemy-style :named parameters to asyncpg's $n; returns the names in order."""
+    names: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return _PARAM.sub(sub, sql), names
+
+
+FACTS_SQL, FACTS_PARAMS = positional(enrollment._FACTS_SQL)
+SEAT_SQL = (
+    "UPDATE groups SET seats_taken = seats_taken + 1"
+    " WHERE id = $1 AND seats_taken < capacity AND enrollment_open AND NOT archived RETURNING seats_taken"
+)
+RELEASE_SEAT_SQL = "UPDATE groups SET seats_taken = seats_taken - 1 WHERE id = $1"
+BALANCE_LOCK_SQL = (
+    "SELECT credited - reserved - spent - expired FROM balances"
+    " WHERE certificate_id = $1 AND period_id = $2 FOR NO KEY UPDATE"
+)
+INSERT_ENROLLMENT_SQL = (
+    "INSERT INTO enrollments (certificate_id, child_id, group_id, period_id, guardian_id, status, price,"
+    " from_certificate, from_family, first_month, months, reserved, idempotency_key, request_hash)"
+    " VALUES ($1, $2, $3, $4, $5, 'REQUESTED', $6, $7, $8, $9, $10, $7, $11, $12)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+RESERVE_SQL = (
+    "UPDATE balances SET reserved = reserved + $1"
+    " WHERE certificate_id = $2 AND period_id = $3 AND credited - reserved - spent - expired >= $1 RETURNING 1"
+)
+LEDGER_SQL = (
+    "INSERT INTO ledger_entries (kind, certificate_id, period_id, enrollment_id, month, completeness,"
+    " amount, debit_account, credit_account, description, idempotency_key, actor)"
+    " VALUES ('RESERVE', $1, $2, $3, NULL, NULL, $4, $5, $6, $7, $8, $9) RETURNING id"
+)
+
+
+class Refused(Exception):
+    """Ends the transaction with a rollback; ``label`` is the outcome (sorted error codes)."""
+
+    def __init__(self, *codes: ErrorCode | str) -> None:
+        self.label = ",".join(sorted(str(c) for c in codes))
+
+
+async def facts_of(conn: asyncpg.Connection, request: Request, today: date) -> enrollment.Facts:
+    _, cert, group, key = request
+    values = {"cid": cert, "gid": group, "today": today, "key": key}
+    row = await conn.fetchrow(FACTS_SQL, *(values[n] for n in FACTS_PARAMS))
+    if row is None:
+        raise Refused(ErrorCode.NOT_FOUND)
+    return enrollment.Facts(**dict(row))
+
+
+def replayed(facts: enrollment.Facts, wanted: str) -> str:
+    if facts.key_request_hash != wanted:
+        raise Refused(ErrorCode.IDEMPOTENCY_KEY_REUSED)
+    return "REQUESTED (replay of the same key)"
+
+
+async def apply_sql(conn: asyncpg.Connection, request: Request, today: date) -> str:
+    """enrollment.create as plain statements in one transaction; returns the outcome label."""
+    subject, cert, group, key = request
+    wanted = enrollment.request_hash(cert, group)
+    async with conn.transaction():
+        facts = await facts_of(conn, request, today)
+        if facts.guardian_subject != subject:
+            raise Refused(ErrorCode.FORBIDDEN)
+        if facts.key_enrollment_id is not None:
+            return replayed(facts, wanted)
+        _, problems = enrollment.assess(facts, today)
+        if problems:
+            raise Refused(*(p.code for p in problems))
+        if await conn.fetchrow(SEAT_SQL, group) is None:
+            facts = await facts_of(conn, request, today)
+            if facts.key_enrollment_id is not None:
+                return replayed(facts, wanted)
+            _, problems = enrollment.assess(facts, today)
+            raise Refused(*(p.code for p in problems)) if problems else Refused(ErrorCode.GROUP_FULL)
+        assert facts.period_id is not None
+        available = await conn.fetchval(BALANCE_LOCK_SQL, cert, facts.period_id)
+        terms, _ = enrollment.assess(replace(facts, available=int(available or 0)), today, holding_seat=True)
+        enrollment_id = await conn.fetchval(
+            INSERT_ENROLLMENT_SQL,
+            cert,
+            facts.child_id,
+            group,
+            facts.period_id,
+            facts.guardian_id,
+            terms.price,
+            terms.from_certificate,
+            terms.from_family,
+            terms.first_month,
+            terms.months,
+            key,
+            wanted,
+        )
+        if enrollment_id is None:
+            again = await facts_of(conn, request, today)
+            if again.key_enrollment_id is not None:
+                await conn.execute(RELEASE_SEAT_SQL, group)
+                return replayed(again, wanted)
+            raise Refused(ErrorCode.ALREADY_ENROLLED)
+        if terms.from_certificate > 0:
+            if await conn.fetchrow(RESERVE_SQL, terms.from_certificate, cert, facts.period_id) is None:
+                raise ledger.InsufficientFunds(cert)
+            debit, credit = ledger.ACCOUNTS[ledger.Kind.RESERVE]
+            await conn.fetchval(
+                LEDGER_SQL,
+                cert,
+                facts.period_id,
+                enrollment_id,
+                terms.from_certificate,
+                debit,
+                credit,
+                f"Резерв по заявке на зачисление в группу: {format_amount(terms.from_certificate)} ₽",
+                key,
+                f"guardian:{subject}",
+            )
+        return "REQUESTED" + (" with co-pay" if terms.from_family else "")
+
+
+async def floor(
+    dsn: str, requests: list[Request], concurrency: int, pool_size: int, today: date
+) -> tuple[Outcome, CpuSample, CpuSample]:
+    """The same requests as one asyncpg transaction each: ``concurrency`` tasks over ``pool_size``
+    connections; the latency runs from waiting for a connection to the commit, as over HTTP.
+    The CPU samples bracket the run (taken while the pool's backends are alive)."""
+    out = Outcome()
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=pool_size,
+        max_size=pool_size,
+        server_settings={"application_name": "pdo-rush-floor", "timezone": "UTC"},
+    )
+    assert pool is not None
+    queue: asyncio.Queue[Request] = asyncio.Queue()
+    for r in requests:
+        queue.put_nowait(r)
+
+    async def worker() -> None:
+        while not queue.empty():
+            request = queue.get_nowait()
+            started = time.perf_counter()
+            async with pool.acquire() as conn:
+                for attempt in range(1, 9):  # as db.session.run_transaction
+                    try:
+                        label = await apply_sql(conn, request, today)
+                    except Refused as refused:
+                        label = refused.label
+                    except asyncpg.PostgresError as exc:
+                        if exc.sqlstate in RETRYABLE_SQLSTATES and attempt < 8:
+                            out.retries += 1
+                            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+                            continue
+                        out.transport_errors += 1
+                        out.transport_messages[f"{type(exc).__name__}: {exc}"[:200]] += 1
+                        label = None
+                    break
+            if label is not None:
+                out.latencies.append(time.perf_counter() - started)
+                out.outcomes[label] += 1
+
+    try:
+        before = CpuSample.take()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        out.seconds = time.perf_counter() - started
+        after = CpuSample.take()
+    finally:
+        await pool.close()
+    return out, before, after
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+OVERSOLD_SQL = (
+    "SELECT coalesce(sum(greatest(greatest(g.seats_taken, coalesce(e.n, 0)) - g.capacity, 0)), 0) FROM groups g"
+    " LEFT JOIN (SELECT group_id, count(*) AS n FROM enrollments WHERE status IN ('REQUESTED', 'ACTIVE')"
+    " GROUP BY group_id) e ON e.group_id = g.id"
+)
+OVERDRAWN_SQL = "SELECT count(*) FROM balances WHERE credited - reserved - spent - expired < 0"
+OTHER_CHECKS = {
+    "split != price": "SELECT count(*) FROM enrollments WHERE from_certificate + from_family <> price",
+    "reserve != fromCertificate": "SELECT count(*) FROM enrollments WHERE reserved <> from_certificate",
+    "two enrollments per key": "SELECT count(*) FROM (SELECT 1 FROM enrollments"
+    " GROUP BY guardian_id, idempotency_key HAVING count(*) > 1) d",
+}
+
+
+@dataclass
+class Checks:
+    oversold: int
+    overdrawn: int
+    ledger: list[tuple[str, str]]
+    other: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.oversold or self.overdrawn or self.ledger or self.other)
+
+    def print(self) -> None:
+        print(f"oversold seats: {self.oversold}")
+        print(f"overdrawn certificates: {self.overdrawn}")
+        if not self.ledger:
+            print("ledger check: ok")
+        else:
+            print(f"ledger check: {len(self.ledger)} violation(s)")
+            for kind, detail in self.ledger[:10]:
+                print(f"  FAILED ledger {kind}: {detail}")
+        for problem in self.other:
+            print(f"  FAILED {problem}")
+
+
+async def verify(url: str) -> Checks:
     engine = make_engine(url, 1)
     try:
         async with engine.connect() as conn:
-            problems += [f"ledger {kind}: {detail}" for kind, detail in await check_invariants(conn)]
-            checks = {
-                "oversold group": "SELECT count(*) FROM groups g WHERE seats_taken > capacity OR seats_taken <>"
-                " (SELECT count(*) FROM enrollments e WHERE e.group_id = g.id AND e.status IN ('REQUESTED','ACTIVE'))",
-                "overdrawn certificate": "SELECT count(*) FROM balances WHERE credited - reserved - spent - expired < 0",
-                "split != price": "SELECT count(*) FROM enrollments WHERE from_certificate + from_family <> price",
-                "reserve != fromCertificate": "SELECT count(*) FROM enrollments WHERE reserved <> from_certificate",
-                "two enrollments per key": "SELECT count(*) FROM (SELECT 1 FROM enrollments"
-                " GROUP BY guardian_id, idempotency_key HAVING count(*) > 1) d",
-            }
-            for name, sql in checks.items():
+            oversold = int((await conn.execute(text(OVERSOLD_SQL))).scalar_one())
+            overdrawn = int((await conn.execute(text(OVERDRAWN_SQL))).scalar_one())
+            violations = await check_invariants(conn)
+            other = []
+            for name, sql in OTHER_CHECKS.items():
                 n = int((await conn.execute(text(sql))).scalar_one())
                 if n:
-                    problems.append(f"{name}: {n}")
+                    other.append(f"{name}: {n}")
     finally:
         await engine.dispose()
-    return problems
+    return Checks(oversold, overdrawn, violations, other)
 
 
 async def summary(url: str) -> dict[str, int]:
@@ -333,16 +704,18 @@ async def summary(url: str) -> dict[str, int]:
         await engine.dispose()
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process (Linux /proc), None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
+def print_totals(totals: dict[str, int]) -> None:
+    print(
+        f"enrollments {totals['enrollments']}, seats taken {totals['taken']}/{totals['seats']}"
+        f" ({totals['full_groups']} groups full), reserved {totals['reserved'] / 100:.2f} ₽"
+        f" in {totals['reserves']} RESERVE entries"
+    )
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+# --- the server ----------------------------------------------------------------------------------
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -362,38 +735,10 @@ def make_tmp() -> Path:
     return tmp
 
 
-def app_with_cached_validation() -> Any:
-    """The app with the depth and alias rules built once (uvicorn factory for --cached-validation).
-
-    ``QueryDepthLimiter`` and ``MaxAliasesLimiter`` build a new rule class per instance; given as
-    per-request factories, every request has new rules, so ``ValidationCache`` (keyed by the rules)
-    never hits. This shows what building them once gains.
-    """
-    from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, QueryDepthLimiter
-
-    from pdo_graph.app import create_app
-    from pdo_graph.schema import root
-
-    original = root._extensions
-
-    def extensions(settings: Any) -> list[Any]:
-        out: list[Any] = []
-        for factory in original(settings):
-            probe = factory()
-            if isinstance(probe, (QueryDepthLimiter, MaxAliasesLimiter)):
-                rules = list(probe.validation_rules)
-                out.append(lambda rules=rules: AddValidationRules(rules))
-            else:
-                out.append(factory)
-        return out
-
-    root._extensions = extensions
-    return create_app()
-
-
 def start_server(
-    port: int, url: str, data_dir: Path, pool: int, cached_validation: bool = False
+    port: int, url: str, data_dir: Path, pool: int, workers: int, log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
+    """``pdo-graph serve --workers N`` on the scratch database (each worker its own pool)."""
     env = {
         **os.environ,
         "PDO_DATABASE_URL": url,
@@ -401,27 +746,47 @@ def start_server(
         "PDO_AUTH_MODE": "dev",
         "PDO_BACKGROUND_JOBS": "0",
         "PDO_DB_POOL_SIZE": str(pool),
+        "PDO_LOG_FORMAT": "text",
     }
-    factory = "bench.rush:app_with_cached_validation" if cached_validation else "pdo_graph.app:create_app"
-    command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--loop", "uvloop"]
-    command += ["--http", "httptools", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--log-level", "warning", "--no-access-log", "--backlog", "4096", "--timeout-keep-alive", "30"]
-    return subprocess.Popen(command, cwd=ROOT, env=env)
+    command = [sys.executable, "-m", "pdo_graph.cli", "serve", "--workers", str(workers)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def print_run(name: str, out: Outcome, total: int) -> None:
+    print(
+        f"{name}: {len(out.latencies)}/{total} applications in {out.seconds:.1f} s: {out.rate:.0f} applications/s;"
+        f" latency p50 {out.pct(0.50):.0f} ms, p95 {out.pct(0.95):.0f} ms, p99 {out.pct(0.99):.0f} ms,"
+        f" max {out.pct(1.0):.0f} ms"
+    )
 
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--certificates", type=int, default=5000)
     parser.add_argument("--groups", type=int, default=200)
+    parser.add_argument("--hot", type=int, default=20, help="hot groups")
+    parser.add_argument("--hot-share", type=float, default=0.8, help="share of choices that go to the hot groups")
     parser.add_argument("--choices", type=int, default=2, help="groups each family applies to")
     parser.add_argument("--double-click", type=float, default=0.1, help="share of requests sent twice (same key)")
-    parser.add_argument("--concurrency", type=int, default=200, help="client connections in flight")
-    parser.add_argument("--pool", type=int, default=8, help="the app's database pool size")
+    parser.add_argument("--concurrency", type=int, default=200, help="client connections (floor: tasks) in flight")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
+    parser.add_argument("--pool", type=int, default=8, help="database connections per server worker")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--cached-validation", action="store_true", help="build the depth/alias rules once (see the factory below)"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--no-floor", action="store_true", help="skip the SQL floor")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     args = parser.parse_args()
 
     today = date.today()
@@ -432,79 +797,125 @@ async def main() -> int:
     if admin_url is None:
         embedded = EmbeddedPostgres(tmp)
         admin_url = embedded.start()
-    name = f"pdo_rush_{uuid.uuid4().hex[:8]}"
-    await admin(admin_url, f'CREATE DATABASE "{name}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    suffix = uuid.uuid4().hex[:8]
+    name, floor_name = f"pdo_rush_{suffix}", f"pdo_rush_{suffix}_floor"
+    created: list[str] = []
     server: subprocess.Popen[bytes] | None = None
+    log_path = tmp / "server.log"
+    log = log_path.open("wb")
+    total_pool = args.workers * args.pool
     try:
+        await admin(admin_url, f'CREATE DATABASE "{name}"')
+        created.append(name)
+        url = database_url(admin_url, name)
         t0 = time.perf_counter()
         families, groups = await seed(url, args.certificates, args.groups, today)
-        print(f"seeded {len(families)} funded certificates, {len(groups)} groups in {time.perf_counter() - t0:.1f} s")
+        if not args.no_floor:
+            await admin(admin_url, f'CREATE DATABASE "{floor_name}" TEMPLATE "{name}"', attempts=10)
+            created.append(floor_name)
+        print(
+            f"seeded {len(families)} funded certificates, {len(groups)} groups in {time.perf_counter() - t0:.1f} s"
+            + ("" if args.no_floor else " (and a copy for the floor)")
+        )
         key = load_or_create_dev_key(tmp)
         tokens = {s: mint_dev_token(key, role=Role.GUARDIAN, subject=s) for s, _ in families}
-        requests = plan(families, groups, args.choices, args.double_click, args.seed)
+        requests, hot = plan(families, groups, args.hot, args.hot_share, args.choices, args.double_click, args.seed)
+        seats = await capacities(url)
+        hot_set = set(hot)
+        to_hot = sum(1 for r in requests if r[2] in hot_set)
+        print(
+            f"demand: {len(requests)} requests ({len(families)} families x {args.choices} choices,"
+            f" {args.double_click:.0%} double clicks); {to_hot} ({to_hot / len(requests):.0%}) to {len(hot)} hot groups"
+            f" with {sum(seats[g] for g in hot)} seats, {len(requests) - to_hot} to {len(groups) - len(hot)} others"
+            f" with {sum(c for g, c in seats.items() if g not in hot_set)} seats"
+        )
 
         port = free_port()
-        server = start_server(port, url, tmp, args.pool, args.cached_validation)
+        server = start_server(port, url, tmp, args.pool, args.workers, log)
         await asyncio.to_thread(wait_ready, port, server)
         print(
-            f"rush: {len(requests)} enrollmentCreate requests at once, {args.concurrency} keep-alive client connections,"
-            f" uvicorn subprocess with a pool of {args.pool} database connections, {os.cpu_count()} CPUs"
-            + (", validation rules built once" if args.cached_validation else "")
+            f"\nGraphQL: pdo-graph serve --workers {args.workers}, PDO_DB_POOL_SIZE={args.pool}"
+            f" ({total_pool} connections), {args.concurrency} keep-alive client connections,"
+            f" {os.cpu_count()} CPUs, database {'embedded' if embedded else make_url(admin_url).host}"
         )
-        server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
-        out = await rush(port, requests, tokens, args.concurrency)
-        server_cpu_after, client_cpu = cpu_seconds(server.pid), time.process_time() - client_cpu
-        server.terminate()
-        server.wait(20)
+        before = CpuSample.take()
+        gql = await rush(port, requests, tokens, args.concurrency)
+        after = CpuSample.take()
+        server_pid = server.pid
+        stop_server(server)
         server = None
 
-        answered = sum(out.statuses.values())
-        five_xx = sum(n for status, n in out.statuses.items() if status >= 500)
+        answered = sum(gql.statuses.values())
+        five_xx = sum(n for status, n in gql.statuses.items() if status >= 500)
+        print_run("GraphQL", gql, len(requests))
         print(
-            f"\n{answered}/{len(requests)} answered in {out.seconds:.1f} s: {answered / out.seconds:.0f} req/s;"
-            f" latency p50 {out.pct(0.50):.0f} ms, p95 {out.pct(0.95):.0f} ms, p99 {out.pct(0.99):.0f} ms,"
-            f" max {out.pct(1.0):.0f} ms"
+            f"HTTP statuses {dict(gql.statuses)}; transport errors {gql.transport_errors};"
+            f" top-level GraphQL errors {gql.top_level_errors}"
         )
-        print(
-            f"HTTP statuses {dict(out.statuses)}; transport errors {out.transport_errors};"
-            f" top-level GraphQL errors {out.top_level_errors}"
-        )
-        if server_cpu is not None and server_cpu_after is not None:
-            print(
-                f"CPU per request: server {(server_cpu_after - server_cpu) / len(requests) * 1000:.1f} ms"
-                f" ({(server_cpu_after - server_cpu) / out.seconds * 100:.0f}% of a core),"
-                f" client {client_cpu / len(requests) * 1000:.1f} ms"
-            )
-        for message, n in out.transport_messages.most_common():
+        report_cpu(before, after, len(requests), gql.seconds, server_pid)
+        for message, n in gql.transport_messages.most_common():
             print(f"  transport error x{n}: {message}")
-        for outcome, n in out.outcomes.most_common():
+        for outcome, n in gql.outcomes.most_common():
             print(f"  {n:>6}  {outcome}")
-        totals = await summary(url)
-        print(
-            f"enrollments {totals['enrollments']}, seats taken {totals['taken']}/{totals['seats']}"
-            f" ({totals['full_groups']} groups full), reserved {totals['reserved'] / 100:.2f} ₽"
-            f" in {totals['reserves']} RESERVE entries"
-        )
-        problems = await verify(url)
-        if out.transport_errors or five_xx or out.top_level_errors or answered != len(requests):
-            problems.append("not every request was answered with 200 and a payload")
-        print("checks: " + ("all hold (no oversell, no overdraw, ledger consistent)" if not problems else ""))
-        for p in problems:
-            print("  FAILED", p)
-        return 1 if problems else 0
+        print_totals(await summary(url))
+        checks = await verify(url)
+        checks.print()
+        failed = not checks.ok
+        if gql.transport_errors or five_xx or gql.top_level_errors or answered != len(requests):
+            print("  FAILED not every request was answered with 200 and a payload")
+            failed = True
+
+        if not args.no_floor:
+            floor_url = database_url(admin_url, floor_name)
+            print(
+                f"\nSQL floor: the same {len(requests)} applications as asyncpg transactions on a copy of the seeded"
+                f" database, {args.concurrency} tasks over a pool of {total_pool} connections"
+            )
+            sql, before, after = await floor(asyncpg_dsn(floor_url), requests, args.concurrency, total_pool, today)
+            print_run("SQL floor", sql, len(requests))
+            print(f"deadlock/serialization retries {sql.retries}; errors {sql.transport_errors}")
+            report_cpu(before, after, len(requests), sql.seconds, None)
+            for message, n in sql.transport_messages.most_common():
+                print(f"  error x{n}: {message}")
+            for outcome, n in sql.outcomes.most_common():
+                print(f"  {n:>6}  {outcome}")
+            print_totals(await summary(floor_url))
+            floor_checks = await verify(floor_url)
+            floor_checks.print()
+            failed = failed or not floor_checks.ok or bool(sql.transport_errors)
+
+            print("\n                 applications/s    p50 ms    p95 ms    p99 ms")
+            for label, out in (("GraphQL", gql), ("SQL floor", sql)):
+                print(f"  {label:<14} {out.rate:14.0f} {out.pct(0.5):9.1f} {out.pct(0.95):9.1f} {out.pct(0.99):9.1f}")
+            print(
+                f"ratio GraphQL/floor: throughput {gql.rate / sql.rate:.2f},"
+                f" p50 {gql.pct(0.5) / max(sql.pct(0.5), 1e-9):.2f}x, p99 {gql.pct(0.99) / max(sql.pct(0.99), 1e-9):.2f}x"
+            )
+        print("\nchecks: " + ("all hold" if not failed else "FAILED"))
+        return 1 if failed else 0
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(20)
-        if args.keep:
-            print("kept database", url)
-        else:
-            await admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            stop_server(server)
+        log.close()
+        if server is not None or os.environ.get("PDO_RUSH_SERVER_LOG"):
+            print(log_path.read_text(errors="replace")[-4000:])
+        for db in created:
+            if args.keep:
+                print("kept database", database_url(admin_url, db))
+            else:
+                await admin(admin_url, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         if embedded is not None:
             embedded.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run() -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main())
+    return uvloop.run(main())
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run())

@@ -11,6 +11,10 @@ coveredByCertificate) from ``--concurrency`` workers. Then the same searches run
 through asyncpg (the same statements the app sends: the search, the providers and the groups of the
 page), which is the floor. Prints throughput, p50 and p99 of both and their ratio, and with
 --explain the plan of the typical query.
+
+The server is the real one: ``pdo-graph serve --workers N`` (default: as many workers as CPUs) in a
+subprocess on a free loopback port, each worker with a pool of ``--pool`` connections; for the
+embedded case the bench starts the embedded server and hands its URL over.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import httpx
@@ -398,8 +402,10 @@ def make_tmp() -> Path:
     return tmp
 
 
-def start_server(port: int, url: str, data_dir: Path, pool: int) -> subprocess.Popen[bytes]:
-    """uvicorn serving the real app (dev tokens signed with the key in ``data_dir``)."""
+def start_server(
+    port: int, url: str, data_dir: Path, pool: int, workers: int, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    """``pdo-graph serve --workers N`` serving the real app (dev tokens signed with the key in ``data_dir``)."""
     env = {
         **os.environ,
         "PDO_DATABASE_URL": url,
@@ -407,10 +413,20 @@ def start_server(port: int, url: str, data_dir: Path, pool: int) -> subprocess.P
         "PDO_AUTH_MODE": "dev",
         "PDO_BACKGROUND_JOBS": "0",
         "PDO_DB_POOL_SIZE": str(pool),
+        "PDO_LOG_FORMAT": "text",
     }
-    command = [sys.executable, "-m", "uvicorn", "pdo_graph.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    return subprocess.Popen(command, cwd=ROOT, env=env)
+    command = [sys.executable, "-m", "pdo_graph.cli", "serve", "--workers", str(workers)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
 
 
 async def main() -> None:
@@ -420,7 +436,8 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--pool", type=int, default=8, help="the app's database pool size")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
+    parser.add_argument("--pool", type=int, default=8, help="database connections per server worker")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of typical queries")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
@@ -436,6 +453,8 @@ async def main() -> None:
     name = f"pdo_bench_{uuid.uuid4().hex[:8]}"
     url = await create_database(admin_url, name)
     server: subprocess.Popen[bytes] | None = None
+    log_path = tmp / "server.log"
+    log = log_path.open("wb")
     try:
         certificate = await generate(url, args.programs, args.groups, today)
         from pdo_graph.schema.ids import decode_pk
@@ -450,15 +469,15 @@ async def main() -> None:
             await explain(dsn, today)
 
         port = free_port()
-        server = start_server(port, url, tmp, args.pool)
+        server = start_server(port, url, tmp, args.pool, args.workers, log)
         wait_ready(port, server)
         print(
             f"\nmix of {len(MIX)} searches, first={FIRST}, concurrency {args.concurrency}, {args.seconds:.0f} s each"
-            f" (after {args.warmup:.0f} s warm-up); server: uvicorn subprocess, pool {args.pool}"
+            f" (after {args.warmup:.0f} s warm-up); server: pdo-graph serve --workers {args.workers},"
+            f" pool {args.pool} per worker; SQL floor: asyncpg pool of {args.concurrency}; {os.cpu_count()} CPUs"
         )
         gql = await graphql_load(port, args, certificate, tokens)
-        server.terminate()
-        server.wait(10)
+        stop_server(server)
         server = None
         floor = await sql_floor(dsn, args, today, cert_pk)
         print()
@@ -480,8 +499,10 @@ async def main() -> None:
             print(f"  {s.name:<26} {gm:9.2f} {fm:9.2f}")
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(10)
+            stop_server(server)
+            log.close()
+            print(log_path.read_text(errors="replace")[-4000:])
+        log.close()
         if not args.keep:
             await drop_database(admin_url, name)
         else:

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -27,7 +28,14 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -
         await db.dispose()
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it; turning that into SystemExit
+    # lets the `finally` blocks run, so the embedded PostgreSQL is stopped cleanly too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.with_sync:
         settings = dataclasses.replace(settings, sync_background=True)
         os.environ["PDO_SYNC_BACKGROUND"] = "1"  # for worker processes
