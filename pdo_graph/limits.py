@@ -28,7 +28,9 @@ MAX_FRAGMENT_DEPTH = 50
 
 # A C-speed approximation of the GraphQL lexer (names, numbers, strings, punctuators; comments
 # skipped): graphql-core's own lexer costs ~15 µs a token, too slow to meet a hostile document.
-_TOKEN = re.compile(r'#[^\n\r]*|"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|\.\.\.|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|[_A-Za-z][_0-9A-Za-z]*|[!$&():=@\[\]{}|]')
+_TOKEN = re.compile(
+    r'#[^\n\r]*|"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|\.\.\.|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|[_A-Za-z][_0-9A-Za-z]*|[!$&():=@\[\]{}|]'
+)
 
 
 def count_tokens(query: str) -> int:
