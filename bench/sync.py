@@ -123,36 +123,6 @@ def serve_feed(sock: socket.socket, programs: int, page_size: int) -> None:
     uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")).run(sockets=[sock])
 
 
-# --- proposed speed-ups of the catalog domain's validation (see the report; off by default) -------
-
-
-def apply_domain_speedups() -> None:
-    """Preview of two proposed changes to pdo_graph/domain/catalog.py, same behaviour:
-    ``_printable`` with one regex search per text field (instead of a generator over every character)
-    and field names cached per type; ``_camel`` memoised."""
-    import dataclasses
-    import functools
-    import re
-
-    from pdo_graph.domain import catalog
-    from pdo_graph.domain.errors import ErrorCode, Problem
-
-    control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-    names_of: dict[type, tuple[str, ...]] = {}
-
-    def _printable(problems: list[Problem], data: Any, at: Any) -> None:
-        names = names_of.get(type(data))
-        if names is None:
-            names = names_of[type(data)] = tuple(f.name for f in dataclasses.fields(data))
-        for name in names:
-            value = getattr(data, name)
-            if isinstance(value, str) and control.search(value):
-                problems.append(Problem(ErrorCode.INVALID, "catalog_text_invalid", catalog._at(at, name)))
-
-    catalog._printable = _printable  # type: ignore[assignment]
-    catalog._camel = functools.cache(catalog._camel)  # type: ignore[assignment]
-
-
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -267,8 +237,7 @@ async def bench(args: argparse.Namespace) -> None:
         groups = args.programs * 3
         print(
             f"feed: {args.programs:,} programs ({groups:,} groups), pages of {args.page_size}, mode {args.mode}, "
-            f"database {'external' if args.database_url else 'embedded'}"
-            f"{', proposed domain speed-ups' if args.domain_speedups else ''}",
+            f"database {'external' if args.database_url else 'embedded'}",
             flush=True,
         )
 
@@ -343,14 +312,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=["batch", "item"], default="batch")
     parser.add_argument("--reharvest", action="store_true", help="also time a full re-harvest of unchanged data")
     parser.add_argument(
-        "--domain-speedups", action="store_true", help="preview the proposed catalog validation speed-ups"
-    )
-    parser.add_argument(
         "--database-url", default=os.environ.get("PDO_BENCH_DATABASE_URL"), help="a PostgreSQL server to bench on"
     )
     args = parser.parse_args()
-    if args.domain_speedups:
-        apply_domain_speedups()
     asyncio.run(bench(args))
 
 
