@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import tempfile
 import time
 
 import httpx
+from _common import free_port, stop_server, wait_ready
 
 DEPTH = "{ viewer { " + "children { certificate { child { " * 16 + "id" + " } } }" * 16 + " } }"
 ALIASES = "{ " + " ".join(f"a{i}: municipalities {{ code }}" for i in range(1000)) + " }"
@@ -29,12 +29,6 @@ BOMB = (
 )
 TOKENS = "{ municipalities { " + "code " * 5000 + "} }"
 CASES = {"depth 50": DEPTH, "1000 aliases": ALIASES, "2 MB query": HUGE, "cost bomb": BOMB, "5000 tokens": TOKENS}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
@@ -58,13 +52,7 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_ready(port, server, timeout=60, path="/readyz")
         with httpx.Client(base_url=url, timeout=30) as client:
             client.post("/graphql", json={"query": "{ municipalities { code } }"})  # warm up
             print(f"{'document':<14} {'status':>6} {'median ms':>10} {'max ms':>8}  refusal")
@@ -80,8 +68,7 @@ def main() -> None:
                     assert body.get("data") is None, name
                 print(f"{name:<14} {status:>6} {statistics.median(times):>10.2f} {max(times):>8.2f}  {message}")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
 
 
 if __name__ == "__main__":

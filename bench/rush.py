@@ -37,37 +37,31 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import IO
 
 import asyncpg
-import httpx
 import orjson
+from _common import admin, asyncpg_dsn, database_url, free_port, make_tmp, start_server, stop_server, wait_ready
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pdo_graph.auth.principal import Principal, Role  # noqa: E402
-from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token  # noqa: E402
-from pdo_graph.db.embedded import EmbeddedPostgres  # noqa: E402
-from pdo_graph.db.engine import async_url, make_engine, migrate  # noqa: E402
-from pdo_graph.db.session import RETRYABLE_SQLSTATES, transaction  # noqa: E402
-from pdo_graph.domain import enrollment, ledger, periods  # noqa: E402
-from pdo_graph.domain.errors import ErrorCode  # noqa: E402
-from pdo_graph.domain.ledger import check_invariants  # noqa: E402
-from pdo_graph.domain.money import add_months, format_amount  # noqa: E402
-from pdo_graph.schema.ids import encode_id  # noqa: E402
+from pdo_graph.auth.principal import Principal, Role
+from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
+from pdo_graph.db.embedded import EmbeddedPostgres
+from pdo_graph.db.engine import async_url, make_engine, migrate
+from pdo_graph.db.session import RETRYABLE_SQLSTATES, transaction
+from pdo_graph.domain import enrollment, ledger, periods
+from pdo_graph.domain.errors import ErrorCode
+from pdo_graph.domain.ledger import check_invariants
+from pdo_graph.domain.money import add_months, format_amount
+from pdo_graph.schema.ids import encode_id
 
 NOMINAL = 3_000_000
 MUNICIPALITY = "01"
@@ -79,37 +73,6 @@ mutation($c: ID!, $g: ID!, $k: String!) {
     userErrors { code }
   }
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def admin(admin_url: str, sql: str, attempts: int = 1) -> None:
-    engine = make_engine(admin_url, 1)
-    try:
-        for attempt in range(attempts):
-            try:
-                async with engine.connect() as conn:
-                    await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    await conn.execute(text(sql))
-                return
-            except Exception:
-                if attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(1)
-    finally:
-        await engine.dispose()
-
-
-def database_url(admin_url: str, name: str) -> str:
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -715,53 +678,6 @@ def print_totals(totals: dict[str, int]) -> None:
 # --- the server ----------------------------------------------------------------------------------
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not start")
-
-
-def make_tmp() -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix="pdo-rush-"))
-    tmp.chmod(0o755)  # the embedded server runs as another user when started as root
-    return tmp
-
-
-def start_server(
-    port: int, url: str, data_dir: Path, pool: int, workers: int, log: IO[bytes]
-) -> subprocess.Popen[bytes]:
-    """``pdo-graph serve --workers N`` on the scratch database (each worker its own pool)."""
-    env = {
-        **os.environ,
-        "PDO_DATABASE_URL": url,
-        "PDO_DATA_DIR": str(data_dir),
-        "PDO_AUTH_MODE": "dev",
-        "PDO_BACKGROUND_JOBS": "0",
-        "PDO_DB_POOL_SIZE": str(pool),
-        "PDO_LOG_FORMAT": "text",
-    }
-    command = [sys.executable, "-m", "pdo_graph.cli", "serve", "--workers", str(workers)]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(10)
-
-
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -790,7 +706,7 @@ async def main() -> int:
     args = parser.parse_args()
 
     today = date.today()
-    tmp = make_tmp()
+    tmp = make_tmp("pdo-rush-")
     embedded: EmbeddedPostgres | None = None
     external = os.environ.get("PDO_DATABASE_URL")
     admin_url = async_url(external) if external else None

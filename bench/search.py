@@ -25,36 +25,30 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import asyncpg
 import httpx
+from _common import admin, database_url, free_port, make_tmp, start_server, stop_server, wait_ready
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pdo_graph.auth.principal import Principal, Role  # noqa: E402
-from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token  # noqa: E402
-from pdo_graph.db.embedded import EmbeddedPostgres  # noqa: E402
-from pdo_graph.db.engine import async_url, make_engine, migrate  # noqa: E402
-from pdo_graph.db.session import transaction  # noqa: E402
-from pdo_graph.demo import content  # noqa: E402
-from pdo_graph.domain import certificates, periods  # noqa: E402
-from pdo_graph.domain import search as search_domain  # noqa: E402
-from pdo_graph.resolvers.loaders import GROUP_SQL, PROVIDER_SQL  # noqa: E402
+from pdo_graph.auth.principal import Principal, Role
+from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
+from pdo_graph.db.embedded import EmbeddedPostgres
+from pdo_graph.db.engine import async_url, make_engine, migrate
+from pdo_graph.db.session import transaction
+from pdo_graph.demo import content
+from pdo_graph.domain import certificates, periods
+from pdo_graph.domain import search as search_domain
+from pdo_graph.resolvers.loaders import GROUP_SQL, PROVIDER_SQL
 
 FIRST = 20
 NOMINAL = 2_500_000
@@ -104,29 +98,6 @@ MIX = [
 
 
 # --- database ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def create_database(admin_url: str, name: str) -> str:
-    engine = make_engine(admin_url, 1)
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    engine = make_engine(admin_url, 1)
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await engine.dispose()
 
 
 def vocabulary(today: date, size: int = 3000) -> dict[str, list[Any]]:
@@ -383,52 +354,6 @@ def report(name: str, r: Result) -> None:
     )
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not start")
-
-
-def make_tmp() -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix="pdo-bench-"))
-    tmp.chmod(0o755)
-    return tmp
-
-
-def start_server(
-    port: int, url: str, data_dir: Path, pool: int, workers: int, log: IO[bytes]
-) -> subprocess.Popen[bytes]:
-    """``pdo-graph serve --workers N`` serving the real app (dev tokens signed with the key in ``data_dir``)."""
-    env = {
-        **os.environ,
-        "PDO_DATABASE_URL": url,
-        "PDO_DATA_DIR": str(data_dir),
-        "PDO_AUTH_MODE": "dev",
-        "PDO_BACKGROUND_JOBS": "0",
-        "PDO_DB_POOL_SIZE": str(pool),
-        "PDO_LOG_FORMAT": "text",
-    }
-    command = [sys.executable, "-m", "pdo_graph.cli", "serve", "--workers", str(workers)]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(10)
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--programs", type=int, default=50_000)
@@ -443,7 +368,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     today = date.today()
-    tmp = make_tmp()
+    tmp = make_tmp("pdo-bench-")
     embedded: EmbeddedPostgres | None = None
     external = os.environ.get("PDO_DATABASE_URL")
     admin_url = async_url(external) if external else None
@@ -451,7 +376,8 @@ async def main() -> None:
         embedded = EmbeddedPostgres(tmp)
         admin_url = embedded.start()
     name = f"pdo_bench_{uuid.uuid4().hex[:8]}"
-    url = await create_database(admin_url, name)
+    await admin(admin_url, f'CREATE DATABASE "{name}"')
+    url = database_url(admin_url, name)
     server: subprocess.Popen[bytes] | None = None
     log_path = tmp / "server.log"
     log = log_path.open("wb")
@@ -470,7 +396,7 @@ async def main() -> None:
 
         port = free_port()
         server = start_server(port, url, tmp, args.pool, args.workers, log)
-        wait_ready(port, server)
+        wait_ready(port, server, timeout=60)
         print(
             f"\nmix of {len(MIX)} searches, first={FIRST}, concurrency {args.concurrency}, {args.seconds:.0f} s each"
             f" (after {args.warmup:.0f} s warm-up); server: pdo-graph serve --workers {args.workers},"
@@ -504,7 +430,7 @@ async def main() -> None:
             print(log_path.read_text(errors="replace")[-4000:])
         log.close()
         if not args.keep:
-            await drop_database(admin_url, name)
+            await admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         else:
             print("kept database", url)
         if embedded is not None:

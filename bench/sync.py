@@ -22,7 +22,6 @@ import multiprocessing
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import uuid
@@ -30,8 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import admin, database_url
 
 START = date(2030, 9, 1)
 
@@ -126,33 +124,20 @@ def serve_feed(sock: socket.socket, programs: int, page_size: int) -> None:
 # --- the run ------------------------------------------------------------------------------------
 
 
-async def _admin(admin: str, sql: str) -> None:
-    from sqlalchemy import text
-
-    from pdo_graph.db.engine import make_engine
-
-    eng = make_engine(admin, 1)
-    async with eng.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(sql))
-    await eng.dispose()
-
-
 async def prepare_database(url: str | None, workdir: Path) -> tuple[str, str, str, Any]:
-    from sqlalchemy.engine import make_url
 
     from pdo_graph.db.embedded import EmbeddedPostgres
     from pdo_graph.db.engine import async_url
 
     embedded = None
     if url:
-        admin = async_url(url)
+        admin_url = async_url(url)
     else:
         embedded = EmbeddedPostgres(workdir)
-        admin = await asyncio.to_thread(embedded.start)
+        admin_url = await asyncio.to_thread(embedded.start)
     name = f"pdo_bench_sync_{uuid.uuid4().hex[:8]}"
-    await _admin(admin, f'CREATE DATABASE "{name}"')
-    return make_url(admin).set(database=name).render_as_string(hide_password=False), admin, name, embedded
+    await admin(admin_url, f'CREATE DATABASE "{name}"')
+    return database_url(admin_url, name), admin_url, name, embedded
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -175,9 +160,9 @@ async def bench(args: argparse.Namespace) -> None:
     oidc = None
     feed_proc = None
     embedded = None
-    admin = name = None
+    admin_url = name = None
     try:
-        url, admin, name, embedded = await prepare_database(args.database_url, workdir)
+        url, admin_url, name, embedded = await prepare_database(args.database_url, workdir)
         engine = make_engine(url, 4)
         await migrate(engine)
         ensure_node_modules()
@@ -298,8 +283,8 @@ async def bench(args: argparse.Namespace) -> None:
             feed_proc.join(5)
         if oidc is not None:
             oidc.stop()
-        if admin is not None and name is not None:
-            await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if admin_url is not None and name is not None:
+            await admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
         shutil.rmtree(workdir, ignore_errors=True)
