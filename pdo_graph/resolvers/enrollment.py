@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 import strawberry
@@ -194,28 +195,22 @@ class EnrollmentMutation:
     @strawberry.mutation(description="Provider: accept an application (the contract becomes ACTIVE).")
     async def enrollment_accept(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
         ctx = info.context
-        require_auth(ctx)
-        provider = await _provider_pk(ctx)
-
-        async def work(c: AsyncConnection) -> int:
-            pk = pk_of(input.enrollment_id, "Enrollment", ["input", "enrollmentId"])
-            return await enrollment.accept(c, ctx.principal, provider, pk, ctx.settings.enrollment_expiry_days)
-
-        eid, errors = await run_write(ctx, work)
-        return await _payload(ctx, eid, errors)
+        return await _on_enrollment(
+            ctx,
+            input.enrollment_id,
+            lambda c, provider, pk: enrollment.accept(
+                c, ctx.principal, provider, pk, ctx.settings.enrollment_expiry_days
+            ),
+        )
 
     @strawberry.mutation(description="Provider: refuse an application (reserve released, seat freed, reason kept).")
     async def enrollment_refuse(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
         ctx = info.context
-        require_auth(ctx)
-        provider = await _provider_pk(ctx)
-
-        async def work(c: AsyncConnection) -> int:
-            pk = pk_of(input.enrollment_id, "Enrollment", ["input", "enrollmentId"])
-            return await enrollment.refuse(c, ctx.principal, provider, pk, input.reason)
-
-        eid, errors = await run_write(ctx, work)
-        return await _payload(ctx, eid, errors)
+        return await _on_enrollment(
+            ctx,
+            input.enrollment_id,
+            lambda c, provider, pk: enrollment.refuse(c, ctx.principal, provider, pk, input.reason),
+        )
 
     @strawberry.mutation(
         description="Guardian or provider: terminate a contract (TERMINATED). Charged months stay charged; the rest "
@@ -223,15 +218,11 @@ class EnrollmentMutation:
     )
     async def enrollment_cancel(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
         ctx = info.context
-        require_auth(ctx)
-        provider = await _provider_pk(ctx)
-
-        async def work(c: AsyncConnection) -> int:
-            pk = pk_of(input.enrollment_id, "Enrollment", ["input", "enrollmentId"])
-            return await enrollment.cancel(c, ctx.principal, provider, pk, input.reason)
-
-        eid, errors = await run_write(ctx, work)
-        return await _payload(ctx, eid, errors)
+        return await _on_enrollment(
+            ctx,
+            input.enrollment_id,
+            lambda c, provider, pk: enrollment.cancel(c, ctx.principal, provider, pk, input.reason),
+        )
 
     @strawberry.mutation(
         description="Provider: report a month's completeness per contract; charges the certificates "
@@ -268,6 +259,21 @@ class EnrollmentMutation:
         return ProgramReviewPayload(
             program=await load_program(ctx, result[1]), review=await load_review(ctx, result[0]), user_errors=[]
         )
+
+
+async def _on_enrollment(
+    ctx: Context, enrollment_id: str, action: Callable[[AsyncConnection, int | None, int], Awaitable[int]]
+) -> EnrollmentPayload:
+    """A decision on one enrollment (the caller's provider id resolved first), as one unit of work."""
+    require_auth(ctx)
+    provider = await _provider_pk(ctx)
+
+    async def work(c: AsyncConnection) -> int:
+        pk = pk_of(enrollment_id, "Enrollment", ["input", "enrollmentId"])
+        return await action(c, provider, pk)
+
+    eid, errors = await run_write(ctx, work)
+    return await _payload(ctx, eid, errors)
 
 
 # Root fields of this area, merged into Query and Mutation by pdo_graph.schema.root.

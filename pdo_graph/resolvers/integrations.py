@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -374,30 +375,18 @@ class IntegrationsMutation:
         ctx = info.context
         box = SecretBox.from_settings(ctx.settings)
         changes = _update_changes(input)
-
-        async def work(c: AsyncConnection) -> int:
-            pk = pk_of(input.source_id, "CatalogSource", ["input", "sourceId"])
-            await source_service.update_source(c, ctx.principal, pk, changes, box)
-            return pk
-
-        pk, errors = await run_write(ctx, work)
-        source = None if pk is None else await schema.load_source(ctx, pk)
-        return CatalogSourcePayload(source=source, user_errors=errors)
+        return await _on_source(
+            ctx, input.source_id, lambda c, pk: source_service.update_source(c, ctx.principal, pk, changes, box)
+        )
 
     @strawberry.mutation(description="Operator of the provider's municipality: pause a source or resume it.")
     async def catalog_source_pause(
         self, info: Info[Context, None], input: CatalogSourcePauseInput
     ) -> CatalogSourcePayload:
         ctx = info.context
-
-        async def work(c: AsyncConnection) -> int:
-            pk = pk_of(input.source_id, "CatalogSource", ["input", "sourceId"])
-            await source_service.set_source_paused(c, ctx.principal, pk, input.paused)
-            return pk
-
-        pk, errors = await run_write(ctx, work)
-        source = None if pk is None else await schema.load_source(ctx, pk)
-        return CatalogSourcePayload(source=source, user_errors=errors)
+        return await _on_source(
+            ctx, input.source_id, lambda c, pk: source_service.set_source_paused(c, ctx.principal, pk, input.paused)
+        )
 
     @strawberry.mutation(description="Operator of the provider's municipality: delete a source and its runs.")
     async def catalog_source_delete(
@@ -493,6 +482,21 @@ class IntegrationsMutation:
             ],
             user_errors=top,
         )
+
+
+async def _on_source(
+    ctx: Context, source_id: str, action: Callable[[AsyncConnection, int], Awaitable[None]]
+) -> CatalogSourcePayload:
+    """Change one catalog source in one unit of work; the payload shows it as it is now."""
+
+    async def work(c: AsyncConnection) -> int:
+        pk = pk_of(source_id, "CatalogSource", ["input", "sourceId"])
+        await action(c, pk)
+        return pk
+
+    pk, errors = await run_write(ctx, work)
+    source = None if pk is None else await schema.load_source(ctx, pk)
+    return CatalogSourcePayload(source=source, user_errors=errors)
 
 
 # Root fields of this area, merged into Query and Mutation by pdo_graph.schema.root.
