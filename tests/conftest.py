@@ -9,11 +9,10 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -27,6 +26,7 @@ from pdo_graph.db.embedded import EmbeddedPostgres
 from pdo_graph.db.engine import Database, async_url, make_engine, migrate
 from pdo_graph.db.tables import metadata
 from pdo_graph.domain.ledger import check_invariants
+from tests.helpers import GQL, graphql_caller
 
 pytest_plugins = ["tests.oidc_fixture"]
 
@@ -131,32 +131,8 @@ def token(settings: Settings) -> Token:
     return mint
 
 
-GQL = Callable[..., Awaitable[dict[str, Any]]]
-
-
 @pytest.fixture
 async def gql(app: Any, db: AsyncEngine) -> AsyncIterator[GQL]:
     """POST a GraphQL document through the real ASGI app; returns the JSON body."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-
-        async def call(
-            query: str,
-            variables: dict[str, Any] | None = None,
-            token: str | None = None,
-            lang: str | None = None,
-            status: int = 200,
-        ) -> dict[str, Any]:
-            headers = {}
-            if token:
-                headers["authorization"] = f"Bearer {token}"
-            if lang:
-                headers["accept-language"] = lang
-            response = await client.post(
-                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-            )
-            assert response.status_code == status, response.text
-            body: dict[str, Any] = response.json()
-            return body
-
+    async with graphql_caller(app) as call:
         yield call

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import date
 from typing import Any
+
+import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 APPLY = """
 mutation($input: CertificateApplyInput!) {
@@ -116,3 +122,48 @@ async def open_period(
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"]["fundingPeriodOpen"]
     return result
+
+
+GQL = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@asynccontextmanager
+async def graphql_caller(app: Any) -> AsyncIterator[GQL]:
+    """A function that POSTs a GraphQL document through the real ASGI app and returns the JSON body."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+
+        async def call(
+            query: str,
+            variables: dict[str, Any] | None = None,
+            token: str | None = None,
+            lang: str | None = None,
+            status: int = 200,
+        ) -> dict[str, Any]:
+            headers = {}
+            if token:
+                headers["authorization"] = f"Bearer {token}"
+            if lang:
+                headers["accept-language"] = lang
+            response = await client.post(
+                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+            )
+            assert response.status_code == status, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        yield call
+
+
+@contextmanager
+def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements run on ``engine`` inside the block."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)

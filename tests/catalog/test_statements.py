@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import catalog
 from pdo_graph.domain.identifiers import inn_with_checksum
-from tests.helpers import new_certificate, open_period
+from tests.helpers import new_certificate, open_period, recorded_statements
 
 PAGE = """
 query($search: String, $filter: ProgramFilter, $order: ProgramOrder, $after: String) {
@@ -33,20 +31,6 @@ query($search: String, $filter: ProgramFilter, $order: ProgramOrder, $after: Str
     }
   }
 }"""
-
-
-@asynccontextmanager
-async def counting(engine: AsyncEngine) -> AsyncIterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def make_catalog(engine: AsyncEngine, programs: int = 60) -> None:
@@ -95,7 +79,7 @@ async def make_catalog(engine: AsyncEngine, programs: int = 60) -> None:
 
 async def test_a_page_of_50_programs_with_provider_and_groups_takes_three_statements(gql, db):
     await make_catalog(db)
-    async with counting(db) as statements:
+    with recorded_statements(db) as statements:
         body = await gql(PAGE)
     assert "errors" not in body, body
     page = body["data"]["programs"]
@@ -116,13 +100,13 @@ async def test_a_page_of_50_programs_with_provider_and_groups_takes_three_statem
         "order": "PRICE_ASC",
         "after": page["pageInfo"]["endCursor"],
     }
-    async with counting(db) as statements:
+    with recorded_statements(db) as statements:
         body = await gql(PAGE, {**variables, "after": None})
     assert len(body["data"]["programs"]["edges"]) == 50
     assert len(statements) == 3, "\n".join(statements)
 
     # without totalCount and facets the counts are not computed at all
-    async with counting(db) as statements:
+    with recorded_statements(db) as statements:
         body = await gql("{ programs(first: 50) { edges { node { id provider { name } } } } }")
     assert len(body["data"]["programs"]["edges"]) == 50
     assert len(statements) == 2
@@ -134,7 +118,7 @@ async def test_covered_by_certificate_adds_two_batched_reads(gql, token, db):
     cert = await new_certificate(gql, token, "alice", "Смирнов Артём Павлович", 10)
     today = date.today()
     await open_period(gql, token, "01", today - timedelta(days=10), today + timedelta(days=300), [(5, 17, 510_000)])
-    async with counting(db) as statements:
+    with recorded_statements(db) as statements:
         body = await gql(PAGE, {"filter": {"coveredByCertificate": cert["id"]}}, token=token("GUARDIAN", "alice"))
     assert body["data"]["programs"]["totalCount"] == 11  # prices 500 000 + 1000·i <= 510 000
     # the certificate (who may read it), its coverage, then the three of a page
@@ -146,7 +130,7 @@ async def test_counts_are_computed_when_selected_through_fragments_or_aliases(gq
     fragment = """
     query { programs(first: 2) { ...Page } }
     fragment Page on ProgramConnection { ... on ProgramConnection { n: totalCount facets { count } } }"""
-    async with counting(db) as statements:
+    with recorded_statements(db) as statements:
         body = await gql(fragment)
     assert body["data"]["programs"]["n"] == 3
     assert sum(f["count"] for f in body["data"]["programs"]["facets"]) == 3

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
 
 from pdo_graph.domain.money import add_months
 from tests.enrollment.conftest import ACCEPT, REPORT, add_group, enroll, gid, pk, provider_token
-from tests.helpers import new_certificate
+from tests.helpers import new_certificate, recorded_statements
 
 DASHBOARD = """
 { viewer { children { id fullName
@@ -25,20 +21,6 @@ QUEUE = """
 { providerEnrollments(first: 50) { totalCount edges { node {
     id status fromCertificate { kopecks } pupil { fullName age } group { name program { title } } charges { month } } } } }
 """
-
-
-@asynccontextmanager
-async def counting(engine: AsyncEngine) -> AsyncIterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def family(gql, token, world, subject: str, children: int) -> None:
@@ -72,7 +54,7 @@ async def test_family_dashboard_in_a_fixed_number_of_statements(gql, token, worl
     await family(gql, token, world, "bob", 3)
     counts = {}
     for subject, children in (("alice", 1), ("bob", 3)):
-        async with counting(world.engine) as statements:
+        with recorded_statements(world.engine) as statements:
             body = await gql(DASHBOARD, token=token("GUARDIAN", subject))
         assert "errors" not in body, body
         kids = body["data"]["viewer"]["children"]
@@ -95,10 +77,10 @@ async def test_family_dashboard_in_a_fixed_number_of_statements(gql, token, worl
 async def test_provider_queue_in_a_fixed_number_of_statements(gql, token, world):
     await family(gql, token, world, "alice", 1)
     staff = provider_token(token)
-    async with counting(world.engine) as few:
+    with recorded_statements(world.engine) as few:
         small = await gql(QUEUE, token=staff)
     await family(gql, token, world, "bob", 3)
-    async with counting(world.engine) as many:
+    with recorded_statements(world.engine) as many:
         large = await gql(QUEUE, token=staff)
     assert small["data"]["providerEnrollments"]["totalCount"] == 2
     assert large["data"]["providerEnrollments"]["totalCount"] == 8

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from sqlalchemy import text
 
-from tests.helpers import APPLY, new_certificate, years_ago
+from tests.helpers import APPLY, graphql_caller, new_certificate, years_ago
 
 VIEW = "{ viewer { children { fullName certificate { number balance { available { kopecks } } } } } }"
 
@@ -26,8 +26,9 @@ async def kill_connections(engine) -> int:
 
 
 async def test_killed_connections_give_503_then_recovery(app, engine, db, token):
-    for i in range(3):
-        await new_certificate(gql_for(app), token, f"fam{i}", f"Ребёнок{i} Сбой Тестович", 9)
+    async with graphql_caller(app) as gql:
+        for i in range(3):
+            await new_certificate(gql, token, f"fam{i}", f"Ребёнок{i} Сбой Тестович", 9)
     guardian = token("GUARDIAN", "fam0")
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
@@ -59,14 +60,3 @@ async def test_killed_connections_give_503_then_recovery(app, engine, db, token)
         # recovered: every request succeeds again
         statuses = await asyncio.gather(*(one(i) for i in range(1, 30, 3)))
         assert statuses == [200] * len(statuses)
-
-
-def gql_for(app):
-    async def call(query, variables=None, token=None, lang=None, status=200):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            headers = {"authorization": f"Bearer {token}"} if token else {}
-            r = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
-            assert r.status_code == status
-            return r.json()
-
-    return call

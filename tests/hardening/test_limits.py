@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import httpx
-from sqlalchemy import event
 
 from pdo_graph.limits import parse_cached, query_cost
+from tests.helpers import recorded_statements
 
 
 async def post(app, query: str, variables: dict | None = None, **headers: str) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         return await c.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
-
-
-class Statements:
-    """Records the SQL statements run on the engine while active."""
-
-    def __init__(self, engine) -> None:
-        self.engine = engine
-        self.seen: list[str] = []
-
-    def _count(self, conn, cursor, statement, *args) -> None:
-        self.seen.append(statement)
-
-    def __enter__(self) -> list[str]:
-        event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
-        return self.seen
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine.sync_engine, "before_cursor_execute", self._count)
 
 
 def test_cost_multiplies_first_down_the_selection():
@@ -47,7 +29,7 @@ async def test_hostile_documents_are_refused_without_the_database(app, engine, d
         "{ programs(first: 100) { edges { node { groups(first: 100) { edges { node { program { "
         "groups(first: 100) { edges { node { id } } } } } } } } } } }"
     )
-    with Statements(engine) as seen:
+    with recorded_statements(engine) as seen:
         for name, query in {"depth 50": depth, "1000 aliases": aliases, "cost bomb": bomb}.items():
             r = await post(app, query)
             body = r.json()

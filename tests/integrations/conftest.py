@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +22,7 @@ from pdo_graph.integrations.fetch import RetryPolicy
 from pdo_graph.integrations.oidc_client import TokenCache
 from pdo_graph.integrations.runner import RunSummary, SyncOptions, run_source
 from pdo_graph.integrations.secrets import SecretBox
+from tests.helpers import graphql_caller
 from tests.integrations.feed_server import FeedServer
 from tests.oidc_fixture import FEED_RESOURCE, PROVIDER_X
 
@@ -258,21 +258,5 @@ async def sync_app(engine: AsyncEngine, sync_settings: Settings, database_url: s
 @pytest.fixture
 async def api(sync_app: Any, db: AsyncEngine) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:
     """POST GraphQL to the app that has PDO_SECRET_KEY; returns the JSON body."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sync_app), base_url="http://test") as client:
-
-        async def call(
-            query: str, variables: dict[str, Any] | None = None, token: str | None = None, lang: str | None = None
-        ) -> dict[str, Any]:
-            headers = {}
-            if token:
-                headers["authorization"] = f"Bearer {token}"
-            if lang:
-                headers["accept-language"] = lang
-            response = await client.post(
-                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-            )
-            assert response.status_code == 200, response.text
-            body: dict[str, Any] = response.json()
-            return body
-
+    async with graphql_caller(sync_app) as call:
         yield call
