@@ -11,7 +11,9 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database, migrate, open_database
@@ -26,6 +28,26 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -
         return await fn(db)
     finally:
         await db.dispose()
+
+
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "log_level": "info",
+    "log_config": None,  # our JSON logging (observability.configure_logging)
+    "timeout_graceful_shutdown": 20,
+    "proxy_headers": False,
+}
+
+
+async def _prepare(engine: AsyncEngine, args: argparse.Namespace, settings: Settings) -> None:
+    """`serve --migrate --demo`: apply migrations, then load the demo region into an empty database."""
+    if args.migrate:
+        await migrate(engine)
+    if args.demo:
+        from pdo_graph.demo.loader import load_demo_if_empty
+
+        await load_demo_if_empty(engine, settings, date.today())
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -54,24 +76,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     async def main() -> None:
         db = await open_database(settings)
         try:
-            if args.migrate:
-                await migrate(db.engine)
-            if args.demo:
-                from pdo_graph.demo.loader import load_demo_if_empty
-
-                await load_demo_if_empty(db.engine, settings, date.today())
+            await _prepare(db.engine, args, settings)
             app = create_app(settings, database=db)
-            config = uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                loop="uvloop",
-                http="httptools",
-                log_level="info",
-                log_config=None,
-                timeout_graceful_shutdown=20,
-                proxy_headers=False,
-            )
+            config = uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS)
             print(f"GraphiQL: http://{host}:{port}/graphql", flush=True)
             await uvicorn.Server(config).serve()
         finally:
@@ -99,12 +106,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
     async def prepare(url: str) -> None:
         engine = make_engine(url, 2)
         try:
-            if args.migrate:
-                await migrate(engine)
-            if args.demo:
-                from pdo_graph.demo.loader import load_demo_if_empty
-
-                await load_demo_if_empty(engine, settings, date.today())
+            await _prepare(engine, args, settings)
         finally:
             await engine.dispose()
 
@@ -113,16 +115,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
         os.environ["PDO_DATABASE_URL"] = url
         print(f"GraphiQL: http://{host}:{port}/graphql ({args.workers} workers)", flush=True)
         uvicorn.run(
-            "pdo_graph.app:create_app",
-            factory=True,
-            workers=args.workers,
-            host=host,
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            log_level="info",
-            log_config=None,
-            timeout_graceful_shutdown=20,
+            "pdo_graph.app:create_app", factory=True, workers=args.workers, host=host, port=port, **UVICORN_OPTIONS
         )
     finally:
         if embedded is not None:
