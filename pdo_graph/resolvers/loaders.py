@@ -86,6 +86,20 @@ ENROLLMENT_SQL = (
 )
 
 
+CHARGES_SQL = (
+    "SELECT l.id, l.kind, l.amount, l.created_at, l.enrollment_id, l.description, l.month, l.completeness"
+    " FROM ledger_entries l WHERE l.enrollment_id = ANY(:keys) AND l.kind = 'CHARGE'"
+    " ORDER BY l.enrollment_id, l.month, l.id"
+)
+CHILD_ENROLLMENTS_SQL = (
+    "SELECT q.* FROM (SELECT s.*, row_number() OVER (PARTITION BY s.child_id ORDER BY s.id DESC) AS rn,"
+    " (SELECT count(*) FROM enrollments x WHERE x.child_id = s.child_id) AS total FROM ("
+    + ENROLLMENT_SQL
+    + " WHERE e.child_id = ANY(:keys) AND (CAST(:after AS bigint) IS NULL OR e.id < :after)) s) q"
+    " WHERE q.rn <= :limit ORDER BY q.child_id, q.id DESC"
+)
+
+
 class CatalogLoaders:
     """Loaders of the catalog and enrollment relations."""
 
@@ -133,6 +147,29 @@ class CatalogLoaders:
             f" WHERE c.id = ANY(:keys) ORDER BY c.id, {CURRENT_PERIOD_ORDER}",
             key="certificate_id",
         )
+
+    @cached_property
+    def enrollment_charges(self) -> DataLoader[int, list[Row[Any]]]:
+        """The CHARGE entries of each enrollment, by month."""
+        return many_by_key(self.ctx, CHARGES_SQL, key="enrollment_id")
+
+    @cached_property
+    def child_enrollments(self) -> DataLoader[tuple[int, int, int | None], list[Row[Any]]]:
+        """Pages (child, first, after id) of several children's enrollments: one statement per (first, after)."""
+        ctx = self.ctx
+
+        async def load(keys: list[tuple[int, int, int | None]]) -> list[list[Row[Any]]]:
+            pages: dict[tuple[int, int, int | None], list[Row[Any]]] = {k: [] for k in keys}
+            by_args: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+            for child, first, after in keys:
+                by_args[(first, after)].append(child)
+            for (first, after), children in by_args.items():
+                rows = await fetch(ctx, CHILD_ENROLLMENTS_SQL, {"keys": children, "after": after, "limit": first + 1})
+                for r in rows:
+                    pages[(r.child_id, first, after)].append(r)
+            return [pages[k] for k in keys]
+
+        return DataLoader(load_fn=load)
 
 
 class Loaders(CatalogLoaders):

@@ -6,8 +6,6 @@ Providers see the child of an application only as a ``Pupil`` (name and age): ``
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -15,7 +13,6 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from sqlalchemy import Row
-from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from pdo_graph.auth.principal import Role as PrincipalRole
@@ -23,7 +20,7 @@ from pdo_graph.domain.access import can_read_family
 from pdo_graph.domain.enrollment import MonthShare, Terms, monthly_plan
 from pdo_graph.domain.messages import render
 from pdo_graph.domain.people import age_on
-from pdo_graph.resolvers.loaders import ENROLLMENT_SQL, fetch, many_by_key
+from pdo_graph.resolvers.loaders import ENROLLMENT_SQL, fetch
 from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, money
 from pdo_graph.schema.catalog import Group, Program, Provider, principal_provider_row
 from pdo_graph.schema.context import Context
@@ -59,27 +56,6 @@ class MonthlyShare:
 class Pupil:
     full_name: str = strawberry.field(description="Full name (ФИО).")
     age: int = strawberry.field(description="Age in full years today.")
-
-
-def _area_loader(ctx: Context, name: str, factory: Callable[[Context], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
-    """A loader of this area kept with the request's loaders (dropped with them after a write)."""
-    loaders = ctx.loaders
-    cached: DataLoader[Any, Any] | None = loaders.__dict__.get(name)
-    if cached is None:
-        cached = factory(ctx)
-        loaders.__dict__[name] = cached
-    return cached
-
-
-CHARGES_SQL = (
-    "SELECT l.id, l.kind, l.amount, l.created_at, l.enrollment_id, l.description, l.month, l.completeness"
-    " FROM ledger_entries l WHERE l.enrollment_id = ANY(:keys) AND l.kind = 'CHARGE'"
-    " ORDER BY l.enrollment_id, l.month, l.id"
-)
-
-
-def charges_loader(ctx: Context) -> DataLoader[int, list[Row[Any]]]:
-    return _area_loader(ctx, "enrollment_charges", lambda c: many_by_key(c, CHARGES_SQL, key="enrollment_id"))
 
 
 @strawberry.type(description="An application to a group and, once accepted, the contract.")
@@ -151,7 +127,7 @@ class Enrollment(Node):
 
     @strawberry.field(description="Monthly charges so far (CHARGE movements with month and completeness).")
     async def charges(self, info: Info[Context, None]) -> list[Transaction]:
-        rows = await charges_loader(info.context).load(self.pk)
+        rows = await info.context.loaders.enrollment_charges.load(self.pk)
         return [Transaction.from_row(r) for r in rows]
 
     @strawberry.field(description="The plan: each month's certificate and family shares.")
@@ -258,38 +234,11 @@ async def load_enrollment(ctx: Context, pk: int) -> Enrollment | None:
     return Enrollment.from_row(row)
 
 
-CHILD_ENROLLMENTS_SQL = (
-    "SELECT q.* FROM (SELECT s.*, row_number() OVER (PARTITION BY s.child_id ORDER BY s.id DESC) AS rn,"
-    " (SELECT count(*) FROM enrollments x WHERE x.child_id = s.child_id) AS total FROM ("
-    + ENROLLMENT_SQL
-    + " WHERE e.child_id = ANY(:keys) AND (CAST(:after AS bigint) IS NULL OR e.id < :after)) s) q"
-    " WHERE q.rn <= :limit ORDER BY q.child_id, q.id DESC"
-)
-
-
-def _child_enrollments_loader(ctx: Context) -> DataLoader[tuple[int, int, int | None], list[Row[Any]]]:
-    """Pages of several children's enrollments in one statement per distinct (first, after)."""
-
-    async def load(keys: list[tuple[int, int, int | None]]) -> list[list[Row[Any]]]:
-        pages: dict[tuple[int, int, int | None], list[Row[Any]]] = {k: [] for k in keys}
-        by_args: dict[tuple[int, int | None], list[int]] = defaultdict(list)
-        for child, first, after in keys:
-            by_args[(first, after)].append(child)
-        for (first, after), children in by_args.items():
-            rows = await fetch(ctx, CHILD_ENROLLMENTS_SQL, {"keys": children, "after": after, "limit": first + 1})
-            for r in rows:
-                pages[(r.child_id, first, after)].append(r)
-        return [pages[k] for k in keys]
-
-    return DataLoader(load_fn=load)
-
-
 async def child_enrollments(ctx: Context, child_pk: int, first: int, after: str | None) -> Connection[Enrollment]:
     """Enrollments of a child the caller may already see (checked by the Child node), newest first."""
     first, key = page_args(first, after, ctx.lang)
     after_id = int(key[0]) if key and isinstance(key[0], int) else None
-    loader = _area_loader(ctx, "child_enrollments", _child_enrollments_loader)
-    rows = await loader.load((child_pk, first, after_id))
+    rows = await ctx.loaders.child_enrollments.load((child_pk, first, after_id))
     total = int(rows[0].total) if rows else await _count_child_enrollments(ctx, child_pk, after_id)
     return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
 
