@@ -62,10 +62,10 @@ log = logging.getLogger(__name__)
 
 RUNNING, SUCCEEDED, PARTIAL, FAILED = "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED"
 
-
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    """Sync settings (``PDO_SYNC_*``), with defaults while config.py does not declare them."""
-    return getattr(settings, name, default)
+SOURCE_SQL = (
+    "SELECT s.*, pr.inn AS provider_inn, pr.municipality AS provider_municipality"
+    " FROM catalog_sources s JOIN providers pr ON pr.id = s.provider_id WHERE s.id = :id"
+)
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,10 @@ class SyncOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings, budget: float | None = None) -> SyncOptions:
-        retry = RetryPolicy(request_timeout=float(_setting(settings, "sync_request_timeout", 15.0)))
+        retry = RetryPolicy(request_timeout=settings.sync_request_timeout)
         return cls(
             retry=retry,
-            time_budget=float(budget if budget is not None else _setting(settings, "sync_time_budget_seconds", 600.0)),
+            time_budget=budget if budget is not None else settings.sync_time_budget_seconds,
         )
 
 
@@ -323,10 +323,7 @@ class _Run:
         async def begin(c: AsyncConnection) -> tuple[Row[Any], int, bool]:
             src = (
                 await c.execute(
-                    text(
-                        "SELECT s.*, pr.inn AS provider_inn, pr.municipality AS provider_municipality"
-                        " FROM catalog_sources s JOIN providers pr ON pr.id = s.provider_id WHERE s.id = :id"
-                    ),
+                    text(SOURCE_SQL),
                     {"id": self.source_id},
                 )
             ).first()
@@ -362,10 +359,7 @@ class _Run:
                 )
                 src = (
                     await c.execute(
-                        text(
-                            "SELECT s.*, pr.inn AS provider_inn, pr.municipality AS provider_municipality"
-                            " FROM catalog_sources s JOIN providers pr ON pr.id = s.provider_id WHERE s.id = :id"
-                        ),
+                        text(SOURCE_SQL),
                         {"id": self.source_id},
                     )
                 ).one()
@@ -845,7 +839,7 @@ def metrics_hook(metrics: Any | None) -> Callable[[RunSummary], None] | None:
 
 def start_background_sync(engine: AsyncEngine, settings: Settings, metrics: Any | None = None) -> asyncio.Task[None]:
     """The server's loop: every ``PDO_SYNC_POLL_SECONDS`` (30), run the sources that are due."""
-    poll = float(_setting(settings, "sync_poll_seconds", 30.0))
+    poll = settings.sync_poll_seconds
     on_finish = metrics_hook(metrics)
 
     async def loop() -> None:

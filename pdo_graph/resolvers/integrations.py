@@ -31,7 +31,6 @@ from pdo_graph.schema.paging import page_args
 for _name, _loader in schema.NODE_LOADERS.items():
     register_node_loader(_name, _loader)
 
-REQUEST_SYNC_BUDGET = 120.0  # seconds a catalogSourceSync may run inside one request
 
 # --- inputs and payloads -----------------------------------------------------------------------
 
@@ -420,7 +419,7 @@ class IntegrationsMutation:
         if pk is None:
             return CatalogSyncPayload(run=None, user_errors=errors)
         engine = await ctx.db.read(_engine)
-        budget = float(getattr(ctx.settings, "sync_request_budget_seconds", REQUEST_SYNC_BUDGET))
+        budget = ctx.settings.sync_request_budget_seconds
         try:
             summary = await run_source(
                 engine,
