@@ -184,7 +184,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
         started = time.perf_counter()
         try:
-            if request.method == "GET" and _is_mutation(query):
+            if request.method == "GET" and _is_mutation(query, settings.max_tokens):
                 return _json(
                     {"errors": [{"message": "Мутации только методом POST"}]}, 405, {**headers, "allow": "POST"}, media
                 )
@@ -283,11 +283,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     return app
 
 
-def _is_mutation(query: str) -> bool:
-    from graphql import OperationType, parse
+def _is_mutation(query: str, max_tokens: int) -> bool:
+    from graphql import OperationType
 
     try:
-        doc = parse(query)
+        doc = parse_cached(query, max_tokens)  # already parsed for the cost check: a cache hit
     except GraphQLError:
         return False
     return any(getattr(d, "operation", None) == OperationType.MUTATION for d in doc.definitions)
