@@ -19,9 +19,9 @@ tokens; ``--double-click`` of them send the same request twice (same idempotency
 
 Then the floor: the same requests, in the same order, at the same concurrency, each as one
 transaction sent directly over asyncpg with a pool of the same total size (workers × pool) to the
-copy: the statements enrollment.create sends (the facts read, the guarded seat UPDATE, the balance
-row lock, INSERT enrollment, the guarded balance UPDATE and the RESERVE ledger entry), with the
-rule (enrollment.assess) in between. Prints applications/s, p50/p95/p99 of both and the ratio.
+copy: the statements enrollment.create sends (the facts read, the period and certificate share
+locks, the guarded seat UPDATE, the balance row lock, INSERT enrollment, the guarded balance UPDATE
+and the RESERVE ledger entry), with the rule (enrollment.assess) in between. Prints applications/s, p50/p95/p99 of both and the ratio.
 
 Checks after each run: every request answered (HTTP 200, no top-level error), no oversold seat,
 no overdrawn certificate, the ledger invariants (ledger.check_invariants), fromCertificate +
@@ -432,6 +432,10 @@ SEAT_SQL = (
     " WHERE id = $1 AND seats_taken < capacity AND enrollment_open AND NOT archived RETURNING seats_taken"
 )
 RELEASE_SEAT_SQL = "UPDATE groups SET seats_taken = seats_taken - 1 WHERE id = $1"
+PERIOD_SHARE_SQL = (
+    "SELECT id, status, open_for_applications FROM funding_periods WHERE id = ANY($1) ORDER BY id FOR SHARE"
+)
+CERTIFICATE_SHARE_SQL = "SELECT status FROM certificates WHERE id = $1 FOR SHARE"
 BALANCE_LOCK_SQL = (
     "SELECT credited - reserved - spent - expired FROM balances"
     " WHERE certificate_id = $1 AND period_id = $2 FOR NO KEY UPDATE"
@@ -485,6 +489,18 @@ async def apply_sql(conn: asyncpg.Connection, request: Request, today: date) -> 
             raise Refused(ErrorCode.FORBIDDEN)
         if facts.key_enrollment_id is not None:
             return replayed(facts, wanted)
+        _, problems = enrollment.assess(facts, today)
+        if problems:
+            raise Refused(*(p.code for p in problems))
+        assert facts.period_id is not None
+        period = await conn.fetchrow(PERIOD_SHARE_SQL, [facts.period_id])
+        status = await conn.fetchval(CERTIFICATE_SHARE_SQL, cert)
+        facts = replace(
+            facts,
+            certificate_status=status,
+            period_id=None if period["status"] == "CLOSED" else facts.period_id,
+            open_for_applications=period["open_for_applications"],
+        )
         _, problems = enrollment.assess(facts, today)
         if problems:
             raise Refused(*(p.code for p in problems))

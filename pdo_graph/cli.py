@@ -247,9 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo-data", help="load demo data").set_defaults(func=cmd_demo_data)
     p = sub.add_parser("ledger", help="ledger tools")
     lsub = p.add_subparsers(dest="ledger_command", required=True)
-    lsub.add_parser("check", help="check the ledger invariants; non-zero exit on violation").set_defaults(
-        func=cmd_ledger_check
-    )
+    lsub.add_parser(
+        "check",
+        help="check the ledger invariants (journal = balances, available >= 0, seats = live contracts,"
+        " no available or reserved money in a closed period, no live contract on a revoked or frozen"
+        " certificate); non-zero exit on violation",
+    ).set_defaults(func=cmd_ledger_check)
     p = sub.add_parser("export-schema", help="write schema.graphql")
     p.add_argument("--check", action="store_true", help="fail when schema.graphql differs from the code")
     p.set_defaults(func=cmd_export_schema)

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.auth.principal import Principal
-from pdo_graph.domain import periods
+from pdo_graph.domain import enrollment, periods
 from pdo_graph.domain.access import require_guardian, require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.identifiers import is_valid_snils, normalize_digits
@@ -165,17 +165,37 @@ async def change_status(
     target: CertificateStatus,
     reason: str | None,
 ) -> None:
-    """Freeze (only without running contracts), unfreeze or revoke a certificate."""
-    cert = (
-        await conn.execute(
-            text("SELECT id, status, municipality FROM certificates WHERE id = :id FOR NO KEY UPDATE"),
-            {"id": certificate_id},
-        )
-    ).first()
-    if cert is None:
+    """Freeze (only without running contracts), unfreeze or revoke a certificate.
+
+    Revocation ends the certificate's live applications and contracts (TERMINATED with the
+    revocation's reason; months already charged stay charged, the remaining reserves are released,
+    the seats freed): an operator revokes a certificate issued in error (a duplicate child, false
+    documents) and no contract may go on being paid from it. A freeze is refused while any runs.
+
+    The certificate row is held ``FOR NO KEY UPDATE``; an application holds it ``FOR SHARE``, so
+    the two serialise: an application that committed first is seen here (ended by a revocation,
+    refusing a freeze), and one that comes after sees the new status and is refused. A revocation
+    moves money, so the municipality's open periods are held (shared) before the certificate.
+    """
+    found = (
+        await conn.execute(text("SELECT municipality FROM certificates WHERE id = :id"), {"id": certificate_id})
+    ).scalar()
+    if found is None:
         raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "certificateId"])
-    require_operator_of(principal, cert.municipality, ["input", "certificateId"])
-    status = CertificateStatus(cert.status)
+    require_operator_of(principal, found, ["input", "certificateId"])
+    reason = enrollment.clean_reason(reason)
+    if target is CertificateStatus.REVOKED:
+        open_periods = await conn.execute(
+            text("SELECT id FROM funding_periods WHERE municipality = :m AND status = 'OPEN'"), {"m": found}
+        )
+        await periods.lock_shared(conn, [int(r.id) for r in open_periods])
+    status = CertificateStatus(
+        (
+            await conn.execute(
+                text("SELECT status FROM certificates WHERE id = :id FOR NO KEY UPDATE"), {"id": certificate_id}
+            )
+        ).scalar_one()
+    )
     if status not in _TRANSITIONS[target]:
         raise DomainError.of(
             ErrorCode.INVALID_TRANSITION,
@@ -184,13 +204,17 @@ async def change_status(
             status=status.value,
             target=target.value,
         )
-    if target in (CertificateStatus.FROZEN, CertificateStatus.REVOKED):
+    if target is CertificateStatus.FROZEN:
         running = await conn.execute(
             text("SELECT 1 FROM enrollments WHERE certificate_id = :id AND status IN ('REQUESTED','ACTIVE') LIMIT 1"),
             {"id": certificate_id},
         )
         if running.first() is not None:
             raise DomainError.of(ErrorCode.INVALID_TRANSITION, "certificate_has_contracts", ["input", "certificateId"])
+    if target is CertificateStatus.REVOKED:
+        await enrollment.end_certificate_contracts(
+            conn, certificate_id, f"operator:{principal.subject}", reason or "Сертификат отозван"
+        )
     await conn.execute(
         text("UPDATE certificates SET status = :s, status_reason = :r WHERE id = :id"),
         {"s": target.value, "r": reason, "id": certificate_id},

@@ -6,15 +6,22 @@ plan and the refusals from the facts of a certificate and a group. ``quote`` sho
 
 Lock order (architecture.md), every service below follows it:
 
-1. the group's seat row (guarded ``UPDATE groups ... WHERE seats_taken < capacity`` or
+1. the funding period rows the money moves in (``periods.lock_shared``: ``FOR SHARE``, sorted;
+   a close, an update or a funding run holds them exclusively, so every movement serialises
+   with them and reads the period's state under the lock);
+2. the certificate row (``FOR SHARE`` when applying; a revocation or a freeze holds it
+   ``FOR NO KEY UPDATE``, so an application and a status change serialise);
+3. the group's seat row (guarded ``UPDATE groups ... WHERE seats_taken < capacity`` or
    ``FOR NO KEY UPDATE``);
-2. enrollment rows (``FOR NO KEY UPDATE``, sorted by id);
-3. certificate balance rows (``FOR NO KEY UPDATE`` or ledger.post's guarded update, in
+4. enrollment rows (``FOR NO KEY UPDATE``, sorted by id);
+5. certificate balance rows (``FOR NO KEY UPDATE`` or ledger.post's guarded update, in
    certificate order);
 
 and only then inserts that reference those rows (an insert takes foreign-key share locks first,
 which deadlocks against a later row lock under contention). Provision reports take no seat
-rows: enrollment rows, then balances.
+rows: periods, enrollment rows, then balances. Ending several contracts in one transaction (a
+revocation, a period's close: ``end_contracts``) takes every period, group and enrollment lock,
+each sorted, before the first balance.
 
 Statuses: ``REQUESTED -> ACTIVE | REFUSED | EXPIRED | TERMINATED`` (the guardian withdraws an
 unanswered application: TERMINATED with ``decided_at`` empty), ``ACTIVE -> TERMINATED |
@@ -25,11 +32,11 @@ COMPLETED``. ``decided_at`` is when the provider accepted or refused, so "was ev
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -49,7 +56,7 @@ from pdo_graph.domain.money import (
     split_evenly,
 )
 from pdo_graph.domain.people import age_on
-from pdo_graph.domain.periods import CURRENT_PERIOD_ORDER
+from pdo_graph.domain.periods import CURRENT_PERIOD_ORDER, lock_shared
 
 MAX_KEY_LENGTH = 200
 MAX_REASON_LENGTH = 1000
@@ -388,7 +395,13 @@ async def create(
     _, problems = assess(facts, today)
     if problems:
         raise DomainError(*problems)
-    # 3. the seat row: one guarded update
+    # 3. the period and the certificate rows, shared: a close, a revocation or a freeze racing this
+    #    application waits for it, or has committed and is seen here (the rule runs again on them)
+    facts = await _lock_period_and_certificate(conn, facts)
+    _, problems = assess(facts, today)
+    if problems:
+        raise DomainError(*problems)
+    # 4. the seat row: one guarded update
     seat = (
         await conn.execute(
             text(
@@ -405,7 +418,7 @@ async def create(
             return _replay(facts.key_enrollment_id, facts.key_request_hash, wanted)
         _, problems = assess(facts, today)
         raise DomainError(*(problems or [Problem(ErrorCode.GROUP_FULL, "enrollment_group_full", GROUP_FIELD)]))
-    # 4. the balance row, while holding the seat: the split is computed from the locked balance
+    # 5. the balance row, while holding the seat: the split is computed from the locked balance
     #    (a live twin or a reused key is caught by the unique indexes below)
     assert facts.period_id is not None  # assess refuses without a period
     available = (
@@ -418,7 +431,7 @@ async def create(
         )
     ).scalar()
     terms, _ = assess(replace(facts, available=int(available or 0)), today, holding_seat=True)
-    # 5. only now the insert that references the locked rows
+    # 6. only now the insert that references the locked rows
     enrollment_id = (
         await conn.execute(
             text(
@@ -467,6 +480,21 @@ async def create(
     return int(enrollment_id)
 
 
+async def _lock_period_and_certificate(conn: AsyncConnection, facts: Facts) -> Facts:
+    """The facts with the period's and the certificate's state read under their share locks."""
+    assert facts.period_id is not None  # assess refuses without a period
+    gate = (await lock_shared(conn, [facts.period_id]))[facts.period_id]
+    status = (
+        await conn.execute(text("SELECT status FROM certificates WHERE id = :c FOR SHARE"), {"c": facts.certificate_id})
+    ).scalar_one()
+    return replace(
+        facts,
+        certificate_status=status,
+        period_id=None if gate.closed else facts.period_id,
+        open_for_applications=gate.open_for_applications,
+    )
+
+
 # --- decisions, cancellation, expiry, completion -------------------------------------------------
 
 
@@ -498,7 +526,7 @@ def require_provider(principal: Principal, provider_id: int | None) -> str:
     return subject
 
 
-def _clean_reason(reason: str | None) -> str | None:
+def clean_reason(reason: str | None) -> str | None:
     if reason is None or not reason.strip():
         return None
     reason = " ".join(reason.split())
@@ -527,17 +555,19 @@ async def _close(
     actor: str,
     reason: str | None,
     decided: bool,
+    release_text: str | None = None,
 ) -> bool:
     """Move a live enrollment to a final status: seat freed, the remaining reserve released.
 
-    Locks the group, then the enrollment, then (through ledger.post) the balance. Returns False
-    when the enrollment is no longer in one of ``allowed`` statuses (callers decide whether
-    that is an error).
+    Locks the period (shared), the group, then the enrollment, then (through the ledger) the
+    balance. Returns False when the enrollment is no longer in one of ``allowed`` statuses
+    (callers decide whether that is an error).
     """
-    group_id = (
-        await conn.execute(text("SELECT group_id FROM enrollments WHERE id = :id"), {"id": enrollment_id})
-    ).scalar_one()
-    await conn.execute(text("SELECT 1 FROM groups WHERE id = :g FOR NO KEY UPDATE"), {"g": group_id})
+    where = (
+        await conn.execute(text("SELECT group_id, period_id FROM enrollments WHERE id = :id"), {"id": enrollment_id})
+    ).one()
+    await lock_shared(conn, [int(where.period_id)])
+    await conn.execute(text("SELECT 1 FROM groups WHERE id = :g FOR NO KEY UPDATE"), {"g": where.group_id})
     e = await _enrollment(conn, enrollment_id, lock=True)
     if Status(e.status) not in allowed:
         return False
@@ -548,21 +578,95 @@ async def _close(
         ),
         {"s": target.value, "r": reason, "decided": decided, "id": enrollment_id},
     )
-    await _release_seat(conn, group_id)
+    await _release_seat(conn, where.group_id)
     if e.reserved > 0:
-        await ledger.post(
+        await ledger.release(
             conn,
             ledger.Entry(
                 kind=ledger.Kind.RELEASE,
                 certificate_id=e.certificate_id,
                 period_id=e.period_id,
                 amount=int(e.reserved),
-                description=f"{_RELEASE_TEXT[target]}: {format_amount(int(e.reserved))} ₽",
+                description=f"{release_text or _RELEASE_TEXT[target]}: {format_amount(int(e.reserved))} ₽",
                 actor=actor,
                 enrollment_id=enrollment_id,
             ),
         )
     return True
+
+
+async def end_contracts(
+    conn: AsyncConnection,
+    of: Literal["period_id", "certificate_id"],
+    owner_id: int,
+    targets: Mapping[Status, Status],
+    actor: str,
+    reason: str,
+    release_text: str,
+) -> int:
+    """End every live enrollment of a period or a certificate in one transaction (the period's
+    close, the certificate's revocation).
+
+    Each one still REQUESTED or ACTIVE under its lock moves to ``targets[status]``: its seat is
+    freed and its reserve released (expiring at once in a closed period). Every period (shared),
+    group and enrollment lock is taken, each sorted, before the first balance; balances follow in
+    certificate order. Returns how many ended.
+    """
+    found = (
+        await conn.execute(
+            text(
+                "SELECT id, group_id, period_id, certificate_id FROM enrollments"
+                f" WHERE {of} = :owner AND status IN ('REQUESTED', 'ACTIVE')"
+            ),
+            {"owner": owner_id},
+        )
+    ).all()
+    if not found:
+        return 0
+    await lock_shared(conn, [int(r.period_id) for r in found])
+    await conn.execute(
+        text("SELECT 1 FROM groups WHERE id = ANY(:g) ORDER BY id FOR NO KEY UPDATE"),
+        {"g": sorted({int(r.group_id) for r in found})},
+    )
+    statuses = await conn.execute(
+        text("SELECT id, status FROM enrollments WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"),
+        {"ids": [int(r.id) for r in found]},
+    )
+    status_of = {int(r.id): Status(r.status) for r in statuses}
+    ended = 0
+    for r in sorted(found, key=lambda r: (r.certificate_id, r.id)):
+        status = status_of[int(r.id)]
+        target = targets.get(status)
+        if target is not None:
+            ended += await _close(conn, int(r.id), (status,), target, actor, reason, False, release_text)
+    return ended
+
+
+async def end_period_contracts(conn: AsyncConnection, period_id: int, actor: str) -> int:
+    """At a period's close its contracts end: ACTIVE -> COMPLETED, REQUESTED -> EXPIRED (domain.md,
+    "Contracts never outlive their period"). The caller holds the period exclusively."""
+    return await end_contracts(
+        conn,
+        "period_id",
+        period_id,
+        {Status.REQUESTED: Status.EXPIRED, Status.ACTIVE: Status.COMPLETED},
+        actor,
+        reason="Период финансирования закрыт",
+        release_text="Возврат резерва: период финансирования закрыт",
+    )
+
+
+async def end_certificate_contracts(conn: AsyncConnection, certificate_id: int, actor: str, reason: str) -> int:
+    """A revoked certificate's applications and contracts end (TERMINATED), reserves released."""
+    return await end_contracts(
+        conn,
+        "certificate_id",
+        certificate_id,
+        {Status.REQUESTED: Status.TERMINATED, Status.ACTIVE: Status.TERMINATED},
+        actor,
+        reason=reason,
+        release_text="Возврат резерва: сертификат отозван",
+    )
 
 
 def _stale(created_at: datetime, now: datetime, expiry_days: int) -> bool:
@@ -598,7 +702,7 @@ async def refuse(
 ) -> int:
     """The provider refuses an application: REFUSED, reserve released, seat freed, reason kept."""
     subject = require_provider(principal, provider_id)
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     e = await _enrollment(conn, enrollment_id)
     if e.provider_id != provider_id:
         raise DomainError.of(ErrorCode.FORBIDDEN, "forbidden", ENROLLMENT_FIELD)
@@ -618,7 +722,7 @@ async def cancel(
     once; the seat is freed. The guardian may also withdraw an unanswered application (it
     becomes TERMINATED with no decision date); the provider refuses those instead.
     """
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     e = await _enrollment(conn, enrollment_id)
     if principal.role is Role.GUARDIAN and principal.subject == e.guardian_subject:
         allowed: tuple[Status, ...] = (Status.REQUESTED, Status.ACTIVE)
@@ -772,6 +876,10 @@ async def report_provision(
     if problems:
         raise DomainError(*problems)
     ids = sorted(seen)
+    periods_of = await conn.execute(
+        text("SELECT DISTINCT period_id FROM enrollments WHERE id = ANY(:ids)"), {"ids": ids}
+    )
+    await lock_shared(conn, [int(r.period_id) for r in periods_of])
     rows = await conn.execute(
         text(
             _ENROLLMENT_COLUMNS + ", EXISTS (SELECT 1 FROM provision_reports r WHERE r.enrollment_id = e.id"
@@ -855,20 +963,18 @@ async def report_provision(
             (ledger.Kind.RELEASE, released, f"Возврат неоказанной части услуги за {label} (полнота {completeness}%)"),
         ):
             if amount > 0:
-                await ledger.post(
-                    conn,
-                    ledger.Entry(
-                        kind=kind,
-                        certificate_id=int(e.certificate_id),
-                        period_id=int(e.period_id),
-                        amount=amount,
-                        description=f"{description}: {format_amount(amount)} ₽",
-                        actor=actor,
-                        enrollment_id=int(e.id),
-                        month=month,
-                        completeness=completeness,
-                    ),
+                entry = ledger.Entry(
+                    kind=kind,
+                    certificate_id=int(e.certificate_id),
+                    period_id=int(e.period_id),
+                    amount=amount,
+                    description=f"{description}: {format_amount(amount)} ₽",
+                    actor=actor,
+                    enrollment_id=int(e.id),
+                    month=month,
+                    completeness=completeness,
                 )
+                await (ledger.release(conn, entry) if kind is ledger.Kind.RELEASE else ledger.post(conn, entry))
     return ProvisionResult(charged=sum(p[3] for p in plan), released=sum(p[4] for p in plan), contracts=len(plan))
 
 

@@ -9,17 +9,21 @@ Each entry moves ``amount`` from one account of a certificate's period balance t
     EXPIRE   available -> expired
 
 Every entry updates ``balances`` in the same statement batch, so the projection always equals
-the journal; ``check_invariants`` proves it with one query.
+the journal; ``check_invariants`` proves it with one query, together with the rules that keep
+money where it may be: no available or reserved money in a closed period, no live contract on
+a revoked or frozen certificate, seats taken equal to live contracts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pdo_graph.domain.money import format_amount
 
 
 class Kind(StrEnum):
@@ -114,6 +118,34 @@ async def post(conn: AsyncConnection, entry: Entry) -> int:
     return int(row.scalar_one())
 
 
+async def release(conn: AsyncConnection, entry: Entry) -> int:
+    """Return reserved money to available (a RELEASE entry); returns the kopecks that expired.
+
+    A closed period never holds available money: a release into one (the period's close ending
+    its contracts, or a contract a closed period still carries from before this rule) expires at
+    once, an EXPIRE entry in the same transaction. The caller holds the period row (``FOR SHARE``
+    or, closing it, exclusively), so the status read here cannot change before the commit.
+    """
+    if entry.kind is not Kind.RELEASE:
+        raise ValueError("release posts RELEASE entries")
+    await post(conn, entry)
+    closed = (
+        await conn.execute(text("SELECT status = 'CLOSED' FROM funding_periods WHERE id = :p"), {"p": entry.period_id})
+    ).scalar_one()
+    if not closed:
+        return 0
+    await post(
+        conn,
+        replace(
+            entry,
+            kind=Kind.EXPIRE,
+            description=f"Возвращённый резерв сгорел: период финансирования закрыт: {format_amount(entry.amount)} ₽",
+            idempotency_key=None,
+        ),
+    )
+    return entry.amount
+
+
 INVARIANTS_SQL = """
 WITH sums AS (
     SELECT certificate_id, period_id,
@@ -154,6 +186,17 @@ SELECT 'enrollment_reserve_mismatch', format('enrollment %s', e.id)
                FROM ledger_entries WHERE enrollment_id IS NOT NULL GROUP BY enrollment_id) l
     ON l.enrollment_id = e.id
  WHERE e.reserved <> coalesce(l.reserved, 0) OR e.charged <> coalesce(l.charged, 0)
+UNION ALL
+SELECT 'money_in_closed_period',
+       format('certificate %s period %s: available %s, reserved %s', b.certificate_id, b.period_id,
+              b.credited - b.reserved - b.spent - b.expired, b.reserved)
+  FROM balances b JOIN funding_periods p ON p.id = b.period_id
+ WHERE p.status = 'CLOSED' AND (b.reserved <> 0 OR b.credited - b.reserved - b.spent - b.expired <> 0)
+UNION ALL
+SELECT 'live_contract_on_inactive_certificate',
+       format('enrollment %s (%s) on certificate %s (%s)', e.id, e.status, c.id, c.status)
+  FROM enrollments e JOIN certificates c ON c.id = e.certificate_id
+ WHERE e.status IN ('REQUESTED', 'ACTIVE') AND c.status IN ('REVOKED', 'FROZEN')
 """
 
 

@@ -54,6 +54,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Номинал должен быть от 0 до {max} копеек",
         "A nominal must be from 0 to {max} kopecks",
     ),
+    "period_date_range": (
+        "Даты периода должны лежать между {min} и {max} годами",
+        "Period dates must lie between the years {min} and {max}",
+    ),
     "limit_negative": ("Лимит сертификатов не может быть отрицательным", "The limit cannot be negative"),
     "period_already_closed": ("Период уже закрыт", "The period is already closed"),
     "period_closed": ("Приём заявок в периоде закрыт", "The period is closed for applications"),

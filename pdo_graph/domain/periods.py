@@ -2,10 +2,18 @@
 
 Lock order: the municipality row first (serialises openings, issuance and funding of one
 municipality), then period rows, then balances.
+
+A period row is the gate of every money movement in it. Whatever changes the period itself
+(funding, a limit update, the close) holds it ``FOR NO KEY UPDATE``; every movement of its money
+(an application's reserve, a release, a charge) first holds it ``FOR SHARE`` (``lock_shared``) and
+reads its status under that lock. So a close serialises with updates, other closes and every
+movement: after it commits nothing reserves, releases or credits money in the period, and the
+period holds no available or reserved money.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -21,6 +29,7 @@ from pdo_graph.domain.money import format_amount, months_between, prorate
 from pdo_graph.domain.people import age_on
 
 MAX_NOMINAL = 10_000_000  # 100 000 ₽ per certificate and period
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # period dates outside these years are typing errors
 
 
 class Proration(StrEnum):
@@ -56,6 +65,11 @@ class OpenResult:
 
 def _validate(req: PeriodRequest) -> None:
     problems: list[Problem] = []
+    for day, name in ((req.starts_on, "startsOn"), (req.ends_on, "endsOn")):
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            problems.append(
+                Problem(ErrorCode.INVALID, "period_date_range", ["input", name], min=FIRST_YEAR, max=LAST_YEAR)
+            )
     if req.ends_on < req.starts_on:
         problems.append(Problem(ErrorCode.INVALID, "date_order", ["input", "endsOn"]))
     if not req.nominals:
@@ -280,18 +294,14 @@ async def update_period(
     limit_given: bool,
     open_for_applications: bool | None,
 ) -> tuple[int, int]:
-    """Change the limit (raising it funds the queue in order) or the applications switch."""
-    row = (
-        await conn.execute(text("SELECT municipality, status FROM funding_periods WHERE id = :p"), {"p": period_id})
-    ).first()
-    if row is None:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "periodId"])
-    require_operator_of(principal, row.municipality, ["input", "periodId"])
-    if row.status != "OPEN":
-        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "period_already_closed", ["input", "periodId"])
+    """Change the limit (raising it funds the queue in order) or the applications switch.
+
+    Refused with INVALID_TRANSITION once the period is closed (checked under the period lock, so
+    an update racing a close either runs before it or is refused)."""
+    municipality = await _period_municipality(conn, principal, period_id)
     if limit_given and funded_limit is not None and funded_limit < 0:
         raise DomainError.of(ErrorCode.INVALID, "limit_negative", ["input", "fundedCertificateLimit"])
-    await _lock_municipality(conn, row.municipality)
+    await _lock_open_period(conn, municipality, period_id)
     if limit_given:
         await conn.execute(
             text("UPDATE funding_periods SET funded_limit = :l WHERE id = :p"),
@@ -305,18 +315,68 @@ async def update_period(
     return await promote_queue(conn, period_id, actor=f"operator:{principal.subject}")
 
 
-async def close_period(conn: AsyncConnection, principal: Principal | None, period_id: int, actor: str) -> int:
-    """Close a period: what is left available expires (EXPIRE entries). Returns kopecks expired."""
-    row = (
-        await conn.execute(text("SELECT municipality, status FROM funding_periods WHERE id = :p"), {"p": period_id})
-    ).first()
-    if row is None:
+async def _period_municipality(conn: AsyncConnection, principal: Principal | None, period_id: int) -> str:
+    """The period's municipality, for the permission check (a plain read: nothing is locked yet)."""
+    municipality = (
+        await conn.execute(text("SELECT municipality FROM funding_periods WHERE id = :p"), {"p": period_id})
+    ).scalar()
+    if municipality is None:
         raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "periodId"])
     if principal is not None:
-        require_operator_of(principal, row.municipality, ["input", "periodId"])
-    await _lock_municipality(conn, row.municipality)
-    if row.status != "OPEN":
+        require_operator_of(principal, municipality, ["input", "periodId"])
+    return str(municipality)
+
+
+async def _lock_open_period(conn: AsyncConnection, municipality: str, period_id: int) -> None:
+    """The municipality, then the period row for a change of the period; refused unless it is open."""
+    await _lock_municipality(conn, municipality)
+    status = (
+        await conn.execute(text("SELECT status FROM funding_periods WHERE id = :p FOR NO KEY UPDATE"), {"p": period_id})
+    ).scalar_one()
+    if status != "OPEN":
         raise DomainError.of(ErrorCode.INVALID_TRANSITION, "period_already_closed", ["input", "periodId"])
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodGate:
+    """A period's state read under its share lock: it cannot change until the transaction ends."""
+
+    closed: bool
+    open_for_applications: bool
+
+
+async def lock_shared(conn: AsyncConnection, period_ids: Iterable[int]) -> dict[int, PeriodGate]:
+    """Hold periods ``FOR SHARE`` (in id order) before moving money in them; their states.
+
+    The first lock of every money movement: it waits for a close, an update or a funding run of
+    the period, and stops them until the movement commits.
+    """
+    ids = sorted(set(period_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        text(
+            "SELECT id, status, open_for_applications FROM funding_periods WHERE id = ANY(:ids) ORDER BY id FOR SHARE"
+        ),
+        {"ids": ids},
+    )
+    return {int(r.id): PeriodGate(r.status == "CLOSED", bool(r.open_for_applications)) for r in rows}
+
+
+async def close_period(conn: AsyncConnection, principal: Principal | None, period_id: int, actor: str) -> int:
+    """Close a period in one transaction; returns the kopecks that expired.
+
+    Under the period's exclusive lock (so concurrent closes, updates and money movements
+    serialise with it; a second close is refused with INVALID_TRANSITION): the period is marked
+    closed, its live contracts end (ACTIVE -> COMPLETED, REQUESTED -> EXPIRED, reason: the period
+    ended), their reserves are released and, the period being closed, expire at once; then
+    whatever is left available expires. Afterwards the period holds no available or reserved money.
+    """
+    from pdo_graph.domain import enrollment  # enrollment imports this module
+
+    municipality = await _period_municipality(conn, principal, period_id)
+    await _lock_open_period(conn, municipality, period_id)
+    expired_before = await _expired(conn, period_id)
     await conn.execute(
         text(
             "UPDATE funding_periods SET status = 'CLOSED', open_for_applications = false, closed_at = now()"
@@ -324,6 +384,7 @@ async def close_period(conn: AsyncConnection, principal: Principal | None, perio
         ),
         {"p": period_id},
     )
+    await enrollment.end_period_contracts(conn, period_id, actor)
     leftovers = await conn.execute(
         text(
             "SELECT certificate_id, credited - reserved - spent - expired AS available FROM balances"
@@ -332,7 +393,6 @@ async def close_period(conn: AsyncConnection, principal: Principal | None, perio
         ),
         {"p": period_id},
     )
-    total = 0
     for r in leftovers.all():
         await ledger.post(
             conn,
@@ -345,8 +405,14 @@ async def close_period(conn: AsyncConnection, principal: Principal | None, perio
                 actor=actor,
             ),
         )
-        total += int(r.available)
-    return total
+    return await _expired(conn, period_id) - expired_before
+
+
+async def _expired(conn: AsyncConnection, period_id: int) -> int:
+    total = await conn.execute(
+        text("SELECT coalesce(sum(expired), 0) FROM balances WHERE period_id = :p"), {"p": period_id}
+    )
+    return int(total.scalar_one())
 
 
 async def current_period_id(conn: AsyncConnection, municipality: str, today: date) -> int | None:

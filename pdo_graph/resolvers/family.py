@@ -180,7 +180,10 @@ class FamilyMutation:
     ) -> CertificatePayload:
         return await _change_status(info.context, input, DomainCertificateStatus.ACTIVE)
 
-    @strawberry.mutation(description="Operator: revoke a certificate without running contracts.")
+    @strawberry.mutation(
+        description="Operator: revoke a certificate; its applications and contracts end (charged months stay"
+        " charged, reserves are released, seats freed)."
+    )
     async def certificate_revoke(self, info: Info[Context, None], input: CertificateStatusInput) -> CertificatePayload:
         return await _change_status(info.context, input, DomainCertificateStatus.REVOKED)
 
@@ -233,7 +236,9 @@ class FamilyMutation:
             period=await load_period(ctx, result[0]), credited=money(result[1]), expired=money(0), user_errors=[]
         )
 
-    @strawberry.mutation(description="Operator: close a period; unused money expires (EXPIRE entries).")
+    @strawberry.mutation(
+        description="Operator: close a period; its contracts end and unused money expires (EXPIRE entries)."
+    )
     async def funding_period_close(
         self, info: Info[Context, None], input: FundingPeriodCloseInput
     ) -> FundingPeriodPayload:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.auth.principal import Principal, Role
+from pdo_graph.db import session
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import periods
 from pdo_graph.domain.money import add_months, month_start
@@ -151,7 +152,7 @@ async def bulk_certificates(
             )
         ).all()
         by_subject = {r.subject: int(r.id) for r in gids}
-        names = [f"Ученик{i} Тестовый Сертификатович" for i in range(count)]
+        names = [f"Ученик{i} {prefix} Сертификатович" for i in range(count)]
         children = (
             await conn.execute(
                 text(
@@ -169,7 +170,7 @@ async def bulk_certificates(
             )
         ).all()
         child_of = {int(r.guardian_id): int(r.id) for r in children}
-        numbers = [f"99{municipality}{prefix[:1]}{i:05d}"[:16] for i in range(count)]
+        numbers = [f"99{municipality}{prefix}{i:05d}" for i in range(count)]
         certs = (
             await conn.execute(
                 text(
@@ -188,6 +189,21 @@ async def bulk_certificates(
         ).all()
     cert_of_child = {int(r.child_id): int(r.id) for r in certs}
     return [(s, cert_of_child[child_of[by_subject[s]]]) for s in subjects]
+
+
+@pytest.fixture
+def retried(monkeypatch) -> list[str]:
+    """SQLSTATEs of every failed transaction attempt (run_transaction retries deadlocks silently)."""
+    seen: list[str] = []
+    original = session.sqlstate
+
+    def spy(exc: BaseException) -> str | None:
+        code = original(exc)
+        seen.append(str(code))
+        return code
+
+    monkeypatch.setattr(session, "sqlstate", spy)
+    return seen
 
 
 def gid(type_name: str, pk: int) -> str:

@@ -6,11 +6,9 @@ import asyncio
 import random
 from datetime import date
 
-import pytest
 from sqlalchemy import text
 
 from pdo_graph.auth.principal import Principal, Role
-from pdo_graph.db import session
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import enrollment
 from pdo_graph.domain.errors import DomainError
@@ -32,21 +30,6 @@ from tests.enrollment.conftest import (
 from tests.helpers import new_certificate
 
 TODAY = date.today()
-
-
-@pytest.fixture
-def retried(monkeypatch) -> list[str]:
-    """SQLSTATEs of every failed transaction attempt (run_transaction retries deadlocks silently)."""
-    seen: list[str] = []
-    original = session.sqlstate
-
-    def spy(exc: BaseException) -> str | None:
-        code = original(exc)
-        seen.append(str(code))
-        return code
-
-    monkeypatch.setattr(session, "sqlstate", spy)
-    return seen
 
 
 def guardian(subject: str) -> Principal:

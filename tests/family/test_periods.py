@@ -169,3 +169,28 @@ async def test_domain_refuses_foreign_operator(db):
         assert exc.problems[0].code == "FORBIDDEN"
     else:
         raise AssertionError("expected FORBIDDEN")
+
+
+async def test_period_dates_are_bounded_to_the_years_2000_to_2100(gql, token):
+    bad = await open_period(gql, token, "01", date(1999, 12, 31), date(9999, 12, 31), NOMINALS)
+    assert bad["period"] is None
+    assert [(e["code"], e["field"]) for e in bad["userErrors"]] == [
+        ("INVALID", ["input", "startsOn"]),
+        ("INVALID", ["input", "endsOn"]),
+    ]
+    assert bad["userErrors"][0]["message"] == "Даты периода должны лежать между 2000 и 2100 годами"
+    body = await gql(
+        """mutation { fundingPeriodOpen(input: {municipality: "01", startsOn: "2026-01-01", endsOn: "2101-01-01",
+        nominals: [{minAge: 5, maxAge: 17, kopecks: 1}]}) { period { id } userErrors { code field message } } }""",
+        token=token("OPERATOR", "op-01", municipality="01"),
+        lang="en",
+    )
+    assert body["data"]["fundingPeriodOpen"]["userErrors"] == [
+        {
+            "code": "INVALID",
+            "field": ["input", "endsOn"],
+            "message": "Period dates must lie between the years 2000 and 2100",
+        }
+    ]
+    edges = await open_period(gql, token, "02", date(2000, 1, 1), date(2100, 12, 31), NOMINALS)
+    assert edges["userErrors"] == [] and edges["period"]["endsOn"] == "2100-12-31"
