@@ -24,14 +24,16 @@ from pdo_graph.resolvers import catalog as catalog_resolvers
 from pdo_graph.resolvers import enrollment as enrollment_resolvers
 from pdo_graph.resolvers import integrations as integration_resolvers
 from pdo_graph.resolvers.analytics import AnalyticsQuery
+from pdo_graph.resolvers.audit import AuditQuery
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
 from pdo_graph.resolvers.node import NodeQuery
-from pdo_graph.schema import catalog, enrollment, family
+from pdo_graph.schema import audit, catalog, enrollment, family
 
 QUERY_TYPES: list[type] = [
     NodeQuery,
     FamilyQuery,
     AnalyticsQuery,
+    AuditQuery,
     *catalog_resolvers.QUERIES,
     *enrollment_resolvers.QUERIES,
     *integration_resolvers.QUERIES,
@@ -52,6 +54,7 @@ EXTRA_TYPES: list[type] = [
     catalog.Program,
     catalog.Group,
     enrollment.Enrollment,
+    audit.AuditEntry,
     *catalog_resolvers.TYPES,
     *enrollment_resolvers.TYPES,
     *integration_resolvers.TYPES,
@@ -73,6 +76,7 @@ def _extensions(settings: Settings) -> list[Callable[[], SchemaExtension] | type
         lambda: ParserCache(maxsize=512),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=512),
+        audit.PersonalDataAudit,
     ]
 
 
