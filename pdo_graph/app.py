@@ -33,7 +33,7 @@ from pdo_graph.db.engine import Database, open_database
 from pdo_graph.db.session import RequestDb
 from pdo_graph.limits import count_tokens, parse_cached, query_cost
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from pdo_graph.observability import Metrics
+from pdo_graph.observability import Metrics, bind_request_id
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.root import build_schema
 
@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     async def graphql(request: Request) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        bind_request_id(request_id)
         headers = {"x-request-id": request_id}
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             page = graphiql.PAGE if graphiql.assets_present(assets_dir) else graphiql.MISSING

@@ -34,6 +34,7 @@ def make_engine(url: str, pool_size: int = 8) -> AsyncEngine:
         pool_timeout=30,
         pool_pre_ping=False,
         pool_recycle=1800,
+        hide_parameters=True,  # SQL parameters (names, СНИЛС, reasons) never reach an exception message or a log
         connect_args={"server_settings": {"application_name": "pdo-graph", "timezone": "UTC"}},
     )
 

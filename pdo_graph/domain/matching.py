@@ -7,8 +7,8 @@ child applied for twice under a name that only *looks* the same):
 - invisible characters: format characters (Unicode category Cf: zero-width space/joiners, soft
   hyphen, BOM, bidi marks), the other default-ignorable code points (variation selectors, the
   combining grapheme joiner, Hangul fillers) and control characters;
-- every kind of space becomes one space; every dash (category Pd, the minus sign) one hyphen,
-  with no spaces around it;
+- every kind of space becomes one space (none in the key); every dash (category Pd, the minus
+  sign) one hyphen, with no spaces around it;
 - combining marks (stress accents, ё's diaeresis) are dropped, except the breve, so й stays й;
 - look-alikes (UTS #39 confusables, the Unicode data shipped by the ``confusable_homoglyphs``
   package): every character that looks like a Cyrillic letter *in its own case* becomes that
@@ -34,12 +34,10 @@ from functools import cache
 from confusable_homoglyphs.confusables import confusables_data
 
 BREVE = "\u0306"
-# Default_Ignorable_Code_Point (DerivedCoreProperties.txt) outside category Cf, plus the blank
-# Braille pattern: invisible, yet letters or marks to Unicode.
-_IGNORABLE = frozenset(
-    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
-    + "".join(chr(c) for c in range(0xFE00, 0xFE10))
-)
+# Default_Ignorable_Code_Point (DerivedCoreProperties.txt) outside category Cf: invisible, yet
+# letters or marks to Unicode. Blank fillers that render as a space count as one.
+_IGNORABLE = frozenset("\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f" + "".join(chr(c) for c in range(0xFE00, 0xFE10)))
+_BLANKS = frozenset("\u115f\u1160\u2800\u3164\uffa0")  # Hangul fillers, the Braille blank
 _DASHES = frozenset("\u2212\u2043\ufe63\uff0d")  # minus sign, hyphen bullet (Sm/Po); small/fullwidth hyphen-minus
 _SPACES = re.compile(r"\s+")
 _HYPHEN_SPACING = re.compile(r" ?- ?")
@@ -54,7 +52,7 @@ def visible_text(text: str) -> str:
     """NFKC, invisible characters removed, spaces and dashes unified (no case or look-alike folding)."""
     out: list[str] = []
     for c in unicodedata.normalize("NFKC", text):
-        if c.isspace():
+        if c.isspace() or c in _BLANKS:
             out.append(" ")
         elif _invisible(c):
             continue
@@ -129,8 +127,11 @@ def _sequences() -> tuple[tuple[str, str], ...]:
 
 
 def name_key(full_name: str) -> str:
-    """The matching key of a person's name: equal for every spelling that looks the same."""
-    key = _fold_letters(visible_text(full_name))
+    """The matching key of a person's name: equal for every spelling that looks the same.
+
+    Spaces are left out of the key altogether: a blank that renders as nothing, or nothing that
+    renders as a blank, cannot tell two spellings apart."""
+    key = _fold_letters(visible_text(full_name)).replace(" ", "")
     for pattern, letter in _sequences():
         key = key.replace(pattern, letter)
     return key

@@ -18,6 +18,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from pdo_graph.config import Settings
 from pdo_graph.resolvers import catalog as catalog_resolvers
@@ -80,13 +81,25 @@ def _extensions(settings: Settings) -> list[Callable[[], SchemaExtension] | type
     ]
 
 
+class Schema(strawberry.Schema):
+    """The schema; errors are not logged here.
+
+    Strawberry logs every error with its message, and a client's error message repeats what it sent
+    (``Variable '$input' got invalid value ...``: names, СНИЛС). Client errors are the client's
+    business; unexpected faults are logged by the app, masked and with the request id.
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        return None
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     Query = merge_types("Query", tuple(QUERY_TYPES))
     Mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
     Query.__strawberry_definition__.description = "Reads: the public navigator and each role's own data."  # type: ignore[attr-defined]
     Mutation.__strawberry_definition__.description = "Changes; business refusals come back as userErrors."  # type: ignore[attr-defined]
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         types=EXTRA_TYPES,
