@@ -62,6 +62,15 @@ SNILS_VARIANTS = {
 }
 
 
+UKRAINIAN = "Грищенко В\u0456тал\u0456й \u0406ванович"  # Cyrillic і and І
+I_VARIANTS = {
+    "latin i and I": "Грищенко Вiталiй Iванович",
+    "turkish dotless ı": "Грищенко Вıталıй Iванович",
+    "turkish dotted capital İ": "Грищенко Віталій İванович",
+    "digit one for І": "Грищенко Віталій 1ванович",
+}
+
+
 async def test_the_key_keeps_every_russian_letter_apart() -> None:
     letters = "абвгдежзийклмнопрстуфхцчшщъыьэюя"
     keys = [name_key(c) for c in letters]
@@ -76,6 +85,13 @@ async def test_a_disguised_name_is_the_same_child(gql, token, variant):
     assert first["userErrors"] == []
     again = await apply(gql, token("GUARDIAN", "mallory"), NAME_VARIANTS[variant], BIRTH)
     assert again["application"] is None, variant
+    assert [e["code"] for e in again["userErrors"]] == ["DUPLICATE"], (variant, again)
+
+
+@pytest.mark.parametrize("variant", sorted(I_VARIANTS))
+async def test_dotted_and_dotless_i_are_the_same_letter(gql, token, variant):
+    assert (await apply(gql, token("GUARDIAN", "alice"), UKRAINIAN, BIRTH))["userErrors"] == []
+    again = await apply(gql, token("GUARDIAN", "mallory"), I_VARIANTS[variant], BIRTH)
     assert [e["code"] for e in again["userErrors"]] == ["DUPLICATE"], (variant, again)
 
 
