@@ -29,11 +29,12 @@ from pdo_graph.auth.oidc import IssuerUnavailable, OidcVerifier
 from pdo_graph.auth.principal import ANONYMOUS, AuthError, ClaimNames, Principal
 from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev_key
 from pdo_graph.config import Settings
+from pdo_graph.crypto import personal_data_keys
 from pdo_graph.db.engine import Database, open_database
 from pdo_graph.db.session import RequestDb
 from pdo_graph.limits import count_tokens, parse_cached, query_cost
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from pdo_graph.observability import Metrics
+from pdo_graph.observability import Metrics, bind_request_id
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.root import build_schema
 
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if services.database is None:
             services.database = await open_database(settings)
+        personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
         services.verifier = make_verifier(settings)
         if not graphiql.assets_present(assets_dir):
             try:
@@ -138,6 +140,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     async def graphql(request: Request) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        bind_request_id(request_id)
         headers = {"x-request-id": request_id}
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             page = graphiql.PAGE if graphiql.assets_present(assets_dir) else graphiql.MISSING

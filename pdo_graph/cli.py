@@ -43,7 +43,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
 async def _prepare(engine: AsyncEngine, args: argparse.Namespace, settings: Settings) -> None:
     """`serve --migrate --demo`: apply migrations, then load the demo region into an empty database."""
     if args.migrate:
-        await migrate(engine)
+        await migrate(engine, settings=settings)
     if args.demo:
         from pdo_graph.demo.loader import load_demo_if_empty
 
@@ -124,7 +124,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(_with_db(settings, lambda db: migrate(db.engine)))
+    asyncio.run(_with_db(settings, lambda db: migrate(db.engine, settings=settings)))
     print("migrations applied")
     return 0
 
@@ -151,7 +151,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph.demo.loader import load_demo
 
     async def run(db: Database) -> dict[str, int]:
-        await migrate(db.engine)
+        await migrate(db.engine, settings=settings)
         return await load_demo(db.engine, settings, date.today())
 
     counts = asyncio.run(_with_db(settings, run))

@@ -39,6 +39,7 @@ class Settings:
     oidc_municipality_claim: str = "pdo_municipality"
     oidc_machine_role: str = "PROVIDER"
     secret_key: str | None = None
+    personal_data_keys: str | None = None
     introspection: bool = True
     max_depth: int = 12
     max_aliases: int = 30
@@ -74,6 +75,7 @@ class Settings:
             oidc_municipality_claim=e.get("PDO_OIDC_MUNICIPALITY_CLAIM", "pdo_municipality"),
             oidc_machine_role=e.get("PDO_OIDC_MACHINE_ROLE", "PROVIDER"),
             secret_key=e.get("PDO_SECRET_KEY") or None,
+            personal_data_keys=e.get("PDO_PERSONAL_DATA_KEYS") or None,
             introspection=_bool(e.get("PDO_INTROSPECTION"), True),
             max_depth=int(e.get("PDO_MAX_DEPTH", "12")),
             max_aliases=int(e.get("PDO_MAX_ALIASES", "30")),

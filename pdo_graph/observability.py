@@ -1,11 +1,21 @@
-"""Metrics (Prometheus) and structured JSON logs."""
+"""Metrics (Prometheus) and structured logs that carry no personal data.
+
+Every log line of a request carries its request id (a context variable set per request). Log
+lines never carry SQL parameters (every engine has ``hide_parameters``) nor exception messages:
+a database error's message holds the row it refused (``Failing row contains (...)``, ``Key
+(...)=(...)``), so an exception is logged as its traceback frames, its type, and for database
+errors the SQLSTATE and the constraint or table it names, nothing else.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
 import time
+import traceback
+from types import TracebackType
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -58,8 +68,72 @@ class Metrics:
 # Only these record attributes go into a log line: never tokens, never personal data.
 _FIELDS = ("request_id", "operation", "status", "ms", "role", "cost", "outcome")
 
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("pdo_request_id", default=None)
 
-class JsonFormatter(logging.Formatter):
+
+def bind_request_id(request_id: str) -> None:
+    """Every log line written while this request is handled carries its id."""
+    REQUEST_ID.set(request_id)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get()
+        return True
+
+
+_DB_ATTRIBUTES = ("sqlstate", "constraint_name", "table_name", "column_name")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An exception without its message: the type, and what a database error names (never values)."""
+    parts = [f"{type(exc).__module__}.{type(exc).__qualname__}"]
+    seen: set[int] = set()
+    candidate: BaseException | None = exc
+    while candidate is not None and id(candidate) not in seen:
+        seen.add(id(candidate))
+        details = [f"{a}={getattr(candidate, a)}" for a in _DB_ATTRIBUTES if getattr(candidate, a, None)]
+        if details:
+            parts.append(f"({type(candidate).__name__}: {', '.join(details)})")
+            break
+        candidate = getattr(candidate, "orig", None) or candidate.__cause__
+    return " ".join(parts) + " [message withheld]"
+
+
+def safe_traceback(
+    exc_info: tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None],
+) -> str:
+    """The traceback frames of an exception and its causes, each exception described without its message."""
+    exc = exc_info[1]
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain and len(chain) < 10:
+        chain.append(exc)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    blocks = []
+    for item in reversed(chain):
+        frames = "".join(traceback.format_tb(item.__traceback__))
+        blocks.append(f"Traceback (most recent call last):\n{frames}{describe_exception(item)}")
+    return "\n\nThe above exception caused or preceded:\n\n".join(blocks)
+
+
+class _WithoutMessages(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return safe_traceback(ei)
+
+
+class TextFormatter(_WithoutMessages):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = "-"
+        record.exc_text = None  # never a traceback text cached by another formatter
+        return super().format(record)
+
+
+class JsonFormatter(_WithoutMessages):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
@@ -78,9 +152,8 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: int = logging.INFO, json_logs: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if json_logs else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -94,6 +94,7 @@ def settings(data_dir: Path) -> Settings:
 
 
 TABLES = ", ".join(t.name for t in metadata.sorted_tables)
+AUDITED = [0]  # personal-data reads written to audit_log by the tests of this run
 
 
 @pytest.fixture
@@ -108,7 +109,12 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     yield engine
     async with engine.connect() as conn:
         violations = await check_invariants(conn)
+        AUDITED[0] += int((await conn.execute(text("SELECT count(*) FROM audit_log"))).scalar_one())
     assert violations == [], f"ledger invariants violated: {violations}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(f"audit_log entries written by this run: {AUDITED[0]}")
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,24 @@ from joserfc.jwk import ECKey, Key, RSAKey
 
 OIDC_DIR = Path(__file__).resolve().parent / "oidc"
 API_RESOURCE = "https://pdo-graph.test/graphql"
+
+
+def oidc_mode(settings: Any, issuer: str) -> Any:
+    """The settings of a server that accepts ``issuer``'s tokens for API_RESOURCE (and, as every
+    server outside dev mode must, has its personal-data keys)."""
+    from dataclasses import replace
+
+    from pdo_graph.crypto import new_key_spec
+
+    return replace(
+        settings,
+        auth_mode="oidc",
+        oidc_issuer=issuer,
+        oidc_audience=API_RESOURCE,
+        personal_data_keys=new_key_spec("t1"),
+    )
+
+
 FEED_RESOURCE = "https://provider-x.test/feed"
 PROVIDER_X = "7707083893"
 START_TIMEOUT = 30.0

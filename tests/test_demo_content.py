@@ -29,6 +29,7 @@ from pdo_graph.demo.content import (
     providers,
 )
 from pdo_graph.domain.identifiers import is_valid_inn, is_valid_snils
+from pdo_graph.domain.people import name_key
 
 TODAYS = [
     date(2025, 10, 15),  # autumn: September groups are running
@@ -44,10 +45,6 @@ CODES = [code for code, _ in MUNICIPALITIES]
 
 def _age_on(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
-
-def _name_key(full_name: str) -> str:
-    return " ".join(full_name.lower().replace("ё", "е").split())
 
 
 def _months(start: date, end: date) -> int:
@@ -135,7 +132,7 @@ def test_children_ages_5_to_17(today: date) -> None:
 def test_children_unique_names_births_and_snils(content: DemoContent) -> None:
     children = [c for f in content.families for c in f.children]
     assert len(children) > 400
-    keys = [(_name_key(c.full_name), c.birth_date) for c in children]
+    keys = [(name_key(c.full_name), c.birth_date) for c in children]
     assert len(set(keys)) == len(keys)
     snils = [c.snils for c in children]
     assert len(set(snils)) == len(snils)

@@ -34,6 +34,7 @@ def make_engine(url: str, pool_size: int = 8) -> AsyncEngine:
         pool_timeout=30,
         pool_pre_ping=False,
         pool_recycle=1800,
+        hide_parameters=True,  # SQL parameters (names, СНИЛС, reasons) never reach an exception message or a log
         connect_args={"server_settings": {"application_name": "pdo-graph", "timezone": "UTC"}},
     )
 
@@ -66,28 +67,31 @@ async def open_database(settings: Settings) -> Database:
     return Database(url=url, engine=make_engine(url, settings.db_pool_size), embedded=embedded)
 
 
-def _run_upgrade(connection: object, revision: str) -> None:
+def _run_upgrade(connection: object, revision: str, settings: Settings | None) -> None:
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
+    # data migrations that need keys (0004 seals СНИЛС) read them from the settings, as the app does
+    cfg.attributes["settings"] = settings or Settings.from_env()
     command.upgrade(cfg, revision)
 
 
-async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply Alembic migrations on one connection (serialised by an advisory lock)."""
+async def migrate(engine: AsyncEngine, revision: str = "head", settings: Settings | None = None) -> None:
+    """Apply Alembic migrations up to ``revision`` on one connection (serialised by an
+    advisory lock). ``settings`` (default: from the environment) give data migrations their keys."""
     async with engine.connect() as conn:
-        await _locked_upgrade(conn, revision)
+        await _locked_upgrade(conn, revision, settings)
 
 
-async def _locked_upgrade(conn: AsyncConnection, revision: str) -> None:
+async def _locked_upgrade(conn: AsyncConnection, revision: str, settings: Settings | None) -> None:
     from sqlalchemy import text
 
     await conn.execute(text("SELECT pg_advisory_lock(7201001)"))
     try:
-        await conn.run_sync(_run_upgrade, revision)
+        await conn.run_sync(_run_upgrade, revision, settings)
         await conn.commit()
     except BaseException:
         await conn.rollback()

@@ -23,7 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 metadata = MetaData(
     naming_convention={
@@ -69,11 +69,13 @@ children = Table(
     Column("full_name", Text, nullable=False),
     Column("name_key", Text, nullable=False),
     Column("birth_date", Date, nullable=False),
-    Column("snils", String(11)),
+    Column("snils_hash", Text),  # HMAC-SHA256 of the 11 digits (pdo_graph.crypto.KeyRing.digest)
+    Column("snils_sealed", Text),  # "<key id>:<Fernet token>" of the 11 digits; never the digits in clear
     Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
     _created(),
     UniqueConstraint("name_key", "birth_date", name="uq_children_name_birth"),
-    Index("uq_children_snils", "snils", unique=True, postgresql_where=text("snils IS NOT NULL")),
+    CheckConstraint("(snils_hash IS NULL) = (snils_sealed IS NULL)", name="snils_pair"),
+    Index("uq_children_snils_hash", "snils_hash", unique=True, postgresql_where=text("snils_hash IS NOT NULL")),
 )
 
 certificate_applications = Table(
@@ -446,4 +448,23 @@ catalog_feed_items = Table(
     Column("modified", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False, server_default="false"),
     Column("harvest_run_id", BigInteger),
+)
+
+# 0004: every read of a child's personal data by someone other than its guardian. Append-only: a
+# trigger (migration 0004) refuses UPDATE and DELETE for every role.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_role", String(16), nullable=False),
+    Column("actor_subject", Text, nullable=False),
+    Column("child_id", BigInteger, ForeignKey("children.id"), nullable=False),
+    Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
+    Column("fields", ARRAY(Text), nullable=False),
+    Column("request_id", Text),
+    CheckConstraint("actor_role IN ('GUARDIAN', 'PROVIDER', 'OPERATOR', 'ANALYST')", name="actor_role"),
+    CheckConstraint("cardinality(fields) > 0", name="fields"),
+    Index("ix_audit_log_municipality", "municipality", "id"),
+    Index("ix_audit_log_child", "child_id", "id"),
 )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from pdo_graph.domain.identifiers import inn_with_checksum, snils_with_checksum
+from pdo_graph.domain.people import name_key
 
 __all__ = [
     "DIRECTIONS",
@@ -264,11 +265,6 @@ def patronymic(father_name: str, female: bool) -> str:
     return female_form if female else male_form
 
 
-def _name_key(full_name: str) -> str:
-    """Same normalisation as the database's duplicate check: case, spaces and ё ignored."""
-    return " ".join(full_name.lower().replace("ё", "е").split())
-
-
 # --- dates -------------------------------------------------------------------------------------
 
 
@@ -340,7 +336,7 @@ def families(rng: random.Random, count: int, today: date) -> list[Family]:
             if any(abs((birth - other).days) < 300 for other in births):
                 continue  # siblings are at least ten months apart
             full_name = f"{feminine_surname(surname) if female else surname} {first} {patronymic(father, female)}"
-            key = (_name_key(full_name), birth)
+            key = (name_key(full_name), birth)
             if key in seen_names:
                 continue
             snils = _unique_snils(rng, seen_snils)

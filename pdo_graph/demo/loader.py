@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.config import Settings
+from pdo_graph.crypto import personal_data_keys
 from pdo_graph.db.session import transaction
 from pdo_graph.demo import content
 from pdo_graph.domain import certificates, periods
@@ -57,6 +58,7 @@ async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dic
     counts["municipalities"] = len(content.MUNICIPALITIES)
 
     issued = 0
+    keys = personal_data_keys(settings)
     for family in content.families(rng, FAMILIES, today):
         guardian = Principal(role=Role.GUARDIAN, subject=family.subject)
         for child in family.children:
@@ -71,7 +73,7 @@ async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dic
                 operator: Principal = operator,
                 guardian: Principal = guardian,
             ) -> None:
-                app_id = await certificates.apply(conn, guardian, req, today)
+                app_id = await certificates.apply(conn, guardian, req, today, keys)
                 await certificates.issue(conn, operator, app_id, today - timedelta(days=60), settings.region_code)
 
             await transaction(engine, apply_and_issue)

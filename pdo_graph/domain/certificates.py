@@ -10,11 +10,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.auth.principal import Principal
+from pdo_graph.crypto import KeyRing
 from pdo_graph.domain import enrollment, periods
 from pdo_graph.domain.access import require_guardian, require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.identifiers import is_valid_snils, normalize_digits
-from pdo_graph.domain.people import age_on, certificate_valid_until, ensure_guardian, name_key
+from pdo_graph.domain.people import age_on, certificate_valid_until, display_name, ensure_guardian, name_key
 
 
 class CertificateStatus(StrEnum):
@@ -39,7 +40,7 @@ async def municipality_exists(conn: AsyncConnection, code: str) -> bool:
 
 def _validate_application(req: ApplicationRequest, today: date) -> tuple[str, str | None]:
     problems: list[Problem] = []
-    name = " ".join(req.full_name.split())
+    name = display_name(req.full_name)
     if not 3 <= len(name) <= 200 or len(name.split(" ")) < 2:
         problems.append(Problem(ErrorCode.INVALID, "text_length", ["input", "fullName"], min=3, max=200))
     if req.birth_date > today:
@@ -56,8 +57,14 @@ def _validate_application(req: ApplicationRequest, today: date) -> tuple[str, st
     return name, snils
 
 
-async def apply(conn: AsyncConnection, principal: Principal, req: ApplicationRequest, today: date) -> int:
-    """A guardian applies once per child; returns the application id."""
+async def apply(
+    conn: AsyncConnection, principal: Principal, req: ApplicationRequest, today: date, keys: KeyRing
+) -> int:
+    """A guardian applies once per child; returns the application id.
+
+    One child, one row: the database refuses a second row with the same name key and birth date,
+    or the same СНИЛС hash. The СНИЛС itself is kept only sealed under the newest personal-data key.
+    """
     subject = require_guardian(principal)
     name, snils = _validate_application(req, today)
     if not await municipality_exists(conn, req.municipality):
@@ -68,15 +75,16 @@ async def apply(conn: AsyncConnection, principal: Principal, req: ApplicationReq
     child = (
         await conn.execute(
             text(
-                "INSERT INTO children (guardian_id, full_name, name_key, birth_date, snils, municipality)"
-                " VALUES (:g, :n, :k, :b, :s, :m) ON CONFLICT DO NOTHING RETURNING id"
+                "INSERT INTO children (guardian_id, full_name, name_key, birth_date, snils_hash, snils_sealed,"
+                " municipality) VALUES (:g, :n, :k, :b, :h, :s, :m) ON CONFLICT DO NOTHING RETURNING id"
             ),
             {
                 "g": guardian,
                 "n": name,
                 "k": name_key(name),
                 "b": req.birth_date,
-                "s": snils,
+                "h": None if snils is None else keys.digest(snils),
+                "s": None if snils is None else keys.seal(snils),
                 "m": req.municipality,
             },
         )

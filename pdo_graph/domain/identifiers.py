@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
-_NON_DIGITS = re.compile(r"[\s\-]")
+from pdo_graph.domain.matching import digits
 
 
 def normalize_digits(value: str) -> str:
-    return _NON_DIGITS.sub("", value.strip())
+    """The decimal digits of an identifier written in any script, separators dropped; the text
+    itself when something else is in it (it then fails its checksum)."""
+    found = digits(value)
+    return value.strip() if found is None else found
 
 
 def _inn_check(digits: list[int], weights: tuple[int, ...]) -> int:
@@ -53,3 +54,8 @@ def inn_with_checksum(first9: str) -> str:
 
 def snils_with_checksum(first9: str) -> str:
     return f"{first9}{snils_checksum(first9):02d}"
+
+
+def format_snils(digits11: str) -> str:
+    """000-000-000 00, as printed on the card."""
+    return f"{digits11[:3]}-{digits11[3:6]}-{digits11[6:9]} {digits11[9:]}"

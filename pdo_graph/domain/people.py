@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_SPACES = re.compile(r"\s+")
+from pdo_graph.domain.matching import name_key as name_key
+from pdo_graph.domain.matching import visible_text
 
 
-def name_key(full_name: str) -> str:
-    """Normalised full name used to match duplicates: case, spaces and ё ignored."""
-    return _SPACES.sub(" ", full_name.strip().lower().replace("ё", "е"))
+def display_name(full_name: str) -> str:
+    """The name as stored and shown: compatibility forms composed, invisible characters and extra
+    spaces removed (look-alike letters stay as typed; only the matching key folds them)."""
+    return visible_text(full_name)
 
 
 def age_on(birth_date: date, on: date) -> int:

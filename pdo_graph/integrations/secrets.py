@@ -1,24 +1,23 @@
 """Secrets of catalog sources (client secrets, private keys), encrypted at rest.
 
-The key is derived from ``PDO_SECRET_KEY`` with HKDF-SHA256 and used with Fernet (AES-128-CBC +
-HMAC-SHA256, authenticated). A sealed secret is ``v1.`` + a Fernet token of a small JSON document
-(the kind of secret, its value and, for private keys, the key id and algorithm). Secrets never
-appear in reprs, logs or API responses.
+The key is derived from ``PDO_SECRET_KEY`` by the service's crypto helper (``pdo_graph.crypto``:
+HKDF-SHA256, Fernet: AES-128-CBC + HMAC-SHA256, authenticated). A sealed secret is ``v1.`` + a
+Fernet token of a small JSON document (the kind of secret, its value and, for private keys, the
+key id and algorithm). Secrets never appear in reprs, logs or API responses.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.fernet import InvalidToken
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pdo_graph.config import Settings
+from pdo_graph.crypto import fernet
 
 SecretKind = Literal["client_secret", "private_key"]
 _PREFIX = "v1."
@@ -46,18 +45,13 @@ class SourceSecret:
     alg: str | None = None
 
 
-def _fernet(secret_key: str) -> Fernet:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=_INFO).derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(derived))
-
-
 class SecretBox:
     """Seals and opens source secrets with the key derived from ``PDO_SECRET_KEY``."""
 
     def __init__(self, secret_key: str) -> None:
         if not secret_key:
             raise ValueError("empty secret key")
-        self._fernet = _fernet(secret_key)
+        self._fernet = fernet(secret_key.encode(), _SALT, _INFO)
 
     def __repr__(self) -> str:
         return "SecretBox(<hidden>)"

@@ -7,6 +7,7 @@ from datetime import date
 import strawberry
 from strawberry.types import Info
 
+from pdo_graph.crypto import personal_data_keys
 from pdo_graph.domain import certificates, periods
 from pdo_graph.domain.certificates import CertificateStatus as DomainCertificateStatus
 from pdo_graph.resolvers.common import pk_of, run_write
@@ -152,7 +153,8 @@ class FamilyMutation:
     ) -> CertificateApplyPayload:
         ctx = info.context
         req = certificates.ApplicationRequest(input.full_name, input.birth_date, input.snils, input.municipality)
-        app_id, errors = await run_write(ctx, lambda c: certificates.apply(c, ctx.principal, req, ctx.today))
+        keys = personal_data_keys(ctx.settings)
+        app_id, errors = await run_write(ctx, lambda c: certificates.apply(c, ctx.principal, req, ctx.today, keys))
         app = None if app_id is None else await load_application(ctx, app_id)
         return CertificateApplyPayload(application=app, user_errors=errors)
 

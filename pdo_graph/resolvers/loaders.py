@@ -49,7 +49,8 @@ def many_by_key(ctx: Context, sql: str, key: str) -> DataLoader[Any, list[Row[An
 
 
 CHILD_SQL = (
-    "SELECT ch.id, ch.full_name, ch.birth_date, ch.municipality, ch.guardian_id, g.subject AS guardian_subject"
+    "SELECT ch.id, ch.full_name, ch.birth_date, ch.snils_sealed, ch.municipality, ch.guardian_id,"
+    " g.subject AS guardian_subject"
     " FROM children ch JOIN guardians g ON g.id = ch.guardian_id"
 )
 CERTIFICATE_SQL = (

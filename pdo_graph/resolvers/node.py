@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from pdo_graph.schema import catalog, enrollment, family
+from pdo_graph.schema import audit, catalog, enrollment, family
 from pdo_graph.schema.base import Node
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.ids import decode_id
@@ -17,6 +17,7 @@ NODE_LOADERS: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     **family.NODE_LOADERS,
     **catalog.NODE_LOADERS,
     **enrollment.NODE_LOADERS,
+    **audit.NODE_LOADERS,
 }
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pdo_graph.auth.principal import Principal
 from pdo_graph.config import Settings
 from pdo_graph.db.session import RequestDb
+from pdo_graph.domain.audit import ReadAudit
 
 if TYPE_CHECKING:
     from pdo_graph.resolvers.loaders import Loaders
@@ -24,6 +25,7 @@ class Context:
     request_id: str = ""
     services: dict[str, Any] = field(default_factory=dict)
     _loaders: Loaders | None = None
+    _audit: ReadAudit | None = None
 
     @property
     def loaders(self) -> Loaders:
@@ -32,6 +34,13 @@ class Context:
 
             self._loaders = Loaders(self)
         return self._loaders
+
+    @property
+    def audit(self) -> ReadAudit:
+        """Personal-data reads of this request (written before the response by the schema's extension)."""
+        if self._audit is None:
+            self._audit = ReadAudit(self.principal, self.request_id)
+        return self._audit
 
     def reset_loaders(self) -> None:
         """Drop cached rows after a write, so the payload shows the new state."""

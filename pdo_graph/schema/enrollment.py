@@ -17,6 +17,7 @@ from strawberry.types import Info
 
 from pdo_graph.auth.principal import Role as PrincipalRole
 from pdo_graph.domain.access import can_read_family
+from pdo_graph.domain.audit import ChildRef
 from pdo_graph.domain.enrollment import MonthShare, Terms, monthly_plan
 from pdo_graph.domain.messages import render
 from pdo_graph.domain.people import age_on
@@ -52,10 +53,24 @@ class MonthlyShare:
         )
 
 
-@strawberry.type(description="A pupil as the provider sees them: the name and the age, nothing else.")
+@strawberry.type(
+    description="A pupil as the provider sees them: the name and the age, nothing else. Reading them as anyone "
+    "but the guardian is written to the audit log."
+)
 class Pupil:
-    full_name: str = strawberry.field(description="Full name (ФИО).")
-    age: int = strawberry.field(description="Age in full years today.")
+    _ref: strawberry.Private[ChildRef]
+    _full_name: strawberry.Private[str]
+    _age: strawberry.Private[int]
+
+    @strawberry.field(description="Full name (ФИО).")
+    def full_name(self, info: Info[Context, None]) -> str:
+        info.context.audit.note(self._ref, "fullName")
+        return self._full_name
+
+    @strawberry.field(description="Age in full years today.")
+    def age(self, info: Info[Context, None]) -> int:
+        info.context.audit.note(self._ref, "age")
+        return self._age
 
 
 @strawberry.type(description="An application to a group and, once accepted, the contract.")
@@ -117,7 +132,11 @@ class Enrollment(Node):
     async def pupil(self, info: Info[Context, None]) -> Pupil:
         row = await info.context.loaders.child.load(self._child_id)
         assert row is not None
-        return Pupil(full_name=row.full_name, age=age_on(row.birth_date, info.context.today))
+        return Pupil(
+            _ref=ChildRef(row.id, row.municipality, row.guardian_subject),
+            _full_name=row.full_name,
+            _age=age_on(row.birth_date, info.context.today),
+        )
 
     @strawberry.field(description="The group.")
     async def group(self, info: Info[Context, None]) -> Group:

@@ -10,7 +10,10 @@ import strawberry
 from sqlalchemy import Row, text
 from strawberry.types import Info
 
+from pdo_graph.crypto import personal_data_keys
 from pdo_graph.domain.access import can_read_family
+from pdo_graph.domain.audit import ChildRef
+from pdo_graph.domain.identifiers import format_snils
 from pdo_graph.resolvers.loaders import fetch
 from pdo_graph.schema.base import Connection, Money, Node, Role, build_connection, money
 from pdo_graph.schema.context import Context
@@ -202,22 +205,46 @@ class Certificate(Node):
         return build_connection(rows, first, total, lambda r: [r.id], Transaction.from_row, after)
 
 
-@strawberry.type(description="A child of the guardian.")
+@strawberry.type(
+    description="A child: its guardian sees it, and the operator of its municipality. Reading the name, "
+    "birth date or СНИЛС as anyone but the guardian is written to the audit log."
+)
 class Child(Node):
-    full_name: str = strawberry.field(description="Full name (ФИО).")
-    birth_date: date = strawberry.field(description="Date of birth.")
     municipality: str = strawberry.field(description="Municipality code.")
     pk: strawberry.Private[int]
+    _ref: strawberry.Private[ChildRef]
+    _full_name: strawberry.Private[str]
+    _birth_date: strawberry.Private[date]
+    _snils_sealed: strawberry.Private[str | None]
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> Child:
         return cls(
             id=strawberry.ID(encode_id("Child", r.id)),
-            full_name=r.full_name,
-            birth_date=r.birth_date,
             municipality=r.municipality,
             pk=r.id,
+            _ref=ChildRef(r.id, r.municipality, r.guardian_subject),
+            _full_name=r.full_name,
+            _birth_date=r.birth_date,
+            _snils_sealed=r.snils_sealed,
         )
+
+    @strawberry.field(description="Full name (ФИО).")
+    def full_name(self, info: Info[Context, None]) -> str:
+        info.context.audit.note(self._ref, "fullName")
+        return self._full_name
+
+    @strawberry.field(description="Date of birth.")
+    def birth_date(self, info: Info[Context, None]) -> date:
+        info.context.audit.note(self._ref, "birthDate")
+        return self._birth_date
+
+    @strawberry.field(description="СНИЛС as 000-000-000 00 (kept encrypted; null when not given).")
+    def snils(self, info: Info[Context, None]) -> str | None:
+        if self._snils_sealed is None:
+            return None
+        info.context.audit.note(self._ref, "snils")
+        return format_snils(personal_data_keys(info.context.settings).open(self._snils_sealed))
 
     @strawberry.field(description="The child's certificate, once issued.")
     async def certificate(self, info: Info[Context, None]) -> Certificate | None:

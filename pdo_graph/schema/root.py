@@ -18,20 +18,23 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from pdo_graph.config import Settings
 from pdo_graph.resolvers import catalog as catalog_resolvers
 from pdo_graph.resolvers import enrollment as enrollment_resolvers
 from pdo_graph.resolvers import integrations as integration_resolvers
 from pdo_graph.resolvers.analytics import AnalyticsQuery
+from pdo_graph.resolvers.audit import AuditQuery
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
 from pdo_graph.resolvers.node import NodeQuery
-from pdo_graph.schema import catalog, enrollment, family
+from pdo_graph.schema import audit, catalog, enrollment, family
 
 QUERY_TYPES: list[type] = [
     NodeQuery,
     FamilyQuery,
     AnalyticsQuery,
+    AuditQuery,
     *catalog_resolvers.QUERIES,
     *enrollment_resolvers.QUERIES,
     *integration_resolvers.QUERIES,
@@ -52,6 +55,7 @@ EXTRA_TYPES: list[type] = [
     catalog.Program,
     catalog.Group,
     enrollment.Enrollment,
+    audit.AuditEntry,
     *catalog_resolvers.TYPES,
     *enrollment_resolvers.TYPES,
     *integration_resolvers.TYPES,
@@ -73,7 +77,20 @@ def _extensions(settings: Settings) -> list[Callable[[], SchemaExtension] | type
         lambda: ParserCache(maxsize=512),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=512),
+        audit.PersonalDataAudit,
     ]
+
+
+class Schema(strawberry.Schema):
+    """The schema; errors are not logged here.
+
+    Strawberry logs every error with its message, and a client's error message repeats what it sent
+    (``Variable '$input' got invalid value ...``: names, СНИЛС). Client errors are the client's
+    business; unexpected faults are logged by the app, masked and with the request id.
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        return None
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -82,7 +99,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     Mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
     Query.__strawberry_definition__.description = "Reads: the public navigator and each role's own data."  # type: ignore[attr-defined]
     Mutation.__strawberry_definition__.description = "Changes; business refusals come back as userErrors."  # type: ignore[attr-defined]
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         types=EXTRA_TYPES,

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -15,14 +14,14 @@ from joserfc.jwk import RSAKey
 
 from pdo_graph.app import create_app
 from pdo_graph.db.engine import Database
-from tests.oidc_fixture import API_RESOURCE
+from tests.oidc_fixture import oidc_mode
 
 VIEWER = "{ viewer { role subject municipality } }"
 
 
 @pytest.fixture
 async def oidc_client(oidc_provider, engine, settings, database_url, db):
-    oidc_settings = replace(settings, auth_mode="oidc", oidc_issuer=oidc_provider.issuer, oidc_audience=API_RESOURCE)
+    oidc_settings = oidc_mode(settings, oidc_provider.issuer)
     app = create_app(oidc_settings, database=Database(url=database_url, engine=engine))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -38,8 +39,10 @@ class LiveServer:
         return out.stdout.strip()
 
 
-@pytest.fixture(scope="session")
-def live_server(database_url: str, data_dir: Path, engine) -> Iterator[LiveServer]:
+@contextmanager
+def running_server(database_url: str, data_dir: Path, log_path: Path, **env_overrides: str) -> Iterator[LiveServer]:
+    """`pdo-graph serve` in a subprocess on a free port; everything it writes (stdout and stderr) goes
+    to ``log_path``. Stopped (SIGTERM, then kill) on exit."""
     port = free_port()
     env = {
         **os.environ,
@@ -48,8 +51,9 @@ def live_server(database_url: str, data_dir: Path, engine) -> Iterator[LiveServe
         "PDO_AUTH_MODE": "dev",
         "PDO_PORT": str(port),
         "PDO_BACKGROUND_JOBS": "0",
+        **env_overrides,
     }
-    log = open(data_dir / f"server-{port}.log", "w")
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pdo_graph.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -57,7 +61,7 @@ def live_server(database_url: str, data_dir: Path, engine) -> Iterator[LiveServe
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {(data_dir / f'server-{port}.log').read_text()}")
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 break
@@ -66,10 +70,18 @@ def live_server(database_url: str, data_dir: Path, engine) -> Iterator[LiveServe
     else:
         proc.kill()
         raise RuntimeError("server did not start")
-    yield LiveServer(url, env)
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield LiveServer(url, env)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str, data_dir: Path, engine) -> Iterator[LiveServer]:
+    with running_server(database_url, data_dir, data_dir / "server.log") as server:
+        yield server

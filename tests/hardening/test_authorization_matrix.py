@@ -28,6 +28,7 @@ OWNER_OF_NODE = {
     "Enrollment": "guardian A",
     "CatalogSource": "operator 01",
     "CatalogSyncRun": "operator 01",
+    "AuditEntry": "operator 01",
 }
 
 
@@ -169,6 +170,12 @@ async def build_world(gql: Any, token: Any, db: Any) -> dict[str, Any]:
             )
         ).scalar_one()
     w["source X"], w["run X"] = encode_id("CatalogSource", source), encode_id("CatalogSyncRun", run)
+    # operator 01 reads child A: an audit entry of municipality 01
+    await ok(
+        gql, "query($id: ID!) { node(id: $id) { ... on Child { fullName } } }", {"id": w["child A"]}, t["operator 01"]
+    )
+    audit = await ok(gql, "{ auditLog(first: 1) { edges { node { id } } } }", {}, t["operator 01"])
+    w["audit A"] = audit["auditLog"]["edges"][0]["node"]["id"]
     return w
 
 
@@ -185,6 +192,7 @@ NODE_IDS = {
     "Program": "program X",
     "Group": "group X",
     "Review": "review A",
+    "AuditEntry": "audit A",
 }
 
 ATTACKERS = ("guardian B", "provider Y", "operator 02", "analyst", "anonymous")
@@ -471,6 +479,11 @@ def queries(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], Any]]:
             "{ catalogSources(first: 10) { edges { node { id } } } }",
             {},
             empty_or_denied("catalogSources"),
+        ),
+        "auditLog": (
+            "query($c: ID!) { auditLog(first: 10, childId: $c) { edges { node { id } } } }",
+            {"c": w["child A"]},
+            empty_or_denied("auditLog"),
         ),
         "analyticsSummary": (
             'query($m: Date!) { analyticsSummary(filter: {monthFrom: $m, monthTo: $m, municipality: "01"}) { municipality } }',

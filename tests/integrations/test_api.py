@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -13,7 +12,7 @@ from pdo_graph.app import create_app
 from pdo_graph.db.engine import Database
 from pdo_graph.schema.ids import decode_pk, encode_id
 from tests.integrations.conftest import OTHER_INN, pdo_group, pdo_program
-from tests.oidc_fixture import API_RESOURCE, FEED_RESOURCE, PROVIDER_X
+from tests.oidc_fixture import FEED_RESOURCE, PROVIDER_X, oidc_mode
 
 ERRORS = "userErrors { code field message }"
 SOURCE_FIELDS = (
@@ -385,7 +384,7 @@ async def test_upsert_writes_only_into_the_callers_own_provider(api, db, token, 
 
 @pytest.fixture
 async def oidc_api(oidc_provider, engine, sync_settings, database_url, db):
-    settings = replace(sync_settings, auth_mode="oidc", oidc_issuer=oidc_provider.issuer, oidc_audience=API_RESOURCE)
+    settings = oidc_mode(sync_settings, oidc_provider.issuer)
     app = create_app(settings, database=Database(url=database_url, engine=engine))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
