@@ -43,6 +43,7 @@ class Settings:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 3000
+    max_query_chars: int = 100_000
     max_body_bytes: int = 1536 * 1024
     max_cost: int = 50_000
     cors_origins: list[str] = field(default_factory=list)
@@ -78,6 +79,7 @@ class Settings:
             max_depth=int(e.get("PDO_MAX_DEPTH", "12")),
             max_aliases=int(e.get("PDO_MAX_ALIASES", "30")),
             max_tokens=int(e.get("PDO_MAX_TOKENS", "3000")),
+            max_query_chars=int(e.get("PDO_MAX_QUERY_CHARS", "100000")),
             max_body_bytes=int(e.get("PDO_MAX_BODY_BYTES", str(1536 * 1024))),
             max_cost=int(e.get("PDO_MAX_COST", "50000")),
             cors_origins=_list(e.get("PDO_CORS_ORIGINS"), []),

@@ -18,7 +18,17 @@ from pdo_graph.auth.principal import Role as PrincipalRole
 from pdo_graph.db.tables import DIRECTIONS
 from pdo_graph.domain import search as search_domain
 from pdo_graph.domain.messages import render
-from pdo_graph.schema.base import Connection, Edge, Money, Node, PageInfo, build_connection, encode_cursor, money
+from pdo_graph.schema.base import (
+    Connection,
+    Edge,
+    Money,
+    Node,
+    PageInfo,
+    SafeInt,
+    build_connection,
+    encode_cursor,
+    money,
+)
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.ids import decode_pk, encode_id
 from pdo_graph.schema.paging import page_args
@@ -203,7 +213,7 @@ class ProgramFilter:
         default=None, description="The child's age in years: within the program's minAge..maxAge."
     )
     municipality: str | None = strawberry.field(default=None, description="Municipality code of the program.")
-    max_price: int | None = strawberry.field(
+    max_price: SafeInt | None = strawberry.field(
         default=None, description="Kopecks: a searchable group (open, not archived, not over) costs at most this."
     )
     has_free_seats: bool | None = strawberry.field(
