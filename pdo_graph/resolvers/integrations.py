@@ -297,8 +297,8 @@ class IntegrationsQuery:
         provider_id: strawberry.ID | None = None,
     ) -> Connection[schema.CatalogSource]:
         ctx = info.context
-        first, key = page_args(first, after, ctx.lang)
-        after_id = key[0] if key and isinstance(key[0], int) and not isinstance(key[0], bool) else 0
+        first, key = page_args(first, after, ctx.lang, (int,))
+        after_id = key[0] if key else 0
         principal = ctx.principal
         conditions = ["s.id > :after"]
         params: dict[str, Any] = {"after": after_id, "n": first + 1}

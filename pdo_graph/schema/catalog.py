@@ -130,13 +130,7 @@ class Program(Node):
 
     @strawberry.field(description="Groups of the program (not archived), by start date.")
     async def groups(self, info: Info[Context, None], first: int, after: str | None = None) -> Connection[Group]:
-        first, key = page_args(first, after, info.context.lang)
-        if key is not None and not (
-            len(key) == 2 and isinstance(key[0], str) and isinstance(key[1], int) and not isinstance(key[1], bool)
-        ):
-            raise GraphQLError(
-                render("catalog_bad_cursor", info.context.lang, {}), extensions={"code": "BAD_USER_INPUT"}
-            )
+        first, key = page_args(first, after, info.context.lang, (str, int))
         rows = await info.context.loaders.groups_by_program.load(self.pk)
         if key:
             rows = [r for r in rows if [r.starts_on.isoformat(), r.id] > key]

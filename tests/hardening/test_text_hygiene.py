@@ -181,3 +181,29 @@ def test_every_field_that_takes_text_is_guarded_and_every_mutation_can_refuse():
     for name, field in schema.mutation_type.fields.items():
         payload = hygiene.refusal_builder(field.type)([])
         assert payload.user_errors == [], name
+
+
+async def test_crafted_cursors_are_malformed_not_server_errors(gql, token, db):
+    import base64
+    import json
+
+    def cursor(values) -> str:
+        return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+    cert = await new_certificate(gql, token, "alice", "Смирнова Ева Олеговна", 9)
+    guardian = token("GUARDIAN", "alice")
+    pages = (
+        f'{{ certificateByNumber(number: "{cert["number"]}") {{ transactions(first: 5, after: "%s") {{ totalCount }} }} }}',
+        f'{{ programReviews(programId: "{encode_id("Program", 1)}", first: 5, after: "%s") {{ totalCount }} }}',
+        '{ providerEnrollments(first: 5, after: "%s") { totalCount } }',
+    )
+    crafted = (["\u0000", 1], ["x"], [1.5], [2**70], [{"a": 1}], [], [True], [1, 2])
+    for page in pages:
+        for values in crafted:
+            body = await gql(page % cursor(values), token=guardian)
+            codes = [e["extensions"]["code"] for e in body.get("errors") or []]
+            assert "INTERNAL_SERVER_ERROR" not in codes, (page, values, body)
+        ok = await gql(page % cursor([1]), token=guardian)
+        assert "errors" not in ok or ok["errors"][0]["extensions"]["code"] != "INTERNAL_SERVER_ERROR"
+    body = await gql(pages[0] % cursor(["\u0000", 1]), token=guardian)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
