@@ -202,7 +202,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if operation_name is not None and not isinstance(operation_name, str):
             return _json({"errors": [{"message": "operationName должен быть строкой"}]}, 400, headers, media)
         lang = _lang(request)
-        prepared = schema.gate.prepare(query, operation_name, variables or {})
+        gate = schema.gate
+        if gate.knows(query):
+            prepared = gate.prepare(query, operation_name, variables or {})
+        else:  # a new document is parsed and validated off the event loop: /healthz and others keep answering
+            prepared = await asyncio.to_thread(gate.prepare, query, operation_name, variables or {})
         if isinstance(prepared, Refused):
             services.metrics.observe(OTHER, "refused", 0.0)
             extensions = {"cost": prepared.extra.get("cost", 0), "requestId": request_id}

@@ -27,6 +27,7 @@ validation errors are :class:`Invalid` (reported like any GraphQL request error)
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -424,19 +425,27 @@ V = TypeVar("V")
 
 
 class _Lru(Generic[K, V]):
+    """A small LRU map, safe to share between the event loop and worker threads."""
+
     def __init__(self, size: int) -> None:
         self.size = size
         self.items: OrderedDict[K, V] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __contains__(self, key: K) -> bool:
+        return key in self.items
 
     def get(self, key: K, compute: Callable[[K], V]) -> V:
-        try:
-            self.items.move_to_end(key)
-            return self.items[key]
-        except KeyError:
-            value = self.items[key] = compute(key)
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = compute(key)  # outside the lock: two threads may compute the same value once each
+        with self.lock:
+            self.items[key] = value
             if len(self.items) > self.size:
                 self.items.popitem(last=False)
-            return value
+        return value
 
 
 @dataclass(frozen=True)
@@ -462,6 +471,10 @@ class Gate:
         self._validate = validate
         self._documents: _Lru[str, DocumentNode | Refused | Invalid] = _Lru(CACHE_SIZE)
         self._validated: _Lru[str, list[GraphQLError]] = _Lru(CACHE_SIZE)
+
+    def knows(self, query: str) -> bool:
+        """Whether the document was seen recently (then preparing it again is a few dictionary lookups)."""
+        return query in self._documents and query in self._validated
 
     def document(self, query: str) -> DocumentNode | Refused | Invalid:
         """Steps 1-4: size, tokens, parse, shape (cached by the text)."""
