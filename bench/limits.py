@@ -60,7 +60,7 @@ COSTLY = (
     "query Costly { programs(first: 100) { edges { node { groups(first: 100) { edges { node { program { "
     "groups(first: 100) { edges { node { id name } } } } } } } } } } }"
 )
-SAME_NAME = "{ " + "municipalities { code } " * 700 + "}"
+SAME_NAME = "{ " + "municipalities { code } " * 450 + "}"
 
 CASES: dict[str, dict[str, Any]] = {
     "benign (control)": {"query": "{ viewer { role } }"},
@@ -71,12 +71,19 @@ CASES: dict[str, dict[str, Any]] = {
     "2 operations, no name": {"query": COSTLY + " query Cheap { __typename }"},
     "unknown operationName": {"query": "query A { __typename }", "operationName": "B"},
     "fragment only": {"query": "fragment F on Query { __typename }"},
-    "700 same-name fields": {"query": SAME_NAME},
+    "450 same-name fields": {"query": SAME_NAME},
+    "nested repeats 20 × 20": {
+        "query": "{ " + ("programs(first: 1) { edges { node { " + "provider { id } " * 20 + "} } } ") * 20 + "}"
+    },
     "depth 50": {"query": "{ viewer { " + "children { certificate { child { " * 16 + "id" + " } } }" * 16 + " } }"},
     "1000 aliases": {"query": "{ " + " ".join(f"a{i}: municipalities {{ code }}" for i in range(1000)) + " }"},
     "2 MB query": {"query": "{ municipalities { code } }" + " " * (2 * 1024 * 1024)},
     "cost bomb": {"query": COSTLY},
     "5000 tokens": {"query": "{ municipalities { " + "code " * 5000 + "} }"},
+    "1,990 unknown fields": {"query": "{ " + " ".join(f"f{i}" for i in range(1990)) + " }"},
+    "1,990-item list literal": {
+        "query": "{ programs(first: 1, filter: {directions: [" + ",".join(["1"] * 1990) + "]}) { totalCount } }"
+    },
     "NUL in a query argument": {"query": '{ certificateByNumber(number: "77\\u000001") { id } }'},
 }
 

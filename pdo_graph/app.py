@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import time
@@ -151,6 +152,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             from pdo_graph.integrations.runner import start_background_sync
 
             services.background.append(start_background_sync(services.database.engine, settings, services.metrics))
+        # Objects made at startup (schema, tables, modules) are never garbage: keep full collections,
+        # which a burst of parsed documents triggers, from scanning them again and again.
+        gc.freeze()
         try:
             yield
         finally:

@@ -8,10 +8,11 @@ execution touches the database:
    unterminated string runs to the end of its line instead of failing and being retried from every
    quote inside it), stopping after ``max_tokens`` tokens; brackets may nest ``MAX_NESTING`` deep;
 3. **parse** (cached per document text, capped at ``max_tokens`` tokens);
-4. **shape**, computed once per fragment (memoized): unknown fragments and fragment cycles, the depth
-   (``max_depth``), aliases counted as often as they are spread (``max_aliases``), and how often one
-   response name is selected in one selection set, fragments included (``MAX_SAME_FIELD``: this
-   bounds GraphQL's overlapping-fields validation, quadratic in such repeats);
+4. **shape**: unknown fragments and fragment cycles, the depth (``max_depth``) and aliases counted
+   as often as they are spread (``max_aliases``), each fragment summarized once; then the fields
+   GraphQL's overlapping-fields validation would compare (quadratic in repeats of one response
+   name, multiplied down nested repeats) are counted first and bounded (``MAX_SAME_FIELD``,
+   ``MAX_OVERLAP_PAIRS``), the walk itself within ``SHAPE_BUDGET`` steps;
 5. **the operation that will run**: several operations and no ``operationName``, an
    ``operationName`` the document lacks, or no operation at all is refused (HTTP 400);
 6. **validation** (graphql-core's rules, cached per document text);
@@ -28,11 +29,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from graphql import (
     DocumentNode,
@@ -57,9 +58,12 @@ from graphql.type.definition import GraphQLInterfaceType, GraphQLObjectType
 MAX_NESTING = 64
 """Brackets (``{ ( [``) nest at most this deep: deeper documents would exhaust the parser's stack."""
 MAX_SAME_FIELD = 20
-"""One response name selected at most this often in one selection set (fragments spread into it included)."""
-SHAPE_BUDGET = 200_000
-"""Units of work (fragment names merged into a selection set) the shape step may spend."""
+"""Fields of one response name merged at one place (one selection set with its fragments, and below
+the repeats of a field the union of their children) at most this many times."""
+MAX_OVERLAP_PAIRS = 2_000
+"""Field comparisons GraphQL's overlapping-fields validation may be led to make (see ``_Shape``)."""
+SHAPE_BUDGET = 20_000
+"""Selections the shape step may visit (fragments expanded where they are spread)."""
 DEFAULT_LIST_WEIGHT = 100
 """Multiplier of a list field missing from ``LIST_WEIGHTS`` (a test keeps every list of the schema listed)."""
 CACHE_SIZE = 512
@@ -212,11 +216,19 @@ class _ShapeRefused(Exception):
 class _Summary:
     depth: int
     aliases: int
-    names: Counter[str]  # response names selected at the top of the selection set, fragments flattened
 
 
 class _Shape:
-    """One pass over the document; every fragment is summarized once."""
+    """One pass over the document: fragments checked and summarized once each, then the merged walk.
+
+    The merged walk groups, level by level, the fields that GraphQL's overlapping-fields validation
+    compares with each other: fields of one response name in one selection set, fragments and inline
+    fragments included, and below them the union of their children. A group of k fields costs that
+    validation k(k-1)/2 comparisons, and the groups below it are as large as the product of the
+    repeats above (20 ``programs`` each selecting ``provider`` 20 times make one group of 400); the
+    walk refuses a group larger than ``MAX_SAME_FIELD`` and a document whose groups add up to more
+    than ``MAX_OVERLAP_PAIRS`` comparisons, and never spends more than ``SHAPE_BUDGET`` steps.
+    """
 
     def __init__(self, document: DocumentNode, max_depth: int, max_aliases: int) -> None:
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
@@ -225,11 +237,15 @@ class _Shape:
         self.memo: dict[str, _Summary] = {}
         self.visiting: set[str] = set()
         self.work = 0
+        self.pairs = 0
 
     def check(self, document: DocumentNode) -> None:
+        for definition in document.definitions:  # fragments first: unknown ones and cycles end here
+            if isinstance(definition, FragmentDefinitionNode):
+                self.fragment(definition.name.value)
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):
-                summary = self.selection_set(definition.selection_set)
+                summary = self.summary(definition.selection_set)
                 if summary.depth > self.max_depth:
                     raise _ShapeRefused(Refused("QUERY_TOO_DEEP", "depth", {"max": self.max_depth}))
                 if summary.aliases > self.max_aliases:
@@ -240,8 +256,8 @@ class _Shape:
                             {"count": summary.aliases, "max": self.max_aliases},
                         )
                     )
-            elif isinstance(definition, FragmentDefinitionNode):
-                self.fragment(definition.name.value)
+            if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+                self.merged([definition.selection_set])
 
     def fragment(self, name: str) -> _Summary:
         hit = self.memo.get(name)
@@ -253,47 +269,57 @@ class _Shape:
         if name in self.visiting:
             raise _ShapeRefused(Invalid([GraphQLError(render("fragment_cycle", "en", {"name": name}))]))
         self.visiting.add(name)
-        summary = self.memo[name] = self.selection_set(definition.selection_set)
+        summary = self.memo[name] = self.summary(definition.selection_set)
         self.visiting.discard(name)
         return summary
 
-    def selection_set(self, node: SelectionSetNode) -> _Summary:
+    def summary(self, node: SelectionSetNode) -> _Summary:
+        """Depth and aliases (counted as often as they are spread); each fragment once."""
         depth = aliases = 0
-        names: Counter[str] = Counter()
-        spreads: Counter[str] = Counter()
         for sel in node.selections:
             if isinstance(sel, FieldNode):
-                names[(sel.alias or sel.name).value] += 1
                 aliases += sel.alias is not None
                 if sel.selection_set is not None:
-                    child = self.selection_set(sel.selection_set)
+                    child = self.summary(sel.selection_set)
                     aliases += child.aliases
                     if not sel.name.value.startswith("__"):  # introspection does not count towards depth
                         depth = max(depth, 1 + child.depth)
-            elif isinstance(sel, InlineFragmentNode):
-                child = self.selection_set(sel.selection_set)
+            else:
+                child = (
+                    self.summary(sel.selection_set)
+                    if isinstance(sel, InlineFragmentNode)
+                    else self.fragment(cast(FragmentSpreadNode, sel).name.value)
+                )
                 depth, aliases = max(depth, child.depth), aliases + child.aliases
-                self.merge(names, child.names, 1)
-            elif isinstance(sel, FragmentSpreadNode):
-                spreads[sel.name.value] += 1
-        for name, times in spreads.items():
-            child = self.fragment(name)
-            depth, aliases = max(depth, child.depth), aliases + times * child.aliases
-            self.merge(names, child.names, times)
-        if names:
-            name, count = names.most_common(1)[0]
+        return _Summary(depth, aliases)
+
+    def merged(self, sets: list[SelectionSetNode]) -> None:
+        """Group the fields of ``sets`` by response name (fragments expanded), then each group's children."""
+        groups: dict[str, list[FieldNode]] = {}
+        pending = list(sets)
+        while pending:
+            for sel in pending.pop().selections:
+                self.work += 1
+                if self.work > SHAPE_BUDGET:
+                    raise _ShapeRefused(Refused("QUERY_TOO_COMPLEX", "too_complex"))
+                if isinstance(sel, FieldNode):
+                    groups.setdefault((sel.alias or sel.name).value, []).append(sel)
+                elif isinstance(sel, InlineFragmentNode):
+                    pending.append(sel.selection_set)
+                elif isinstance(sel, FragmentSpreadNode):
+                    pending.append(self.fragments[sel.name.value].selection_set)  # known: checked first
+        for name, fields in groups.items():
+            count = len(fields)
             if count > MAX_SAME_FIELD:
                 raise _ShapeRefused(
                     Refused("QUERY_TOO_COMPLEX", "same_field", {"name": name, "count": count, "max": MAX_SAME_FIELD})
                 )
-        return _Summary(depth, aliases, names)
-
-    def merge(self, into: Counter[str], other: Counter[str], times: int) -> None:
-        self.work += len(other)
-        if self.work > SHAPE_BUDGET:
-            raise _ShapeRefused(Refused("QUERY_TOO_COMPLEX", "too_complex"))
-        for name, count in other.items():
-            into[name] += times * count
+            self.pairs += count * (count - 1) // 2
+            if self.pairs > MAX_OVERLAP_PAIRS:
+                raise _ShapeRefused(Refused("QUERY_TOO_COMPLEX", "too_complex"))
+            children = [f.selection_set for f in fields if f.selection_set is not None]
+            if children:
+                self.merged(children)
 
 
 # --- operation and cost -------------------------------------------------------------------------

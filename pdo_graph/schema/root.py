@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, specified_rules
+from graphql import ASTValidationRule, GraphQLError, specified_rules, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.tools import merge_types
 
 from pdo_graph.config import Settings
@@ -53,6 +54,7 @@ EXTRA_TYPES: list[type] = [
 ]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+MAX_VALIDATION_ERRORS = 10  # validation stops there: a flood of errors costs no more than ten
 
 
 class PreparedDocument(SchemaExtension):
@@ -100,7 +102,8 @@ def build_schema(settings: Settings | None = None) -> Schema:
         extensions=[lambda: PreparedDocument(gates[0])],
         config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
-    rules: tuple[type[ASTValidationRule], ...] = tuple(specified_rules)
+    # graphql-core's rules and Strawberry's own two, as Strawberry validates
+    rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
     if not settings.introspection:
         rules = (*rules, NoSchemaIntrospectionCustomRule)
     limits = Limits(
@@ -111,7 +114,9 @@ def build_schema(settings: Settings | None = None) -> Schema:
         max_cost=settings.max_cost,
     )
     hygiene.install(schema._schema)
-    schema.gate = Gate(schema._schema, limits, lambda s, document: validate_document(s, document, rules))
+    schema.gate = Gate(
+        schema._schema, limits, lambda s, document: validate(s, document, rules, max_errors=MAX_VALIDATION_ERRORS)
+    )
     gates.append(schema.gate)
     return schema
 

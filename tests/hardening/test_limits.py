@@ -131,7 +131,12 @@ async def test_issue_documents_are_refused_with_a_code(app, engine, settings, db
             400,
             "QUERY_TOO_COSTLY",
         ),
-        "700 same-name fields": ({"query": "{ " + "municipalities { code } " * 700 + "}"}, 400, "QUERY_TOO_COMPLEX"),
+        "450 same-name fields": ({"query": "{ " + "municipalities { code } " * 450 + "}"}, 400, "QUERY_TOO_COMPLEX"),
+        "nested repeats 20 × 20": (
+            {"query": "{ " + ("programs(first: 1) { edges { node { " + "provider { id } " * 20 + "} } } ") * 20 + "}"},
+            400,
+            "QUERY_TOO_COMPLEX",
+        ),
         "brackets 100 deep": ({"query": "{ a(x: " + "[" * 100 + "1" + "]" * 100 + ") }"}, 400, "QUERY_TOO_DEEP"),
         "unterminated block string": ({"query": '{ a(x: """' + "x" * 5000 + " }"}, 400, "GRAPHQL_PARSE_FAILED"),
         "a flood of comments": ({"query": "{ viewer { role } }\n" + "#\n" * 20_000}, 400, "QUERY_TOO_LARGE"),
@@ -245,3 +250,17 @@ def test_depth_and_aliases_count_through_fragments_once_each():
     assert refused.params["count"] == 32 > limits.max_aliases
     introspection = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { name } } } } } } } } }"
     assert not isinstance(gate.prepare(introspection, None, {}), Refused)
+
+
+def test_fragment_reuse_of_ordinary_clients_passes_the_overlap_bound():
+    from pdo_graph.limits import Prepared, Refused
+
+    gate = build_schema().gate
+    fragments = "".join(f"fragment F{i} on Program {{ id title provider {{ id name }} }} " for i in range(10))
+    spreads = " ".join(f"...F{i}" for i in range(10))
+    ordinary = "{ programs(first: 5) { edges { node { " + spreads + " } } } } " + fragments
+    assert isinstance(gate.prepare(ordinary, None, {}), Prepared)
+    # the same fields, but each repeat of `node` repeats its children too: 20 × 20 = 400 to compare
+    nested = "{ " + ("programs(first: 1) { edges { node { " + "provider { id } " * 20 + "} } } ") * 20 + "}"
+    refused = gate.prepare(nested, None, {})
+    assert isinstance(refused, Refused) and refused.code == "QUERY_TOO_COMPLEX"
