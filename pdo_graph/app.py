@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -86,6 +88,9 @@ class Services:
         self.owns_database = True
         self.background: list[asyncio.Task[None]] = []
         self.metrics = Metrics()
+        # New documents are prepared (parsed, validated) here, one at a time: the event loop then
+        # competes with one thread for the interpreter, however many hostile documents arrive.
+        self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")
 
 
 def make_verifier(settings: Settings) -> TokenVerifier:
@@ -164,6 +169,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await services.verifier.aclose()
+            services.gate_thread.shutdown(wait=False, cancel_futures=True)
             if services.owns_database and services.database is not None:
                 await services.database.dispose()
 
@@ -210,7 +216,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if gate.knows(query):
             prepared = gate.prepare(query, operation_name, variables or {})
         else:  # a new document is parsed and validated off the event loop: /healthz and others keep answering
-            prepared = await asyncio.to_thread(gate.prepare, query, operation_name, variables or {})
+            prepare = functools.partial(gate.prepare, query, operation_name, variables or {})
+            prepared = await asyncio.get_running_loop().run_in_executor(services.gate_thread, prepare)
         if isinstance(prepared, Refused):
             services.metrics.observe(OTHER, "refused", 0.0)
             extensions = {"cost": prepared.extra.get("cost", 0), "requestId": request_id}
