@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import gc
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -32,9 +35,10 @@ from pdo_graph.config import Settings
 from pdo_graph.crypto import personal_data_keys
 from pdo_graph.db.engine import Database, open_database
 from pdo_graph.db.session import RequestDb
-from pdo_graph.limits import count_tokens, parse_cached, query_cost
+from pdo_graph.limits import Invalid, Refused
+from pdo_graph.net import is_loopback
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from pdo_graph.observability import Metrics, bind_request_id
+from pdo_graph.observability import OTHER, Metrics, bind_request_id
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.root import build_schema
 
@@ -44,6 +48,35 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 MASKED_MESSAGE = "Внутренняя ошибка сервера"
 DB_UNAVAILABLE = "База данных временно недоступна, повторите запрос"
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+DEV_MODE_LOOPBACK_ONLY = "PDO_AUTH_MODE=dev may only listen on loopback (set PDO_DEV_FORCE=1 to override)"
+
+
+def _request_id(given: str | None) -> str:
+    """The client's ``x-request-id`` when it is short and plain (at most 64 of ``A-Z a-z 0-9 . _ -``),
+    otherwise a new one."""
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def is_json_media_type(value: str) -> bool:
+    """``application/json``, optionally with parameters (RFC 9110 media type; ``charset`` must be UTF-8)."""
+    media, *parameters = value.split(";")
+    if media.strip().lower() != "application/json":
+        return False
+    for parameter in parameters:
+        name, eq, raw = parameter.strip().partition("=")
+        if not eq or not _TOKEN_CHARS.fullmatch(name):
+            return False
+        quoted = len(raw) >= 2 and raw[0] == raw[-1] == '"'
+        arg = raw[1:-1] if quoted else raw
+        if not quoted and not _TOKEN_CHARS.fullmatch(arg):
+            return False
+        if name.lower() == "charset" and arg.lower() not in ("utf-8", "utf8"):
+            return False
+    return True
 
 
 class Services:
@@ -56,6 +89,9 @@ class Services:
         self.owns_database = True
         self.background: list[asyncio.Task[None]] = []
         self.metrics = Metrics()
+        # New documents are prepared (parsed, validated) here, one at a time: the event loop then
+        # competes with one thread for the interpreter, however many hostile documents arrive.
+        self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")
 
 
 def make_verifier(settings: Settings) -> TokenVerifier:
@@ -88,8 +124,15 @@ def _json(
     return Response(orjson.dumps(data), status_code=status, headers=headers, media_type=media)
 
 
+def check_dev_mode(settings: Settings) -> None:
+    """Dev mode (the server signs its own tokens) listens on loopback only, unless ``PDO_DEV_FORCE=1``."""
+    if settings.auth_mode == "dev" and not is_loopback(settings.host) and not settings.dev_force:
+        raise RuntimeError(DEV_MODE_LOOPBACK_ONLY)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    check_dev_mode(settings)
     schema = build_schema(settings)
     services = Services(settings)
     assets_dir = settings.data_dir / "assets"
@@ -116,6 +159,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             from pdo_graph.integrations.runner import start_background_sync
 
             services.background.append(start_background_sync(services.database.engine, settings, services.metrics))
+        # Objects made at startup (schema, tables, modules) are never garbage: keep full collections,
+        # which a burst of parsed documents triggers, from scanning them again and again.
+        gc.freeze()
         try:
             yield
         finally:
@@ -125,6 +171,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await services.verifier.aclose()
+            services.gate_thread.shutdown(wait=False, cancel_futures=True)
             if services.owns_database and services.database is not None:
                 await services.database.dispose()
 
@@ -139,7 +186,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return await services.verifier.verify(token.strip())
 
     async def graphql(request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = _request_id(request.headers.get("x-request-id"))
         bind_request_id(request_id)
         headers = {"x-request-id": request_id}
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
@@ -167,12 +214,27 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         operation_name = params.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
             return _json({"errors": [{"message": "operationName должен быть строкой"}]}, 400, headers, media)
-        cost, refusal = _check_cost(query, operation_name, variables or {}, settings, context_lang := _lang(request))
-        if refusal is not None:
+        lang = _lang(request)
+        gate = schema.gate
+        if gate.knows(query):
+            prepared = gate.prepare(query, operation_name, variables or {})
+        else:  # a new document is parsed and validated off the event loop: /healthz and others keep answering
+            prepare = functools.partial(gate.prepare, query, operation_name, variables or {})
+            prepared = await asyncio.get_running_loop().run_in_executor(services.gate_thread, prepare)
+        if isinstance(prepared, Refused):
+            services.metrics.observe(OTHER, "refused", 0.0)
+            extensions = {"cost": prepared.extra.get("cost", 0), "requestId": request_id}
+            return _json({"errors": [prepared.error(lang)], "extensions": extensions}, 400, headers, media)
+        if isinstance(prepared, Invalid):
+            services.metrics.observe(OTHER, "invalid", 0.0)
+            errors = [_request_error(e, prepared.code) for e in prepared.errors]
             status = 400 if media == GRAPHQL_RESPONSE_JSON else 200
-            services.metrics.observe(operation_name, "refused", 0.0)
+            return _json({"errors": errors, "extensions": {"cost": 0, "requestId": request_id}}, status, headers, media)
+        cost = prepared.cost
+        operation = prepared.operation.name.value if prepared.operation.name else None
+        if request.method == "GET" and prepared.operation.operation is OperationType.MUTATION:
             return _json(
-                {"errors": [refusal], "extensions": {"cost": cost, "requestId": request_id}}, status, headers, media
+                {"errors": [{"message": "Мутации только методом POST"}]}, 405, {**headers, "allow": "POST"}, media
             )
         assert services.database is not None
         db = RequestDb(services.database.engine)
@@ -180,17 +242,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             principal=principal,
             db=db,
             settings=settings,
-            lang=context_lang,
+            lang=lang,
             today=date.today(),
             request_id=request_id,
             services={"metrics": services.metrics},
         )
         started = time.perf_counter()
         try:
-            if request.method == "GET" and _is_mutation(query, settings.max_tokens):
-                return _json(
-                    {"errors": [{"message": "Мутации только методом POST"}]}, 405, {**headers, "allow": "POST"}, media
-                )
             result = await schema.execute(
                 query, variable_values=variables, context_value=context, operation_name=operation_name
             )
@@ -203,7 +261,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         outcome = "ok"
         if result.errors:
             if any(_is_database_down(e.original_error) for e in result.errors):
-                services.metrics.observe(operation_name, "unavailable", elapsed)
+                services.metrics.observe(operation, "unavailable", elapsed)
                 return _json(
                     {
                         "errors": [
@@ -224,12 +282,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if executed:
             body["data"] = result.data
         body["extensions"] = {"cost": cost, "requestId": request_id}
-        services.metrics.observe(operation_name, outcome, elapsed)
+        services.metrics.observe(operation, outcome, elapsed)
         log.info(
             "graphql request",
             extra={
                 "request_id": request_id,
-                "operation": operation_name,
+                "operation": operation,
                 "ms": round(elapsed * 1000, 1),
                 "role": principal.role.value if principal.role else "ANONYMOUS",
                 "cost": cost,
@@ -286,16 +344,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     return app
 
 
-def _is_mutation(query: str, max_tokens: int) -> bool:
-    from graphql import OperationType
-
-    try:
-        doc = parse_cached(query, max_tokens)  # already parsed for the cost check: a cache hit
-    except GraphQLError:
-        return False
-    return any(getattr(d, "operation", None) == OperationType.MUTATION for d in doc.definitions)
-
-
 async def _read_params(request: Request, settings: Settings) -> tuple[dict[str, Any], Response | None]:
     if request.method == "GET":
         q = request.query_params
@@ -306,8 +354,7 @@ async def _read_params(request: Request, settings: Settings) -> tuple[dict[str, 
             except orjson.JSONDecodeError:
                 return {}, _json({"errors": [{"message": "variables: некорректный JSON"}]}, 400)
         return params, None
-    content_type = request.headers.get("content-type", "")
-    if "application/json" not in content_type:
+    if not is_json_media_type(request.headers.get("content-type", "")):
         return {}, _json({"errors": [{"message": "Ожидается Content-Type: application/json"}]}, 415)
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
@@ -324,41 +371,6 @@ async def _read_params(request: Request, settings: Settings) -> tuple[dict[str, 
     if not isinstance(data, dict):
         return {}, _json({"errors": [{"message": "Пакетные запросы не поддерживаются"}]}, 400)
     return data, None
-
-
-def _check_cost(
-    query: str, operation_name: str | None, variables: dict[str, Any], settings: Settings, lang: str
-) -> tuple[int, dict[str, Any] | None]:
-    """The query's cost, and a refusal when it is above the maximum (before touching the database)."""
-    tokens = count_tokens(query)
-    if tokens > settings.max_tokens:
-        message = (
-            f"The document has about {tokens} tokens, more than {settings.max_tokens}"
-            if lang == "en"
-            else f"В запросе около {tokens} лексем, больше допустимых {settings.max_tokens}"
-        )
-        return 0, {"message": message, "extensions": {"code": "QUERY_TOO_LARGE", "maxTokens": settings.max_tokens}}
-    try:
-        document = parse_cached(query, settings.max_tokens) if len(query) <= settings.max_body_bytes else None
-    except GraphQLError:
-        return 0, None  # the schema reports syntax errors and token limits itself
-    if document is None:
-        return 0, None
-    try:
-        cost = query_cost(document, operation_name, variables)
-    except GraphQLError as exc:
-        return 0, {"message": exc.message, "extensions": {"code": "QUERY_TOO_COMPLEX"}}
-    if cost > settings.max_cost:
-        message = (
-            f"Query cost {cost} exceeds the maximum {settings.max_cost}"
-            if lang == "en"
-            else f"Стоимость запроса {cost} больше допустимой {settings.max_cost}: уменьшите first или вложенность"
-        )
-        return cost, {
-            "message": message,
-            "extensions": {"code": "QUERY_TOO_COSTLY", "cost": cost, "maxCost": settings.max_cost},
-        }
-    return cost, None
 
 
 def _is_database_down(exc: BaseException | None) -> bool:
@@ -380,6 +392,14 @@ def _is_database_down(exc: BaseException | None) -> bool:
         "ConnectionFailureError",
         "InterfaceError",
     }
+
+
+def _request_error(error: GraphQLError, code: str) -> dict[str, Any]:
+    """A syntax or validation error, with its code and without field suggestions."""
+    formatted: dict[str, Any] = dict(error.formatted)
+    formatted["message"] = _SUGGESTION.sub("", str(formatted.get("message", "")))
+    formatted["extensions"] = {"code": code, **(error.extensions or {})}
+    return formatted
 
 
 def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:

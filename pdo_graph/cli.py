@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,9 +16,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pdo_graph.auth.tokens import DEV_TOKEN_TTL
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database, migrate, open_database
-from pdo_graph.net import is_loopback
 
 T = TypeVar("T")
 
@@ -63,13 +64,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["PDO_SYNC_BACKGROUND"] = "1"  # for worker processes
     import uvicorn
 
-    from pdo_graph.app import create_app
+    from pdo_graph.app import check_dev_mode, create_app
 
     host = args.host or settings.host
     port = args.port or settings.port
-    if settings.auth_mode == "dev" and not is_loopback(host) and not settings.dev_force:
-        print("PDO_AUTH_MODE=dev may only listen on loopback (set PDO_DEV_FORCE=1 to override)", file=sys.stderr)
+    settings = dataclasses.replace(settings, host=host, port=port)
+    try:
+        check_dev_mode(settings)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
         return 2
+    os.environ["PDO_HOST"] = host  # worker processes build their app from the environment
     if args.workers > 1:
         return _serve_workers(args, settings, host, port)
 
@@ -121,6 +126,23 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+_DURATION = re.compile(r"(\d+)([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(value: str) -> int:
+    """``3600``, ``90s``, ``30m``, ``12h`` or ``7d`` as seconds, from 1 second to 30 days."""
+    from pdo_graph.auth.tokens import MAX_DEV_TOKEN_TTL
+
+    match = _DURATION.fullmatch(value.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {value!r} (seconds, or e.g. 30m, 12h, 7d)")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if not 0 < seconds <= MAX_DEV_TOKEN_TTL:
+        raise argparse.ArgumentTypeError("a dev token lives from 1 second to 30 days")
+    return seconds
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -242,7 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", required=True)
     p.add_argument("--provider", help="provider INN or global id")
     p.add_argument("--municipality", help="municipality code")
-    p.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    p.add_argument(
+        "--ttl",
+        type=duration,
+        default=DEV_TOKEN_TTL,
+        help="lifetime: seconds, or a duration such as 30m, 12h, 7d (default 1 day, at most 30 days)",
+    )
     p.set_defaults(func=cmd_dev_token)
     sub.add_parser("demo-data", help="load demo data").set_defaults(func=cmd_demo_data)
     p = sub.add_parser("ledger", help="ledger tools")

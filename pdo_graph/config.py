@@ -43,7 +43,8 @@ class Settings:
     introspection: bool = True
     max_depth: int = 12
     max_aliases: int = 30
-    max_tokens: int = 3000
+    max_tokens: int = 2000
+    max_query_chars: int = 100_000
     max_body_bytes: int = 1536 * 1024
     max_cost: int = 50_000
     cors_origins: list[str] = field(default_factory=list)
@@ -79,7 +80,8 @@ class Settings:
             introspection=_bool(e.get("PDO_INTROSPECTION"), True),
             max_depth=int(e.get("PDO_MAX_DEPTH", "12")),
             max_aliases=int(e.get("PDO_MAX_ALIASES", "30")),
-            max_tokens=int(e.get("PDO_MAX_TOKENS", "3000")),
+            max_tokens=int(e.get("PDO_MAX_TOKENS", "2000")),
+            max_query_chars=int(e.get("PDO_MAX_QUERY_CHARS", "100000")),
             max_body_bytes=int(e.get("PDO_MAX_BODY_BYTES", str(1536 * 1024))),
             max_cost=int(e.get("PDO_MAX_COST", "50000")),
             cors_origins=_list(e.get("PDO_CORS_ORIGINS"), []),

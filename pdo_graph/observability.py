@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MAX_OPERATION_LABELS = 200
+OTHER = "other"
 
 
 class Metrics:
@@ -46,12 +48,27 @@ class Metrics:
             "pdo_db_pool_connections_in_use", "Database connections checked out of the pool", registry=self.registry
         )
         self.pool_size = Gauge("pdo_db_pool_size", "Database pool size", registry=self.registry)
+        self._operations: set[str] = set()
         self.sync_runs = Counter(
             "pdo_catalog_sync_runs_total", "Catalog sync runs by status", ["status"], registry=self.registry
         )
 
+    def operation_label(self, operation: str | None, outcome: str) -> str:
+        """The ``operation`` label, bounded: a name becomes a label once an operation of that name has
+        run without errors, up to ``MAX_OPERATION_LABELS`` names; everything else is ``other``."""
+        if operation is None:
+            return "anonymous"
+        if operation in self._operations:
+            return operation
+        if outcome == "ok" and len(self._operations) < MAX_OPERATION_LABELS and len(operation) <= 64:
+            self._operations.add(operation)
+            return operation
+        return OTHER
+
     def observe(self, operation: str | None, outcome: str, seconds: float) -> None:
-        name = (operation or "anonymous")[:64]
+        """One GraphQL request: ``operation`` is the name of the operation that ran (None: unnamed),
+        or ``OTHER`` for documents refused before an operation could run."""
+        name = self.operation_label(operation, outcome)
         self.requests.labels(name, outcome).inc()
         self.latency.labels(name).observe(seconds)
 

@@ -19,6 +19,7 @@ from joserfc.jwk import JWKRegistry, Key
 
 from pdo_graph.auth.principal import AuthError, ClaimNames, Principal, principal_from_claims
 from pdo_graph.auth.tokens import validate_claims
+from pdo_graph.net import is_secure_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class OidcVerifier:
         bad = [alg for alg in algorithms if _forbidden(alg)]
         if bad:
             raise ValueError(f"algorithms not allowed for OIDC tokens: {bad}")
+        if not is_secure_endpoint(issuer):
+            raise ValueError(f"the OIDC issuer must be https (http only on loopback): {issuer}")
         self._issuer = issuer
         self._audience = audience
         self._algorithms = frozenset(algorithms)
@@ -145,6 +148,8 @@ class OidcVerifier:
                 jwks_uri = meta.get("jwks_uri")
                 if not isinstance(jwks_uri, str):
                     raise ValueError("no jwks_uri")
+                if not is_secure_endpoint(jwks_uri):  # keys over plain http could be swapped on the way
+                    raise ValueError(f"jwks_uri is not https: {jwks_uri}")
                 self._jwks_uri = jwks_uri
             jwks = await self._get_json(self._jwks_uri)
             raw_keys = jwks.get("keys")

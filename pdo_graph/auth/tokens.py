@@ -16,6 +16,8 @@ from pdo_graph.auth.principal import AuthError, ClaimNames, Principal, Role, pri
 
 DEV_ISSUER = "urn:pdo-graph:dev"
 DEV_AUDIENCE = "pdo-graph"
+DEV_TOKEN_TTL = 24 * 3600  # a dev token lives a day unless asked otherwise
+MAX_DEV_TOKEN_TTL = 30 * 24 * 3600  # and never longer than 30 days
 
 
 class TokenVerifier(Protocol):
@@ -46,8 +48,10 @@ def mint_dev_token(
     subject: str,
     provider: str | None = None,
     municipality: str | None = None,
-    ttl_seconds: int = 12 * 3600,
+    ttl_seconds: int = DEV_TOKEN_TTL,
 ) -> str:
+    if not 0 < ttl_seconds <= MAX_DEV_TOKEN_TTL:
+        raise ValueError(f"a dev token lives from 1 second to {MAX_DEV_TOKEN_TTL} seconds (30 days)")
     now = int(time.time())
     claims: dict[str, object] = {
         "iss": DEV_ISSUER,
@@ -98,8 +102,14 @@ class DevVerifier:
             decoded = jwt.decode(token, self._key, algorithms=["ES256"])
         except (JoseError, ValueError) as exc:
             raise AuthError("Недействительный токен: подпись не проверена") from exc
-        validate_claims(dict(decoded.claims), issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
-        return principal_from_claims(decoded.claims, self._names)
+        claims = dict(decoded.claims)
+        validate_claims(claims, issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
+        issued, expires = claims.get("iat"), claims.get("exp")
+        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+            raise AuthError("В токене нет времени выпуска (iat)")
+        if expires - issued > MAX_DEV_TOKEN_TTL:
+            raise AuthError("Токен разработчика выпущен на срок больше 30 дней")
+        return principal_from_claims(claims, self._names)
 
     async def aclose(self) -> None:
         return None

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.domain.errors import DomainError, ErrorCode
+from pdo_graph.domain.money import FIRST_YEAR, LAST_YEAR, in_service_years, months_between
 
 MIN_CHILDREN = 5
+MAX_MONTHS = 36  # one summary spans at most three years
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,13 @@ async def summary(
         if municipality is not None and municipality != scope:
             raise DomainError.of(ErrorCode.FORBIDDEN, "forbidden", ["filter", "municipality"])
         municipality = scope
+    for value, name in ((month_from, "monthFrom"), (month_to, "monthTo")):
+        if not in_service_years(value):
+            raise DomainError.of(ErrorCode.INVALID, "date_years", ["filter", name], min=FIRST_YEAR, max=LAST_YEAR)
     if month_to < month_from:
         raise DomainError.of(ErrorCode.INVALID, "date_order", ["filter", "monthTo"])
+    if months_between(month_from, month_to) > MAX_MONTHS:
+        raise DomainError.of(ErrorCode.INVALID, "analytics_span", ["filter", "monthTo"], max=MAX_MONTHS)
     end = date(month_to.year + (month_to.month == 12), month_to.month % 12 + 1, 1)
     start = month_from.replace(day=1)
     params: dict[str, Any] = {

@@ -18,7 +18,7 @@ def _inn_check(digits: list[int], weights: tuple[int, ...]) -> int:
 
 def is_valid_inn(value: str) -> bool:
     """ИНН of an organisation (10 digits) or an individual (12 digits) with valid check digits."""
-    if not value.isdigit() or len(value) not in (10, 12):
+    if not (value.isascii() and value.isdigit()) or len(value) not in (10, 12):
         return False
     d = [int(c) for c in value]
     if len(d) == 10:
@@ -41,7 +41,7 @@ def snils_checksum(first9: str) -> int:
 
 def is_valid_snils(value: str) -> bool:
     """СНИЛС: 11 digits, the last two a checksum of the first nine."""
-    if not value.isdigit() or len(value) != 11:
+    if not (value.isascii() and value.isdigit()) or len(value) != 11:
         return False
     return snils_checksum(value[:9]) == int(value[9:])
 

@@ -14,10 +14,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Длина текста должна быть от {min} до {max} символов",
         "Text length must be between {min} and {max} characters",
     ),
+    "text_control": (
+        "Текст содержит недопустимый управляющий символ ({code})",
+        "The text contains a control character ({code})",
+    ),
+    "text_surrogate": (
+        "Текст содержит непарный суррогатный символ Unicode",
+        "The text contains an unpaired Unicode surrogate",
+    ),
+    "text_too_long": ("Текст длиннее {max} символов", "The text is longer than {max} characters"),
     "municipality_unknown": ("Муниципалитет {code} не найден", "Municipality {code} not found"),
     "date_order": (
         "Дата окончания должна быть не раньше даты начала",
         "End date must not precede start date",
+    ),
+    "date_years": (
+        "Дата должна приходиться на {min}–{max} годы",
+        "The date must fall within the years {min}-{max}",
+    ),
+    "analytics_span": (
+        "Сводка охватывает не больше {max} месяцев",
+        "A summary spans at most {max} months",
     ),
     # certificates
     "birth_date_future": ("Дата рождения не может быть в будущем", "Birth date cannot be in the future"),
@@ -53,10 +70,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nominal_amount": (
         "Номинал должен быть от 0 до {max} копеек",
         "A nominal must be from 0 to {max} kopecks",
-    ),
-    "period_date_range": (
-        "Даты периода должны лежать между {min} и {max} годами",
-        "Period dates must lie between the years {min} and {max}",
     ),
     "limit_negative": ("Лимит сертификатов не может быть отрицательным", "The limit cannot be negative"),
     "period_already_closed": ("Период уже закрыт", "The period is already closed"),

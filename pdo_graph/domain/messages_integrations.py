@@ -106,6 +106,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Документ обнаружения OIDC некорректен (нет token_endpoint)",
         "The OIDC discovery document is invalid (no token_endpoint)",
     ),
+    "sync_discovery_insecure": (
+        "Точка получения токена издателя доступна не по HTTPS",
+        "The issuer's token endpoint is not served over HTTPS",
+    ),
     "sync_discovery_issuer_mismatch": (
         "Издатель в документе обнаружения OIDC не совпадает с указанным в источнике",
         "The issuer in the OIDC discovery document differs from the source's issuer",

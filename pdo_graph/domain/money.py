@@ -6,6 +6,12 @@ from datetime import date
 
 CURRENCY = "RUB"
 MAX_PRICE_KOPECKS = 100_000_000  # 1 000 000 ₽ for one group run: a sane upper bound
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # dates of periods, groups and reports fall in these years
+
+
+def in_service_years(d: date) -> bool:
+    """Whether a date of a period, a group or a report is plausible (years 2000-2100)."""
+    return FIRST_YEAR <= d.year <= LAST_YEAR
 
 
 def format_amount(kopecks: int) -> str:

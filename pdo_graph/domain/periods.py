@@ -25,11 +25,10 @@ from pdo_graph.auth.principal import Principal
 from pdo_graph.domain import ledger
 from pdo_graph.domain.access import require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
-from pdo_graph.domain.money import format_amount, months_between, prorate
+from pdo_graph.domain.money import FIRST_YEAR, LAST_YEAR, format_amount, in_service_years, months_between, prorate
 from pdo_graph.domain.people import age_on
 
 MAX_NOMINAL = 10_000_000  # 100 000 ₽ per certificate and period
-FIRST_YEAR, LAST_YEAR = 2000, 2100  # period dates outside these years are typing errors
 
 
 class Proration(StrEnum):
@@ -65,11 +64,9 @@ class OpenResult:
 
 def _validate(req: PeriodRequest) -> None:
     problems: list[Problem] = []
-    for day, name in ((req.starts_on, "startsOn"), (req.ends_on, "endsOn")):
-        if not FIRST_YEAR <= day.year <= LAST_YEAR:
-            problems.append(
-                Problem(ErrorCode.INVALID, "period_date_range", ["input", name], min=FIRST_YEAR, max=LAST_YEAR)
-            )
+    for value, name in ((req.starts_on, "startsOn"), (req.ends_on, "endsOn")):
+        if not in_service_years(value):
+            problems.append(Problem(ErrorCode.INVALID, "date_years", ["input", name], min=FIRST_YEAR, max=LAST_YEAR))
     if req.ends_on < req.starts_on:
         problems.append(Problem(ErrorCode.INVALID, "date_order", ["input", "endsOn"]))
     if not req.nominals:

@@ -27,6 +27,7 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 
 from pdo_graph.integrations.secrets import SourceSecret
+from pdo_graph.net import is_secure_endpoint
 
 with warnings.catch_warnings():
     # authlib 1.9 prefers the `httpx2` package and warns when it falls back to httpx, which it supports.
@@ -104,6 +105,8 @@ class Discovery:
             endpoint = meta.get("token_endpoint")
             if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
                 raise TokenError("sync_discovery_invalid")
+            if not is_secure_endpoint(endpoint):  # the client secret must not travel in clear
+                raise TokenError("sync_discovery_insecure")
             self._cache[issuer] = _Discovered(endpoint, time.monotonic())
             return endpoint
 

@@ -50,7 +50,10 @@ class AnalyticsQuery:
             rows = await ctx.db.read(run)
         except DomainError as exc:
             problem = exc.problems[0]
-            raise GraphQLError(problem.message(ctx.lang), extensions={"code": problem.code.value}) from None
+            extensions: dict[str, object] = {"code": problem.code.value}
+            if problem.field:
+                extensions["field"] = problem.field
+            raise GraphQLError(problem.message(ctx.lang), extensions=extensions) from None
         return [
             AnalyticsRow(
                 direction=Direction(r.direction),

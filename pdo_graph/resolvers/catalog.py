@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from pdo_graph.domain import catalog
 from pdo_graph.resolvers.common import pk_of, run_write
-from pdo_graph.schema.base import UserError
+from pdo_graph.schema.base import SafeInt, UserError
 from pdo_graph.schema.catalog import (
     Direction,
     Group,
@@ -63,7 +63,7 @@ class ProgramCreateInput:
     min_age: int = strawberry.field(description="Minimum age in years (0..18), inclusive.")
     max_age: int = strawberry.field(description="Maximum age in years (0..18), inclusive.")
     municipality: str = strawberry.field(description="Municipality code where the program runs.")
-    normative_cost: int | None = strawberry.field(default=None, description="Normative cost in kopecks.")
+    normative_cost: SafeInt | None = strawberry.field(default=None, description="Normative cost in kopecks.")
     hours: int | None = strawberry.field(default=None, description="Academic hours of the program.")
     form: str = strawberry.field(
         default="очная", description="Form of study: очная, очно-заочная, заочная or дистанционная."
@@ -86,7 +86,7 @@ class ProgramUpdateInput:
     max_age: int | None = strawberry.field(default=None, description="Maximum age; null or absent: unchanged.")
     municipality: str | None = strawberry.field(default=None, description="Municipality; null or absent: unchanged.")
     form: str | None = strawberry.field(default=None, description="Form of study; null or absent: unchanged.")
-    normative_cost: int | None = strawberry.field(default=strawberry.UNSET, description="Kopecks; null clears.")
+    normative_cost: SafeInt | None = strawberry.field(default=strawberry.UNSET, description="Kopecks; null clears.")
     hours: int | None = strawberry.field(default=strawberry.UNSET, description="Hours; null clears.")
     address: str | None = strawberry.field(default=strawberry.UNSET, description="Address; null clears.")
     latitude: float | None = strawberry.field(default=strawberry.UNSET, description="Latitude; null clears.")
@@ -119,7 +119,7 @@ class GroupCreateInput:
     starts_on: date = strawberry.field(description="First day.")
     ends_on: date = strawberry.field(description="Last day (not before the first).")
     capacity: int = strawberry.field(description="Number of seats, at least 1.")
-    price: int = strawberry.field(description="Kopecks for the whole run.")
+    price: SafeInt = strawberry.field(description="Kopecks for the whole run.")
     enrollment_open: bool = strawberry.field(default=True, description="Accept applications at once.")
     schedule: str | None = strawberry.field(default=None, description="Schedule as text.")
     external_id: str | None = strawberry.field(
@@ -134,7 +134,7 @@ class GroupUpdateInput:
     starts_on: date | None = strawberry.field(default=None, description="First day; null or absent: unchanged.")
     ends_on: date | None = strawberry.field(default=None, description="Last day; null or absent: unchanged.")
     capacity: int | None = strawberry.field(default=None, description="Seats; null or absent: unchanged.")
-    price: int | None = strawberry.field(default=None, description="Kopecks; null or absent: unchanged.")
+    price: SafeInt | None = strawberry.field(default=None, description="Kopecks; null or absent: unchanged.")
     enrollment_open: bool | None = strawberry.field(default=None, description="Open or close for applications.")
     schedule: str | None = strawberry.field(default=strawberry.UNSET, description="Schedule; null clears.")
     external_id: str | None = strawberry.field(default=strawberry.UNSET, description="External id; null clears.")

@@ -11,7 +11,7 @@ from pdo_graph.crypto import personal_data_keys
 from pdo_graph.domain import certificates, periods
 from pdo_graph.domain.certificates import CertificateStatus as DomainCertificateStatus
 from pdo_graph.resolvers.common import pk_of, run_write
-from pdo_graph.schema.base import Money, Role, UserError, money
+from pdo_graph.schema.base import Money, Role, SafeInt, UserError, money
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import (
     Certificate,
@@ -73,7 +73,7 @@ ProrationRule = strawberry.enum(
 class NominalInput:
     min_age: int = strawberry.field(description="From this age in years, inclusive.")
     max_age: int = strawberry.field(description="To this age in years, inclusive.")
-    kopecks: int = strawberry.field(description="Nominal in kopecks.")
+    kopecks: SafeInt = strawberry.field(description="Nominal in kopecks.")
 
 
 @strawberry.input(description="Open a funding period of a municipality.")

@@ -22,7 +22,7 @@ from pdo_graph.integrations.secrets import SecretBox
 from pdo_graph.resolvers.common import pk_of, require_auth, run_write
 from pdo_graph.resolvers.node import register_node_loader
 from pdo_graph.schema import integrations as schema
-from pdo_graph.schema.base import Connection, UserError, build_connection, error_list, user_errors
+from pdo_graph.schema.base import Connection, SafeInt, UserError, build_connection, error_list, user_errors
 from pdo_graph.schema.catalog import Direction, Program, load_program, own_provider_id
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.ids import decode_pk
@@ -159,7 +159,7 @@ class CatalogGroupInput:
     starts_on: date = strawberry.field(description="First day.")
     ends_on: date = strawberry.field(description="Last day.")
     capacity: int = strawberry.field(description="Seats (never below the seats already taken).")
-    price: int = strawberry.field(description="Kopecks for the whole run (new applications only).")
+    price: SafeInt = strawberry.field(description="Kopecks for the whole run (new applications only).")
     enrollment_open: bool | None = strawberry.field(default=True, description="Accept applications (null: true).")
     schedule: str | None = strawberry.field(default=None, description="Schedule as text.")
 
@@ -177,7 +177,7 @@ class CatalogProgramInput:
         default=False, description="True archives it (hidden from search); null: false."
     )
     groups: list[CatalogGroupInput] = strawberry.field(description="Every group of the program (up to 200).")
-    normative_cost: int | None = strawberry.field(default=None, description="Normative cost in kopecks.")
+    normative_cost: SafeInt | None = strawberry.field(default=None, description="Normative cost in kopecks.")
     hours: int | None = strawberry.field(default=None, description="Academic hours.")
     form: str = strawberry.field(default="очная", description="Form of study.")
     address: str | None = strawberry.field(default=None, description="Where classes take place.")
@@ -297,8 +297,8 @@ class IntegrationsQuery:
         provider_id: strawberry.ID | None = None,
     ) -> Connection[schema.CatalogSource]:
         ctx = info.context
-        first, key = page_args(first, after, ctx.lang)
-        after_id = key[0] if key and isinstance(key[0], int) and not isinstance(key[0], bool) else 0
+        first, key = page_args(first, after, ctx.lang, (int,))
+        after_id = key[0] if key else 0
         principal = ctx.principal
         conditions = ["s.id > :after"]
         params: dict[str, Any] = {"after": after_id, "n": first + 1}

@@ -6,10 +6,12 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import orjson
 import strawberry
+from graphql import FloatValueNode, IntValueNode, ValueNode
+from strawberry.types.scalar import ScalarDefinition
 
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.money import CURRENCY, format_amount
@@ -32,15 +34,51 @@ class Node:
     id: strawberry.ID = strawberry.field(description="Opaque global identifier.")
 
 
+SAFE_INT_MAX = 2**53 - 1
+
+
+def _safe_int(value: Any) -> int:
+    """An integer JSON and JavaScript carry exactly; refuses anything else with a clear reason."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"SafeInt must be an integer, not {type(value).__name__}")
+    if not -SAFE_INT_MAX <= value <= SAFE_INT_MAX:
+        raise ValueError(f"SafeInt must be between -(2^53-1) and 2^53-1, {value} is not")
+    return value
+
+
+def _safe_int_literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> int:
+    if isinstance(node, IntValueNode):
+        return _safe_int(int(node.value))
+    if isinstance(node, FloatValueNode):
+        return _safe_int(float(node.value))
+    raise ValueError("SafeInt must be an integer")
+
+
+SafeInt = NewType("SafeInt", int)
+"""Kopecks and other integers beyond 32 bits; registered as the ``SafeInt`` scalar (``SCALARS``)."""
+
+SCALARS: dict[object, ScalarDefinition] = {
+    SafeInt: strawberry.scalar(
+        name="SafeInt",
+        description="An integer that JSON and JavaScript carry exactly: -(2^53-1) .. 2^53-1 (GraphQL's Int is 32-bit).",
+        serialize=_safe_int,
+        parse_value=_safe_int,
+        parse_literal=_safe_int_literal,
+    )
+}
+
+
 @strawberry.type(description="An amount of money in roubles.")
 class Money:
     amount: str = strawberry.field(description='Decimal string with two places, e.g. "1500.00".')
-    kopecks: int = strawberry.field(description="The amount in kopecks.")
+    kopecks: SafeInt = strawberry.field(description="The amount in kopecks.")
     currency: str = strawberry.field(description='Currency code, always "RUB".')
 
 
 def money(kopecks: int) -> Money:
-    return Money(amount=format_amount(kopecks), kopecks=kopecks, currency=CURRENCY)
+    return Money(amount=format_amount(kopecks), kopecks=SafeInt(kopecks), currency=CURRENCY)
 
 
 @strawberry.type(description="A business refusal of a mutation, with the input path it concerns.")

@@ -18,7 +18,17 @@ from pdo_graph.auth.principal import Role as PrincipalRole
 from pdo_graph.db.tables import DIRECTIONS
 from pdo_graph.domain import search as search_domain
 from pdo_graph.domain.messages import render
-from pdo_graph.schema.base import Connection, Edge, Money, Node, PageInfo, build_connection, encode_cursor, money
+from pdo_graph.schema.base import (
+    Connection,
+    Edge,
+    Money,
+    Node,
+    PageInfo,
+    SafeInt,
+    build_connection,
+    encode_cursor,
+    money,
+)
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.ids import decode_pk, encode_id
 from pdo_graph.schema.paging import page_args
@@ -120,13 +130,7 @@ class Program(Node):
 
     @strawberry.field(description="Groups of the program (not archived), by start date.")
     async def groups(self, info: Info[Context, None], first: int, after: str | None = None) -> Connection[Group]:
-        first, key = page_args(first, after, info.context.lang)
-        if key is not None and not (
-            len(key) == 2 and isinstance(key[0], str) and isinstance(key[1], int) and not isinstance(key[1], bool)
-        ):
-            raise GraphQLError(
-                render("catalog_bad_cursor", info.context.lang, {}), extensions={"code": "BAD_USER_INPUT"}
-            )
+        first, key = page_args(first, after, info.context.lang, (str, int))
         rows = await info.context.loaders.groups_by_program.load(self.pk)
         if key:
             rows = [r for r in rows if [r.starts_on.isoformat(), r.id] > key]
@@ -203,7 +207,7 @@ class ProgramFilter:
         default=None, description="The child's age in years: within the program's minAge..maxAge."
     )
     municipality: str | None = strawberry.field(default=None, description="Municipality code of the program.")
-    max_price: int | None = strawberry.field(
+    max_price: SafeInt | None = strawberry.field(
         default=None, description="Kopecks: a searchable group (open, not archived, not over) costs at most this."
     )
     has_free_seats: bool | None = strawberry.field(

@@ -255,8 +255,8 @@ async def load_enrollment(ctx: Context, pk: int) -> Enrollment | None:
 
 async def child_enrollments(ctx: Context, child_pk: int, first: int, after: str | None) -> Connection[Enrollment]:
     """Enrollments of a child the caller may already see (checked by the Child node), newest first."""
-    first, key = page_args(first, after, ctx.lang)
-    after_id = int(key[0]) if key and isinstance(key[0], int) else None
+    first, key = page_args(first, after, ctx.lang, (int,))
+    after_id = key[0] if key else None
     rows = await ctx.loaders.child_enrollments.load((child_pk, first, after_id))
     total = int(rows[0].total) if rows else await _count_child_enrollments(ctx, child_pk, after_id)
     return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
@@ -277,7 +277,7 @@ async def provider_enrollments(
     ctx: Context, first: int, after: str | None, status: EnrollmentStatus | None, group_pk: int | None
 ) -> Connection[Enrollment]:
     """The calling provider's applications and contracts, oldest first (the queue order)."""
-    first, key = page_args(first, after, ctx.lang)
+    first, key = page_args(first, after, ctx.lang, (int,))
     provider = await principal_provider_row(ctx)
     if provider is None:
         return _empty()
@@ -313,7 +313,7 @@ REVIEW_SQL = "SELECT r.id, r.program_id, r.rating, r.text, r.created_at FROM rev
 
 async def program_reviews(ctx: Context, program_pk: int, first: int, after: str | None) -> Connection[Review]:
     """A program's reviews, newest first (public)."""
-    first, key = page_args(first, after, ctx.lang)
+    first, key = page_args(first, after, ctx.lang, (int,))
     rows = await fetch(
         ctx,
         REVIEW_SQL + " WHERE r.program_id = :p AND (CAST(:after AS bigint) IS NULL OR r.id < :after)"

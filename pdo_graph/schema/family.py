@@ -190,7 +190,7 @@ class Certificate(Node):
     async def transactions(
         self, info: Info[Context, None], first: int, after: str | None = None
     ) -> Connection[Transaction]:
-        first, key = page_args(first, after, info.context.lang)
+        first, key = page_args(first, after, info.context.lang, (int,))
         ctx = info.context
         rows = await fetch(
             ctx,

@@ -13,12 +13,10 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
 from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from pdo_graph.domain.messages import render
 from pdo_graph.integrations.runner import render_failure, render_message
 from pdo_graph.integrations.sources import can_read_source
 from pdo_graph.resolvers.loaders import fetch, one_by_key
@@ -211,9 +209,7 @@ class CatalogSource(Node):
     @strawberry.field(description="Runs, newest first.")
     async def runs(self, info: Info[Context, None], first: int, after: str | None = None) -> Connection[CatalogSyncRun]:
         ctx = info.context
-        first, key = page_args(first, after, ctx.lang)
-        if key is not None and not (len(key) == 1 and isinstance(key[0], int) and not isinstance(key[0], bool)):
-            raise GraphQLError(render("catalog_bad_cursor", ctx.lang, {}), extensions={"code": "BAD_USER_INPUT"})
+        first, key = page_args(first, after, ctx.lang, (int,))
         after_id = key[0] if key else None
         rows = await _loader(ctx, "runs_page", _runs_page_loader).load((self.pk, first, after_id))
         total = await _loader(ctx, "run_count", _run_count_loader).load(self.pk)

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError, specified_rules, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from pdo_graph.config import Settings
+from pdo_graph.limits import Gate, Invalid, Limits, Refused, render
 from pdo_graph.resolvers import catalog as catalog_resolvers
 from pdo_graph.resolvers import enrollment as enrollment_resolvers
 from pdo_graph.resolvers import integrations as integration_resolvers
@@ -28,7 +23,8 @@ from pdo_graph.resolvers.analytics import AnalyticsQuery
 from pdo_graph.resolvers.audit import AuditQuery
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
 from pdo_graph.resolvers.node import NodeQuery
-from pdo_graph.schema import audit, catalog, enrollment, family
+from pdo_graph.schema import audit, catalog, enrollment, family, hygiene
+from pdo_graph.schema.base import SCALARS
 
 QUERY_TYPES: list[type] = [
     NodeQuery,
@@ -62,50 +58,80 @@ EXTRA_TYPES: list[type] = [
 ]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+MAX_VALIDATION_ERRORS = 10  # validation stops there: a flood of errors costs no more than ten
 
 
-def _extensions(settings: Settings) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
-    # Validation rules are built once: fresh rule classes per request would defeat the validation cache.
-    rules = [
-        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
-    if not settings.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
-    return [
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=512),
-        lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=512),
-        audit.PersonalDataAudit,
-    ]
+class PreparedDocument(SchemaExtension):
+    """Parsing and validation come from the gate's caches (the app has run the gate already)."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    def on_parse(self) -> Iterator[None]:
+        query = self.execution_context.query or ""
+        document = self.gate.document(query)
+        if isinstance(document, Invalid):
+            raise document.errors[0]
+        if isinstance(document, Refused):
+            raise GraphQLError(render(document.key, "en", document.params), extensions={"code": document.code})
+        self.execution_context.graphql_document = document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        assert document is not None
+        self.execution_context.pre_execution_errors = self.gate.validation_errors(
+            self.execution_context.query or "", document
+        )
+        yield
 
 
 class Schema(strawberry.Schema):
-    """The schema; errors are not logged here.
+    """The Strawberry schema with its gate (the checks before execution, :mod:`pdo_graph.limits`).
 
-    Strawberry logs every error with its message, and a client's error message repeats what it sent
-    (``Variable '$input' got invalid value ...``: names, СНИЛС). Client errors are the client's
-    business; unexpected faults are logged by the app, masked and with the request id.
+    Errors are not logged here: Strawberry logs every error with its message, and a client's error
+    message repeats what it sent (``Variable '$input' got invalid value ...``: names, СНИЛС). Client
+    errors are the client's business; unexpected faults are logged by the app, masked and with the
+    request id.
     """
+
+    gate: Gate
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         return None
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> Schema:
     settings = settings or Settings()
     Query = merge_types("Query", tuple(QUERY_TYPES))
     Mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
     Query.__strawberry_definition__.description = "Reads: the public navigator and each role's own data."  # type: ignore[attr-defined]
     Mutation.__strawberry_definition__.description = "Changes; business refusals come back as userErrors."  # type: ignore[attr-defined]
-    return Schema(
+    gates: list[Gate] = []
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         types=EXTRA_TYPES,
-        extensions=_extensions(settings),
-        config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
+        extensions=[lambda: PreparedDocument(gates[0]), audit.PersonalDataAudit],
+        config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
+    # graphql-core's rules and Strawberry's own two, as Strawberry validates
+    rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    if not settings.introspection:
+        rules = (*rules, NoSchemaIntrospectionCustomRule)
+    limits = Limits(
+        max_query_chars=settings.max_query_chars,
+        max_tokens=settings.max_tokens,
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_cost=settings.max_cost,
+    )
+    hygiene.install(schema._schema)
+    schema.gate = Gate(
+        schema._schema, limits, lambda s, document: validate(s, document, rules, max_errors=MAX_VALIDATION_ERRORS)
+    )
+    gates.append(schema.gate)
+    return schema
 
 
 def export_sdl() -> str:

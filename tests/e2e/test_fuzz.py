@@ -1,7 +1,10 @@
 """schemathesis fuzzes every query and mutation of the running server with a token of each role.
 
-No 5xx, no unmasked error, no response outside the GraphQL response shape. The number of examples
-is bounded so CI stays fast; the counts are printed at the end.
+No 5xx, no unmasked error, no response outside the GraphQL response shape. Every String and ID is
+drawn from hostile text too (control characters, NUL inside, over-long, unpaired surrogates,
+look-alike letters, invisible characters, digits of other scripts), dates reach the ends of the
+calendar and SafeInt its bounds and beyond. The number of examples is bounded so CI stays fast; the
+counts are printed at the end.
 """
 
 from __future__ import annotations
@@ -15,9 +18,38 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
+HOSTILE_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x9F), min_size=1, max_size=20),
+    st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=10), st.text(max_size=10)),
+    st.integers(min_value=20_000, max_value=20_010).map(lambda n: "x" * n),
+    st.sampled_from(
+        [
+            "\ud800",  # an unpaired surrogate
+            "¹¹²²³³⁴⁴⁵⁹⁵",  # a СНИЛС in superscript digits
+            "１１２－２３３－４４５ ９５",  # fullwidth
+            "١١٢٢٣٣٤٤٥٩٥",  # Arabic-Indic
+            "Петрoв Ивaн",  # Latin look-alikes
+            "Пет\u200bров\u00ad Иван\ufeff",  # zero-width space, soft hyphen, BOM
+            "Петров\r\nИван\t",
+        ]
+    ),
+)
+schemathesis.graphql.scalar("String", HOSTILE_TEXT.map(nodes.String))
+schemathesis.graphql.scalar("ID", HOSTILE_TEXT.map(nodes.String))
+schemathesis.graphql.scalar(
+    "SafeInt",
+    st.one_of(
+        st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
+        st.sampled_from([2**31, 2**53, -(2**53), 2**63]),
+    ).map(nodes.Int),
+)
 schemathesis.graphql.scalar(
     "Date",
-    st.dates(min_value=date(1990, 1, 1), max_value=date(2040, 12, 31)).map(lambda d: nodes.String(d.isoformat())),
+    st.one_of(
+        st.dates(min_value=date(1990, 1, 1), max_value=date(2040, 12, 31)),
+        st.sampled_from([date(1, 1, 1), date(1999, 12, 31), date(2101, 1, 1), date(9999, 12, 1), date(9999, 12, 31)]),
+    ).map(lambda d: nodes.String(d.isoformat())),
 )
 schemathesis.graphql.scalar(
     "DateTime",

@@ -178,7 +178,7 @@ async def test_period_dates_are_bounded_to_the_years_2000_to_2100(gql, token):
         ("INVALID", ["input", "startsOn"]),
         ("INVALID", ["input", "endsOn"]),
     ]
-    assert bad["userErrors"][0]["message"] == "Даты периода должны лежать между 2000 и 2100 годами"
+    assert bad["userErrors"][0]["message"] == "Дата должна приходиться на 2000–2100 годы"
     body = await gql(
         """mutation { fundingPeriodOpen(input: {municipality: "01", startsOn: "2026-01-01", endsOn: "2101-01-01",
         nominals: [{minAge: 5, maxAge: 17, kopecks: 1}]}) { period { id } userErrors { code field message } } }""",
@@ -189,7 +189,7 @@ async def test_period_dates_are_bounded_to_the_years_2000_to_2100(gql, token):
         {
             "code": "INVALID",
             "field": ["input", "endsOn"],
-            "message": "Period dates must lie between the years 2000 and 2100",
+            "message": "The date must fall within the years 2000-2100",
         }
     ]
     edges = await open_period(gql, token, "02", date(2000, 1, 1), date(2100, 12, 31), NOMINALS)

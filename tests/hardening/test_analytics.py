@@ -72,3 +72,18 @@ async def test_analytics_aggregates_and_suppression(db, gql, token):
         assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     anonymous = await gql(Q, {"m": month.isoformat(), "muni": None})
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_months_out_of_range_are_refused_not_failed(gql, token, db):
+    analyst = token("ANALYST", "analyst")
+    query = """query($f: Date!, $t: Date!) { analyticsSummary(filter: {monthFrom: $f, monthTo: $t}) { month } }"""
+    for start, end, field in (
+        ("2025-01-01", "9999-12-01", ["filter", "monthTo"]),
+        ("0001-01-01", "2025-01-01", ["filter", "monthFrom"]),
+        ("2020-01-01", "2025-01-01", ["filter", "monthTo"]),  # more than 36 months
+    ):
+        body = await gql(query, {"f": start, "t": end}, token=analyst)
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"] == {"code": "INVALID", "field": field}, body
+    ok = await gql(query, {"f": "2024-01-01", "t": "2026-12-31"}, token=analyst)
+    assert ok["data"] == {"analyticsSummary": []}

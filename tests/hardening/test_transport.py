@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import httpx
@@ -103,3 +104,65 @@ async def test_introspection_can_be_switched_off(engine, settings, database_url,
         assert r.json().get("data") is None
         ok = await client.post("/graphql", json={"query": "{ municipalities { code } }"})
         assert ok.json()["data"]["municipalities"]
+
+
+async def test_content_type_is_parsed_as_a_media_type(app, db):
+    from pdo_graph.app import is_json_media_type
+
+    accepted = [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        'application/json;charset="UTF-8"',
+    ]
+    refused = [
+        "text/plain; x=application/json",
+        "application/jsonx",
+        "application/json-seq",
+        "multipart/form-data; boundary=application/json",
+        "application/json; charset=latin-1",
+        "application/json; charset",
+        "",
+    ]
+    assert all(is_json_media_type(v) for v in accepted)
+    assert not any(is_json_media_type(v) for v in refused)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        body = b'{"query": "{ viewer { role } }"}'
+        for value in refused[:4]:
+            r = await client.post("/graphql", content=body, headers={"content-type": value})
+            assert r.status_code == 415, value
+        r = await client.post("/graphql", content=body, headers={"content-type": accepted[2]})
+        assert r.status_code == 200 and r.json()["data"] == {"viewer": {"role": None}}
+
+
+async def test_request_ids_are_taken_only_when_short_and_plain(app, db):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for given, kept in (
+            ("req-123", True),
+            ("A.b_c-9" * 9 + "x", True),  # 64 characters
+            ("x" * 65, False),
+            ("a b", False),
+            ("<script>", False),
+            ("id;drop", False),
+        ):
+            r = await client.post("/graphql", json={"query": "{ viewer { role } }"}, headers={"x-request-id": given})
+            echoed = r.headers["x-request-id"]
+            assert (echoed == given) is kept, given
+            assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", echoed)
+            assert r.json()["extensions"]["requestId"] == echoed
+
+
+async def test_the_operation_label_of_metrics_is_bounded(app, db):
+    from pdo_graph.observability import MAX_OPERATION_LABELS
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for i in range(MAX_OPERATION_LABELS + 50):
+            await client.post("/graphql", json={"query": f"query Op{i} {{ viewer {{ role }} }}"})
+        for i in range(20):  # refused before running: never a label of their own
+            await client.post("/graphql", json={"query": "query A { viewer { role } }", "operationName": f"Evil{i}"})
+            await client.post("/graphql", json={"query": f"query Bad{i} {{ nope }}"})
+        text = (await client.get("/metrics")).text
+    labels = set(re.findall(r'pdo_graphql_requests_total\{operation="([^"]*)"', text))
+    assert len(labels) <= MAX_OPERATION_LABELS + 2  # the admitted names, "anonymous" and "other"
+    assert "other" in labels and "Op0" in labels
+    assert not any(label.startswith(("Evil", "Bad")) for label in labels)
