@@ -52,16 +52,17 @@ from _common import admin, asyncpg_dsn, database_url, free_port, make_tmp, start
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
 from pdo_graph.db.embedded import EmbeddedPostgres
 from pdo_graph.db.engine import async_url, make_engine, migrate
 from pdo_graph.db.session import RETRYABLE_SQLSTATES, transaction
 from pdo_graph.domain import enrollment, ledger, periods
+from pdo_graph.domain.access import Actor, Role
+from pdo_graph.domain.enrollment import eligibility
 from pdo_graph.domain.errors import ErrorCode
 from pdo_graph.domain.ledger import check_invariants
 from pdo_graph.domain.money import add_months, format_amount
-from pdo_graph.schema.ids import encode_id
+from pdo_graph.ids import encode_id
 
 NOMINAL = 3_000_000
 MUNICIPALITY = "01"
@@ -145,7 +146,7 @@ async def seed(url: str, certificates: int, groups: int, today: date) -> tuple[l
                     )
                 )
             ).all()
-        operator = Principal(role=Role.OPERATOR, subject="bench-operator", municipality=MUNICIPALITY)
+        operator = Actor.operator("bench-operator", MUNICIPALITY)
         request = periods.PeriodRequest(
             municipality=MUNICIPALITY,
             starts_on=today - timedelta(days=60),
@@ -426,7 +427,7 @@ def positional(sql: str) -> tuple[str, list[str]]:
     return _PARAM.sub(sub, sql), names
 
 
-FACTS_SQL, FACTS_PARAMS = positional(enrollment._FACTS_SQL)
+FACTS_SQL, FACTS_PARAMS = positional(eligibility._FACTS_SQL)
 SEAT_SQL = (
     "UPDATE groups SET seats_taken = seats_taken + 1"
     " WHERE id = $1 AND seats_taken < capacity AND enrollment_open AND NOT archived RETURNING seats_taken"
@@ -436,10 +437,7 @@ PERIOD_SHARE_SQL = (
     "SELECT id, status, open_for_applications FROM funding_periods WHERE id = ANY($1) ORDER BY id FOR SHARE"
 )
 CERTIFICATE_SHARE_SQL = "SELECT status FROM certificates WHERE id = $1 FOR SHARE"
-BALANCE_LOCK_SQL = (
-    "SELECT credited - reserved - spent - expired FROM balances"
-    " WHERE certificate_id = $1 AND period_id = $2 FOR NO KEY UPDATE"
-)
+BALANCE_LOCK_SQL = "SELECT available FROM balances WHERE certificate_id = $1 AND period_id = $2 FOR NO KEY UPDATE"
 INSERT_ENROLLMENT_SQL = (
     "INSERT INTO enrollments (certificate_id, child_id, group_id, period_id, guardian_id, status, price,"
     " from_certificate, from_family, first_month, months, reserved, idempotency_key, request_hash)"
@@ -448,7 +446,7 @@ INSERT_ENROLLMENT_SQL = (
 )
 RESERVE_SQL = (
     "UPDATE balances SET reserved = reserved + $1"
-    " WHERE certificate_id = $2 AND period_id = $3 AND credited - reserved - spent - expired >= $1 RETURNING 1"
+    " WHERE certificate_id = $2 AND period_id = $3 AND available >= $1 RETURNING 1"
 )
 LEDGER_SQL = (
     "INSERT INTO ledger_entries (kind, certificate_id, period_id, enrollment_id, month, completeness,"
@@ -612,7 +610,7 @@ OVERSOLD_SQL = (
     " LEFT JOIN (SELECT group_id, count(*) AS n FROM enrollments WHERE status IN ('REQUESTED', 'ACTIVE')"
     " GROUP BY group_id) e ON e.group_id = g.id"
 )
-OVERDRAWN_SQL = "SELECT count(*) FROM balances WHERE credited - reserved - spent - expired < 0"
+OVERDRAWN_SQL = "SELECT count(*) FROM balances WHERE available < 0"
 OTHER_CHECKS = {
     "split != price": "SELECT count(*) FROM enrollments WHERE from_certificate + from_family <> price",
     "reserve != fromCertificate": "SELECT count(*) FROM enrollments WHERE reserved <> from_certificate",

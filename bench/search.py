@@ -40,7 +40,6 @@ from _common import admin, database_url, free_port, make_tmp, start_server, stop
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
 from pdo_graph.db.embedded import EmbeddedPostgres
 from pdo_graph.db.engine import async_url, make_engine, migrate
@@ -48,6 +47,7 @@ from pdo_graph.db.session import transaction
 from pdo_graph.demo import content
 from pdo_graph.domain import certificates, periods
 from pdo_graph.domain import search as search_domain
+from pdo_graph.domain.access import Actor, Role
 from pdo_graph.resolvers.loaders import GROUP_SQL, PROVIDER_SQL
 
 FIRST = 20
@@ -171,8 +171,8 @@ async def generate(url: str, programs: int, groups: int, today: date) -> str:
         await conn.execute(text("VACUUM ANALYZE"))
     print(f"generated {programs} programs, {groups} groups in {time.perf_counter() - started:.1f} s")
 
-    guardian = Principal(role=Role.GUARDIAN, subject="bench-guardian")
-    operator = Principal(role=Role.OPERATOR, subject="bench-operator", municipality="01")
+    guardian = Actor.guardian("bench-guardian")
+    operator = Actor.operator("bench-operator", "01")
 
     async def certificate(conn: Any) -> int:
         req = certificates.ApplicationRequest("Смирнов Артём Павлович", date(today.year - 10, 3, 1), None, "01")
@@ -188,7 +188,7 @@ async def generate(url: str, programs: int, groups: int, today: date) -> str:
 
     cert_id = await transaction(engine, certificate)
     await engine.dispose()
-    from pdo_graph.schema.ids import encode_id
+    from pdo_graph.ids import encode_id
 
     return encode_id("Certificate", cert_id)
 
@@ -275,7 +275,7 @@ def positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
 
 COVERAGE_SQL = (
     "SELECT DISTINCT ON (c.id) c.id, p.cap_at_normative,"
-    " coalesce(b.credited - b.reserved - b.spent - b.expired, 0) AS available"
+    " coalesce(b.available, 0) AS available"
     " FROM certificates c JOIN funding_periods p ON p.municipality = c.municipality AND p.status = 'OPEN'"
     " LEFT JOIN balances b ON b.certificate_id = c.id AND b.period_id = p.id"
     f" WHERE c.id = ANY($1) ORDER BY c.id, {periods.CURRENT_PERIOD_ORDER.replace(':today', '$2')}"
@@ -383,7 +383,7 @@ async def main() -> None:
     log = log_path.open("wb")
     try:
         certificate = await generate(url, args.programs, args.groups, today)
-        from pdo_graph.schema.ids import decode_pk
+        from pdo_graph.ids import decode_pk
 
         cert_pk = decode_pk(certificate, "Certificate")
         assert cert_pk is not None

@@ -144,10 +144,10 @@ async def bench(args: argparse.Namespace) -> None:
     import httpx
     from sqlalchemy import text
 
-    from pdo_graph.auth.principal import Principal, Role
     from pdo_graph.config import Settings
     from pdo_graph.db.engine import make_engine, migrate
     from pdo_graph.db.session import transaction
+    from pdo_graph.domain.access import Actor
     from pdo_graph.integrations import sources
     from pdo_graph.integrations.fetch import RetryPolicy
     from pdo_graph.integrations.oidc_client import TokenCache
@@ -208,7 +208,7 @@ async def bench(args: argparse.Namespace) -> None:
             client_secret=client.secret,
             audience=FEED_RESOURCE,
         )
-        operator = Principal(role=Role.OPERATOR, subject="bench", municipality="01")
+        operator = Actor.operator("bench", "01")
         source_id = await transaction(
             engine, lambda c: sources.create_source(c, operator, spec, SecretBox(settings.secret_key or ""))
         )

@@ -28,6 +28,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.routing import Route
 
 from pdo_graph import graphiql
+from pdo_graph.auth.actor import resolve_actor
 from pdo_graph.auth.oidc import IssuerUnavailable, OidcVerifier
 from pdo_graph.auth.principal import ANONYMOUS, AuthError, ClaimNames, Principal
 from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev_key
@@ -238,8 +239,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             )
         assert services.database is not None
         db = RequestDb(services.database.engine)
+        try:
+            actor = await resolve_actor(principal, db.read)
+        except Exception as exc:
+            await db.close()
+            if not _is_database_down(exc):
+                raise
+            services.metrics.observe(operation, "unavailable", 0.0)
+            return _unavailable(request_id, headers, media)
         context = Context(
             principal=principal,
+            actor=actor,
             db=db,
             settings=settings,
             lang=lang,
@@ -262,19 +272,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if result.errors:
             if any(_is_database_down(e.original_error) for e in result.errors):
                 services.metrics.observe(operation, "unavailable", elapsed)
-                return _json(
-                    {
-                        "errors": [
-                            {
-                                "message": DB_UNAVAILABLE,
-                                "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": request_id},
-                            }
-                        ]
-                    },
-                    503,
-                    {**headers, "retry-after": "1"},
-                    media,
-                )
+                return _unavailable(request_id, headers, media)
             body["errors"] = [_format_error(e, request_id) for e in result.errors]
             outcome = "error"
             if not executed and media == GRAPHQL_RESPONSE_JSON:
@@ -371,6 +369,13 @@ async def _read_params(request: Request, settings: Settings) -> tuple[dict[str, 
     if not isinstance(data, dict):
         return {}, _json({"errors": [{"message": "Пакетные запросы не поддерживаются"}]}, 400)
     return data, None
+
+
+def _unavailable(request_id: str, headers: dict[str, str], media: str) -> Response:
+    body = {
+        "errors": [{"message": DB_UNAVAILABLE, "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": request_id}}]
+    }
+    return _json(body, 503, {**headers, "retry-after": "1"}, media)
 
 
 def _is_database_down(exc: BaseException | None) -> bool:

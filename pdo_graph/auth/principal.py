@@ -1,18 +1,15 @@
-"""Who is calling: the principal built from a bearer token."""
+"""Who is calling: the principal built from a bearer token (its claims, as given; :mod:`pdo_graph.auth.actor`
+resolves it into the domain's :class:`~pdo_graph.domain.access.Actor`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from pdo_graph.domain.access import Role
 
-class Role(StrEnum):
-    GUARDIAN = "GUARDIAN"
-    PROVIDER = "PROVIDER"
-    OPERATOR = "OPERATOR"
-    ANALYST = "ANALYST"
+__all__ = ["ANONYMOUS", "AuthError", "ClaimNames", "Principal", "Role", "principal_from_claims"]
 
 
 class AuthError(Exception):

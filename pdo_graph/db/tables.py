@@ -25,6 +25,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
+# What a certificate can still spend in a period: one expression, stored as the generated column
+# ``balances.available`` (SQL reads the column; nothing writes the expression again).
+AVAILABLE = "credited - reserved - spent - expired"
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -163,8 +167,10 @@ balances = Table(
     Column("reserved", BigInteger, nullable=False, server_default="0"),
     Column("spent", BigInteger, nullable=False, server_default="0"),
     Column("expired", BigInteger, nullable=False, server_default="0"),
+    # The one definition of what a certificate can still spend in a period (migration 0005).
+    Column("available", BigInteger, Computed(AVAILABLE, persisted=True), nullable=False),
     CheckConstraint("credited >= 0 AND reserved >= 0 AND spent >= 0 AND expired >= 0", name="non_negative"),
-    CheckConstraint("credited - reserved - spent - expired >= 0", name="available_non_negative"),
+    CheckConstraint("available >= 0", name="available_non_negative"),
 )
 
 LEDGER_KINDS = ("CREDIT", "RESERVE", "RELEASE", "CHARGE", "EXPIRE")

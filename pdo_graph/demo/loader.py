@@ -12,12 +12,12 @@ from datetime import date, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.config import Settings
 from pdo_graph.crypto import personal_data_keys
 from pdo_graph.db.session import transaction
 from pdo_graph.demo import content
 from pdo_graph.domain import certificates, periods
+from pdo_graph.domain.access import Actor
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +60,16 @@ async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dic
     issued = 0
     keys = personal_data_keys(settings)
     for family in content.families(rng, FAMILIES, today):
-        guardian = Principal(role=Role.GUARDIAN, subject=family.subject)
+        guardian = Actor.guardian(family.subject)
         for child in family.children:
             req = certificates.ApplicationRequest(child.full_name, child.birth_date, child.snils, child.municipality)
-            operator = Principal(
-                role=Role.OPERATOR, subject=f"operator-{child.municipality}", municipality=child.municipality
-            )
+            operator = Actor.operator(f"operator-{child.municipality}", child.municipality)
 
             async def apply_and_issue(
                 conn: AsyncConnection,
                 req: certificates.ApplicationRequest = req,
-                operator: Principal = operator,
-                guardian: Principal = guardian,
+                operator: Actor = operator,
+                guardian: Actor = guardian,
             ) -> None:
                 app_id = await certificates.apply(conn, guardian, req, today, keys)
                 await certificates.issue(conn, operator, app_id, today - timedelta(days=60), settings.region_code)
@@ -83,11 +81,11 @@ async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dic
     starts, ends = school_year(today)
     credited = 0
     for code, _name in content.MUNICIPALITIES:
-        operator = Principal(role=Role.OPERATOR, subject=f"operator-{code}", municipality=code)
+        operator = Actor.operator(f"operator-{code}", code)
         period_req = periods.PeriodRequest(code, starts, ends, NOMINALS)
 
         async def open_one(
-            conn: AsyncConnection, operator: Principal = operator, period_req: periods.PeriodRequest = period_req
+            conn: AsyncConnection, operator: Actor = operator, period_req: periods.PeriodRequest = period_req
         ) -> periods.OpenResult:
             return await periods.open_period(conn, operator, period_req)
 
@@ -152,20 +150,19 @@ async def fill_groups(engine: AsyncEngine, settings: Settings, today: date) -> i
                     },
                 )
             ).all()
-        provider = Principal(role=Role.PROVIDER, subject="demo-provider-staff", provider=group.inn)
+        provider = Actor.provider("demo-provider-staff", group.provider_id)
         for cert_id, subject in candidates:
-            guardian = Principal(role=Role.GUARDIAN, subject=subject)
+            guardian = Actor.guardian(subject)
 
             async def enrol(
                 conn: AsyncConnection,
-                guardian: Principal = guardian,
+                guardian: Actor = guardian,
                 cert_id: int = cert_id,
                 group_id: int = group_id,
-                provider_id: int = group.provider_id,
-                provider: Principal = provider,
+                provider: Actor = provider,
             ) -> None:
                 eid = await enrollment.create(conn, guardian, cert_id, group_id, f"demo-{group_id}-{cert_id}", today)
-                await enrollment.accept(conn, provider, provider_id, eid, settings.enrollment_expiry_days)
+                await enrollment.accept(conn, provider, eid, settings.enrollment_expiry_days)
 
             try:
                 await transaction(engine, enrol)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.auth.principal import Principal, Role
+from pdo_graph.domain.access import Actor, can_act_for_family
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +28,13 @@ class ChildRef:
 class ReadAudit:
     """The personal-data reads of one request, by child."""
 
-    principal: Principal
+    actor: Actor
     request_id: str | None
     _reads: dict[int, tuple[str, set[str]]] = field(default_factory=dict)
 
     def note(self, child: ChildRef, name: str) -> None:
         """Record that field ``name`` of ``child`` is being read (nothing for the child's own guardian)."""
-        p = self.principal
-        if p.role is Role.GUARDIAN and p.subject == child.guardian_subject:
+        if can_act_for_family(self.actor, child.guardian_subject):
             return
         self._reads.setdefault(child.id, (child.municipality, set()))[1].add(name)
 
@@ -48,7 +47,7 @@ class ReadAudit:
         reads, self._reads = self._reads, {}
         if not reads:
             return 0
-        role = self.principal.role
+        role = self.actor.role
         children = sorted(reads)
         await conn.execute(
             text(
@@ -58,7 +57,7 @@ class ReadAudit:
             ),
             {
                 "role": role.value if role is not None else "ANONYMOUS",
-                "subject": self.principal.subject or "",
+                "subject": self.actor.subject or "",
                 "rid": self.request_id or None,
                 "c": children,
                 "m": [reads[c][0] for c in children],

@@ -30,9 +30,8 @@ from typing import Any
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.db.tables import DIRECTIONS
-from pdo_graph.domain.access import require_operator_of, require_role
+from pdo_graph.domain.access import Actor, Role, require_operator_of, require_role
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.identifiers import is_valid_inn, normalize_digits
 from pdo_graph.domain.money import MAX_PRICE_KOPECKS
@@ -207,16 +206,14 @@ async def insert_provider(conn: AsyncConnection, data: ProviderData, at: Path = 
     return int(new_id)
 
 
-async def register_provider(
-    conn: AsyncConnection, principal: Principal, data: ProviderData, at: Path = ("input",)
-) -> int:
+async def register_provider(conn: AsyncConnection, principal: Actor, data: ProviderData, at: Path = ("input",)) -> int:
     """An operator registers an organisation of their own municipality."""
     require_operator_of(principal, data.municipality.strip(), _at(at, "municipality"))
     return await insert_provider(conn, data, at)
 
 
 async def editable_provider(
-    conn: AsyncConnection, principal: Principal, own_provider_id: int | None, provider_id: int, field: Path
+    conn: AsyncConnection, principal: Actor, own_provider_id: int | None, provider_id: int, field: Path
 ) -> Row[Any]:
     """The provider row, locked, if the caller is its staff or the operator of its municipality."""
     require_role(principal, Role.PROVIDER, Role.OPERATOR)
@@ -261,7 +258,7 @@ async def update_provider(
 # --- authorisation -----------------------------------------------------------------------------
 
 
-def require_provider(principal: Principal, own_provider_id: int | None, provider_id: int, field: Path) -> str:
+def require_provider(principal: Actor, own_provider_id: int | None, provider_id: int, field: Path) -> str:
     """The caller is staff (or a machine client) of exactly this provider."""
     subject = require_role(principal, Role.PROVIDER)
     if own_provider_id is None:
@@ -271,7 +268,7 @@ def require_provider(principal: Principal, own_provider_id: int | None, provider
     return subject
 
 
-def require_some_provider(principal: Principal, own_provider_id: int | None) -> int:
+def require_some_provider(principal: Actor, own_provider_id: int | None) -> int:
     """The caller is staff of a registered provider; returns that provider's id."""
     require_role(principal, Role.PROVIDER)
     if own_provider_id is None:
@@ -280,7 +277,7 @@ def require_some_provider(principal: Principal, own_provider_id: int | None) -> 
 
 
 async def own_program(
-    conn: AsyncConnection, principal: Principal, own_provider_id: int | None, program_id: int, field: Path
+    conn: AsyncConnection, principal: Actor, own_provider_id: int | None, program_id: int, field: Path
 ) -> Row[Any]:
     """The program row, locked, if it belongs to the calling provider (FORBIDDEN otherwise)."""
     require_role(principal, Role.PROVIDER)
@@ -290,7 +287,7 @@ async def own_program(
 
 
 async def own_group(
-    conn: AsyncConnection, principal: Principal, own_provider_id: int | None, group_id: int, field: Path
+    conn: AsyncConnection, principal: Actor, own_provider_id: int | None, group_id: int, field: Path
 ) -> Row[Any]:
     """The group row, locked, if its program belongs to the calling provider."""
     require_role(principal, Role.PROVIDER)
@@ -468,7 +465,7 @@ async def set_program_archived(conn: AsyncConnection, program_id: int, archived:
 
 
 async def certify_program(
-    conn: AsyncConnection, principal: Principal, program_id: int, certified: bool, at: Path = ("input",)
+    conn: AsyncConnection, principal: Actor, program_id: int, certified: bool, at: Path = ("input",)
 ) -> None:
     """The operator of the program's municipality certifies it (or withdraws the certificate)."""
     require_role(principal, Role.OPERATOR)

@@ -9,13 +9,17 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.auth.principal import Principal
 from pdo_graph.crypto import KeyRing
 from pdo_graph.domain import enrollment, periods
-from pdo_graph.domain.access import require_guardian, require_operator_of
+from pdo_graph.domain.access import Actor, require_guardian, require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.identifiers import is_valid_snils, normalize_digits
 from pdo_graph.domain.people import age_on, certificate_valid_until, display_name, ensure_guardian, name_key
+
+# Field names of this area's problems (resolvers put them under their argument; WHOLE: the input itself).
+APPLICATION = ["applicationId"]
+CERTIFICATE = ["certificateId"]
+WHOLE: list[str] = []
 
 
 class CertificateStatus(StrEnum):
@@ -42,35 +46,31 @@ def _validate_application(req: ApplicationRequest, today: date) -> tuple[str, st
     problems: list[Problem] = []
     name = display_name(req.full_name)
     if not 3 <= len(name) <= 200 or len(name.split(" ")) < 2:
-        problems.append(Problem(ErrorCode.INVALID, "text_length", ["input", "fullName"], min=3, max=200))
+        problems.append(Problem(ErrorCode.INVALID, "text_length", ["fullName"], min=3, max=200))
     if req.birth_date > today:
-        problems.append(Problem(ErrorCode.INVALID, "birth_date_future", ["input", "birthDate"]))
+        problems.append(Problem(ErrorCode.INVALID, "birth_date_future", ["birthDate"]))
     elif age_on(req.birth_date, today) >= 18:
-        problems.append(Problem(ErrorCode.INVALID, "child_too_old", ["input", "birthDate"]))
+        problems.append(Problem(ErrorCode.INVALID, "child_too_old", ["birthDate"]))
     snils = None
     if req.snils is not None and req.snils.strip():
         snils = normalize_digits(req.snils)
         if not is_valid_snils(snils):
-            problems.append(Problem(ErrorCode.INVALID, "snils_invalid", ["input", "snils"]))
+            problems.append(Problem(ErrorCode.INVALID, "snils_invalid", ["snils"]))
     if problems:
         raise DomainError(*problems)
     return name, snils
 
 
-async def apply(
-    conn: AsyncConnection, principal: Principal, req: ApplicationRequest, today: date, keys: KeyRing
-) -> int:
+async def apply(conn: AsyncConnection, actor: Actor, req: ApplicationRequest, today: date, keys: KeyRing) -> int:
     """A guardian applies once per child; returns the application id.
 
     One child, one row: the database refuses a second row with the same name key and birth date,
     or the same СНИЛС hash. The СНИЛС itself is kept only sealed under the newest personal-data key.
     """
-    subject = require_guardian(principal)
+    subject = require_guardian(actor)
     name, snils = _validate_application(req, today)
     if not await municipality_exists(conn, req.municipality):
-        raise DomainError.of(
-            ErrorCode.INVALID, "municipality_unknown", ["input", "municipality"], code=req.municipality
-        )
+        raise DomainError.of(ErrorCode.INVALID, "municipality_unknown", ["municipality"], code=req.municipality)
     guardian = await ensure_guardian(conn, subject)
     child = (
         await conn.execute(
@@ -90,7 +90,7 @@ async def apply(
         )
     ).scalar()
     if child is None:
-        raise DomainError.of(ErrorCode.DUPLICATE, "child_duplicate", ["input"])
+        raise DomainError.of(ErrorCode.DUPLICATE, "child_duplicate", WHOLE)
     application = await conn.execute(
         text(
             "INSERT INTO certificate_applications (child_id, guardian_id, municipality)"
@@ -101,7 +101,7 @@ async def apply(
     return int(application.scalar_one())
 
 
-async def issue(conn: AsyncConnection, principal: Principal, application_id: int, today: date, region: str) -> int:
+async def issue(conn: AsyncConnection, actor: Actor, application_id: int, today: date, region: str) -> int:
     """The operator of the application's municipality issues the certificate; returns its id."""
     app = (
         await conn.execute(
@@ -114,12 +114,12 @@ async def issue(conn: AsyncConnection, principal: Principal, application_id: int
         )
     ).first()
     if app is None:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "applicationId"])
-    require_operator_of(principal, app.municipality, ["input", "applicationId"])
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", APPLICATION)
+    require_operator_of(actor, app.municipality, APPLICATION)
     if app.status != "SUBMITTED":
-        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "application_decided", ["input", "applicationId"])
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "application_decided", APPLICATION)
     if age_on(app.birth_date, today) >= 18:
-        raise DomainError.of(ErrorCode.INVALID, "child_too_old", ["input", "applicationId"])
+        raise DomainError.of(ErrorCode.INVALID, "child_too_old", APPLICATION)
     serial = (
         await conn.execute(
             text(
@@ -130,7 +130,7 @@ async def issue(conn: AsyncConnection, principal: Principal, application_id: int
         )
     ).scalar_one()
     if serial > 999_999:
-        raise DomainError.of(ErrorCode.INVALID, "numbers_exhausted", ["input", "applicationId"])
+        raise DomainError.of(ErrorCode.INVALID, "numbers_exhausted", APPLICATION)
     number = f"{region}{app.municipality}{serial:06d}"
     cert_id = (
         await conn.execute(
@@ -151,11 +151,9 @@ async def issue(conn: AsyncConnection, principal: Principal, application_id: int
         text(
             "UPDATE certificate_applications SET status = 'ISSUED', decided_by = :by, decided_at = now() WHERE id = :id"
         ),
-        {"by": principal.subject, "id": application_id},
+        {"by": actor.subject, "id": application_id},
     )
-    await periods.fund_new_certificate(
-        conn, int(cert_id), app.municipality, today, actor=f"operator:{principal.subject}"
-    )
+    await periods.fund_new_certificate(conn, int(cert_id), app.municipality, today, actor=actor.label)
     return int(cert_id)
 
 
@@ -168,7 +166,7 @@ _TRANSITIONS: dict[CertificateStatus, tuple[CertificateStatus, ...]] = {
 
 async def change_status(
     conn: AsyncConnection,
-    principal: Principal,
+    actor: Actor,
     certificate_id: int,
     target: CertificateStatus,
     reason: str | None,
@@ -189,8 +187,8 @@ async def change_status(
         await conn.execute(text("SELECT municipality FROM certificates WHERE id = :id"), {"id": certificate_id})
     ).scalar()
     if found is None:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "certificateId"])
-    require_operator_of(principal, found, ["input", "certificateId"])
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", CERTIFICATE)
+    require_operator_of(actor, found, CERTIFICATE)
     reason = enrollment.clean_reason(reason)
     if target is CertificateStatus.REVOKED:
         open_periods = await conn.execute(
@@ -208,7 +206,7 @@ async def change_status(
         raise DomainError.of(
             ErrorCode.INVALID_TRANSITION,
             "certificate_transition",
-            ["input", "certificateId"],
+            CERTIFICATE,
             status=status.value,
             target=target.value,
         )
@@ -218,11 +216,9 @@ async def change_status(
             {"id": certificate_id},
         )
         if running.first() is not None:
-            raise DomainError.of(ErrorCode.INVALID_TRANSITION, "certificate_has_contracts", ["input", "certificateId"])
+            raise DomainError.of(ErrorCode.INVALID_TRANSITION, "certificate_has_contracts", CERTIFICATE)
     if target is CertificateStatus.REVOKED:
-        await enrollment.end_certificate_contracts(
-            conn, certificate_id, f"operator:{principal.subject}", reason or "Сертификат отозван"
-        )
+        await enrollment.end_certificate_contracts(conn, certificate_id, actor.label, reason or "Сертификат отозван")
     await conn.execute(
         text("UPDATE certificates SET status = :s, status_reason = :r WHERE id = :id"),
         {"s": target.value, "r": reason, "id": certificate_id},

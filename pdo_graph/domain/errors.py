@@ -1,4 +1,9 @@
-"""Business refusals: a code from the API's UserErrorCode, a message key and the input path."""
+"""Business refusals: a code from the API's UserErrorCode, a message key and the field it concerns.
+
+A problem names fields as the domain gives them (``["groupId"]``, ``["items", "3", "completeness"]``,
+``[]`` for the whole request); the resolver puts them under the argument they came in
+(:meth:`Problem.under`), e.g. ``["input", "groupId"]``.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +39,14 @@ class Problem:
     def __init__(self, code: ErrorCode, key: str, field: Sequence[str] | None = None, /, **params: object) -> None:
         self.code = code
         self.key = key
-        self.field = list(field) if field else None
+        self.field = None if field is None else list(field)  # [] is the whole input
         self.params = params
+
+    def under(self, prefix: Sequence[str]) -> Problem:
+        """The same problem with its field path below ``prefix`` (a problem without a field stays so)."""
+        if self.field is None:
+            return self
+        return Problem(self.code, self.key, [*prefix, *self.field], **self.params)
 
     def message(self, lang: str = "ru") -> str:
         return render(self.key, lang, self.params)

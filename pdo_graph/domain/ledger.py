@@ -80,7 +80,7 @@ async def post(conn: AsyncConnection, entry: Entry) -> int:
         raise ValueError("ledger amounts are positive")
     guard = ""
     if entry.kind in (Kind.RESERVE, Kind.EXPIRE):
-        guard = " AND credited - reserved - spent - expired >= :amount"
+        guard = " AND available >= :amount"
     if entry.kind in (Kind.RELEASE, Kind.CHARGE):
         guard = " AND reserved >= :amount"
     updated = await conn.execute(
@@ -166,7 +166,7 @@ SELECT 'balance_mismatch' AS violation,
     OR coalesce(b.expired, 0) <> coalesce(s.expired, 0)
 UNION ALL
 SELECT 'negative_available', format('certificate %s period %s', certificate_id, period_id)
-  FROM balances WHERE credited - reserved - spent - expired < 0
+  FROM balances WHERE available < 0
 UNION ALL
 SELECT 'unbalanced_entry', format('entry %s', id)
   FROM ledger_entries WHERE amount <= 0 OR debit_account = credit_account
@@ -189,9 +189,9 @@ SELECT 'enrollment_reserve_mismatch', format('enrollment %s', e.id)
 UNION ALL
 SELECT 'money_in_closed_period',
        format('certificate %s period %s: available %s, reserved %s', b.certificate_id, b.period_id,
-              b.credited - b.reserved - b.spent - b.expired, b.reserved)
+              b.available, b.reserved)
   FROM balances b JOIN funding_periods p ON p.id = b.period_id
- WHERE p.status = 'CLOSED' AND (b.reserved <> 0 OR b.credited - b.reserved - b.spent - b.expired <> 0)
+ WHERE p.status = 'CLOSED' AND (b.reserved <> 0 OR b.available <> 0)
 UNION ALL
 SELECT 'live_contract_on_inactive_certificate',
        format('enrollment %s (%s) on certificate %s (%s)', e.id, e.status, c.id, c.status)

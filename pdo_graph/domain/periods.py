@@ -21,14 +21,14 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.auth.principal import Principal
 from pdo_graph.domain import ledger
-from pdo_graph.domain.access import require_operator_of
+from pdo_graph.domain.access import Actor, require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.money import FIRST_YEAR, LAST_YEAR, format_amount, in_service_years, months_between, prorate
 from pdo_graph.domain.people import age_on
 
 MAX_NOMINAL = 10_000_000  # 100 000 ₽ per certificate and period
+PERIOD = ["periodId"]  # field names of this area's problems: the input's names (resolvers add the argument)
 
 
 class Proration(StrEnum):
@@ -66,22 +66,22 @@ def _validate(req: PeriodRequest) -> None:
     problems: list[Problem] = []
     for value, name in ((req.starts_on, "startsOn"), (req.ends_on, "endsOn")):
         if not in_service_years(value):
-            problems.append(Problem(ErrorCode.INVALID, "date_years", ["input", name], min=FIRST_YEAR, max=LAST_YEAR))
+            problems.append(Problem(ErrorCode.INVALID, "date_years", [name], min=FIRST_YEAR, max=LAST_YEAR))
     if req.ends_on < req.starts_on:
-        problems.append(Problem(ErrorCode.INVALID, "date_order", ["input", "endsOn"]))
+        problems.append(Problem(ErrorCode.INVALID, "date_order", ["endsOn"]))
     if not req.nominals:
-        problems.append(Problem(ErrorCode.INVALID, "nominals_empty", ["input", "nominals"]))
+        problems.append(Problem(ErrorCode.INVALID, "nominals_empty", ["nominals"]))
     bands = sorted(req.nominals, key=lambda n: n.min_age)
     for i, n in enumerate(bands):
         if not (0 <= n.min_age <= n.max_age <= 18) or (i and bands[i - 1].max_age >= n.min_age):
-            problems.append(Problem(ErrorCode.INVALID, "nominal_ages", ["input", "nominals"]))
+            problems.append(Problem(ErrorCode.INVALID, "nominal_ages", ["nominals"]))
             break
     for n in req.nominals:
         if not 0 <= n.kopecks <= MAX_NOMINAL:
-            problems.append(Problem(ErrorCode.INVALID, "nominal_amount", ["input", "nominals"], max=MAX_NOMINAL))
+            problems.append(Problem(ErrorCode.INVALID, "nominal_amount", ["nominals"], max=MAX_NOMINAL))
             break
     if req.funded_limit is not None and req.funded_limit < 0:
-        problems.append(Problem(ErrorCode.INVALID, "limit_negative", ["input", "fundedCertificateLimit"]))
+        problems.append(Problem(ErrorCode.INVALID, "limit_negative", ["fundedCertificateLimit"]))
     if problems:
         raise DomainError(*problems)
 
@@ -89,12 +89,12 @@ def _validate(req: PeriodRequest) -> None:
 async def _lock_municipality(conn: AsyncConnection, code: str) -> None:
     row = await conn.execute(text("SELECT 1 FROM municipalities WHERE code = :c FOR NO KEY UPDATE"), {"c": code})
     if row.first() is None:
-        raise DomainError.of(ErrorCode.INVALID, "municipality_unknown", ["input", "municipality"], code=code)
+        raise DomainError.of(ErrorCode.INVALID, "municipality_unknown", ["municipality"], code=code)
 
 
-async def open_period(conn: AsyncConnection, principal: Principal, req: PeriodRequest) -> OpenResult:
+async def open_period(conn: AsyncConnection, actor: Actor, req: PeriodRequest) -> OpenResult:
     """Open (or re-open idempotently) a period and credit the municipality's certificates."""
-    require_operator_of(principal, req.municipality, ["input", "municipality"])
+    require_operator_of(actor, req.municipality, ["municipality"])
     _validate(req)
     await _lock_municipality(conn, req.municipality)
     same = (
@@ -112,7 +112,7 @@ async def open_period(conn: AsyncConnection, principal: Principal, req: PeriodRe
             {"m": req.municipality, "s": req.starts_on, "e": req.ends_on},
         )
         if overlap.first() is not None:
-            raise DomainError.of(ErrorCode.INVALID, "period_overlap", ["input", "startsOn"])
+            raise DomainError.of(ErrorCode.INVALID, "period_overlap", ["startsOn"])
         period_id = int(
             (
                 await conn.execute(
@@ -139,7 +139,7 @@ async def open_period(conn: AsyncConnection, principal: Principal, req: PeriodRe
         )
     else:
         period_id = int(same)
-    credited, count = await fund_period(conn, period_id, actor=f"operator:{principal.subject}")
+    credited, count = await fund_period(conn, period_id, actor=actor.label)
     return OpenResult(period_id, credited, count)
 
 
@@ -285,7 +285,7 @@ async def fund_new_certificate(
 
 async def update_period(
     conn: AsyncConnection,
-    principal: Principal,
+    actor: Actor,
     period_id: int,
     funded_limit: int | None,
     limit_given: bool,
@@ -295,9 +295,9 @@ async def update_period(
 
     Refused with INVALID_TRANSITION once the period is closed (checked under the period lock, so
     an update racing a close either runs before it or is refused)."""
-    municipality = await _period_municipality(conn, principal, period_id)
+    municipality = await _period_municipality(conn, actor, period_id)
     if limit_given and funded_limit is not None and funded_limit < 0:
-        raise DomainError.of(ErrorCode.INVALID, "limit_negative", ["input", "fundedCertificateLimit"])
+        raise DomainError.of(ErrorCode.INVALID, "limit_negative", ["fundedCertificateLimit"])
     await _lock_open_period(conn, municipality, period_id)
     if limit_given:
         await conn.execute(
@@ -309,18 +309,17 @@ async def update_period(
             text("UPDATE funding_periods SET open_for_applications = :o WHERE id = :p"),
             {"o": open_for_applications, "p": period_id},
         )
-    return await promote_queue(conn, period_id, actor=f"operator:{principal.subject}")
+    return await promote_queue(conn, period_id, actor=actor.label)
 
 
-async def _period_municipality(conn: AsyncConnection, principal: Principal | None, period_id: int) -> str:
+async def _period_municipality(conn: AsyncConnection, actor: Actor, period_id: int) -> str:
     """The period's municipality, for the permission check (a plain read: nothing is locked yet)."""
     municipality = (
         await conn.execute(text("SELECT municipality FROM funding_periods WHERE id = :p"), {"p": period_id})
     ).scalar()
     if municipality is None:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", ["input", "periodId"])
-    if principal is not None:
-        require_operator_of(principal, municipality, ["input", "periodId"])
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", PERIOD)
+    require_operator_of(actor, municipality, PERIOD)
     return str(municipality)
 
 
@@ -331,7 +330,7 @@ async def _lock_open_period(conn: AsyncConnection, municipality: str, period_id:
         await conn.execute(text("SELECT status FROM funding_periods WHERE id = :p FOR NO KEY UPDATE"), {"p": period_id})
     ).scalar_one()
     if status != "OPEN":
-        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "period_already_closed", ["input", "periodId"])
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "period_already_closed", PERIOD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +359,7 @@ async def lock_shared(conn: AsyncConnection, period_ids: Iterable[int]) -> dict[
     return {int(r.id): PeriodGate(r.status == "CLOSED", bool(r.open_for_applications)) for r in rows}
 
 
-async def close_period(conn: AsyncConnection, principal: Principal | None, period_id: int, actor: str) -> int:
+async def close_period(conn: AsyncConnection, actor: Actor, period_id: int) -> int:
     """Close a period in one transaction; returns the kopecks that expired.
 
     Under the period's exclusive lock (so concurrent closes, updates and money movements
@@ -371,7 +370,7 @@ async def close_period(conn: AsyncConnection, principal: Principal | None, perio
     """
     from pdo_graph.domain import enrollment  # enrollment imports this module
 
-    municipality = await _period_municipality(conn, principal, period_id)
+    municipality = await _period_municipality(conn, actor, period_id)
     await _lock_open_period(conn, municipality, period_id)
     expired_before = await _expired(conn, period_id)
     await conn.execute(
@@ -381,11 +380,10 @@ async def close_period(conn: AsyncConnection, principal: Principal | None, perio
         ),
         {"p": period_id},
     )
-    await enrollment.end_period_contracts(conn, period_id, actor)
+    await enrollment.end_period_contracts(conn, period_id, actor.label)
     leftovers = await conn.execute(
         text(
-            "SELECT certificate_id, credited - reserved - spent - expired AS available FROM balances"
-            " WHERE period_id = :p AND credited - reserved - spent - expired > 0"
+            "SELECT certificate_id, available FROM balances WHERE period_id = :p AND available > 0"
             " ORDER BY certificate_id FOR NO KEY UPDATE"
         ),
         {"p": period_id},
@@ -399,7 +397,7 @@ async def close_period(conn: AsyncConnection, principal: Principal | None, perio
                 period_id=period_id,
                 amount=int(r.available),
                 description=f"Неиспользованный остаток сгорел при закрытии периода: {format_amount(int(r.available))} ₽",
-                actor=actor,
+                actor=actor.label,
             ),
         )
     return await _expired(conn, period_id) - expired_before

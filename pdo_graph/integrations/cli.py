@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.config import Settings
+from pdo_graph.ids import decode_pk
 from pdo_graph.integrations.runner import (
     FAILED,
     RunSummary,
@@ -29,7 +30,6 @@ from pdo_graph.integrations.runner import (
     due_sources,
     run_source,
 )
-from pdo_graph.schema.ids import decode_pk
 
 STATUS_STYLE = {"SUCCEEDED": "green", "PARTIAL": "yellow", "FAILED": "red", "RUNNING": "cyan"}
 

@@ -18,8 +18,8 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.auth.principal import Principal
 from pdo_graph.domain import catalog
+from pdo_graph.domain.access import Actor
 from pdo_graph.domain.catalog_batch import ProgramWithGroups
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.integrations import writer
@@ -70,7 +70,7 @@ _STATUS = {
 
 async def push_catalog(
     conn: AsyncConnection,
-    principal: Principal,
+    principal: Actor,
     own_provider_id: int | None,
     rows: Sequence[ProgramWithGroups],
     policy: ErrorPolicy = ErrorPolicy.REJECT_EVERYTHING,

@@ -18,9 +18,8 @@ import orjson
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.db.tables import DIRECTIONS
-from pdo_graph.domain.access import require_operator_of, require_role
+from pdo_graph.domain.access import Actor, Role, require_operator_of, require_role
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.integrations.feeds import FORMATS
 from pdo_graph.integrations.secrets import (
@@ -261,7 +260,7 @@ async def _provider(conn: AsyncConnection, provider_id: int, field: list[str]) -
 
 
 async def create_source(
-    conn: AsyncConnection, principal: Principal, spec: SourceSpec, box: SecretBox | None, at: Path = ("input",)
+    conn: AsyncConnection, principal: Actor, spec: SourceSpec, box: SecretBox | None, at: Path = ("input",)
 ) -> int:
     """An operator of the provider's municipality registers a feed of that provider."""
     require_role(principal, Role.OPERATOR)
@@ -313,7 +312,7 @@ _SOURCE_LOCK = (
 )
 
 
-async def managed_source(conn: AsyncConnection, principal: Principal, source_id: int, field: Path) -> Row[Any]:
+async def managed_source(conn: AsyncConnection, principal: Actor, source_id: int, field: Path) -> Row[Any]:
     """The source row, locked, if the caller is the operator of its provider's municipality."""
     require_role(principal, Role.OPERATOR)
     row = (await conn.execute(text(_SOURCE_LOCK), {"id": source_id})).first()
@@ -325,7 +324,7 @@ async def managed_source(conn: AsyncConnection, principal: Principal, source_id:
 
 async def update_source(
     conn: AsyncConnection,
-    principal: Principal,
+    principal: Actor,
     source_id: int,
     changes: Mapping[str, Any],
     box: SecretBox | None,
@@ -418,7 +417,7 @@ async def update_source(
 
 
 async def set_source_paused(
-    conn: AsyncConnection, principal: Principal, source_id: int, paused: bool, at: Path = ("input",)
+    conn: AsyncConnection, principal: Actor, source_id: int, paused: bool, at: Path = ("input",)
 ) -> None:
     """Paused sources are not synced in the background (an operator may still sync them now)."""
     await managed_source(conn, principal, source_id, _at(at, "source_id"))
@@ -431,7 +430,7 @@ async def set_source_paused(
     )
 
 
-async def delete_source(conn: AsyncConnection, principal: Principal, source_id: int, at: Path = ("input",)) -> None:
+async def delete_source(conn: AsyncConnection, principal: Actor, source_id: int, at: Path = ("input",)) -> None:
     """Forget a source, its runs and its feed positions; the programs it brought stay in the catalog."""
     await managed_source(conn, principal, source_id, _at(at, "source_id"))
     free = (
@@ -442,12 +441,3 @@ async def delete_source(conn: AsyncConnection, principal: Principal, source_id: 
     if not free:
         raise DomainError.of(ErrorCode.INVALID_TRANSITION, "source_busy", _at(at, "source_id"))
     await conn.execute(text("DELETE FROM catalog_sources WHERE id = :id"), {"id": source_id})
-
-
-def can_read_source(principal: Principal, provider_municipality: str, is_own_provider: bool) -> bool:
-    """Sources and their runs: the operator of the provider's municipality, and the provider itself."""
-    if principal.role is Role.OPERATOR:
-        return principal.municipality == provider_municipality
-    if principal.role is Role.PROVIDER:
-        return is_own_provider
-    return False

@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from pdo_graph.ids import decode_pk
 from pdo_graph.schema.audit import AuditEntryConnection, audit_log
 from pdo_graph.schema.context import Context
-from pdo_graph.schema.ids import decode_pk
 
 
 @strawberry.type

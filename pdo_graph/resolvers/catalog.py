@@ -223,7 +223,7 @@ class CatalogMutation:
     async def provider_register(self, info: Info[Context, None], input: ProviderRegisterInput) -> ProviderPayload:
         ctx = info.context
         data = catalog.ProviderData(input.name, input.inn, input.municipality, input.address)
-        pk, errors = await run_write(ctx, lambda c: catalog.register_provider(c, ctx.principal, data))
+        pk, errors = await run_write(ctx, lambda c: catalog.register_provider(c, ctx.actor, data))
         return ProviderPayload(provider=None if pk is None else await load_provider(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider staff (own organisation) or its operator: change name or address.")
@@ -235,7 +235,7 @@ class CatalogMutation:
         async def work(c: AsyncConnection) -> int:
             field = ["input", "providerId"]
             pk = pk_of(input.provider_id, "Provider", field)
-            await catalog.editable_provider(c, ctx.principal, own, pk, field)
+            await catalog.editable_provider(c, ctx.actor, own, pk, field)
             await catalog.update_provider(c, pk, changes)
             return pk
 
@@ -263,7 +263,7 @@ class CatalogMutation:
         )
 
         async def work(c: AsyncConnection) -> int:
-            return await catalog.create_program(c, catalog.require_some_provider(ctx.principal, own), data)
+            return await catalog.create_program(c, catalog.require_some_provider(ctx.actor, own), data)
 
         pk, errors = await run_write(ctx, work)
         return ProgramPayload(program=None if pk is None else await load_program(ctx, pk), user_errors=errors)
@@ -287,7 +287,7 @@ class CatalogMutation:
 
         async def work(c: AsyncConnection) -> int:
             pk = pk_of(input.program_id, "Program", ["input", "programId"])
-            await catalog.certify_program(c, ctx.principal, pk, input.certified)
+            await catalog.certify_program(c, ctx.actor, pk, input.certified)
             return pk
 
         pk, errors = await run_write(ctx, work)
@@ -311,7 +311,7 @@ class CatalogMutation:
         async def work(c: AsyncConnection) -> int:
             field = ["input", "programId"]
             program = pk_of(input.program_id, "Program", field)
-            await catalog.own_program(c, ctx.principal, own, program, field)
+            await catalog.own_program(c, ctx.actor, own, program, field)
             return await catalog.create_group(c, program, data)
 
         pk, errors = await run_write(ctx, work)
@@ -344,7 +344,7 @@ async def _on_own_program(ctx: Context, program_id: str, action: OwnAction) -> P
     async def work(c: AsyncConnection) -> int:
         field = ["input", "programId"]
         pk = pk_of(program_id, "Program", field)
-        await catalog.own_program(c, ctx.principal, own, pk, field)
+        await catalog.own_program(c, ctx.actor, own, pk, field)
         await action(c, pk)
         return pk
 
@@ -359,7 +359,7 @@ async def _on_own_group(ctx: Context, group_id: str, action: OwnAction) -> Group
     async def work(c: AsyncConnection) -> int:
         field = ["input", "groupId"]
         pk = pk_of(group_id, "Group", field)
-        await catalog.own_group(c, ctx.principal, own, pk, field)
+        await catalog.own_group(c, ctx.actor, own, pk, field)
         await action(c, pk)
         return pk
 

@@ -11,9 +11,10 @@ from strawberry.types import Info
 
 from pdo_graph.domain import enrollment
 from pdo_graph.domain.errors import DomainError
-from pdo_graph.resolvers.common import pk_of, require_auth, run_write
+from pdo_graph.ids import decode_pk
+from pdo_graph.resolvers.common import INPUT, pk_of, require_auth, run_write
 from pdo_graph.schema.base import Connection, Money, UserError, error_list, money, user_errors
-from pdo_graph.schema.catalog import Program, load_program, principal_provider_row
+from pdo_graph.schema.catalog import Program, load_program
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.enrollment import (
     Enrollment,
@@ -28,7 +29,6 @@ from pdo_graph.schema.enrollment import (
     program_reviews,
     provider_enrollments,
 )
-from pdo_graph.schema.ids import decode_pk
 
 
 @strawberry.input(description="Apply for a group with a certificate.")
@@ -86,11 +86,6 @@ class ProgramReviewPayload:
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
-async def _provider_pk(ctx: Context) -> int | None:
-    row = await principal_provider_row(ctx)
-    return None if row is None else int(row.id)
-
-
 def _month_arg(month: date) -> date:
     return month.replace(day=1)
 
@@ -109,7 +104,7 @@ class EnrollmentQuery:
             group = pk_of(group_id, "Group", ["groupId"])
         except DomainError as exc:
             return Quote.of(None, error_list(exc, ctx.lang))
-        result = await ctx.db.read(lambda c: enrollment.quote(c, ctx.principal, cert, group, ctx.today))
+        result = await ctx.db.read(lambda c: enrollment.quote(c, ctx.actor, cert, group, ctx.today))
         return Quote.of(result.terms, user_errors(result.problems, ctx.lang))
 
     @strawberry.field(
@@ -138,9 +133,8 @@ class EnrollmentQuery:
         pk = decode_pk(provider_id, "Provider")
         if pk is None:
             return None
-        own = await _provider_pk(ctx)
         try:
-            s = await ctx.db.read(lambda c: enrollment.settlement(c, ctx.principal, pk, _month_arg(month), own))
+            s = await ctx.db.read(lambda c: enrollment.settlement(c, ctx.actor, pk, _month_arg(month)))
         except DomainError:
             return None
         return _settlement(s)
@@ -149,7 +143,7 @@ class EnrollmentQuery:
     async def municipality_settlements(self, info: Info[Context, None], month: date) -> list[ProviderSettlement]:
         ctx = info.context
         try:
-            rows = await ctx.db.read(lambda c: enrollment.municipality_settlements(c, ctx.principal, _month_arg(month)))
+            rows = await ctx.db.read(lambda c: enrollment.municipality_settlements(c, ctx.actor, _month_arg(month)))
         except DomainError:
             return []
         return [_settlement(s) for s in rows]
@@ -185,11 +179,11 @@ class EnrollmentMutation:
         ctx = info.context
 
         async def work(c: AsyncConnection) -> int:
-            cert = pk_of(input.certificate_id, "Certificate", ["input", "certificateId"])
-            group = pk_of(input.group_id, "Group", ["input", "groupId"])
-            return await enrollment.create(c, ctx.principal, cert, group, input.idempotency_key, ctx.today)
+            cert = pk_of(input.certificate_id, "Certificate", ["certificateId"])
+            group = pk_of(input.group_id, "Group", ["groupId"])
+            return await enrollment.create(c, ctx.actor, cert, group, input.idempotency_key, ctx.today)
 
-        eid, errors = await run_write(ctx, work)
+        eid, errors = await run_write(ctx, work, INPUT)
         return await _payload(ctx, eid, errors)
 
     @strawberry.mutation(description="Provider: accept an application (the contract becomes ACTIVE).")
@@ -198,9 +192,7 @@ class EnrollmentMutation:
         return await _on_enrollment(
             ctx,
             input.enrollment_id,
-            lambda c, provider, pk: enrollment.accept(
-                c, ctx.principal, provider, pk, ctx.settings.enrollment_expiry_days
-            ),
+            lambda c, pk: enrollment.accept(c, ctx.actor, pk, ctx.settings.enrollment_expiry_days),
         )
 
     @strawberry.mutation(description="Provider: refuse an application (reserve released, seat freed, reason kept).")
@@ -209,7 +201,7 @@ class EnrollmentMutation:
         return await _on_enrollment(
             ctx,
             input.enrollment_id,
-            lambda c, provider, pk: enrollment.refuse(c, ctx.principal, provider, pk, input.reason),
+            lambda c, pk: enrollment.refuse(c, ctx.actor, pk, input.reason),
         )
 
     @strawberry.mutation(
@@ -221,7 +213,7 @@ class EnrollmentMutation:
         return await _on_enrollment(
             ctx,
             input.enrollment_id,
-            lambda c, provider, pk: enrollment.cancel(c, ctx.principal, provider, pk, input.reason),
+            lambda c, pk: enrollment.cancel(c, ctx.actor, pk, input.reason),
         )
 
     @strawberry.mutation(
@@ -230,14 +222,12 @@ class EnrollmentMutation:
     )
     async def provision_report(self, info: Info[Context, None], input: ProvisionReportInput) -> ProvisionReportPayload:
         ctx = info.context
-        require_auth(ctx)
-        provider = await _provider_pk(ctx)
         lines = [
             enrollment.ProvisionLine(decode_pk(item.enrollment_id, "Enrollment"), item.completeness)
             for item in input.items
         ]
         result, errors = await run_write(
-            ctx, lambda c: enrollment.report_provision(c, ctx.principal, provider, input.month, lines, ctx.today)
+            ctx, lambda c: enrollment.report_provision(c, ctx.actor, input.month, lines, ctx.today), INPUT
         )
         if result is None:
             return ProvisionReportPayload(charged=money(0), released=money(0), contracts=0, user_errors=errors)
@@ -250,10 +240,10 @@ class EnrollmentMutation:
         ctx = info.context
 
         async def work(c: AsyncConnection) -> tuple[int, int]:
-            pk = pk_of(input.enrollment_id, "Enrollment", ["input", "enrollmentId"])
-            return await enrollment.review(c, ctx.principal, pk, input.rating, input.text)
+            pk = pk_of(input.enrollment_id, "Enrollment", ["enrollmentId"])
+            return await enrollment.review(c, ctx.actor, pk, input.rating, input.text)
 
-        result, errors = await run_write(ctx, work)
+        result, errors = await run_write(ctx, work, INPUT)
         if result is None:
             return ProgramReviewPayload(program=None, review=None, user_errors=errors)
         return ProgramReviewPayload(
@@ -262,17 +252,15 @@ class EnrollmentMutation:
 
 
 async def _on_enrollment(
-    ctx: Context, enrollment_id: str, action: Callable[[AsyncConnection, int | None, int], Awaitable[int]]
+    ctx: Context, enrollment_id: str, action: Callable[[AsyncConnection, int], Awaitable[int]]
 ) -> EnrollmentPayload:
-    """A decision on one enrollment (the caller's provider id resolved first), as one unit of work."""
-    require_auth(ctx)
-    provider = await _provider_pk(ctx)
+    """A decision on one enrollment, as one unit of work."""
 
     async def work(c: AsyncConnection) -> int:
-        pk = pk_of(enrollment_id, "Enrollment", ["input", "enrollmentId"])
-        return await action(c, provider, pk)
+        pk = pk_of(enrollment_id, "Enrollment", ["enrollmentId"])
+        return await action(c, pk)
 
-    eid, errors = await run_write(ctx, work)
+    eid, errors = await run_write(ctx, work, INPUT)
     return await _payload(ctx, eid, errors)
 
 

@@ -10,7 +10,7 @@ from strawberry.types import Info
 from pdo_graph.crypto import personal_data_keys
 from pdo_graph.domain import certificates, periods
 from pdo_graph.domain.certificates import CertificateStatus as DomainCertificateStatus
-from pdo_graph.resolvers.common import pk_of, run_write
+from pdo_graph.resolvers.common import INPUT, pk_of, run_write
 from pdo_graph.schema.base import Money, Role, SafeInt, UserError, money
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import (
@@ -128,7 +128,7 @@ class FundingPeriodPayload:
 class FamilyQuery:
     @strawberry.field(description="Who am I; anonymous allowed.")
     def viewer(self, info: Info[Context, None]) -> Viewer:
-        p = info.context.principal
+        p = info.context.actor
         return Viewer(
             role=None if p.role is None else Role(p.role.value),
             subject=p.subject,
@@ -154,7 +154,7 @@ class FamilyMutation:
         ctx = info.context
         req = certificates.ApplicationRequest(input.full_name, input.birth_date, input.snils, input.municipality)
         keys = personal_data_keys(ctx.settings)
-        app_id, errors = await run_write(ctx, lambda c: certificates.apply(c, ctx.principal, req, ctx.today, keys))
+        app_id, errors = await run_write(ctx, lambda c: certificates.apply(c, ctx.actor, req, ctx.today, keys), INPUT)
         app = None if app_id is None else await load_application(ctx, app_id)
         return CertificateApplyPayload(application=app, user_errors=errors)
 
@@ -165,10 +165,10 @@ class FamilyMutation:
         ctx = info.context
 
         async def work(c):  # type: ignore[no-untyped-def]
-            pk = pk_of(input.application_id, "CertificateApplication", ["input", "applicationId"])
-            return await certificates.issue(c, ctx.principal, pk, ctx.today, ctx.settings.region_code)
+            pk = pk_of(input.application_id, "CertificateApplication", certificates.APPLICATION)
+            return await certificates.issue(c, ctx.actor, pk, ctx.today, ctx.settings.region_code)
 
-        cert_id, errors = await run_write(ctx, work)
+        cert_id, errors = await run_write(ctx, work, INPUT)
         cert = None if cert_id is None else await load_certificate(ctx, cert_id)
         return CertificateIssuePayload(certificate=cert, user_errors=errors)
 
@@ -206,7 +206,7 @@ class FamilyMutation:
             open_for_applications=input.open_for_applications,
             cap_at_normative=input.cap_at_normative,
         )
-        result, errors = await run_write(ctx, lambda c: periods.open_period(c, ctx.principal, req))
+        result, errors = await run_write(ctx, lambda c: periods.open_period(c, ctx.actor, req), INPUT)
         if result is None:
             return FundingPeriodOpenPayload(period=None, credited=money(0), certificates_credited=0, user_errors=errors)
         return FundingPeriodOpenPayload(
@@ -224,14 +224,12 @@ class FamilyMutation:
         limit_given = input.funded_certificate_limit is not strawberry.UNSET
 
         async def work(c):  # type: ignore[no-untyped-def]
-            pk = pk_of(input.period_id, "FundingPeriod", ["input", "periodId"])
+            pk = pk_of(input.period_id, "FundingPeriod", periods.PERIOD)
             limit = input.funded_certificate_limit if limit_given else None
-            credited, _ = await periods.update_period(
-                c, ctx.principal, pk, limit, limit_given, input.open_for_applications
-            )
+            credited, _ = await periods.update_period(c, ctx.actor, pk, limit, limit_given, input.open_for_applications)
             return pk, credited
 
-        result, errors = await run_write(ctx, work)
+        result, errors = await run_write(ctx, work, INPUT)
         if result is None:
             return FundingPeriodPayload(period=None, credited=money(0), expired=money(0), user_errors=errors)
         return FundingPeriodPayload(
@@ -247,11 +245,11 @@ class FamilyMutation:
         ctx = info.context
 
         async def work(c):  # type: ignore[no-untyped-def]
-            pk = pk_of(input.period_id, "FundingPeriod", ["input", "periodId"])
-            expired = await periods.close_period(c, ctx.principal, pk, actor=f"operator:{ctx.principal.subject}")
+            pk = pk_of(input.period_id, "FundingPeriod", periods.PERIOD)
+            expired = await periods.close_period(c, ctx.actor, pk)
             return pk, expired
 
-        result, errors = await run_write(ctx, work)
+        result, errors = await run_write(ctx, work, INPUT)
         if result is None:
             return FundingPeriodPayload(period=None, credited=money(0), expired=money(0), user_errors=errors)
         return FundingPeriodPayload(
@@ -263,10 +261,10 @@ async def _change_status(
     ctx: Context, input: CertificateStatusInput, target: DomainCertificateStatus
 ) -> CertificatePayload:
     async def work(c):  # type: ignore[no-untyped-def]
-        pk = pk_of(input.certificate_id, "Certificate", ["input", "certificateId"])
-        await certificates.change_status(c, ctx.principal, pk, target, input.reason)
+        pk = pk_of(input.certificate_id, "Certificate", certificates.CERTIFICATE)
+        await certificates.change_status(c, ctx.actor, pk, target, input.reason)
         return pk
 
-    pk, errors = await run_write(ctx, work)
+    pk, errors = await run_write(ctx, work, INPUT)
     cert = None if pk is None else await load_certificate(ctx, pk)
     return CertificatePayload(certificate=cert, user_errors=errors)

@@ -11,10 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.types import Info
 
-from pdo_graph.auth.principal import Role as PrincipalRole
 from pdo_graph.domain import catalog
+from pdo_graph.domain.access import Role as PrincipalRole
 from pdo_graph.domain.catalog_batch import ProgramWithGroups
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
+from pdo_graph.ids import decode_pk
 from pdo_graph.integrations import push as push_service
 from pdo_graph.integrations import sources as source_service
 from pdo_graph.integrations.runner import SourceNotFound, SyncBusy, SyncOptions, metrics_hook, run_source
@@ -25,7 +26,6 @@ from pdo_graph.schema import integrations as schema
 from pdo_graph.schema.base import Connection, SafeInt, UserError, build_connection, error_list, user_errors
 from pdo_graph.schema.catalog import Direction, Program, load_program, own_provider_id
 from pdo_graph.schema.context import Context
-from pdo_graph.schema.ids import decode_pk
 from pdo_graph.schema.paging import page_args
 
 for _name, _loader in schema.NODE_LOADERS.items():
@@ -299,7 +299,7 @@ class IntegrationsQuery:
         ctx = info.context
         first, key = page_args(first, after, ctx.lang, (int,))
         after_id = key[0] if key else 0
-        principal = ctx.principal
+        principal = ctx.actor
         conditions = ["s.id > :after"]
         params: dict[str, Any] = {"after": after_id, "n": first + 1}
         if principal.role is PrincipalRole.OPERATOR:
@@ -361,7 +361,7 @@ class IntegrationsMutation:
                 default_direction=None if input.default_direction is None else input.default_direction.value,
                 activity_directions=_mapping(input.activity_directions),
             )
-            return await source_service.create_source(c, ctx.principal, spec, box)
+            return await source_service.create_source(c, ctx.actor, spec, box)
 
         pk, errors = await run_write(ctx, work)
         source = None if pk is None else await schema.load_source(ctx, pk)
@@ -375,7 +375,7 @@ class IntegrationsMutation:
         box = SecretBox.from_settings(ctx.settings)
         changes = _update_changes(input)
         return await _on_source(
-            ctx, input.source_id, lambda c, pk: source_service.update_source(c, ctx.principal, pk, changes, box)
+            ctx, input.source_id, lambda c, pk: source_service.update_source(c, ctx.actor, pk, changes, box)
         )
 
     @strawberry.mutation(description="Operator of the provider's municipality: pause a source or resume it.")
@@ -384,7 +384,7 @@ class IntegrationsMutation:
     ) -> CatalogSourcePayload:
         ctx = info.context
         return await _on_source(
-            ctx, input.source_id, lambda c, pk: source_service.set_source_paused(c, ctx.principal, pk, input.paused)
+            ctx, input.source_id, lambda c, pk: source_service.set_source_paused(c, ctx.actor, pk, input.paused)
         )
 
     @strawberry.mutation(description="Operator of the provider's municipality: delete a source and its runs.")
@@ -395,7 +395,7 @@ class IntegrationsMutation:
 
         async def work(c: AsyncConnection) -> int:
             pk = pk_of(input.source_id, "CatalogSource", ["input", "sourceId"])
-            await source_service.delete_source(c, ctx.principal, pk)
+            await source_service.delete_source(c, ctx.actor, pk)
             return pk
 
         pk, errors = await run_write(ctx, work)
@@ -412,7 +412,7 @@ class IntegrationsMutation:
 
         async def authorize(c: AsyncConnection) -> int:
             pk = pk_of(input.source_id, "CatalogSource", ["input", "sourceId"])
-            await source_service.managed_source(c, ctx.principal, pk, ["input", "sourceId"])
+            await source_service.managed_source(c, ctx.actor, pk, ["input", "sourceId"])
             return pk
 
         pk, errors = await run_write(ctx, authorize)
@@ -454,7 +454,7 @@ class IntegrationsMutation:
         rows = [_row(i, item) for i, item in enumerate(input.items[: push_service.MAX_ITEMS + 1])]
         top: list[UserError] = []
         try:
-            results = await ctx.db.write(lambda c: push_service.push_catalog(c, ctx.principal, own, rows, policy))
+            results = await ctx.db.write(lambda c: push_service.push_catalog(c, ctx.actor, own, rows, policy))
         except DomainError as exc:
             return CatalogUpsertPayload(results=[], user_errors=error_list(exc, ctx.lang))
         except push_service.PushRejected as exc:

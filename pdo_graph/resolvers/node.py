@@ -8,10 +8,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from pdo_graph.ids import decode_id
 from pdo_graph.schema import audit, catalog, enrollment, family
 from pdo_graph.schema.base import Node
 from pdo_graph.schema.context import Context
-from pdo_graph.schema.ids import decode_id
 
 NODE_LOADERS: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
     **family.NODE_LOADERS,

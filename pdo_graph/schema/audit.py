@@ -13,12 +13,12 @@ from sqlalchemy import Row
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
-from pdo_graph.auth.principal import Role as PrincipalRole
+from pdo_graph.domain.access import audit_scope
+from pdo_graph.ids import encode_id
 from pdo_graph.resolvers.loaders import fetch
 from pdo_graph.schema.base import Edge, Node, PageInfo, Role, build_connection
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Child
-from pdo_graph.schema.ids import encode_id
 from pdo_graph.schema.paging import page_args
 
 
@@ -60,8 +60,7 @@ AUDIT_SQL = "SELECT a.id, a.at, a.actor_role, a.actor_subject, a.child_id, a.fie
 
 
 def _operator_municipality(ctx: Context) -> str | None:
-    p = ctx.principal
-    return p.municipality if p.role is PrincipalRole.OPERATOR and p.municipality else None
+    return audit_scope(ctx.actor)
 
 
 async def audit_log(ctx: Context, first: int, after: str | None, child_pk: int | None) -> AuditEntryConnection:

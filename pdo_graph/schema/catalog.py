@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from pdo_graph.auth.principal import Role as PrincipalRole
 from pdo_graph.db.tables import DIRECTIONS
 from pdo_graph.domain import search as search_domain
+from pdo_graph.domain.access import can_act_for_provider
 from pdo_graph.domain.messages import render
+from pdo_graph.ids import decode_pk, encode_id
 from pdo_graph.schema.base import (
     Connection,
     Edge,
@@ -30,7 +31,6 @@ from pdo_graph.schema.base import (
     money,
 )
 from pdo_graph.schema.context import Context
-from pdo_graph.schema.ids import decode_pk, encode_id
 from pdo_graph.schema.paging import page_args
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class Provider(Node):
     )
     async def programs(self, info: Info[Context, None], first: int, after: str | None = None) -> ProgramConnection:
         ctx = info.context
-        own = ctx.principal.role is PrincipalRole.PROVIDER and provider_matches(ctx, self.pk, self.inn)
+        own = can_act_for_provider(ctx.actor, self.pk)
         return await program_connection(info, first, after, None, None, None, provider_pk=self.pk, include_archived=own)
 
 
@@ -263,7 +263,7 @@ def wants_counts(info: Info[Context, None]) -> bool:
 
 async def certificate_coverage(ctx: Context, certificate_id: str) -> search_domain.Coverage | None:
     """What the certificate can pay now, or None when it is unknown, not the caller's, or not ACTIVE."""
-    if ctx.principal.anonymous:
+    if ctx.actor.anonymous:
         raise GraphQLError(
             render("catalog_certificate_filter_auth", ctx.lang, {}), extensions={"code": "UNAUTHENTICATED"}
         )
@@ -360,37 +360,14 @@ async def program_connection(
     )
 
 
-def provider_matches(ctx: Context, provider_pk: int, inn: str) -> bool:
-    """Whether the calling PROVIDER principal belongs to this organisation (token carries INN or id)."""
-    claim = ctx.principal.provider
-    if claim is None:
-        return False
-    return claim == inn or decode_pk(claim, "Provider") == provider_pk or claim == str(provider_pk)
-
-
-async def principal_provider_row(ctx: Context) -> Row[Any] | None:
-    """The provider row of a PROVIDER principal (claim: global id, ИНН, or the numeric id)."""
-    claim = ctx.principal.provider
-    if ctx.principal.role is not PrincipalRole.PROVIDER or claim is None:
-        return None
-    pk = decode_pk(claim, "Provider")
-    if pk is not None:
-        return await ctx.loaders.provider.load(pk)
-    row = await ctx.loaders.provider_by_inn.load(claim)
-    if row is None and claim.isdigit() and len(claim) < 10:
-        row = await ctx.loaders.provider.load(int(claim))
-    return row
-
-
 async def own_provider_id(ctx: Context) -> int | None:
     """The id of the calling provider's organisation, if it is registered."""
-    row = await principal_provider_row(ctx)
-    return None if row is None else int(row.id)
+    return ctx.actor.provider_id
 
 
 async def viewer_provider(ctx: Context) -> Provider | None:
-    row = await principal_provider_row(ctx)
-    return None if row is None else Provider.from_row(row)
+    pk = ctx.actor.provider_id
+    return None if pk is None else await load_provider(ctx, pk)
 
 
 async def load_provider(ctx: Context, pk: int) -> Provider | None:

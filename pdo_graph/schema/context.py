@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pdo_graph.auth.principal import Principal
 from pdo_graph.config import Settings
 from pdo_graph.db.session import RequestDb
+from pdo_graph.domain.access import ANONYMOUS, Actor
 from pdo_graph.domain.audit import ReadAudit
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ class Context:
     principal: Principal
     db: RequestDb
     settings: Settings
+    actor: Actor = ANONYMOUS
     lang: str = "ru"
     today: date = field(default_factory=date.today)
     request_id: str = ""
@@ -39,7 +41,7 @@ class Context:
     def audit(self) -> ReadAudit:
         """Personal-data reads of this request (written before the response by the schema's extension)."""
         if self._audit is None:
-            self._audit = ReadAudit(self.principal, self.request_id)
+            self._audit = ReadAudit(self.actor, self.request_id)
         return self._audit
 
     def reset_loaders(self) -> None:

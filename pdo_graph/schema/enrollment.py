@@ -15,18 +15,17 @@ from graphql import GraphQLError
 from sqlalchemy import Row
 from strawberry.types import Info
 
-from pdo_graph.auth.principal import Role as PrincipalRole
-from pdo_graph.domain.access import can_read_family
+from pdo_graph.domain.access import Role, can_read_enrollment
 from pdo_graph.domain.audit import ChildRef
 from pdo_graph.domain.enrollment import MonthShare, Terms, monthly_plan
 from pdo_graph.domain.messages import render
 from pdo_graph.domain.people import age_on
+from pdo_graph.ids import encode_id
 from pdo_graph.resolvers.loaders import ENROLLMENT_SQL, fetch
 from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, money
-from pdo_graph.schema.catalog import Group, Program, Provider, principal_provider_row
+from pdo_graph.schema.catalog import Group, Program, Provider
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Child, Transaction
-from pdo_graph.schema.ids import encode_id
 from pdo_graph.schema.paging import page_args
 
 
@@ -123,7 +122,7 @@ class Enrollment(Node):
         # Load first, refuse after: the row is shared with `pupil` through the loader, and a
         # non-null field's error cancels its siblings, which must not be caught mid-statement.
         row = await ctx.loaders.child.load(self._child_id)
-        if ctx.principal.role is PrincipalRole.PROVIDER:
+        if ctx.actor.role is Role.PROVIDER:
             raise GraphQLError(render("enrollment_child_hidden", ctx.lang, {}), extensions={"code": "FORBIDDEN"})
         assert row is not None
         return Child.from_row(row)
@@ -237,18 +236,9 @@ class ProviderSettlement:
 # --- visibility and lists ------------------------------------------------------------------------
 
 
-async def can_read_enrollment(ctx: Context, row: Row[Any]) -> bool:
-    if can_read_family(ctx.principal, row.guardian_subject, row.municipality):
-        return True
-    if ctx.principal.role is PrincipalRole.PROVIDER:
-        provider = await principal_provider_row(ctx)
-        return provider is not None and provider.id == row.provider_id
-    return False
-
-
 async def load_enrollment(ctx: Context, pk: int) -> Enrollment | None:
     row = await ctx.loaders.enrollment.load(pk)
-    if row is None or not await can_read_enrollment(ctx, row):
+    if row is None or not can_read_enrollment(ctx.actor, row.guardian_subject, row.municipality, row.provider_id):
         return None
     return Enrollment.from_row(row)
 
@@ -278,15 +268,15 @@ async def provider_enrollments(
 ) -> Connection[Enrollment]:
     """The calling provider's applications and contracts, oldest first (the queue order)."""
     first, key = page_args(first, after, ctx.lang, (int,))
-    provider = await principal_provider_row(ctx)
-    if provider is None:
+    provider_id = ctx.actor.provider_id
+    if provider_id is None:
         return _empty()
     where = (
         " WHERE p.provider_id = :pid AND (CAST(:status AS text) IS NULL OR e.status = :status)"
         " AND (CAST(:group AS bigint) IS NULL OR e.group_id = :group)"
     )
     params = {
-        "pid": provider.id,
+        "pid": provider_id,
         "status": None if status is None else status.value,
         "group": group_pk,
         "after": key[0] if key else None,

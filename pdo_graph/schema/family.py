@@ -14,10 +14,10 @@ from pdo_graph.crypto import personal_data_keys
 from pdo_graph.domain.access import can_read_family
 from pdo_graph.domain.audit import ChildRef
 from pdo_graph.domain.identifiers import format_snils
+from pdo_graph.ids import encode_id
 from pdo_graph.resolvers.loaders import fetch
 from pdo_graph.schema.base import Connection, Money, Node, Role, build_connection, money
 from pdo_graph.schema.context import Context
-from pdo_graph.schema.ids import encode_id
 from pdo_graph.schema.paging import page_args
 
 if TYPE_CHECKING:
@@ -293,7 +293,7 @@ class Viewer:
 
     @strawberry.field(description="Guardian: own children; others: empty.")
     async def children(self, info: Info[Context, None]) -> list[Child]:
-        p = info.context.principal
+        p = info.context.actor
         if self.role is not Role.GUARDIAN or p.subject is None:
             return []
         rows = await info.context.loaders.children_by_guardian_subject.load(p.subject)
@@ -309,7 +309,7 @@ class Viewer:
 
     @strawberry.field(description="Guardian: own certificate applications with their status.")
     async def certificate_applications(self, info: Info[Context, None]) -> list[CertificateApplication]:
-        p = info.context.principal
+        p = info.context.actor
         if self.role is not Role.GUARDIAN or p.subject is None:
             return []
         from pdo_graph.resolvers.loaders import APPLICATION_SQL
@@ -323,21 +323,21 @@ class Viewer:
 
 async def load_child(ctx: Context, pk: int) -> Child | None:
     row = await ctx.loaders.child.load(pk)
-    if row is None or not can_read_family(ctx.principal, row.guardian_subject, row.municipality):
+    if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
         return None
     return Child.from_row(row)
 
 
 async def load_certificate(ctx: Context, pk: int) -> Certificate | None:
     row = await ctx.loaders.certificate.load(pk)
-    if row is None or not can_read_family(ctx.principal, row.guardian_subject, row.municipality):
+    if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
         return None
     return Certificate.from_row(row)
 
 
 async def load_application(ctx: Context, pk: int) -> CertificateApplication | None:
     row = await ctx.loaders.application.load(pk)
-    if row is None or not can_read_family(ctx.principal, row.guardian_subject, row.municipality):
+    if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
         return None
     return CertificateApplication.from_row(row)
 

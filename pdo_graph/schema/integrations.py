@@ -17,13 +17,13 @@ from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
+from pdo_graph.domain.access import can_read_provider_books
+from pdo_graph.ids import encode_id
 from pdo_graph.integrations.runner import render_failure, render_message
-from pdo_graph.integrations.sources import can_read_source
 from pdo_graph.resolvers.loaders import fetch, one_by_key
 from pdo_graph.schema.base import Connection, Node, build_connection
-from pdo_graph.schema.catalog import Direction, Provider, load_provider, provider_matches
+from pdo_graph.schema.catalog import Direction, Provider, load_provider
 from pdo_graph.schema.context import Context
-from pdo_graph.schema.ids import encode_id
 from pdo_graph.schema.paging import page_args
 
 
@@ -302,9 +302,7 @@ def _runs_page_loader(ctx: Context) -> DataLoader[tuple[int, int, int | None], l
 
 
 def visible(ctx: Context, row: Row[Any]) -> bool:
-    return can_read_source(
-        ctx.principal, row.provider_municipality, provider_matches(ctx, row.provider_id, row.provider_inn)
-    )
+    return can_read_provider_books(ctx.actor, row.provider_id, row.provider_municipality)
 
 
 async def source_row(ctx: Context, pk: int) -> Row[Any] | None:

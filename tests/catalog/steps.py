@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.domain.identifiers import inn_with_checksum
-from pdo_graph.schema.ids import decode_pk
+from pdo_graph.ids import decode_pk
 
 PROVIDER_FIELDS = "id name inn municipality address"
 PROGRAM_FIELDS = (

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from pdo_graph.domain import catalog
 from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.money import MAX_PRICE_KOPECKS
-from pdo_graph.schema.ids import decode_pk
+from pdo_graph.ids import decode_pk
 from tests.catalog.steps import (
     GROUP_ARCHIVE,
     GROUP_CLOSE,

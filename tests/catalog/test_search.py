@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import text
 
 from pdo_graph.domain.search import tsquery_text
-from pdo_graph.schema.ids import decode_pk
+from pdo_graph.ids import decode_pk
 from tests.catalog.steps import (
     PROGRAM_ARCHIVE,
     SEARCH,

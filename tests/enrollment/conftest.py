@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.db import session
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import periods
+from pdo_graph.domain.access import Actor
 from pdo_graph.domain.money import add_months, month_start
 from pdo_graph.domain.people import certificate_valid_until, name_key
-from pdo_graph.schema.ids import decode_id, encode_id
+from pdo_graph.ids import decode_id, encode_id
 from tests.helpers import years_ago
 
 PROVIDER_INN = "7701234567"
@@ -128,7 +128,7 @@ async def open_period(
         nominals=[periods.Nominal(0, 18, nominal)],
         cap_at_normative=cap_at_normative,
     )
-    operator = Principal(role=Role.OPERATOR, subject=f"op-{municipality}", municipality=municipality)
+    operator = Actor.operator(f"op-{municipality}", municipality)
     result = await transaction(engine, lambda c: periods.open_period(c, operator, req))
     return result.period_id
 

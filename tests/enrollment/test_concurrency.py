@@ -8,15 +8,14 @@ from datetime import date
 
 from sqlalchemy import text
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import enrollment
+from pdo_graph.domain.access import Actor
 from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.money import month_start
 from tests.enrollment.conftest import (
     CREATE,
     NOMINAL,
-    PROVIDER_INN,
     add_group,
     add_program,
     add_provider,
@@ -32,8 +31,8 @@ from tests.helpers import new_certificate
 TODAY = date.today()
 
 
-def guardian(subject: str) -> Principal:
-    return Principal(role=Role.GUARDIAN, subject=subject)
+def guardian(subject: str) -> Actor:
+    return Actor.guardian(subject)
 
 
 async def apply_direct(engine, subject: str, cert: int, group: int, key: str) -> int | list[str]:
@@ -153,7 +152,7 @@ async def test_decisions_reports_and_applications_race_without_deadlock_or_drift
     ]
     certs = await bulk_certificates(db, 40)
     await open_period(db, nominal=900_000)
-    provider = Principal(role=Role.PROVIDER, subject="staff", provider=PROVIDER_INN)
+    provider = Actor.provider("staff", provider_id)
     rng = random.Random(7)
 
     # each child applies to two of the three groups at once
@@ -178,25 +177,24 @@ async def test_decisions_reports_and_applications_race_without_deadlock_or_drift
             ).one()
         try:
             if choice < 0.3:
-                await transaction(db, lambda c: enrollment.accept(c, provider, provider_id, eid, 5))
+                await transaction(db, lambda c: enrollment.accept(c, provider, eid, 5))
                 await transaction(
                     db,
                     lambda c: enrollment.report_provision(
                         c,
                         provider,
-                        provider_id,
                         this_month,
                         [enrollment.ProvisionLine(eid, rng.randint(0, 100))],
                         TODAY,
                     ),
                 )
             elif choice < 0.5:
-                await transaction(db, lambda c: enrollment.refuse(c, provider, provider_id, eid, "мест нет"))
+                await transaction(db, lambda c: enrollment.refuse(c, provider, eid, "мест нет"))
             elif choice < 0.7:
-                await transaction(db, lambda c: enrollment.cancel(c, guardian(row.subject), None, eid, None))
+                await transaction(db, lambda c: enrollment.cancel(c, guardian(row.subject), eid, None))
             else:
-                await transaction(db, lambda c: enrollment.accept(c, provider, provider_id, eid, 5))
-                await transaction(db, lambda c: enrollment.cancel(c, provider, provider_id, eid, "выбыл"))
+                await transaction(db, lambda c: enrollment.accept(c, provider, eid, 5))
+                await transaction(db, lambda c: enrollment.cancel(c, provider, eid, "выбыл"))
         except DomainError:
             pass
 
@@ -210,7 +208,7 @@ async def test_decisions_reports_and_applications_race_without_deadlock_or_drift
         from pdo_graph.domain.ledger import check_invariants
 
         assert await check_invariants(conn) == []
-    assert await scalar(db, "SELECT count(*) FROM balances WHERE credited - reserved - spent - expired < 0") == 0
+    assert await scalar(db, "SELECT count(*) FROM balances WHERE available < 0") == 0
     assert "40P01" not in retried, retried
 
 

@@ -19,16 +19,15 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.db.engine import make_engine
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import enrollment as enr
+from pdo_graph.domain.access import Actor
 from pdo_graph.domain.errors import DomainError, ErrorCode
 from pdo_graph.domain.ledger import check_invariants
 from pdo_graph.domain.money import add_months, month_start, months_between
 from tests.conftest import MUNICIPALITIES, TABLES
 from tests.enrollment.conftest import (
-    PROVIDER_INN,
     add_group,
     add_program,
     add_provider,
@@ -102,7 +101,6 @@ def test_charge_and_release_make_the_month_share(share, completeness):
 # --- the state machine ---------------------------------------------------------------------------
 
 START = date(2031, 9, 10)  # a virtual "today" the groups below are planned around
-PROVIDER = Principal(role=Role.PROVIDER, subject="staff", provider=PROVIDER_INN)
 
 
 class EnrollmentMachine(RuleBasedStateMachine):
@@ -130,6 +128,7 @@ class EnrollmentMachine(RuleBasedStateMachine):
                 [{"c": c, "n": n} for c, n in MUNICIPALITIES],
             )
         self.provider_id = await add_provider(self.engine)
+        self.provider = Actor.provider("staff", self.provider_id)
         program = await add_program(self.engine, self.provider_id)
         starts, ends = date(2031, 9, 1), end_of_month(date(2032, 5, 1))
         self.groups = [
@@ -162,7 +161,7 @@ class EnrollmentMachine(RuleBasedStateMachine):
         self.apply(1, 1, False)
         if accept_first and self.enrollments:
             first = self.enrollments[0]
-            self.run(self._do(lambda c: enr.accept(c, PROVIDER, self.provider_id, first, 5)))
+            self.run(self._do(lambda c: enr.accept(c, self.provider, first, 5)))
             if report_first >= 0:
                 self.report(0, report_first, 0, False)
 
@@ -172,7 +171,7 @@ class EnrollmentMachine(RuleBasedStateMachine):
         if not replay:
             self.keys += 1
         key = f"k{self.keys}"
-        principal = Principal(role=Role.GUARDIAN, subject=subject)
+        principal = Actor.guardian(subject)
         eid = self.run(self._do(lambda conn: enr.create(conn, principal, cert, self.groups[g], key, self.today)))
         if eid is not None and eid not in self.enrollments:
             self.enrollments.append(eid)
@@ -199,14 +198,14 @@ class EnrollmentMachine(RuleBasedStateMachine):
     def accept(self, i: int, any_status: bool) -> None:
         eid = self._pick(i) if any_status else self._pick(i, "REQUESTED")
         if eid is not None:
-            self.run(self._do(lambda c: enr.accept(c, PROVIDER, self.provider_id, eid, 5)))
+            self.run(self._do(lambda c: enr.accept(c, self.provider, eid, 5)))
 
     @precondition(lambda self: self.enrollments)
     @rule(i=st.integers(0, 100), any_status=st.booleans())
     def refuse(self, i: int, any_status: bool) -> None:
         eid = self._pick(i) if any_status else self._pick(i, "REQUESTED")
         if eid is not None:
-            self.run(self._do(lambda c: enr.refuse(c, PROVIDER, self.provider_id, eid, "нет мест")))
+            self.run(self._do(lambda c: enr.refuse(c, self.provider, eid, "нет мест")))
 
     @precondition(lambda self: self.enrollments)
     @rule(i=st.integers(0, 100), by_provider=st.booleans(), any_status=st.booleans())
@@ -215,7 +214,7 @@ class EnrollmentMachine(RuleBasedStateMachine):
         if eid is None:
             return
         if by_provider:
-            self.run(self._do(lambda c: enr.cancel(c, PROVIDER, self.provider_id, eid, None)))
+            self.run(self._do(lambda c: enr.cancel(c, self.provider, eid, None)))
             return
 
         async def as_guardian(conn: Any) -> int:
@@ -228,7 +227,7 @@ class EnrollmentMachine(RuleBasedStateMachine):
                     {"id": eid},
                 )
             ).scalar_one()
-            return await enr.cancel(conn, Principal(role=Role.GUARDIAN, subject=subject), None, eid, None)
+            return await enr.cancel(conn, Actor.guardian(subject), eid, None)
 
         self.run(self._do(as_guardian))
 
@@ -240,7 +239,7 @@ class EnrollmentMachine(RuleBasedStateMachine):
             return
         month = add_months(month_start(self.today), -back)
         line = enr.ProvisionLine(eid, completeness)
-        self.run(self._do(lambda c: enr.report_provision(c, PROVIDER, self.provider_id, month, [line], self.today)))
+        self.run(self._do(lambda c: enr.report_provision(c, self.provider, month, [line], self.today)))
 
     @rule(months=st.integers(1, 3))
     def advance(self, months: int) -> None:

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import enrollment
+from pdo_graph.domain.access import Actor
 from pdo_graph.domain.money import add_months, month_start
 from tests.enrollment.conftest import (
     ACCEPT,
@@ -219,15 +219,13 @@ async def test_ended_groups_complete_and_release_what_is_left(gql, token, world)
     pending = (await enroll(gql, token, "carol", carol["id"], world.group))["enrollment"]
 
     # alice's months are all reported (by the provider, on the group's last day)
-    provider = Principal(role=Role.PROVIDER, subject="staff", provider="7701234567")
+    provider = Actor.provider("staff", world.provider_id)
     for i in range(9):
         month = add_months(world.starts_on, i)
         line = enrollment.ProvisionLine(pk(contracts["alice"][1]["id"]), 100 if i % 2 else 90)
         await transaction(
             world.engine,
-            lambda c, m=month, ln=line: enrollment.report_provision(
-                c, provider, world.provider_id, m, [ln], world.ends_on
-            ),
+            lambda c, m=month, ln=line: enrollment.report_provision(c, provider, m, [ln], world.ends_on),
         )
     assert await enrollment.complete_finished_groups(world.engine, world.ends_on) == 0
     closed = await enrollment.complete_finished_groups(world.engine, world.ends_on + timedelta(days=1))

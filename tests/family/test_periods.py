@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import periods
+from pdo_graph.domain.access import Actor
 from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.money import add_months, months_between, prorate
 from tests.helpers import new_certificate, open_period
@@ -75,7 +75,7 @@ async def test_concurrent_opens_credit_once(db, gql, token):
     for i in range(6):
         await new_certificate(gql, token, f"g{i}", f"Ребёнок Номер{i} Тестович", 8 + i)
     starts, ends = this_year()
-    operator = Principal(role=Role.OPERATOR, subject="op", municipality="01")
+    operator = Actor.operator("op", "01")
     req = periods.PeriodRequest("01", starts, ends, [periods.Nominal(5, 17, 1_500_000)])
 
     async def one() -> periods.OpenResult:
@@ -161,7 +161,7 @@ async def test_close_expires_what_is_left(gql, token):
 
 
 async def test_domain_refuses_foreign_operator(db):
-    operator = Principal(role=Role.OPERATOR, subject="op", municipality="02")
+    operator = Actor.operator("op", "02")
     req = periods.PeriodRequest("01", date(2030, 1, 1), date(2030, 12, 31), [periods.Nominal(5, 17, 1)])
     try:
         await transaction(db, lambda c: periods.open_period(c, operator, req))

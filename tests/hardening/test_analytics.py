@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import enrollment
+from pdo_graph.domain.access import Actor
 from pdo_graph.domain.money import add_months
 from tests.enrollment.conftest import PROVIDER_INN, add_group, add_program, add_provider, bulk_certificates, open_period
 
@@ -17,19 +17,19 @@ Q = """query($m: Date!, $muni: String) { analyticsSummary(filter: {monthFrom: $m
 
 
 async def enrol_and_charge(db, subjects_certs, group_id: int, provider_id: int, month: date) -> None:
-    provider = Principal(role=Role.PROVIDER, subject="staff", provider=PROVIDER_INN)
+    provider = Actor.provider("staff", provider_id)
     ids = []
     for subject, cert in subjects_certs:
-        guardian = Principal(role=Role.GUARDIAN, subject=subject)
+        guardian = Actor.guardian(subject)
 
         async def work(conn, guardian=guardian, cert=cert):
             eid = await enrollment.create(conn, guardian, cert, group_id, f"k-{cert}", date.today())
-            await enrollment.accept(conn, provider, provider_id, eid, 5)
+            await enrollment.accept(conn, provider, eid, 5)
             return eid
 
         ids.append(await transaction(db, work))
     lines = [enrollment.ProvisionLine(eid, 100) for eid in ids]
-    await transaction(db, lambda c: enrollment.report_provision(c, provider, provider_id, month, lines, date.today()))
+    await transaction(db, lambda c: enrollment.report_provision(c, provider, month, lines, date.today()))
 
 
 async def test_analytics_aggregates_and_suppression(db, gql, token):

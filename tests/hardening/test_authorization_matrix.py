@@ -148,7 +148,7 @@ async def build_world(gql: Any, token: Any, db: Any) -> dict[str, Any]:
     )
     w["transaction A"] = tx["certificateByNumber"]["transactions"]["edges"][0]["node"]["id"]
 
-    from pdo_graph.schema.ids import decode_pk, encode_id
+    from pdo_graph.ids import decode_pk, encode_id
 
     async with db.begin() as conn:
         source = (

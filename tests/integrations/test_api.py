@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from pdo_graph.app import create_app
 from pdo_graph.db.engine import Database
-from pdo_graph.schema.ids import decode_pk, encode_id
+from pdo_graph.ids import decode_pk, encode_id
 from tests.integrations.conftest import OTHER_INN, pdo_group, pdo_program
 from tests.oidc_fixture import FEED_RESOURCE, PROVIDER_X, oidc_mode
 

@@ -1,0 +1,169 @@
+"""Quote and apply: the guardian (or the operator) sees the terms; the guardian applies, and the
+rule runs again under the locks before the seat, the reserve and the enrollment are written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pdo_graph.domain import ledger
+from pdo_graph.domain.access import Actor, can_read_family, require_guardian, require_guardian_of
+from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
+from pdo_graph.domain.enrollment.lifecycle import CERTIFICATE, GROUP, release_seat
+from pdo_graph.domain.enrollment.terms import Terms, request_hash
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
+from pdo_graph.domain.money import format_amount
+from pdo_graph.domain.periods import lock_shared
+
+MAX_KEY_LENGTH = 200
+KEY = ["idempotencyKey"]
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    terms: Terms | None  # None when the caller may not see it or an input is unknown
+    problems: list[Problem]
+
+
+async def quote(conn: AsyncConnection, actor: Actor, certificate_id: int, group_id: int, today: date) -> Quote:
+    """The guardian of the certificate or the operator of its municipality; others get FORBIDDEN."""
+    try:
+        facts = await load_facts(conn, certificate_id, group_id, today)
+    except DomainError as exc:
+        return Quote(None, exc.problems)
+    if not can_read_family(actor, facts.guardian_subject, facts.municipality):
+        return Quote(None, [Problem(ErrorCode.FORBIDDEN, "forbidden", CERTIFICATE)])
+    terms, problems = assess(facts, today)
+    return Quote(terms, problems)
+
+
+def _validate_key(key: str) -> str:
+    key = key.strip()
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise DomainError.of(ErrorCode.INVALID, "text_length", KEY, min=1, max=MAX_KEY_LENGTH)
+    return key
+
+
+def _replay(enrollment_id: int, stored_hash: str | None, wanted_hash: str) -> int:
+    if stored_hash != wanted_hash:
+        raise DomainError.of(ErrorCode.IDEMPOTENCY_KEY_REUSED, "enrollment_key_reused", KEY)
+    return enrollment_id
+
+
+async def create(conn: AsyncConnection, actor: Actor, certificate_id: int, group_id: int, key: str, today: date) -> int:
+    """A guardian applies for a group with a certificate; returns the enrollment id.
+
+    The split is recomputed here under the locks; the client's quote is never trusted. A
+    replay of the same key and request returns the first enrollment and changes nothing.
+    """
+    require_guardian(actor)
+    key = _validate_key(key)
+    wanted = request_hash(certificate_id, group_id)
+    # 1. idempotency first (the facts carry the key): a retry of an accepted request succeeds
+    #    whatever happened since; 2. then the rule on a plain read, so that most refusals (a full
+    #    group in the rush) cost no lock
+    facts = await load_facts(conn, certificate_id, group_id, today, key)
+    require_guardian_of(actor, facts.guardian_subject, CERTIFICATE)
+    if facts.key_enrollment_id is not None:
+        return _replay(facts.key_enrollment_id, facts.key_request_hash, wanted)
+    _, problems = assess(facts, today)
+    if problems:
+        raise DomainError(*problems)
+    # 3. the period and the certificate rows, shared: a close, a revocation or a freeze racing this
+    #    application waits for it, or has committed and is seen here (the rule runs again on them)
+    facts = await _lock_period_and_certificate(conn, facts)
+    _, problems = assess(facts, today)
+    if problems:
+        raise DomainError(*problems)
+    # 4. the seat row: one guarded update
+    seat = (
+        await conn.execute(
+            text(
+                "UPDATE groups SET seats_taken = seats_taken + 1"
+                " WHERE id = :g AND seats_taken < capacity AND enrollment_open AND NOT archived RETURNING seats_taken"
+            ),
+            {"g": group_id},
+        )
+    ).first()
+    if seat is None:
+        # no seat: a twin of this request may have taken the last one, or the group just closed
+        facts = await load_facts(conn, certificate_id, group_id, today, key)
+        if facts.key_enrollment_id is not None:
+            return _replay(facts.key_enrollment_id, facts.key_request_hash, wanted)
+        _, problems = assess(facts, today)
+        raise DomainError(*(problems or [Problem(ErrorCode.GROUP_FULL, "enrollment_group_full", GROUP)]))
+    # 5. the balance row, while holding the seat: the split is computed from the locked balance
+    #    (a live twin or a reused key is caught by the unique indexes below)
+    assert facts.period_id is not None  # assess refuses without a period
+    available = (
+        await conn.execute(
+            text("SELECT available FROM balances WHERE certificate_id = :c AND period_id = :p FOR NO KEY UPDATE"),
+            {"c": certificate_id, "p": facts.period_id},
+        )
+    ).scalar()
+    terms, _ = assess(replace(facts, available=int(available or 0)), today, holding_seat=True)
+    # 6. only now the insert that references the locked rows
+    enrollment_id = (
+        await conn.execute(
+            text(
+                "INSERT INTO enrollments (certificate_id, child_id, group_id, period_id, guardian_id, status, price,"
+                " from_certificate, from_family, first_month, months, reserved, idempotency_key, request_hash)"
+                " VALUES (:c, :ch, :g, :p, :gu, 'REQUESTED', :price, :fc, :ff, :fm, :m, :fc, :k, :h)"
+                " ON CONFLICT DO NOTHING RETURNING id"
+            ),
+            {
+                "c": certificate_id,
+                "ch": facts.child_id,
+                "g": group_id,
+                "p": facts.period_id,
+                "gu": facts.guardian_id,
+                "price": terms.price,
+                "fc": terms.from_certificate,
+                "ff": terms.from_family,
+                "fm": terms.first_month,
+                "m": terms.months,
+                "k": key,
+                "h": wanted,
+            },
+        )
+    ).scalar()
+    if enrollment_id is None:
+        # a unique index said no: the key (a twin on another group), or the live application
+        again = await load_facts(conn, certificate_id, group_id, today, key)
+        if again.key_enrollment_id is not None:
+            await release_seat(conn, group_id)
+            return _replay(again.key_enrollment_id, again.key_request_hash, wanted)
+        raise DomainError.of(ErrorCode.ALREADY_ENROLLED, "enrollment_already", GROUP)
+    if terms.from_certificate > 0:
+        await ledger.post(
+            conn,
+            ledger.Entry(
+                kind=ledger.Kind.RESERVE,
+                certificate_id=certificate_id,
+                period_id=facts.period_id,
+                amount=terms.from_certificate,
+                description=f"Резерв по заявке на зачисление в группу: {format_amount(terms.from_certificate)} ₽",
+                actor=actor.label,
+                enrollment_id=int(enrollment_id),
+                idempotency_key=key,
+            ),
+        )
+    return int(enrollment_id)
+
+
+async def _lock_period_and_certificate(conn: AsyncConnection, facts: Facts) -> Facts:
+    """The facts with the period's and the certificate's state read under their share locks."""
+    assert facts.period_id is not None  # assess refuses without a period
+    gate = (await lock_shared(conn, [facts.period_id]))[facts.period_id]
+    status = (
+        await conn.execute(text("SELECT status FROM certificates WHERE id = :c FOR SHARE"), {"c": facts.certificate_id})
+    ).scalar_one()
+    return replace(
+        facts,
+        certificate_status=status,
+        period_id=None if gate.closed else facts.period_id,
+        open_for_applications=gate.open_for_applications,
+    )

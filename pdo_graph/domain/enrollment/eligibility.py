@@ -1,0 +1,135 @@
+"""The facts of a certificate and a group (one statement), and the assessment: the terms of the
+contract and every reason applying would be refused now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pdo_graph.domain.enrollment.lifecycle import CERTIFICATE, GROUP
+from pdo_graph.domain.enrollment.terms import Terms, compute_terms
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
+from pdo_graph.domain.people import age_on
+from pdo_graph.domain.periods import CURRENT_PERIOD_ORDER
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything the rule needs about a certificate and a group, read in one statement."""
+
+    certificate_id: int
+    certificate_status: str
+    valid_until: date
+    municipality: str
+    child_id: int
+    birth_date: date
+    guardian_id: int
+    guardian_subject: str
+    group_id: int
+    starts_on: date
+    ends_on: date
+    capacity: int
+    seats_taken: int
+    price: int
+    enrollment_open: bool
+    group_archived: bool
+    program_id: int
+    min_age: int
+    max_age: int
+    certified: bool
+    program_archived: bool
+    normative_cost: int | None
+    provider_id: int
+    period_id: int | None
+    open_for_applications: bool
+    cap_at_normative: bool
+    available: int
+    enrolled: bool
+    key_enrollment_id: int | None
+    key_request_hash: str | None
+
+
+_FACTS_SQL = f"""
+SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.municipality,
+       ch.id AS child_id, ch.birth_date, gu.id AS guardian_id, gu.subject AS guardian_subject,
+       g.id AS group_id, g.starts_on, g.ends_on, g.capacity, g.seats_taken, g.price, g.enrollment_open,
+       g.archived AS group_archived,
+       pg.id AS program_id, pg.min_age, pg.max_age, pg.certified, pg.archived AS program_archived,
+       pg.normative_cost, pg.provider_id,
+       fp.id AS period_id, coalesce(fp.open_for_applications, false) AS open_for_applications,
+       coalesce(fp.cap_at_normative, false) AS cap_at_normative,
+       coalesce((SELECT b.available FROM balances b WHERE b.certificate_id = c.id AND b.period_id = fp.id), 0)
+         AS available,
+       EXISTS (SELECT 1 FROM enrollments e WHERE e.child_id = ch.id AND e.group_id = g.id
+                AND e.status IN ('REQUESTED', 'ACTIVE')) AS enrolled,
+       k.id AS key_enrollment_id, k.request_hash AS key_request_hash
+  FROM certificates c
+  JOIN children ch ON ch.id = c.child_id
+  JOIN guardians gu ON gu.id = ch.guardian_id
+  JOIN groups g ON g.id = :gid
+  JOIN programs pg ON pg.id = g.program_id
+  LEFT JOIN LATERAL (SELECT p.id, p.open_for_applications, p.cap_at_normative FROM funding_periods p
+                      WHERE p.municipality = c.municipality AND p.status = 'OPEN'
+                      ORDER BY {CURRENT_PERIOD_ORDER} LIMIT 1) fp ON true
+  LEFT JOIN enrollments k ON k.guardian_id = gu.id AND k.idempotency_key = :key
+ WHERE c.id = :cid
+"""
+
+
+async def load_facts(
+    conn: AsyncConnection, certificate_id: int, group_id: int, today: date, key: str | None = None
+) -> Facts:
+    """The facts, or NOT_FOUND naming the missing input."""
+    row = (
+        await conn.execute(text(_FACTS_SQL), {"cid": certificate_id, "gid": group_id, "today": today, "key": key})
+    ).first()
+    if row is None:
+        found = (
+            await conn.execute(text("SELECT EXISTS (SELECT 1 FROM certificates WHERE id = :c)"), {"c": certificate_id})
+        ).scalar()
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", GROUP if found else CERTIFICATE)
+    return Facts(**row._asdict())
+
+
+def assess(facts: Facts, today: date, holding_seat: bool = False) -> tuple[Terms, list[Problem]]:
+    """The terms of the contract and every reason applying would be refused now.
+
+    ``holding_seat``: the caller has already taken a seat (the count includes it).
+    """
+    terms = compute_terms(
+        facts.price,
+        facts.starts_on,
+        facts.ends_on,
+        today,
+        facts.available if facts.period_id is not None else 0,
+        facts.normative_cost,
+        facts.cap_at_normative,
+    )
+    problems: list[Problem] = []
+    if facts.certificate_status != "ACTIVE" or facts.valid_until < today:
+        status = facts.certificate_status if facts.certificate_status != "ACTIVE" else "EXPIRED"
+        problems.append(
+            Problem(ErrorCode.CERTIFICATE_NOT_ACTIVE, "enrollment_certificate_inactive", CERTIFICATE, status=status)
+        )
+    if facts.period_id is None:
+        problems.append(Problem(ErrorCode.PERIOD_CLOSED, "no_open_period", CERTIFICATE))
+    elif not facts.open_for_applications:
+        problems.append(Problem(ErrorCode.PERIOD_CLOSED, "period_closed", CERTIFICATE))
+    if not facts.certified:
+        problems.append(Problem(ErrorCode.PROGRAM_NOT_CERTIFIED, "enrollment_program_not_certified", GROUP))
+    closed = not facts.enrollment_open or facts.group_archived or facts.program_archived or facts.ends_on < today
+    if closed:
+        problems.append(Problem(ErrorCode.GROUP_CLOSED, "enrollment_group_closed", GROUP))
+    elif not holding_seat and facts.seats_taken >= facts.capacity:
+        problems.append(Problem(ErrorCode.GROUP_FULL, "enrollment_group_full", GROUP))
+    age = age_on(facts.birth_date, facts.starts_on)
+    if not facts.min_age <= age <= facts.max_age:
+        problems.append(
+            Problem(ErrorCode.AGE_NOT_ELIGIBLE, "enrollment_age", GROUP, age=age, min=facts.min_age, max=facts.max_age)
+        )
+    if facts.enrolled:
+        problems.append(Problem(ErrorCode.ALREADY_ENROLLED, "enrollment_already", GROUP))
+    return terms, problems
