@@ -36,6 +36,7 @@ lint: install
 	$(VENV)/bin/ruff check pdo_graph tests bench
 	$(VENV)/bin/ruff format --check pdo_graph tests bench
 	$(VENV)/bin/mypy pdo_graph
+	$(VENV)/bin/lint-imports --no-logo
 
 schema: install
 	$(VENV)/bin/pdo-graph export-schema

@@ -48,7 +48,7 @@ from pdo_graph.demo import content
 from pdo_graph.domain import certificates, periods
 from pdo_graph.domain import search as search_domain
 from pdo_graph.domain.access import Actor, Role
-from pdo_graph.resolvers.loaders import GROUP_SQL, PROVIDER_SQL
+from pdo_graph.reads.catalog import GROUP_SQL, PROVIDER_SQL
 
 FIRST = 20
 NOMINAL = 2_500_000

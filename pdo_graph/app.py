@@ -36,12 +36,12 @@ from pdo_graph.config import Settings
 from pdo_graph.crypto import personal_data_keys
 from pdo_graph.db.engine import Database, open_database
 from pdo_graph.db.session import RequestDb
+from pdo_graph.graphql_schema import build_schema
 from pdo_graph.limits import Invalid, Refused
 from pdo_graph.net import is_loopback
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pdo_graph.observability import OTHER, Metrics, bind_request_id
 from pdo_graph.schema.context import Context
-from pdo_graph.schema.root import build_schema
 
 log = logging.getLogger("pdo_graph")
 

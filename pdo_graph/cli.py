@@ -199,7 +199,7 @@ def cmd_ledger_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
-    from pdo_graph.schema.root import SCHEMA_FILE, export_sdl
+    from pdo_graph.graphql_schema import SCHEMA_FILE, export_sdl
 
     sdl = export_sdl()
     if args.check:

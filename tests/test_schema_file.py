@@ -1,6 +1,6 @@
 """schema.graphql is committed; this fails when it drifts from the code (fix: `make schema`)."""
 
-from pdo_graph.schema.root import SCHEMA_FILE, export_sdl
+from pdo_graph.graphql_schema import SCHEMA_FILE, export_sdl
 
 
 def test_schema_file_matches_code():
@@ -10,7 +10,7 @@ def test_schema_file_matches_code():
 def test_every_type_and_field_is_described():
     from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
-    from pdo_graph.schema.root import build_schema
+    from pdo_graph.graphql_schema import build_schema
 
     schema = build_schema()._schema
     missing = []

@@ -367,7 +367,7 @@ async def _on_own_group(ctx: Context, group_id: str, action: OwnAction) -> Group
     return GroupPayload(group=None if pk is None else await load_group(ctx, pk), user_errors=errors)
 
 
-# Root fields of this area, merged into Query and Mutation by pdo_graph.schema.root.
+# Root fields of this area, merged into Query and Mutation by pdo_graph.graphql_schema.
 QUERIES: list[type] = [CatalogQuery]
 MUTATIONS: list[type] = [CatalogMutation]
 TYPES: list[type] = []

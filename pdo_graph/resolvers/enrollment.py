@@ -1,4 +1,5 @@
-"""Queries and mutations of the enrollment area: quote, apply, decisions, provision, reviews."""
+"""Root fields of the enrollment area: quote, the provider's queue, settlements; apply, decisions,
+provision reports."""
 
 from __future__ import annotations
 
@@ -12,82 +13,22 @@ from strawberry.types import Info
 from pdo_graph.domain import enrollment
 from pdo_graph.domain.errors import DomainError
 from pdo_graph.ids import decode_pk
+from pdo_graph.reads.enrollment import provider_enrollments
 from pdo_graph.resolvers.common import INPUT, pk_of, require_auth, run_write
-from pdo_graph.schema.base import Connection, Money, UserError, error_list, money, user_errors
-from pdo_graph.schema.catalog import Program, load_program
+from pdo_graph.schema.base import Connection, UserError, build_connection, money, user_errors
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.enrollment import (
     Enrollment,
+    EnrollmentCreateInput,
+    EnrollmentDecisionInput,
+    EnrollmentPayload,
     EnrollmentStatus,
-    MonthlyShare,
     ProviderSettlement,
-    Pupil,
+    ProvisionReportInput,
+    ProvisionReportPayload,
     Quote,
-    Review,
-    load_enrollment,
-    load_review,
-    program_reviews,
-    provider_enrollments,
 )
-
-
-@strawberry.input(description="Apply for a group with a certificate.")
-class EnrollmentCreateInput:
-    certificate_id: strawberry.ID = strawberry.field(description="The child's certificate.")
-    group_id: strawberry.ID = strawberry.field(description="The group.")
-    idempotency_key: str = strawberry.field(
-        description="Client-chosen key (1..200 characters): a retry with the same key returns the first result."
-    )
-
-
-@strawberry.input(description="A decision on an application or contract.")
-class EnrollmentDecisionInput:
-    enrollment_id: strawberry.ID = strawberry.field(description="The enrollment.")
-    reason: str | None = strawberry.field(default=None, description="Why (kept with the enrollment).")
-
-
-@strawberry.type(description="Result of the enrollment mutations.")
-class EnrollmentPayload:
-    enrollment: Enrollment | None = strawberry.field(description="The enrollment as it is now.")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
-
-
-@strawberry.input(description="Completeness of one contract for the month.")
-class ProvisionItem:
-    enrollment_id: strawberry.ID = strawberry.field(description="The contract (an ACTIVE enrollment).")
-    completeness: int = strawberry.field(description="Completeness of the service in percent, 0..100.")
-
-
-@strawberry.input(description="A provider's monthly report (полнота оказания услуги); all items or none.")
-class ProvisionReportInput:
-    month: date = strawberry.field(description="The month (its first day; any day of it is taken as the month).")
-    items: list[ProvisionItem] = strawberry.field(description="One item per contract, at most 500.")
-
-
-@strawberry.type(description="Result of provisionReport.")
-class ProvisionReportPayload:
-    charged: Money = strawberry.field(description="Charged from certificates by this report.")
-    released: Money = strawberry.field(description="Returned to certificates (the unprovided part of the shares).")
-    contracts: int = strawberry.field(description="Contracts reported.")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing is written then).")
-
-
-@strawberry.input(description="Rate the program of a contract, once per contract.")
-class ProgramReviewInput:
-    enrollment_id: strawberry.ID = strawberry.field(description="A contract that is or was active.")
-    rating: int = strawberry.field(description="1..5.")
-    text: str | None = strawberry.field(default=None, description="Words, up to 2000 characters.")
-
-
-@strawberry.type(description="Result of programReview.")
-class ProgramReviewPayload:
-    program: Program | None = strawberry.field(description="The program with its new rating.")
-    review: Review | None = strawberry.field(description="The review.")
-    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
-
-
-def _month_arg(month: date) -> date:
-    return month.replace(day=1)
+from pdo_graph.schema.paging import page_args
 
 
 @strawberry.type
@@ -103,9 +44,9 @@ class EnrollmentQuery:
             cert = pk_of(certificate_id, "Certificate", ["certificateId"])
             group = pk_of(group_id, "Group", ["groupId"])
         except DomainError as exc:
-            return Quote.of(None, error_list(exc, ctx.lang))
+            return Quote.of(None, user_errors(exc.problems, ctx.lang))
         result = await ctx.db.read(lambda c: enrollment.quote(c, ctx.actor, cert, group, ctx.today))
-        return Quote.of(result.terms, user_errors(result.problems, ctx.lang))
+        return Quote.of(result.terms, user_errors(result.problems, ctx.lang))  # arguments: the domain's names
 
     @strawberry.field(
         description="Provider: applications and contracts for its groups, oldest first; others: empty. "
@@ -119,8 +60,21 @@ class EnrollmentQuery:
         status: EnrollmentStatus | None = None,
         group_id: strawberry.ID | None = None,
     ) -> Connection[Enrollment]:
+        ctx = info.context
+        first, key = page_args(first, after, ctx.lang, (int,))
+        provider_id = ctx.actor.provider_id
+        if provider_id is None:
+            return build_connection([], 1, 0, lambda r: [], Enrollment.from_row, None)
         group_pk = None if group_id is None else (decode_pk(group_id, "Group") or 0)
-        return await provider_enrollments(info.context, first, after, status, group_pk)
+        rows, total = await provider_enrollments(
+            ctx.scope,
+            provider_id,
+            None if status is None else status.value,
+            group_pk,
+            key[0] if key else None,
+            first + 1,
+        )
+        return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
 
     @strawberry.field(
         description="What certificates paid a provider for a month: the operator of the provider's municipality, "
@@ -134,7 +88,7 @@ class EnrollmentQuery:
         if pk is None:
             return None
         try:
-            s = await ctx.db.read(lambda c: enrollment.settlement(c, ctx.actor, pk, _month_arg(month)))
+            s = await ctx.db.read(lambda c: enrollment.settlement(c, ctx.actor, pk, month.replace(day=1)))
         except DomainError:
             return None
         return _settlement(s)
@@ -143,16 +97,10 @@ class EnrollmentQuery:
     async def municipality_settlements(self, info: Info[Context, None], month: date) -> list[ProviderSettlement]:
         ctx = info.context
         try:
-            rows = await ctx.db.read(lambda c: enrollment.municipality_settlements(c, ctx.actor, _month_arg(month)))
+            rows = await ctx.db.read(lambda c: enrollment.municipality_settlements(c, ctx.actor, month.replace(day=1)))
         except DomainError:
             return []
         return [_settlement(s) for s in rows]
-
-    @strawberry.field(description="Reviews of a program, newest first (public).")
-    async def program_reviews(
-        self, info: Info[Context, None], program_id: strawberry.ID, first: int, after: str | None = None
-    ) -> Connection[Review]:
-        return await program_reviews(info.context, decode_pk(program_id, "Program") or 0, first, after)
 
 
 def _settlement(s: enrollment.Settlement) -> ProviderSettlement:
@@ -166,7 +114,7 @@ def _settlement(s: enrollment.Settlement) -> ProviderSettlement:
 
 
 async def _payload(ctx: Context, enrollment_id: int | None, errors: list[UserError]) -> EnrollmentPayload:
-    node = None if enrollment_id is None else await load_enrollment(ctx, enrollment_id)
+    node = None if enrollment_id is None else await Enrollment.load(ctx, enrollment_id)
     return EnrollmentPayload(enrollment=node, user_errors=errors)
 
 
@@ -189,19 +137,14 @@ class EnrollmentMutation:
     @strawberry.mutation(description="Provider: accept an application (the contract becomes ACTIVE).")
     async def enrollment_accept(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
         ctx = info.context
-        return await _on_enrollment(
-            ctx,
-            input.enrollment_id,
-            lambda c, pk: enrollment.accept(c, ctx.actor, pk, ctx.settings.enrollment_expiry_days),
-        )
+        days = ctx.settings.enrollment_expiry_days
+        return await _on_enrollment(ctx, input.enrollment_id, lambda c, pk: enrollment.accept(c, ctx.actor, pk, days))
 
     @strawberry.mutation(description="Provider: refuse an application (reserve released, seat freed, reason kept).")
     async def enrollment_refuse(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
         ctx = info.context
         return await _on_enrollment(
-            ctx,
-            input.enrollment_id,
-            lambda c, pk: enrollment.refuse(c, ctx.actor, pk, input.reason),
+            ctx, input.enrollment_id, lambda c, pk: enrollment.refuse(c, ctx.actor, pk, input.reason)
         )
 
     @strawberry.mutation(
@@ -211,9 +154,7 @@ class EnrollmentMutation:
     async def enrollment_cancel(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
         ctx = info.context
         return await _on_enrollment(
-            ctx,
-            input.enrollment_id,
-            lambda c, pk: enrollment.cancel(c, ctx.actor, pk, input.reason),
+            ctx, input.enrollment_id, lambda c, pk: enrollment.cancel(c, ctx.actor, pk, input.reason)
         )
 
     @strawberry.mutation(
@@ -235,21 +176,6 @@ class EnrollmentMutation:
             charged=money(result.charged), released=money(result.released), contracts=result.contracts, user_errors=[]
         )
 
-    @strawberry.mutation(description="Guardian: rate the program of a contract that is or was active, once (1..5).")
-    async def program_review(self, info: Info[Context, None], input: ProgramReviewInput) -> ProgramReviewPayload:
-        ctx = info.context
-
-        async def work(c: AsyncConnection) -> tuple[int, int]:
-            pk = pk_of(input.enrollment_id, "Enrollment", ["enrollmentId"])
-            return await enrollment.review(c, ctx.actor, pk, input.rating, input.text)
-
-        result, errors = await run_write(ctx, work, INPUT)
-        if result is None:
-            return ProgramReviewPayload(program=None, review=None, user_errors=errors)
-        return ProgramReviewPayload(
-            program=await load_program(ctx, result[1]), review=await load_review(ctx, result[0]), user_errors=[]
-        )
-
 
 async def _on_enrollment(
     ctx: Context, enrollment_id: str, action: Callable[[AsyncConnection, int], Awaitable[int]]
@@ -257,14 +183,7 @@ async def _on_enrollment(
     """A decision on one enrollment, as one unit of work."""
 
     async def work(c: AsyncConnection) -> int:
-        pk = pk_of(enrollment_id, "Enrollment", ["enrollmentId"])
-        return await action(c, pk)
+        return await action(c, pk_of(enrollment_id, "Enrollment", ["enrollmentId"]))
 
     eid, errors = await run_write(ctx, work, INPUT)
     return await _payload(ctx, eid, errors)
-
-
-# Root fields of this area, merged into Query and Mutation by pdo_graph.schema.root.
-QUERIES: list[type] = [EnrollmentQuery]
-MUTATIONS: list[type] = [EnrollmentMutation]
-TYPES: list[type] = [Quote, MonthlyShare, Pupil, Review, ProviderSettlement]

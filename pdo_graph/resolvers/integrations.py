@@ -7,12 +7,11 @@ from datetime import date
 from typing import Any
 
 import strawberry
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.types import Info
 
 from pdo_graph.domain import catalog
-from pdo_graph.domain.access import Role as PrincipalRole
+from pdo_graph.domain.access import Role
 from pdo_graph.domain.catalog_batch import ProgramWithGroups
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.ids import decode_pk
@@ -20,17 +19,13 @@ from pdo_graph.integrations import push as push_service
 from pdo_graph.integrations import sources as source_service
 from pdo_graph.integrations.runner import SourceNotFound, SyncBusy, SyncOptions, metrics_hook, run_source
 from pdo_graph.integrations.secrets import SecretBox
+from pdo_graph.reads.integrations import sources_page
 from pdo_graph.resolvers.common import pk_of, require_auth, run_write
-from pdo_graph.resolvers.node import register_node_loader
 from pdo_graph.schema import integrations as schema
 from pdo_graph.schema.base import Connection, SafeInt, UserError, build_connection, error_list, user_errors
 from pdo_graph.schema.catalog import Direction, Program, load_program, own_provider_id
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
-
-for _name, _loader in schema.NODE_LOADERS.items():
-    register_node_loader(_name, _loader)
-
 
 # --- inputs and payloads -----------------------------------------------------------------------
 
@@ -298,41 +293,15 @@ class IntegrationsQuery:
     ) -> Connection[schema.CatalogSource]:
         ctx = info.context
         first, key = page_args(first, after, ctx.lang, (int,))
-        after_id = key[0] if key else 0
-        principal = ctx.actor
-        conditions = ["s.id > :after"]
-        params: dict[str, Any] = {"after": after_id, "n": first + 1}
-        if principal.role is PrincipalRole.OPERATOR:
-            conditions.append("pr.municipality = :m")
-            params["m"] = principal.municipality
-        elif principal.role is PrincipalRole.PROVIDER:
-            own = await own_provider_id(ctx)
-            if own is None:
-                return build_connection([], first, 0, lambda r: [r.id], schema.CatalogSource.from_row, after)
-            conditions.append("s.provider_id = :own")
-            params["own"] = own
+        actor = ctx.actor
+        if actor.role is Role.OPERATOR:
+            municipality, own = actor.municipality, None
+        elif actor.role is Role.PROVIDER and actor.provider_id is not None:
+            municipality, own = None, actor.provider_id
         else:
             return build_connection([], first, 0, lambda r: [r.id], schema.CatalogSource.from_row, after)
-        if provider_id is not None:
-            params["p"] = decode_pk(provider_id, "Provider") or 0
-            conditions.append("s.provider_id = :p")
-        where = " AND ".join(conditions)
-        count_where = " AND ".join(c for c in conditions if c != "s.id > :after")
-
-        async def run(c: AsyncConnection) -> tuple[list[Any], int]:
-            rows = (await c.execute(text(f"{schema.SOURCE_SQL} WHERE {where} ORDER BY s.id LIMIT :n"), params)).all()
-            total = (
-                await c.execute(
-                    text(
-                        "SELECT count(*) FROM catalog_sources s JOIN providers pr ON pr.id = s.provider_id"
-                        f" WHERE {count_where}"
-                    ),
-                    params,
-                )
-            ).scalar_one()
-            return list(rows), int(total)
-
-        rows, total = await ctx.db.read(run)
+        wanted = None if provider_id is None else (decode_pk(provider_id, "Provider") or 0)
+        rows, total = await sources_page(ctx.scope, municipality, own, wanted, key[0] if key else 0, first + 1)
         schema.prime_sources(ctx, rows)
         return build_connection(rows, first, total, lambda r: [r.id], schema.CatalogSource.from_row, after)
 
@@ -498,7 +467,7 @@ async def _on_source(
     return CatalogSourcePayload(source=source, user_errors=errors)
 
 
-# Root fields of this area, merged into Query and Mutation by pdo_graph.schema.root.
+# Root fields of this area, merged into Query and Mutation by pdo_graph.graphql_schema.
 QUERIES: list[type] = [IntegrationsQuery]
 MUTATIONS: list[type] = [IntegrationsMutation]
 TYPES: list[type] = [schema.CatalogSource, schema.CatalogSyncRun]

@@ -1,4 +1,5 @@
-"""``node(id)``: every Node type resolved through its visibility-checked loader."""
+"""``node(id)``: every Node type resolved through its visibility-checked ``load`` (``NODES`` of each
+schema area)."""
 
 from __future__ import annotations
 
@@ -9,28 +10,31 @@ import strawberry
 from strawberry.types import Info
 
 from pdo_graph.ids import decode_id
-from pdo_graph.schema import audit, catalog, enrollment, family
+from pdo_graph.schema import audit, catalog, enrollment, family, integrations, periods, reviews
 from pdo_graph.schema.base import Node
 from pdo_graph.schema.context import Context
 
-NODE_LOADERS: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
-    **family.NODE_LOADERS,
-    **catalog.NODE_LOADERS,
-    **enrollment.NODE_LOADERS,
-    **audit.NODE_LOADERS,
+NODES: dict[str, type[Node]] = {
+    **family.NODES,
+    **periods.NODES,
+    **catalog.NODES,
+    **enrollment.NODES,
+    **reviews.NODES,
+    **audit.NODES,
 }
-
-
-def register_node_loader(type_name: str, loader: Callable[[Context, int], Awaitable[Any]]) -> None:
-    NODE_LOADERS[type_name] = loader
+_LOAD: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
+    **{name: cls.load for name, cls in NODES.items()},
+    **integrations.NODE_LOADERS,
+}
+NODE_TYPES: list[type] = [*NODES.values(), integrations.CatalogSource, integrations.CatalogSyncRun]
 
 
 async def resolve_node(ctx: Context, global_id: str) -> Node | None:
     decoded = decode_id(global_id)
     if decoded is None:
         return None
-    loader = NODE_LOADERS.get(decoded[0])
-    if loader is None:
+    load = _LOAD.get(decoded[0])
+    if load is None:
         return None
     try:
         pk = int(decoded[1])
@@ -38,7 +42,7 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
         return None
     if not 0 < pk < 2**63:
         return None
-    node: Node | None = await loader(ctx, pk)
+    node: Node | None = await load(ctx, pk)
     return node
 
 

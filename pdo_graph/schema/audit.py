@@ -1,25 +1,19 @@
-"""The audit log of personal-data reads as the operator sees it, and the extension that writes it."""
+"""The audit log of personal-data reads as the operator sees it."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from sqlalchemy import Row
-from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
-from pdo_graph.domain.access import audit_scope
+from pdo_graph.domain.access import Role, audit_scope
 from pdo_graph.ids import encode_id
-from pdo_graph.resolvers.loaders import fetch
-from pdo_graph.schema.base import Edge, Node, PageInfo, Role, build_connection
+from pdo_graph.reads.audit import AuditRow, audit_entry
+from pdo_graph.reads.family import CHILD
+from pdo_graph.schema.base import Edge, Node, PageInfo
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Child
-from pdo_graph.schema.paging import page_args
 
 
 @strawberry.type(description="One request's read of a child's personal data by someone other than its guardian.")
@@ -32,7 +26,7 @@ class AuditEntry(Node):
     _child_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> AuditEntry:
+    def from_row(cls, r: AuditRow) -> AuditEntry:
         return cls(
             id=strawberry.ID(encode_id("AuditEntry", r.id)),
             at=r.at,
@@ -43,9 +37,18 @@ class AuditEntry(Node):
             _child_id=r.child_id,
         )
 
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> AuditEntry | None:
+        """The operator of the child's municipality."""
+        municipality = audit_scope(ctx.actor)
+        if municipality is None:
+            return None
+        row = await audit_entry(ctx.scope, municipality, pk)
+        return None if row is None else cls.from_row(row)
+
     @strawberry.field(description="The child whose data was read (reading its fields here is audited too).")
     async def child(self, info: Info[Context, None]) -> Child:
-        row = await info.context.loaders.child.load(self._child_id)
+        row = await info.context.loaders[CHILD].load(self._child_id)
         assert row is not None
         return Child.from_row(row)
 
@@ -56,59 +59,4 @@ class AuditEntryConnection:
     page_info: PageInfo = strawberry.field(description="Paging information.")
 
 
-AUDIT_SQL = "SELECT a.id, a.at, a.actor_role, a.actor_subject, a.child_id, a.fields, a.request_id FROM audit_log a"
-
-
-def _operator_municipality(ctx: Context) -> str | None:
-    return audit_scope(ctx.actor)
-
-
-async def audit_log(ctx: Context, first: int, after: str | None, child_pk: int | None) -> AuditEntryConnection:
-    """The operator's municipality's entries, newest first; empty for everyone else."""
-    first, key = page_args(first, after, ctx.lang)
-    municipality = _operator_municipality(ctx)
-    rows: list[Row[Any]] = []
-    if municipality is not None:
-        after_id = key[0] if key and isinstance(key[0], int) and not isinstance(key[0], bool) else None
-        rows = list(
-            await fetch(
-                ctx,
-                AUDIT_SQL + " WHERE a.municipality = :m AND (CAST(:child AS bigint) IS NULL OR a.child_id = :child)"
-                " AND (CAST(:after AS bigint) IS NULL OR a.id < :after) ORDER BY a.id DESC LIMIT :limit",
-                {"m": municipality, "child": child_pk, "after": after_id, "limit": first + 1},
-            )
-        )
-    page = build_connection(rows, first, 0, lambda r: [r.id], AuditEntry.from_row, after)
-    return AuditEntryConnection(edges=page.edges, page_info=page.page_info)
-
-
-async def load_audit_entry(ctx: Context, pk: int) -> AuditEntry | None:
-    municipality = _operator_municipality(ctx)
-    if municipality is None:
-        return None
-    rows = await fetch(ctx, AUDIT_SQL + " WHERE a.id = :id AND a.municipality = :m", {"id": pk, "m": municipality})
-    return AuditEntry.from_row(rows[0]) if rows else None
-
-
-NODE_LOADERS = {"AuditEntry": load_audit_entry}
-
-
-class PersonalDataAudit(SchemaExtension):
-    """Writes the request's personal-data reads (one INSERT) after execution, before the response.
-
-    If the audit cannot be written, nothing that was read leaves: the result becomes a masked error.
-    """
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        yield
-        ctx = self.execution_context.context
-        if not isinstance(ctx, Context) or ctx._audit is None or not ctx._audit.pending:
-            return
-        try:
-            await ctx.db.write(ctx._audit.flush)
-        except Exception as exc:
-            result = self.execution_context.result
-            if result is not None:
-                with contextlib.suppress(AttributeError):
-                    result.data = None
-                    result.errors = [GraphQLError("audit log unavailable", original_error=exc)]
+NODES: dict[str, type[Node]] = {"AuditEntry": AuditEntry}

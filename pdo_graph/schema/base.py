@@ -5,33 +5,36 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from enum import Enum
-from typing import Any, Generic, NewType, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NewType, TypeVar
 
 import orjson
 import strawberry
 from graphql import FloatValueNode, IntValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
+from pdo_graph.domain.access import Role
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.money import CURRENCY, format_amount
+
+if TYPE_CHECKING:
+    from pdo_graph.schema.context import Context
 
 T = TypeVar("T")
 
 UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused.")
 
 
-@strawberry.enum(description="Who the caller is.")
-class Role(Enum):
-    GUARDIAN = "GUARDIAN"
-    PROVIDER = "PROVIDER"
-    OPERATOR = "OPERATOR"
-    ANALYST = "ANALYST"
+strawberry.enum(Role, description="Who the caller is.")
 
 
 @strawberry.interface(description="An object with an opaque global ID (Relay).")
 class Node:
     id: strawberry.ID = strawberry.field(description="Opaque global identifier.")
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Node | None:
+        """The object with this pk if it exists and the caller may see it (``node(id)``, payloads)."""
+        raise NotImplementedError(cls.__name__)
 
 
 SAFE_INT_MAX = 2**53 - 1

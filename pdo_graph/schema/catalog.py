@@ -9,16 +9,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from pdo_graph.db.tables import DIRECTIONS
 from pdo_graph.domain import search as search_domain
 from pdo_graph.domain.access import can_act_for_provider
+from pdo_graph.domain.certificates import CertificateStatus
 from pdo_graph.domain.messages import render
 from pdo_graph.ids import decode_pk, encode_id
+from pdo_graph.reads.catalog import (
+    GROUP,
+    GROUPS_OF_PROGRAM,
+    PROGRAM,
+    PROVIDER,
+    GroupRow,
+    ProgramRow,
+    ProviderRow,
+    search_programs,
+)
+from pdo_graph.reads.family import BALANCE
 from pdo_graph.schema.base import (
     Connection,
     Edge,
@@ -34,7 +44,7 @@ from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
 
 if TYPE_CHECKING:
-    from pdo_graph.schema.enrollment import Review
+    from pdo_graph.schema.reviews import Review
 
 
 @strawberry.enum(description="One of the six directions of supplementary education.")
@@ -56,7 +66,7 @@ class Provider(Node):
     pk: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> Provider:
+    def from_row(cls, r: ProviderRow) -> Provider:
         return cls(
             id=strawberry.ID(encode_id("Provider", r.id)),
             name=r.name,
@@ -65,6 +75,12 @@ class Provider(Node):
             address=r.address,
             pk=r.id,
         )
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Provider | None:
+        """The catalog is public."""
+        row = await ctx.loaders[PROVIDER].load(pk)
+        return None if row is None else cls.from_row(row)
 
     @strawberry.field(
         description="The provider's programs by id; archived ones are listed for the provider itself only."
@@ -98,7 +114,7 @@ class Program(Node):
     provider_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> Program:
+    def from_row(cls, r: ProgramRow) -> Program:
         return cls(
             id=strawberry.ID(encode_id("Program", r.id)),
             title=r.title,
@@ -122,16 +138,22 @@ class Program(Node):
             provider_id=r.provider_id,
         )
 
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Program | None:
+        """The catalog is public (archived programs too, by id)."""
+        row = await ctx.loaders[PROGRAM].load(pk)
+        return None if row is None else cls.from_row(row)
+
     @strawberry.field(description="The provider running the program.")
     async def provider(self, info: Info[Context, None]) -> Provider:
-        row = await info.context.loaders.provider.load(self.provider_id)
+        row = await info.context.loaders[PROVIDER].load(self.provider_id)
         assert row is not None
         return Provider.from_row(row)
 
     @strawberry.field(description="Groups of the program (not archived), by start date.")
     async def groups(self, info: Info[Context, None], first: int, after: str | None = None) -> Connection[Group]:
         first, key = page_args(first, after, info.context.lang, (str, int))
-        rows = await info.context.loaders.groups_by_program.load(self.pk)
+        rows = await info.context.loaders[GROUPS_OF_PROGRAM].load(self.pk)
         if key:
             rows = [r for r in rows if [r.starts_on.isoformat(), r.id] > key]
         return build_connection(
@@ -141,8 +163,8 @@ class Program(Node):
     @strawberry.field(description="Reviews of the program, newest first.")
     async def reviews(
         self, info: Info[Context, None], first: int, after: str | None = None
-    ) -> Connection[Annotated[Review, strawberry.lazy("pdo_graph.schema.enrollment")]]:
-        from pdo_graph.schema.enrollment import program_reviews
+    ) -> Connection[Annotated[Review, strawberry.lazy("pdo_graph.schema.reviews")]]:
+        from pdo_graph.schema.reviews import program_reviews
 
         return await program_reviews(info.context, self.pk, first, after)
 
@@ -163,7 +185,7 @@ class Group(Node):
     program_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> Group:
+    def from_row(cls, r: GroupRow) -> Group:
         return cls(
             id=strawberry.ID(encode_id("Group", r.id)),
             name=r.name,
@@ -180,9 +202,15 @@ class Group(Node):
             program_id=r.program_id,
         )
 
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Group | None:
+        """The catalog is public."""
+        row = await ctx.loaders[GROUP].load(pk)
+        return None if row is None else cls.from_row(row)
+
     @strawberry.field(description="The program of the group.")
     async def program(self, info: Info[Context, None]) -> Program:
-        row = await info.context.loaders.program.load(self.program_id)
+        row = await info.context.loaders[PROGRAM].load(self.program_id)
         assert row is not None
         return Program.from_row(row)
 
@@ -267,15 +295,15 @@ async def certificate_coverage(ctx: Context, certificate_id: str) -> search_doma
         raise GraphQLError(
             render("catalog_certificate_filter_auth", ctx.lang, {}), extensions={"code": "UNAUTHENTICATED"}
         )
-    from pdo_graph.schema.family import CertificateStatus, load_certificate
+    from pdo_graph.schema.family import Certificate
 
     pk = decode_pk(certificate_id, "Certificate")
     if pk is None:
         return None
-    cert = await load_certificate(ctx, pk)
+    cert = await Certificate.load(ctx, pk)
     if cert is None or cert.status is not CertificateStatus.ACTIVE:
         return None
-    row = await ctx.loaders.certificate_coverage.load(pk)
+    row = await ctx.loaders[BALANCE].load(pk)
     if row is None or row.period_id is None:
         return search_domain.Coverage(available=0)
     return search_domain.Coverage(available=max(0, int(row.available)), cap_at_normative=bool(row.cap_at_normative))
@@ -333,14 +361,11 @@ async def program_connection(
     )
     counts = wants_counts(info)
 
-    async def run(conn: AsyncConnection) -> search_domain.SearchPage:
-        return await search_domain.search(conn, query, first, cursor, counts)
-
     try:
-        page = await ctx.db.read(run)
+        page = await search_programs(ctx.scope, query, first, cursor, counts)
     except search_domain.BadCursor:
         raise GraphQLError(render("catalog_bad_cursor", ctx.lang, {}), extensions={"code": "BAD_USER_INPUT"}) from None
-    loader = ctx.loaders.program
+    loader = ctx.loaders[PROGRAM]
     for row in page.rows:
         loader.prime(row.id, row)
     edges = [
@@ -365,24 +390,9 @@ async def own_provider_id(ctx: Context) -> int | None:
     return ctx.actor.provider_id
 
 
-async def viewer_provider(ctx: Context) -> Provider | None:
-    pk = ctx.actor.provider_id
-    return None if pk is None else await load_provider(ctx, pk)
+# The resolvers of the catalog and integrations areas still use these names (until their move).
+load_provider = Provider.load
+load_program = Program.load
+load_group = Group.load
 
-
-async def load_provider(ctx: Context, pk: int) -> Provider | None:
-    row = await ctx.loaders.provider.load(pk)
-    return None if row is None else Provider.from_row(row)
-
-
-async def load_program(ctx: Context, pk: int) -> Program | None:
-    row = await ctx.loaders.program.load(pk)
-    return None if row is None else Program.from_row(row)
-
-
-async def load_group(ctx: Context, pk: int) -> Group | None:
-    row = await ctx.loaders.group.load(pk)
-    return None if row is None else Group.from_row(row)
-
-
-NODE_LOADERS = {"Provider": load_provider, "Program": load_program, "Group": load_group}
+NODES: dict[str, type[Node]] = {"Provider": Provider, "Program": Program, "Group": Group}

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pdo_graph.auth.principal import Principal
 from pdo_graph.config import Settings
 from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import ANONYMOUS, Actor
 from pdo_graph.domain.audit import ReadAudit
-
-if TYPE_CHECKING:
-    from pdo_graph.resolvers.loaders import Loaders
+from pdo_graph.reads.base import Loaders, Scope
 
 
 @dataclass
 class Context:
+    """One request: who acts (``actor``, built once by the transport), its database, its loaders.
+
+    ``principal`` is the token's claims as given; only the analytics area still reads it.
+    """
+
     principal: Principal
     db: RequestDb
     settings: Settings
@@ -26,16 +29,13 @@ class Context:
     today: date = field(default_factory=date.today)
     request_id: str = ""
     services: dict[str, Any] = field(default_factory=dict)
-    _loaders: Loaders | None = None
+    scope: Scope = field(init=False)
+    loaders: Loaders = field(init=False)
     _audit: ReadAudit | None = None
 
-    @property
-    def loaders(self) -> Loaders:
-        if self._loaders is None:
-            from pdo_graph.resolvers.loaders import Loaders
-
-            self._loaders = Loaders(self)
-        return self._loaders
+    def __post_init__(self) -> None:
+        self.scope = Scope(self.db, self.today)
+        self.loaders = Loaders(self.scope)
 
     @property
     def audit(self) -> ReadAudit:
@@ -46,4 +46,4 @@ class Context:
 
     def reset_loaders(self) -> None:
         """Drop cached rows after a write, so the payload shows the new state."""
-        self._loaders = None
+        self.loaders.reset()

@@ -1,4 +1,5 @@
-"""Enrollments (applications and contracts) as families, providers and operators see them.
+"""Enrollments (applications and contracts) as families, providers and operators see them; quotes,
+settlements; the inputs and payloads of the enrollment mutations.
 
 Providers see the child of an application only as a ``Pupil`` (name and age): ``Enrollment.child``
 (a ``Child`` with the birth date) answers them with a field-level FORBIDDEN error.
@@ -7,36 +8,34 @@ Providers see the child of an application only as a ``Pupil`` (name and age): ``
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
-from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy import Row
 from strawberry.types import Info
 
 from pdo_graph.domain.access import Role, can_read_enrollment
 from pdo_graph.domain.audit import ChildRef
-from pdo_graph.domain.enrollment import MonthShare, Terms, monthly_plan
+from pdo_graph.domain.enrollment import MonthShare, Status, Terms, monthly_plan
 from pdo_graph.domain.messages import render
 from pdo_graph.domain.people import age_on
 from pdo_graph.ids import encode_id
-from pdo_graph.resolvers.loaders import ENROLLMENT_SQL, fetch
+from pdo_graph.reads.catalog import GROUP, PROVIDER
+from pdo_graph.reads.enrollment import (
+    CHILD_ENROLLMENTS,
+    ENROLLMENT,
+    ENROLLMENT_CHARGES,
+    EnrollmentRow,
+    count_child_enrollments,
+)
+from pdo_graph.reads.family import CHILD
 from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, money
-from pdo_graph.schema.catalog import Group, Program, Provider
+from pdo_graph.schema.catalog import Group, Provider
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Child, Transaction
 from pdo_graph.schema.paging import page_args
 
-
-@strawberry.enum(description="Status of an application or contract.")
-class EnrollmentStatus(Enum):
-    REQUESTED = "REQUESTED"
-    ACTIVE = "ACTIVE"
-    REFUSED = "REFUSED"
-    EXPIRED = "EXPIRED"
-    TERMINATED = "TERMINATED"
-    COMPLETED = "COMPLETED"
+strawberry.enum(Status, name="EnrollmentStatus", description="Status of an application or contract.")
+EnrollmentStatus = Status
 
 
 @strawberry.type(description="One month of a contract: what the certificate and the family pay for it.")
@@ -92,10 +91,10 @@ class Enrollment(Node):
     _from_family: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> Enrollment:
+    def from_row(cls, r: EnrollmentRow) -> Enrollment:
         return cls(
             id=strawberry.ID(encode_id("Enrollment", r.id)),
-            status=EnrollmentStatus(r.status),
+            status=Status(r.status),
             price=money(r.price),
             from_certificate=money(r.from_certificate),
             from_family=money(r.from_family),
@@ -113,6 +112,14 @@ class Enrollment(Node):
             _from_family=r.from_family,
         )
 
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Enrollment | None:
+        """The family's readers and the provider of the group."""
+        row = await ctx.loaders[ENROLLMENT].load(pk)
+        if row is None or not can_read_enrollment(ctx.actor, row.guardian_subject, row.municipality, row.provider_id):
+            return None
+        return cls.from_row(row)
+
     @strawberry.field(
         description="The child (with the birth date): the guardian and the operator. Providers get a FORBIDDEN "
         "error here and read `pupil` instead."
@@ -121,7 +128,7 @@ class Enrollment(Node):
         ctx = info.context
         # Load first, refuse after: the row is shared with `pupil` through the loader, and a
         # non-null field's error cancels its siblings, which must not be caught mid-statement.
-        row = await ctx.loaders.child.load(self._child_id)
+        row = await ctx.loaders[CHILD].load(self._child_id)
         if ctx.actor.role is Role.PROVIDER:
             raise GraphQLError(render("enrollment_child_hidden", ctx.lang, {}), extensions={"code": "FORBIDDEN"})
         assert row is not None
@@ -129,7 +136,7 @@ class Enrollment(Node):
 
     @strawberry.field(description="The pupil: name and age only (what the provider may see).")
     async def pupil(self, info: Info[Context, None]) -> Pupil:
-        row = await info.context.loaders.child.load(self._child_id)
+        row = await info.context.loaders[CHILD].load(self._child_id)
         assert row is not None
         return Pupil(
             _ref=ChildRef(row.id, row.municipality, row.guardian_subject),
@@ -139,19 +146,31 @@ class Enrollment(Node):
 
     @strawberry.field(description="The group.")
     async def group(self, info: Info[Context, None]) -> Group:
-        row = await info.context.loaders.group.load(self._group_id)
+        row = await info.context.loaders[GROUP].load(self._group_id)
         assert row is not None
         return Group.from_row(row)
 
     @strawberry.field(description="Monthly charges so far (CHARGE movements with month and completeness).")
     async def charges(self, info: Info[Context, None]) -> list[Transaction]:
-        rows = await info.context.loaders.enrollment_charges.load(self.pk)
+        rows = await info.context.loaders[ENROLLMENT_CHARGES].load(self.pk)
         return [Transaction.from_row(r) for r in rows]
 
     @strawberry.field(description="The plan: each month's certificate and family shares.")
     def monthly(self) -> list[MonthlyShare]:
         plan = monthly_plan(self.first_month, self.months, self._from_certificate, self._from_family)
         return [MonthlyShare.of(s) for s in plan]
+
+
+async def child_enrollments(ctx: Context, child_pk: int, first: int, after: str | None) -> Connection[Enrollment]:
+    """Enrollments of a child the caller may already see (checked by the Child node), newest first."""
+    first, key = page_args(first, after, ctx.lang, (int,))
+    after_id = key[0] if key else None
+    rows = await ctx.loaders[CHILD_ENROLLMENTS].load((child_pk, first, after_id))
+    if rows:
+        total = int(rows[0].total)
+    else:  # zero without a cursor, else counted (paged past the end)
+        total = 0 if after_id is None else await count_child_enrollments(ctx.scope, child_pk)
+    return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
 
 
 @strawberry.type(description="The price of a group for a certificate, split between the certificate and the family.")
@@ -194,30 +213,6 @@ class Quote:
         )
 
 
-@strawberry.type(description="A guardian's rating of a program, given once per contract.")
-class Review(Node):
-    rating: int = strawberry.field(description="Rating 1..5.")
-    text: str | None = strawberry.field(description="The guardian's words, if any.")
-    created_at: datetime = strawberry.field(description="When it was given.")
-    _program_id: strawberry.Private[int]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Review:
-        return cls(
-            id=strawberry.ID(encode_id("Review", r.id)),
-            rating=r.rating,
-            text=r.text,
-            created_at=r.created_at,
-            _program_id=r.program_id,
-        )
-
-    @strawberry.field(description="The program reviewed.")
-    async def program(self, info: Info[Context, None]) -> Program:
-        row = await info.context.loaders.program.load(self._program_id)
-        assert row is not None
-        return Program.from_row(row)
-
-
 @strawberry.type(description="What certificates paid a provider for one month (from its provision reports).")
 class ProviderSettlement:
     month: date = strawberry.field(description="The month (its first day).")
@@ -228,95 +223,53 @@ class ProviderSettlement:
 
     @strawberry.field(description="The provider.")
     async def provider(self, info: Info[Context, None]) -> Provider:
-        row = await info.context.loaders.provider.load(self._provider_id)
+        row = await info.context.loaders[PROVIDER].load(self._provider_id)
         assert row is not None
         return Provider.from_row(row)
 
 
-# --- visibility and lists ------------------------------------------------------------------------
+# --- inputs and payloads of the enrollment mutations -----------------------------------------------
 
 
-async def load_enrollment(ctx: Context, pk: int) -> Enrollment | None:
-    row = await ctx.loaders.enrollment.load(pk)
-    if row is None or not can_read_enrollment(ctx.actor, row.guardian_subject, row.municipality, row.provider_id):
-        return None
-    return Enrollment.from_row(row)
-
-
-async def child_enrollments(ctx: Context, child_pk: int, first: int, after: str | None) -> Connection[Enrollment]:
-    """Enrollments of a child the caller may already see (checked by the Child node), newest first."""
-    first, key = page_args(first, after, ctx.lang, (int,))
-    after_id = key[0] if key else None
-    rows = await ctx.loaders.child_enrollments.load((child_pk, first, after_id))
-    total = int(rows[0].total) if rows else await _count_child_enrollments(ctx, child_pk, after_id)
-    return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
-
-
-async def _count_child_enrollments(ctx: Context, child_pk: int, after_id: int | None) -> int:
-    """The total when the page is empty: zero without a cursor, else counted (paged past the end)."""
-    if after_id is None:
-        return 0
-    return int((await fetch(ctx, "SELECT count(*) FROM enrollments WHERE child_id = :c", {"c": child_pk}))[0][0])
-
-
-def _empty() -> Connection[Enrollment]:
-    return build_connection([], 1, 0, lambda r: [], Enrollment.from_row, None)
-
-
-async def provider_enrollments(
-    ctx: Context, first: int, after: str | None, status: EnrollmentStatus | None, group_pk: int | None
-) -> Connection[Enrollment]:
-    """The calling provider's applications and contracts, oldest first (the queue order)."""
-    first, key = page_args(first, after, ctx.lang, (int,))
-    provider_id = ctx.actor.provider_id
-    if provider_id is None:
-        return _empty()
-    where = (
-        " WHERE p.provider_id = :pid AND (CAST(:status AS text) IS NULL OR e.status = :status)"
-        " AND (CAST(:group AS bigint) IS NULL OR e.group_id = :group)"
+@strawberry.input(description="Apply for a group with a certificate.")
+class EnrollmentCreateInput:
+    certificate_id: strawberry.ID = strawberry.field(description="The child's certificate.")
+    group_id: strawberry.ID = strawberry.field(description="The group.")
+    idempotency_key: str = strawberry.field(
+        description="Client-chosen key (1..200 characters): a retry with the same key returns the first result."
     )
-    params = {
-        "pid": provider_id,
-        "status": None if status is None else status.value,
-        "group": group_pk,
-        "after": key[0] if key else None,
-        "limit": first + 1,
-    }
-    rows = await fetch(
-        ctx,
-        ENROLLMENT_SQL + where + " AND (CAST(:after AS bigint) IS NULL OR e.id > :after) ORDER BY e.id LIMIT :limit",
-        params,
-    )
-    total = (
-        await fetch(
-            ctx,
-            "SELECT count(*) FROM enrollments e JOIN groups g ON g.id = e.group_id"
-            " JOIN programs p ON p.id = g.program_id" + where,
-            params,
-        )
-    )[0][0]
-    return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
 
 
-REVIEW_SQL = "SELECT r.id, r.program_id, r.rating, r.text, r.created_at FROM reviews r"
+@strawberry.input(description="A decision on an application or contract.")
+class EnrollmentDecisionInput:
+    enrollment_id: strawberry.ID = strawberry.field(description="The enrollment.")
+    reason: str | None = strawberry.field(default=None, description="Why (kept with the enrollment).")
 
 
-async def program_reviews(ctx: Context, program_pk: int, first: int, after: str | None) -> Connection[Review]:
-    """A program's reviews, newest first (public)."""
-    first, key = page_args(first, after, ctx.lang, (int,))
-    rows = await fetch(
-        ctx,
-        REVIEW_SQL + " WHERE r.program_id = :p AND (CAST(:after AS bigint) IS NULL OR r.id < :after)"
-        " ORDER BY r.id DESC LIMIT :limit",
-        {"p": program_pk, "after": key[0] if key else None, "limit": first + 1},
-    )
-    total = (await fetch(ctx, "SELECT count(*) FROM reviews WHERE program_id = :p", {"p": program_pk}))[0][0]
-    return build_connection(rows, first, total, lambda r: [r.id], Review.from_row, after)
+@strawberry.type(description="Result of the enrollment mutations.")
+class EnrollmentPayload:
+    enrollment: Enrollment | None = strawberry.field(description="The enrollment as it is now.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
-async def load_review(ctx: Context, pk: int) -> Review | None:
-    rows = await fetch(ctx, REVIEW_SQL + " WHERE r.id = :id", {"id": pk})
-    return Review.from_row(rows[0]) if rows else None
+@strawberry.input(description="Completeness of one contract for the month.")
+class ProvisionItem:
+    enrollment_id: strawberry.ID = strawberry.field(description="The contract (an ACTIVE enrollment).")
+    completeness: int = strawberry.field(description="Completeness of the service in percent, 0..100.")
 
 
-NODE_LOADERS = {"Enrollment": load_enrollment, "Review": load_review}
+@strawberry.input(description="A provider's monthly report (полнота оказания услуги); all items or none.")
+class ProvisionReportInput:
+    month: date = strawberry.field(description="The month (its first day; any day of it is taken as the month).")
+    items: list[ProvisionItem] = strawberry.field(description="One item per contract, at most 500.")
+
+
+@strawberry.type(description="Result of provisionReport.")
+class ProvisionReportPayload:
+    charged: Money = strawberry.field(description="Charged from certificates by this report.")
+    released: Money = strawberry.field(description="Returned to certificates (the unprovided part of the shares).")
+    contracts: int = strawberry.field(description="Contracts reported.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing is written then).")
+
+
+NODES: dict[str, type[Node]] = {"Enrollment": Enrollment}

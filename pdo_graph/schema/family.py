@@ -1,22 +1,40 @@
-"""Families' side: viewer, children, certificates, balances, transactions, applications, periods."""
+"""Families' side: viewer, children, certificates, balances, transactions, applications; the inputs
+and payloads of the certificate mutations."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import strawberry
-from sqlalchemy import Row, text
 from strawberry.types import Info
 
 from pdo_graph.crypto import personal_data_keys
-from pdo_graph.domain.access import can_read_family
+from pdo_graph.domain import ledger
+from pdo_graph.domain.access import Role, can_read_family
 from pdo_graph.domain.audit import ChildRef
+from pdo_graph.domain.certificates import CertificateStatus
 from pdo_graph.domain.identifiers import format_snils
 from pdo_graph.ids import encode_id
-from pdo_graph.resolvers.loaders import fetch
-from pdo_graph.schema.base import Connection, Money, Node, Role, build_connection, money
+from pdo_graph.reads.family import (
+    APPLICATION,
+    APPLICATIONS_OF_GUARDIAN,
+    BALANCE,
+    CERTIFICATE,
+    CERTIFICATE_OF_CHILD,
+    CHILD,
+    CHILDREN_OF_GUARDIAN,
+    FUNDING,
+    TRANSACTION,
+    TRANSACTION_COUNT,
+    TRANSACTIONS_OF_CERTIFICATE,
+    ApplicationRow,
+    CertificateRow,
+    ChildRow,
+    TransactionRow,
+)
+from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, money
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
 
@@ -24,22 +42,9 @@ if TYPE_CHECKING:
     from pdo_graph.schema.catalog import Provider
     from pdo_graph.schema.enrollment import Enrollment
 
-
-@strawberry.enum(description="Status of a certificate.")
-class CertificateStatus(Enum):
-    ACTIVE = "ACTIVE"
-    FROZEN = "FROZEN"
-    EXPIRED = "EXPIRED"
-    REVOKED = "REVOKED"
-
-
-@strawberry.enum(description="Kind of a ledger movement.")
-class TransactionKind(Enum):
-    CREDIT = "CREDIT"
-    RESERVE = "RESERVE"
-    RELEASE = "RELEASE"
-    CHARGE = "CHARGE"
-    EXPIRE = "EXPIRE"
+strawberry.enum(CertificateStatus, description="Status of a certificate.")
+TransactionKind: TypeAlias = ledger.Kind
+strawberry.enum(TransactionKind, name="TransactionKind", description="Kind of a ledger movement.")
 
 
 @strawberry.enum(description="Whether a certificate is funded in the current period.")
@@ -49,41 +54,6 @@ class FundingState(Enum):
     NOT_FUNDED = "NOT_FUNDED"
 
 
-@strawberry.type(description="A municipality (муниципалитет) of the region.")
-class Municipality:
-    code: str = strawberry.field(description="Two-digit code, part of certificate numbers.")
-    name: str = strawberry.field(description="Name of the municipality.")
-
-    @strawberry.field(description="The funding period open now (or the latest open one), if any.")
-    async def current_period(self, info: Info[Context, None]) -> FundingPeriod | None:
-        row = await info.context.loaders.current_period.load(self.code)
-        return None if row is None else FundingPeriod.from_row(row)
-
-
-@strawberry.type(description="A funding period (период реализации программы ПФ) of one municipality.")
-class FundingPeriod(Node):
-    municipality: str = strawberry.field(description="Municipality code.")
-    starts_on: date = strawberry.field(description="First day of the period.")
-    ends_on: date = strawberry.field(description="Last day of the period.")
-    open_for_applications: bool = strawberry.field(description="Whether new applications are accepted.")
-    closed: bool = strawberry.field(description="True once the period is closed and leftovers expired.")
-    proration: str = strawberry.field(description="FULL or PRORATED_MONTHLY for certificates issued mid-period.")
-    funded_certificate_limit: int | None = strawberry.field(description="How many certificates may be funded.")
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> FundingPeriod:
-        return cls(
-            id=strawberry.ID(encode_id("FundingPeriod", r.id)),
-            municipality=r.municipality,
-            starts_on=r.starts_on,
-            ends_on=r.ends_on,
-            open_for_applications=r.open_for_applications and r.status == "OPEN",
-            closed=r.status == "CLOSED",
-            proration=r.proration,
-            funded_certificate_limit=r.funded_limit,
-        )
-
-
 @strawberry.type(description="Balance of a certificate in the current period, in four terms.")
 class Balance:
     credited: Money = strawberry.field(description="Credited for the period (nominal).")
@@ -91,6 +61,9 @@ class Balance:
     spent: Money = strawberry.field(description="Charged for services provided.")
     available: Money = strawberry.field(description="credited - reserved - spent - expired.")
     expired: Money = strawberry.field(description="Expired at the period's close.")
+
+
+ZERO_BALANCE = Balance(credited=money(0), reserved=money(0), spent=money(0), available=money(0), expired=money(0))
 
 
 @strawberry.type(description="Whether and how the certificate is funded in the current period.")
@@ -111,10 +84,10 @@ class Transaction(Node):
     _enrollment_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> Transaction:
+    def from_row(cls, r: TransactionRow) -> Transaction:
         return cls(
             id=strawberry.ID(encode_id("Transaction", r.id)),
-            kind=TransactionKind(r.kind),
+            kind=ledger.Kind(r.kind),
             amount=money(r.amount),
             created_at=r.created_at,
             description=r.description,
@@ -123,15 +96,23 @@ class Transaction(Node):
             _enrollment_id=r.enrollment_id,
         )
 
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Transaction | None:
+        """Visible with its certificate."""
+        row = await ctx.loaders[TRANSACTION].load(pk)
+        if row is None or await Certificate.load(ctx, row.certificate_id) is None:
+            return None
+        return cls.from_row(row)
+
     @strawberry.field(description="The enrollment this movement belongs to, when it does.")
     async def enrollment(
         self, info: Info[Context, None]
     ) -> Annotated[Enrollment, strawberry.lazy("pdo_graph.schema.enrollment")] | None:
         if self._enrollment_id is None:
             return None
-        from pdo_graph.schema.enrollment import load_enrollment
+        from pdo_graph.schema.enrollment import Enrollment
 
-        return await load_enrollment(info.context, self._enrollment_id)
+        return await Enrollment.load(info.context, self._enrollment_id)
 
 
 @strawberry.type(description="A personified funding certificate (сертификат дополнительного образования).")
@@ -146,7 +127,7 @@ class Certificate(Node):
     _child_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> Certificate:
+    def from_row(cls, r: CertificateRow) -> Certificate:
         return cls(
             id=strawberry.ID(encode_id("Certificate", r.id)),
             number=r.number,
@@ -159,49 +140,49 @@ class Certificate(Node):
             _child_id=r.child_id,
         )
 
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Certificate | None:
+        """Its guardian, or the operator of its municipality."""
+        row = await ctx.loaders[CERTIFICATE].load(pk)
+        if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
+            return None
+        return cls.from_row(row)
+
     @strawberry.field(description="The child this certificate belongs to.")
     async def child(self, info: Info[Context, None]) -> Child:
-        row = await info.context.loaders.child.load(self._child_id)
+        row = await info.context.loaders[CHILD].load(self._child_id)
         assert row is not None
         return Child.from_row(row)
 
     @strawberry.field(description="Balance for the current period (zero when no period is open).")
     async def balance(self, info: Info[Context, None]) -> Balance:
-        row = await info.context.loaders.balance.load(self.pk)
-        credited, reserved, spent, expired = (
-            (0, 0, 0, 0) if row is None else (row.credited, row.reserved, row.spent, row.expired)
-        )
+        row = await info.context.loaders[BALANCE].load(self.pk)
+        if row is None:
+            return ZERO_BALANCE
         return Balance(
-            credited=money(credited),
-            reserved=money(reserved),
-            spent=money(spent),
-            expired=money(expired),
-            available=money(credited - reserved - spent - expired),
+            credited=money(row.credited),
+            reserved=money(row.reserved),
+            spent=money(row.spent),
+            expired=money(row.expired),
+            available=money(row.available),
         )
 
     @strawberry.field(description="Funding in the current period: funded, or the place in the queue.")
     async def funding(self, info: Info[Context, None]) -> Funding:
-        row = await info.context.loaders.funding.load(self.pk)
+        row = await info.context.loaders[FUNDING].load(self.pk)
         if row is None or row.status is None:
             return Funding(state=FundingState.NOT_FUNDED, queue_position=None, nominal=None)
-        return Funding(state=FundingState(row.status), queue_position=row.position, nominal=money(row.amount))
+        amount = None if row.amount is None else money(row.amount)
+        return Funding(state=FundingState(row.status), queue_position=row.position, nominal=amount)
 
     @strawberry.field(description="Every movement of the certificate's money, newest first.")
     async def transactions(
         self, info: Info[Context, None], first: int, after: str | None = None
     ) -> Connection[Transaction]:
-        first, key = page_args(first, after, info.context.lang, (int,))
         ctx = info.context
-        rows = await fetch(
-            ctx,
-            "SELECT l.id, l.kind, l.amount, l.created_at, l.enrollment_id, l.description, l.month, l.completeness"
-            " FROM ledger_entries l WHERE l.certificate_id = :c AND (CAST(:after AS bigint) IS NULL OR l.id < :after)"
-            " ORDER BY l.id DESC LIMIT :limit",
-            {"c": self.pk, "after": key[0] if key else None, "limit": first + 1},
-        )
-        total = (await fetch(ctx, "SELECT count(*) FROM ledger_entries WHERE certificate_id = :c", {"c": self.pk}))[0][
-            0
-        ]
+        first, key = page_args(first, after, ctx.lang, (int,))
+        rows = await ctx.loaders[TRANSACTIONS_OF_CERTIFICATE].load((self.pk, first, key[0] if key else None))
+        total = await ctx.loaders[TRANSACTION_COUNT].load(self.pk)
         return build_connection(rows, first, total, lambda r: [r.id], Transaction.from_row, after)
 
 
@@ -218,7 +199,7 @@ class Child(Node):
     _snils_sealed: strawberry.Private[str | None]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> Child:
+    def from_row(cls, r: ChildRow) -> Child:
         return cls(
             id=strawberry.ID(encode_id("Child", r.id)),
             municipality=r.municipality,
@@ -228,6 +209,14 @@ class Child(Node):
             _birth_date=r.birth_date,
             _snils_sealed=r.snils_sealed,
         )
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Child | None:
+        """Its guardian, or the operator of its municipality."""
+        row = await ctx.loaders[CHILD].load(pk)
+        if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
+            return None
+        return cls.from_row(row)
 
     @strawberry.field(description="Full name (ФИО).")
     def full_name(self, info: Info[Context, None]) -> str:
@@ -248,7 +237,7 @@ class Child(Node):
 
     @strawberry.field(description="The child's certificate, once issued.")
     async def certificate(self, info: Info[Context, None]) -> Certificate | None:
-        row = await info.context.loaders.certificate_by_child.load(self.pk)
+        row = await info.context.loaders[CERTIFICATE_OF_CHILD].load(self.pk)
         return None if row is None else Certificate.from_row(row)
 
     @strawberry.field(description="The child's applications and contracts, newest first.")
@@ -268,7 +257,7 @@ class CertificateApplication(Node):
     _child_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> CertificateApplication:
+    def from_row(cls, r: ApplicationRow) -> CertificateApplication:
         return cls(
             id=strawberry.ID(encode_id("CertificateApplication", r.id)),
             status=r.status,
@@ -277,9 +266,17 @@ class CertificateApplication(Node):
             _child_id=r.child_id,
         )
 
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> CertificateApplication | None:
+        """Its guardian, or the operator of its municipality."""
+        row = await ctx.loaders[APPLICATION].load(pk)
+        if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
+            return None
+        return cls.from_row(row)
+
     @strawberry.field(description="The child the application is for.")
     async def child(self, info: Info[Context, None]) -> Child:
-        row = await info.context.loaders.child.load(self._child_id)
+        row = await info.context.loaders[CHILD].load(self._child_id)
         assert row is not None
         return Child.from_row(row)
 
@@ -289,87 +286,76 @@ class Viewer:
     role: Role | None = strawberry.field(description="Null when anonymous.")
     subject: str | None = strawberry.field(description="Token subject; null when anonymous.")
     municipality: str | None = strawberry.field(description="Operator's municipality, when any.")
-    _ctx: strawberry.Private[Any]
 
     @strawberry.field(description="Guardian: own children; others: empty.")
     async def children(self, info: Info[Context, None]) -> list[Child]:
-        p = info.context.actor
-        if self.role is not Role.GUARDIAN or p.subject is None:
+        actor = info.context.actor
+        if actor.role is not Role.GUARDIAN or actor.subject is None:
             return []
-        rows = await info.context.loaders.children_by_guardian_subject.load(p.subject)
+        rows = await info.context.loaders[CHILDREN_OF_GUARDIAN].load(actor.subject)
         return [Child.from_row(r) for r in rows]
 
     @strawberry.field(description="Provider: own organisation; others: null.")
     async def provider(
         self, info: Info[Context, None]
     ) -> Annotated[Provider, strawberry.lazy("pdo_graph.schema.catalog")] | None:
-        from pdo_graph.schema.catalog import viewer_provider
+        from pdo_graph.schema.catalog import Provider
 
-        return await viewer_provider(info.context)
+        pk = info.context.actor.provider_id
+        return None if pk is None else await Provider.load(info.context, pk)
 
     @strawberry.field(description="Guardian: own certificate applications with their status.")
     async def certificate_applications(self, info: Info[Context, None]) -> list[CertificateApplication]:
-        p = info.context.actor
-        if self.role is not Role.GUARDIAN or p.subject is None:
+        actor = info.context.actor
+        if actor.role is not Role.GUARDIAN or actor.subject is None:
             return []
-        from pdo_graph.resolvers.loaders import APPLICATION_SQL
-
-        rows = await fetch(info.context, APPLICATION_SQL + " WHERE g.subject = :s ORDER BY a.id", {"s": p.subject})
+        rows = await info.context.loaders[APPLICATIONS_OF_GUARDIAN].load(actor.subject)
         return [CertificateApplication.from_row(r) for r in rows]
 
 
-# --- node resolution with visibility -------------------------------------------------------------
+# --- inputs and payloads of the certificate mutations ----------------------------------------------
 
 
-async def load_child(ctx: Context, pk: int) -> Child | None:
-    row = await ctx.loaders.child.load(pk)
-    if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
-        return None
-    return Child.from_row(row)
+@strawberry.input(description="A guardian's application for a child's certificate.")
+class CertificateApplyInput:
+    full_name: str = strawberry.field(description="The child's full name (ФИО).")
+    birth_date: date = strawberry.field(description="The child's date of birth.")
+    snils: str | None = strawberry.field(default=None, description="СНИЛС of the child, if known.")
+    municipality: str = strawberry.field(description="Municipality code where the child lives.")
 
 
-async def load_certificate(ctx: Context, pk: int) -> Certificate | None:
-    row = await ctx.loaders.certificate.load(pk)
-    if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
-        return None
-    return Certificate.from_row(row)
+@strawberry.type(description="Result of certificateApply.")
+class CertificateApplyPayload:
+    application: CertificateApplication | None = strawberry.field(description="The new application.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
-async def load_application(ctx: Context, pk: int) -> CertificateApplication | None:
-    row = await ctx.loaders.application.load(pk)
-    if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
-        return None
-    return CertificateApplication.from_row(row)
+@strawberry.input(description="Issue a certificate for a verified application.")
+class CertificateIssueInput:
+    application_id: strawberry.ID = strawberry.field(description="The application.")
 
 
-async def load_transaction(ctx: Context, pk: int) -> Transaction | None:
-    row = await ctx.loaders.transaction.load(pk)
-    if row is None or await load_certificate(ctx, row.certificate_id) is None:
-        return None
-    return Transaction.from_row(row)
+@strawberry.type(description="Result of certificate mutations.")
+class CertificateIssuePayload:
+    certificate: Certificate | None = strawberry.field(description="The certificate.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
-async def load_period(ctx: Context, pk: int) -> FundingPeriod | None:
-    row = await ctx.loaders.period.load(pk)
-    return None if row is None else FundingPeriod.from_row(row)
+@strawberry.input(description="Change a certificate's status.")
+class CertificateStatusInput:
+    certificate_id: strawberry.ID = strawberry.field(description="The certificate.")
+    reason: str | None = strawberry.field(default=None, description="Why (kept with the certificate).")
 
 
-async def certificate_by_number(ctx: Context, number: str) -> Certificate | None:
-    rows = await fetch(ctx, "SELECT id FROM certificates WHERE number = :n", {"n": number.strip()})
-    return await load_certificate(ctx, rows[0].id) if rows else None
+@strawberry.type(description="Result of a certificate status change.")
+class CertificatePayload:
+    certificate: Certificate | None = strawberry.field(description="The certificate.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
-async def municipalities(ctx: Context) -> list[Municipality]:
-    rows = await fetch(ctx, "SELECT code, name FROM municipalities ORDER BY code", {})
-    return [Municipality(code=r.code, name=r.name) for r in rows]
-
-
-NODE_LOADERS = {
-    "Child": load_child,
-    "Certificate": load_certificate,
-    "CertificateApplication": load_application,
-    "Transaction": load_transaction,
-    "FundingPeriod": load_period,
+NODES: dict[str, type[Node]] = {
+    "Child": Child,
+    "Certificate": Certificate,
+    "CertificateApplication": CertificateApplication,
+    "Transaction": Transaction,
 }
-
-_ = text  # re-exported for resolvers that build SQL

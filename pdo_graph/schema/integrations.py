@@ -7,20 +7,16 @@ answers null). Secrets are never readable: ``hasSecret`` tells whether one is st
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
-from sqlalchemy import Row
-from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from pdo_graph.domain.access import can_read_provider_books
 from pdo_graph.ids import encode_id
 from pdo_graph.integrations.runner import render_failure, render_message
-from pdo_graph.resolvers.loaders import fetch, one_by_key
+from pdo_graph.reads.integrations import LAST_RUN, RUN, RUN_COUNT, RUNS_OF_SOURCE, SOURCE, RunRow, SourceRow
 from pdo_graph.schema.base import Connection, Node, build_connection
 from pdo_graph.schema.catalog import Direction, Provider, load_provider
 from pdo_graph.schema.context import Context
@@ -96,7 +92,7 @@ class CatalogSyncRun(Node):
     source_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any], lang: str) -> CatalogSyncRun:
+    def from_row(cls, r: RunRow, lang: str) -> CatalogSyncRun:
         return cls(
             id=strawberry.ID(encode_id("CatalogSyncRun", r.id)),
             status=CatalogSyncStatus(r.status),
@@ -169,7 +165,7 @@ class CatalogSource(Node):
     provider_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> CatalogSource:
+    def from_row(cls, r: SourceRow) -> CatalogSource:
         return cls(
             id=strawberry.ID(encode_id("CatalogSource", r.id)),
             feed_url=r.feed_url,
@@ -203,7 +199,7 @@ class CatalogSource(Node):
 
     @strawberry.field(description="The latest run, if any.")
     async def last_run(self, info: Info[Context, None]) -> CatalogSyncRun | None:
-        row = await _loader(info.context, "last_run", _last_run_loader).load(self.pk)
+        row = await info.context.loaders[LAST_RUN].load(self.pk)
         return None if row is None else CatalogSyncRun.from_row(row, info.context.lang)
 
     @strawberry.field(description="Runs, newest first.")
@@ -211,103 +207,20 @@ class CatalogSource(Node):
         ctx = info.context
         first, key = page_args(first, after, ctx.lang, (int,))
         after_id = key[0] if key else None
-        rows = await _loader(ctx, "runs_page", _runs_page_loader).load((self.pk, first, after_id))
-        total = await _loader(ctx, "run_count", _run_count_loader).load(self.pk)
+        rows = await ctx.loaders[RUNS_OF_SOURCE].load((self.pk, first, after_id))
+        total = await ctx.loaders[RUN_COUNT].load(self.pk)
         return build_connection(
             rows, first, total, lambda r: [r.id], lambda r: CatalogSyncRun.from_row(r, ctx.lang), after
         )
 
 
-# --- loaders ------------------------------------------------------------------------------------
-
-SOURCE_SQL = (
-    "SELECT s.id, s.provider_id, s.feed_url, s.format, s.issuer, s.client_id, s.client_auth,"
-    " (s.secret_encrypted IS NOT NULL) AS has_secret, s.audience, s.scope, s.interval_minutes, s.default_direction,"
-    " s.activity_directions, s.paused, s.cursor, s.next_run_at, s.caught_up_at, s.created_at,"
-    " pr.inn AS provider_inn, pr.municipality AS provider_municipality"
-    " FROM catalog_sources s JOIN providers pr ON pr.id = s.provider_id"
-)
-RUN_COLUMNS = (
-    "r.id, r.source_id, r.status, r.started_at, r.finished_at, r.trigger, r.full_harvest, r.pages, r.created,"
-    " r.updated, r.archived, r.failed, r.unchanged, r.skipped, r.failures, r.message_key, r.message_params, r.events"
-)
-
-
-def _loader(ctx: Context, name: str, factory: Any) -> DataLoader[Any, Any]:
-    """A loader of this area kept with the request's loaders (dropped with them after a write)."""
-    loaders = ctx.loaders
-    key = f"integrations_{name}"
-    cached: DataLoader[Any, Any] | None = loaders.__dict__.get(key)
-    if cached is None:
-        cached = factory(ctx)
-        loaders.__dict__[key] = cached
-    return cached
-
-
-def _source_loader(ctx: Context) -> DataLoader[int, Row[Any] | None]:
-    return one_by_key(ctx, SOURCE_SQL + " WHERE s.id = ANY(:keys)")
-
-
-def _run_loader(ctx: Context) -> DataLoader[int, Row[Any] | None]:
-    return one_by_key(ctx, f"SELECT {RUN_COLUMNS} FROM catalog_sync_runs r WHERE r.id = ANY(:keys)")
-
-
-def _last_run_loader(ctx: Context) -> DataLoader[int, Row[Any] | None]:
-    return one_by_key(
-        ctx,
-        f"SELECT DISTINCT ON (r.source_id) {RUN_COLUMNS} FROM catalog_sync_runs r"
-        " WHERE r.source_id = ANY(:keys) ORDER BY r.source_id, r.id DESC",
-        key="source_id",
-    )
-
-
-def _run_count_loader(ctx: Context) -> DataLoader[int, int]:
-    async def load(keys: list[int]) -> list[int]:
-        rows = await fetch(
-            ctx,
-            "SELECT source_id, count(*) AS n FROM catalog_sync_runs WHERE source_id = ANY(:keys) GROUP BY source_id",
-            {"keys": list(keys)},
-        )
-        counts = {r.source_id: int(r.n) for r in rows}
-        return [counts.get(k, 0) for k in keys]
-
-    return DataLoader(load_fn=load)
-
-
-def _runs_page_loader(ctx: Context) -> DataLoader[tuple[int, int, int | None], list[Row[Any]]]:
-    """Pages of runs, newest first, for many (source, first, after) at once: one LATERAL query."""
-
-    async def load(keys: list[Hashable]) -> list[list[Row[Any]]]:
-        wanted = [k for k in keys if isinstance(k, tuple)]
-        rows = await fetch(
-            ctx,
-            "SELECT k.n AS batch_key, r.* FROM unnest(CAST(:sources AS bigint[]), CAST(:firsts AS int[]),"
-            " CAST(:afters AS bigint[]), CAST(:ns AS int[])) AS k(source_id, first, after_id, n)"
-            f" CROSS JOIN LATERAL (SELECT {RUN_COLUMNS} FROM catalog_sync_runs r WHERE r.source_id = k.source_id"
-            " AND (k.after_id IS NULL OR r.id < k.after_id) ORDER BY r.id DESC LIMIT k.first + 1) r"
-            " ORDER BY k.n, r.id DESC",
-            {
-                "sources": [k[0] for k in wanted],
-                "firsts": [k[1] for k in wanted],
-                "afters": [k[2] for k in wanted],
-                "ns": list(range(len(wanted))),
-            },
-        )
-        grouped: list[list[Row[Any]]] = [[] for _ in wanted]
-        for r in rows:
-            grouped[r.batch_key].append(r)
-        return grouped
-
-    return DataLoader(load_fn=load)
-
-
-def visible(ctx: Context, row: Row[Any]) -> bool:
+def visible(ctx: Context, row: SourceRow) -> bool:
     return can_read_provider_books(ctx.actor, row.provider_id, row.provider_municipality)
 
 
-async def source_row(ctx: Context, pk: int) -> Row[Any] | None:
+async def source_row(ctx: Context, pk: int) -> SourceRow | None:
     """The source row if the caller may see it."""
-    row = await _loader(ctx, "source", _source_loader).load(pk)
+    row = await ctx.loaders[SOURCE].load(pk)
     return row if row is not None and visible(ctx, row) else None
 
 
@@ -317,14 +230,14 @@ async def load_source(ctx: Context, pk: int) -> CatalogSource | None:
 
 
 async def load_run(ctx: Context, pk: int) -> CatalogSyncRun | None:
-    run = await _loader(ctx, "run", _run_loader).load(pk)
+    run = await ctx.loaders[RUN].load(pk)
     if run is None or await source_row(ctx, run.source_id) is None:
         return None
     return CatalogSyncRun.from_row(run, ctx.lang)
 
 
-def prime_sources(ctx: Context, rows: list[Row[Any]]) -> None:
-    loader = _loader(ctx, "source", _source_loader)
+def prime_sources(ctx: Context, rows: list[SourceRow]) -> None:
+    loader = ctx.loaders[SOURCE]
     for row in rows:
         loader.prime(row.id, row)
 

@@ -140,6 +140,6 @@ async def test_counts_are_computed_when_selected_through_fragments_or_aliases(gq
 def test_search_rows_have_the_program_loaders_columns():
     """Search rows prime the program loader, so they must carry what the loader's rows carry."""
     from pdo_graph.domain.search import PROGRAM_COLUMNS
-    from pdo_graph.resolvers.loaders import PROGRAM_SQL
+    from pdo_graph.reads.catalog import PROGRAM_SQL
 
     assert PROGRAM_SQL == f"SELECT {PROGRAM_COLUMNS} FROM programs p"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from graphql import parse
 
+from pdo_graph.graphql_schema import build_schema
 from pdo_graph.limits import query_cost
-from pdo_graph.schema.root import build_schema
 from tests.helpers import recorded_statements
 
 SCHEMA = build_schema().gate.schema

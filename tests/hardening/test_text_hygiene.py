@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 from pdo_graph.domain.errors import ErrorCode
 from pdo_graph.domain.text import MAX_ID, MAX_TEXT, text_problem
+from pdo_graph.graphql_schema import build_schema
 from pdo_graph.ids import encode_id
 from pdo_graph.schema import hygiene
-from pdo_graph.schema.root import build_schema
 from tests.helpers import APPLY, new_certificate, years_ago
 
 FREEZE = """mutation($id: ID!, $reason: String) { certificateFreeze(input: {certificateId: $id, reason: $reason}) {

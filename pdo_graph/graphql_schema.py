@@ -1,8 +1,17 @@
-"""The Schema: root types merged from each area, and its extensions."""
+"""The composition root: the Schema, its extensions, and the Query/Mutation roots merged from each
+area's resolvers (in this order: the order of the root fields in ``schema.graphql``).
+
+Where things go (one answer each; ``pdo_graph/README.md`` says it at length):
+- a field of an object type: ``schema/<area>.py``; its rows come from ``ctx.loaders[KEY]``;
+- a loader: ``reads/<area>.py`` (row type, SQL, ``KEY = one_by_key(...)``);
+- a root query or mutation: ``resolvers/<area>.py``, its input and payload in ``schema/<area>.py``,
+  the rule it applies in ``domain/``; a new root type is listed here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import strawberry
@@ -17,47 +26,39 @@ from strawberry.types import ExecutionContext
 from pdo_graph.config import Settings
 from pdo_graph.limits import Gate, Invalid, Limits, Refused, render
 from pdo_graph.resolvers import catalog as catalog_resolvers
-from pdo_graph.resolvers import enrollment as enrollment_resolvers
 from pdo_graph.resolvers import integrations as integration_resolvers
 from pdo_graph.resolvers.analytics import AnalyticsQuery
 from pdo_graph.resolvers.audit import AuditQuery
+from pdo_graph.resolvers.enrollment import EnrollmentMutation, EnrollmentQuery
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
-from pdo_graph.resolvers.node import NodeQuery
-from pdo_graph.schema import audit, catalog, enrollment, family, hygiene
+from pdo_graph.resolvers.node import NODE_TYPES, NodeQuery
+from pdo_graph.resolvers.periods import PeriodsMutation, PeriodsQuery
+from pdo_graph.resolvers.reviews import ReviewsMutation, ReviewsQuery
+from pdo_graph.schema import hygiene
 from pdo_graph.schema.base import SCALARS
+from pdo_graph.schema.context import Context
 
 QUERY_TYPES: list[type] = [
     NodeQuery,
     FamilyQuery,
+    PeriodsQuery,
     AnalyticsQuery,
     AuditQuery,
     *catalog_resolvers.QUERIES,
-    *enrollment_resolvers.QUERIES,
+    EnrollmentQuery,
+    ReviewsQuery,
     *integration_resolvers.QUERIES,
 ]
 MUTATION_TYPES: list[type] = [
     FamilyMutation,
+    PeriodsMutation,
     *catalog_resolvers.MUTATIONS,
-    *enrollment_resolvers.MUTATIONS,
+    EnrollmentMutation,
+    ReviewsMutation,
     *integration_resolvers.MUTATIONS,
 ]
-EXTRA_TYPES: list[type] = [
-    family.Child,
-    family.Certificate,
-    family.CertificateApplication,
-    family.Transaction,
-    family.FundingPeriod,
-    catalog.Provider,
-    catalog.Program,
-    catalog.Group,
-    enrollment.Enrollment,
-    audit.AuditEntry,
-    *catalog_resolvers.TYPES,
-    *enrollment_resolvers.TYPES,
-    *integration_resolvers.TYPES,
-]
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
 MAX_VALIDATION_ERRORS = 10  # validation stops there: a flood of errors costs no more than ten
 
 
@@ -86,6 +87,27 @@ class PreparedDocument(SchemaExtension):
         yield
 
 
+class PersonalDataAudit(SchemaExtension):
+    """Writes the request's personal-data reads (one INSERT) after execution, before the response.
+
+    If the audit cannot be written, nothing that was read leaves: the result becomes a masked error.
+    """
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        yield
+        ctx = self.execution_context.context
+        if not isinstance(ctx, Context) or ctx._audit is None or not ctx._audit.pending:
+            return
+        try:
+            await ctx.db.write(ctx._audit.flush)
+        except Exception as exc:
+            result = self.execution_context.result
+            if result is not None:
+                with contextlib.suppress(AttributeError):
+                    result.data = None
+                    result.errors = [GraphQLError("audit log unavailable", original_error=exc)]
+
+
 class Schema(strawberry.Schema):
     """The Strawberry schema with its gate (the checks before execution, :mod:`pdo_graph.limits`).
 
@@ -111,8 +133,8 @@ def build_schema(settings: Settings | None = None) -> Schema:
     schema = Schema(
         query=Query,
         mutation=Mutation,
-        types=EXTRA_TYPES,
-        extensions=[lambda: PreparedDocument(gates[0]), audit.PersonalDataAudit],
+        types=NODE_TYPES,
+        extensions=[lambda: PreparedDocument(gates[0]), PersonalDataAudit],
         config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
     # graphql-core's rules and Strawberry's own two, as Strawberry validates

@@ -1,0 +1,163 @@
+"""Loader keys and the request's loader registry; builders of the usual batched reads.
+
+A :class:`Key` names a loader and knows how to build it for one request; the request context
+holds a :class:`Loaders` registry that builds each key's loader on first use and keeps it for the
+request (dropped after a write, so a payload shows the new state). Object types ask the context
+for ``ctx.loaders[KEY]`` and never see SQL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.dataloader import DataLoader
+
+from pdo_graph.db.session import RequestDb
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Scope:
+    """What a read runs with: the request's database and its day (``:today`` in SQL)."""
+
+    __slots__ = ("db", "today")
+
+    def __init__(self, db: RequestDb, today: date) -> None:
+        self.db = db
+        self.today = today
+
+    async def fetch(self, sql: str, params: dict[str, Any]) -> Sequence[Row[Any]]:
+        async def run(conn: AsyncConnection) -> Sequence[Row[Any]]:
+            return (await conn.execute(text(sql), params)).all()
+
+        return await self.db.read(run)
+
+    async def rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        """``fetch`` for a caller that types the rows (``rows: list[ChildRow] = await scope.rows(...)``)."""
+        return list(await self.fetch(sql, params))
+
+
+Build = Callable[[Scope], DataLoader[Any, Any]]
+
+
+@dataclass(frozen=True, eq=False)
+class Key(Generic[K, V]):
+    """A loader of the request context: ``ctx.loaders[KEY].load(k)`` gives a ``V``.
+
+    Its module declares what a key gives (``CHILD: Key[int, ChildRow | None] = one_by_key(...)``);
+    ``sql`` and ``row`` of the simple loaders are kept so a test can check that the statement's
+    columns are those of the row type.
+    """
+
+    name: str
+    build: Build
+    sql: str | None = None
+    row: object = None
+
+
+class Loaders:
+    """The loaders of one request, built on first use by key."""
+
+    __slots__ = ("_built", "_scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+        self._built: dict[Key[Any, Any], DataLoader[Any, Any]] = {}
+
+    def __getitem__(self, key: Key[K, V]) -> DataLoader[K, V]:
+        loader = self._built.get(key)
+        if loader is None:
+            loader = self._built[key] = key.build(self._scope)
+        return loader
+
+    def reset(self) -> None:
+        """Drop every cached row (after a write)."""
+        self._built.clear()
+
+
+def one_by_key(name: str, sql: str, row: object, key: str = "id") -> Key[Any, Any]:
+    """One row (of type ``row``) per key, or None; ``sql`` filters with ``= ANY(:keys)``."""
+
+    def build(scope: Scope) -> DataLoader[Any, Any]:
+        async def load(keys: list[Hashable]) -> list[Any]:
+            rows = await scope.fetch(sql, {"keys": list(keys), "today": scope.today})
+            by_key = {getattr(r, key): r for r in rows}
+            return [by_key.get(k) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    return Key(name, build, sql, row)
+
+
+def many_by_key(name: str, sql: str, row: object, key: str) -> Key[Any, Any]:
+    """A list of rows (of type ``row``) per key, ordered as the SQL orders them."""
+
+    def build(scope: Scope) -> DataLoader[Any, Any]:
+        async def load(keys: list[Hashable]) -> list[list[Any]]:
+            rows = await scope.fetch(sql, {"keys": list(keys), "today": scope.today})
+            grouped: dict[Any, list[Any]] = defaultdict(list)
+            for r in rows:
+                grouped[getattr(r, key)].append(r)
+            return [grouped.get(k, []) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    return Key(name, build, sql, row)
+
+
+Page = tuple[int, int, int | None]  # (owner id, first, after id): one page of an owner's list, newest first
+
+
+def pages_by_owner(name: str, select: str, owner: str) -> Key[Page, Any]:
+    """Pages of several owners' lists (by id, newest first) in one statement, whatever each page's
+    ``first`` and ``after``: ``select`` reads one table aliased ``r`` (with an ``id``), ``owner`` is
+    the column that names the owner. Each page holds up to first + 1 rows (the extra one says more
+    follow)."""
+    sql = (
+        "SELECT k.n AS batch_key, p.* FROM unnest(CAST(:owners AS bigint[]), CAST(:firsts AS int[]),"
+        " CAST(:afters AS bigint[]), CAST(:ns AS int[])) AS k(owner_id, first, after_id, n)"
+        f" CROSS JOIN LATERAL ({select} WHERE {owner} = k.owner_id AND (k.after_id IS NULL OR r.id < k.after_id)"
+        " ORDER BY r.id DESC LIMIT k.first + 1) p ORDER BY k.n, p.id DESC"
+    )
+
+    def build(scope: Scope) -> DataLoader[Page, list[Any]]:
+        async def load(keys: list[Page]) -> list[list[Any]]:
+            rows = await scope.fetch(
+                sql,
+                {
+                    "owners": [k[0] for k in keys],
+                    "firsts": [k[1] for k in keys],
+                    "afters": [k[2] for k in keys],
+                    "ns": list(range(len(keys))),
+                },
+            )
+            grouped: list[list[Any]] = [[] for _ in keys]
+            for r in rows:
+                grouped[r.batch_key].append(r)
+            return grouped
+
+        return DataLoader(load_fn=load)
+
+    return Key(name, build)
+
+
+def counts_by_owner(name: str, table: str, owner: str) -> Key[int, int]:
+    """How many rows of ``table`` each owner has (one ``GROUP BY`` statement per batch)."""
+    sql = f"SELECT {owner} AS owner_id, count(*) AS n FROM {table} WHERE {owner} = ANY(:keys) GROUP BY {owner}"
+
+    def build(scope: Scope) -> DataLoader[int, int]:
+        async def load(keys: list[int]) -> list[int]:
+            rows = await scope.fetch(sql, {"keys": list(keys)})
+            counts = {r.owner_id: int(r.n) for r in rows}
+            return [counts.get(k, 0) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    return Key(name, build)

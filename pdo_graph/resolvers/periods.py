@@ -1,0 +1,96 @@
+"""Root fields of funding periods: the municipalities, and the operator's period mutations."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.types import Info
+
+from pdo_graph.domain import periods
+from pdo_graph.reads.periods import municipalities
+from pdo_graph.resolvers.common import INPUT, pk_of, run_write
+from pdo_graph.schema.base import UserError, money
+from pdo_graph.schema.context import Context
+from pdo_graph.schema.periods import (
+    FundingPeriod,
+    FundingPeriodCloseInput,
+    FundingPeriodOpenInput,
+    FundingPeriodOpenPayload,
+    FundingPeriodPayload,
+    FundingPeriodUpdateInput,
+    Municipality,
+)
+
+
+@strawberry.type
+class PeriodsQuery:
+    @strawberry.field(description="Municipalities of the region (public).")
+    async def municipalities(self, info: Info[Context, None]) -> list[Municipality]:
+        return [Municipality(code=r.code, name=r.name) for r in await municipalities(info.context.scope)]
+
+
+@strawberry.type
+class PeriodsMutation:
+    @strawberry.mutation(
+        description="Operator: open a funding period; credits every active certificate of the municipality once."
+    )
+    async def funding_period_open(
+        self, info: Info[Context, None], input: FundingPeriodOpenInput
+    ) -> FundingPeriodOpenPayload:
+        ctx = info.context
+        req = input.request()
+        result, errors = await run_write(ctx, lambda c: periods.open_period(c, ctx.actor, req), INPUT)
+        if result is None:
+            return FundingPeriodOpenPayload(period=None, credited=money(0), certificates_credited=0, user_errors=errors)
+        return FundingPeriodOpenPayload(
+            period=await FundingPeriod.load(ctx, result.period_id),
+            credited=money(result.credited),
+            certificates_credited=result.certificates_credited,
+            user_errors=[],
+        )
+
+    @strawberry.mutation(description="Operator: change a period's limit (funding the queue in order) or switch.")
+    async def funding_period_update(
+        self, info: Info[Context, None], input: FundingPeriodUpdateInput
+    ) -> FundingPeriodPayload:
+        ctx = info.context
+        limit_given = input.funded_certificate_limit is not strawberry.UNSET
+
+        async def work(c: AsyncConnection) -> tuple[int, int]:
+            pk = pk_of(input.period_id, "FundingPeriod", periods.PERIOD)
+            limit = input.funded_certificate_limit if limit_given else None
+            credited, _ = await periods.update_period(c, ctx.actor, pk, limit, limit_given, input.open_for_applications)
+            return pk, credited
+
+        result, errors = await run_write(ctx, work, INPUT)
+        return await _payload(ctx, result, errors, credited=True)
+
+    @strawberry.mutation(
+        description="Operator: close a period; its contracts end and unused money expires (EXPIRE entries)."
+    )
+    async def funding_period_close(
+        self, info: Info[Context, None], input: FundingPeriodCloseInput
+    ) -> FundingPeriodPayload:
+        ctx = info.context
+
+        async def work(c: AsyncConnection) -> tuple[int, int]:
+            pk = pk_of(input.period_id, "FundingPeriod", periods.PERIOD)
+            return pk, await periods.close_period(c, ctx.actor, pk)
+
+        result, errors = await run_write(ctx, work, INPUT)
+        return await _payload(ctx, result, errors, credited=False)
+
+
+async def _payload(
+    ctx: Context, result: tuple[int, int] | None, errors: list[UserError], credited: bool
+) -> FundingPeriodPayload:
+    """The period as it is now, with the kopecks the change ``credited`` (else: expired)."""
+    if result is None:
+        return FundingPeriodPayload(period=None, credited=money(0), expired=money(0), user_errors=errors)
+    pk, amount = result
+    return FundingPeriodPayload(
+        period=await FundingPeriod.load(ctx, pk),
+        credited=money(amount if credited else 0),
+        expired=money(0 if credited else amount),
+        user_errors=[],
+    )
