@@ -107,7 +107,7 @@ async def test_introspection_can_be_switched_off(engine, settings, database_url,
 
 
 async def test_content_type_is_parsed_as_a_media_type(app, db):
-    from pdo_graph.app import is_json_media_type
+    from pdo_graph.transport.params import is_json_media_type
 
     accepted = [
         "application/json",

@@ -1,0 +1,48 @@
+"""The long-lived parts of the running app: database, token verifier, metrics, background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from pdo_graph.auth.oidc import OidcVerifier
+from pdo_graph.auth.principal import ClaimNames
+from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev_key
+from pdo_graph.config import Settings
+from pdo_graph.db.engine import Database
+from pdo_graph.observability import Metrics
+
+
+class Services:
+    """Long-lived parts of the running app (the database and the verifier are set by the lifespan)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.database: Database | None = None
+        self.verifier: TokenVerifier | None = None
+        self.owns_database = True
+        self.background: list[asyncio.Task[None]] = []
+        self.metrics = Metrics()
+        # New documents are prepared (parsed, validated) here, one at a time: the event loop then
+        # competes with one thread for the interpreter, however many hostile documents arrive.
+        self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")
+
+
+def make_verifier(settings: Settings) -> TokenVerifier:
+    if settings.auth_mode == "oidc":
+        if not settings.oidc_issuer:
+            raise RuntimeError("PDO_AUTH_MODE=oidc needs PDO_OIDC_ISSUER")
+        return OidcVerifier(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            algorithms=settings.oidc_algorithms,
+            names=ClaimNames(
+                role=settings.oidc_role_claim,
+                provider=settings.oidc_provider_claim,
+                municipality=settings.oidc_municipality_claim,
+                machine_role=settings.oidc_machine_role,
+            ),
+        )
+    if settings.auth_mode == "dev":
+        return DevVerifier(load_or_create_dev_key(settings.data_dir))
+    raise RuntimeError(f"unknown PDO_AUTH_MODE {settings.auth_mode!r}")
