@@ -42,11 +42,16 @@ class CannotListen(StartupError):
     exit_code = EXIT_PORT
 
 
-class Interrupted(BaseException):
-    """Ctrl-C or SIGTERM: stop what is under way (cleanup runs on the way out)."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: stop what is under way (cleanup runs on the way out). A KeyboardInterrupt,
+    so that event loops pass it on rather than log it."""
+
+
+_INTERRUPTED = threading.Event()
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    _INTERRUPTED.set()
     raise Interrupted(signum)
 
 
@@ -113,6 +118,11 @@ def cmd_serve(args: Namespace, settings: Settings) -> int:
         if not serving[0]:
             console.note("interrupted before the server started")
             return EXIT_INTERRUPTED
+    except StartupError:
+        if not _INTERRUPTED.is_set():
+            raise
+        console.note("interrupted before the server started")  # what failed was cut off by Ctrl-C
+        return EXIT_INTERRUPTED
     finally:
         sock.close()
     return EXIT_OK
@@ -169,15 +179,18 @@ def _serve_workers(
     here, once)."""
     import uvicorn
     import uvloop
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     async def prepared() -> tuple[Any, str, Overview, list[DevToken]]:
         db = await prepare(settings, console, migrations=args.migrate, demo=args.demo)
         try:
             found = await overview(db.engine)
-        finally:
-            await db.engine.dispose()
-        tokens = dev_tokens(settings, found) if settings.auth_mode == "dev" else []
+            tokens = dev_tokens(settings, found) if settings.auth_mode == "dev" else []
+        except BaseException:
+            await db.dispose()
+            raise
+        await db.engine.dispose()  # the workers open their own; an embedded server stays up for them
         return db.embedded, db.url, found, tokens
 
     embedded, db_url, found, tokens = uvloop.run(prepared())
@@ -199,8 +212,10 @@ def _serve_workers(
                 time.sleep(0.2)
 
         threading.Thread(target=tell_when_ready, daemon=True).start()
-        Multiprocess(config, sockets=[sock]).run()
-        serving[0] = True
+        supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
+        if any(worker.process.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+            raise StartupError("the workers did not start: see the log above")
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if embedded is not None:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pdo_graph.config import EXIT_DATABASE, Settings, StartupError
-from pdo_graph.db.embedded import EmbeddedPostgres
+from pdo_graph.db.embedded import EmbeddedFailed, EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ def where(url: str) -> str:
     """``host:port/database`` of a URL (the socket directory for a Unix socket), never the password."""
     u: URL = make_url(url)
     host = u.host or str(u.query.get("host") or "localhost")
-    place = host if host.startswith("/") else f"{host}:{u.port or 5432}"
-    return f"{place}/{u.database}"
+    if host.startswith("/"):
+        return f"the socket in {host}, database {u.database}"
+    return f"{host}:{u.port or 5432}/{u.database}"
 
 
 def _reason(exc: BaseException, url: str) -> str:
@@ -118,12 +119,10 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     embedded = EmbeddedPostgres(settings.data_dir)
     try:
         url = embedded.start()
-    except Exception as exc:
-        log.debug("embedded PostgreSQL failed to start", exc_info=exc)
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    except EmbeddedFailed as exc:
         raise DatabaseUnavailable(
-            f"PDO_DATA_DIR: the embedded PostgreSQL in {embedded.pgdata} did not start: {first}"
-            f" (its log: {embedded.pgdata / 'log'}; or set PDO_DATABASE_URL to a server of your own)"
+            f"PDO_DATA_DIR: the embedded PostgreSQL in {embedded.pgdata} did not start: {exc}"
+            " (PDO_LOG_LEVEL=debug shows its output; or set PDO_DATABASE_URL to a server of your own)"
         ) from exc
     return url, embedded
 

@@ -104,6 +104,23 @@ def test_first_run_on_a_terminal_prints_a_summary_with_working_tokens(scratch_da
         again.close()
 
 
+def test_ctrl_c_before_the_server_listens_stops_cleanly_with_exit_code_130(scratch_database: str, tmp_path: Path):
+    port = free_port()
+    env = clean_env(PDO_DATABASE_URL=scratch_database, PDO_DATA_DIR=str(tmp_path), PDO_PORT=str(port))
+    term = Terminal([*CLI, "serve", "--migrate", "--demo"], env, cwd=tmp_path)
+    try:
+        term.wait_for("loading the demo region", timeout=120)
+        term.interrupt()
+        assert term.wait() == 130
+        screen = term.text()
+        assert "✗ loading the demo region" in screen and "interrupted before the server started" in screen
+        assert "Traceback" not in screen and "stop: Ctrl-C" not in screen
+    finally:
+        term.close()
+    with socket.socket() as again:  # the port it had claimed is free again
+        again.bind(("127.0.0.1", port))
+
+
 def test_a_taken_port_is_one_line_and_exit_code_4_before_anything_starts(tmp_path: Path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -143,6 +160,17 @@ def test_an_unreachable_database_is_one_line_naming_the_setting_and_exit_code_3(
     # the port it had claimed is free again
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))
+    # an embedded server that cannot start: one line naming PDO_DATA_DIR and the reason
+    broken = tmp_path / "broken"
+    (broken / "pg").mkdir(parents=True)
+    (broken / "pg" / "PG_VERSION").write_text("18\n")
+    done = run("migrate", env=clean_env(PDO_DATA_DIR=str(broken)))
+    assert done.returncode == 3 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"PDO_DATA_DIR: the embedded PostgreSQL in {broken / 'pg'} did not start: pg_ctl failed (exit status 1):"
+        f' pg_ctl: error: could not open file "{broken / "pg" / "global" / "pg_control"}" for reading: No such file or'
+        " directory (PDO_LOG_LEVEL=debug shows its output; or set PDO_DATABASE_URL to a server of your own)"
+    ]
     # a database that does not exist on a server that does
     from sqlalchemy.engine import make_url
 
