@@ -110,7 +110,8 @@ _PROGRAMS_UPSERT = (
     f" FROM json_to_recordset(CAST(:rows AS json)) AS r({_record(_PROGRAM_COLUMNS, _PROGRAM_TYPES)})"
     " ON CONFLICT (provider_id, external_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _PROGRAM_COLUMNS if c != "external_id")
-    + ", modified_at = now() WHERE ("
+    + ", modified_at = now(), certified = programs.certified AND programs.municipality = excluded.municipality"
+    " WHERE ("
     + ", ".join(f"programs.{c}" for c in _PROGRAM_COLUMNS)
     + ") IS DISTINCT FROM ("
     + ", ".join(f"excluded.{c}" for c in _PROGRAM_COLUMNS)
