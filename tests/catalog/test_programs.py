@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from sqlalchemy import text
 
 from pdo_graph.domain import catalog
-from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.money import MAX_PRICE_KOPECKS
 from pdo_graph.schema.ids import decode_pk
 from tests.catalog.steps import (
@@ -347,23 +346,29 @@ async def test_capacity_cannot_go_below_seats_taken(gql, token, db):
         )
         assert (exact["group"]["capacity"], exact["group"]["seatsLeft"]) == (4, 0)
 
-        # the sync's upsert keeps the same rule
-        program_pk = decode_pk(program["id"], "Program")
+        # push and sync keep the same rule: the item is refused, nothing of it written
         async with db.connect() as conn:
-            async with conn.begin():
+            async with conn.begin() as tx:
+                await conn.execute(
+                    text("UPDATE programs SET external_id = 'p1' WHERE id = :id"),
+                    {"id": decode_pk(program["id"], "Program")},
+                )
                 await conn.execute(
                     text("UPDATE groups SET external_id = 'g1' WHERE id = :id"), {"id": decode_pk(group["id"], "Group")}
                 )
-            async with conn.begin() as tx:
+                provider_pk = decode_pk(provider["id"], "Provider")
                 data = catalog.GroupData(
                     name="Группа 1", starts_on=date.today(), ends_on=date.today(), capacity=2, price=0, external_id="g1"
                 )
-                try:
-                    await catalog.upsert_group(conn, program_pk, data)
-                except DomainError as exc:
-                    assert exc.problems[0].field == ["input", "capacity"]
-                else:
-                    raise AssertionError("upsert below seats taken was accepted")
+                item = catalog.ProgramItem(
+                    catalog.ProgramData(
+                        "Робототехника", "Собираем роботов.", "TECHNICAL", 7, 12, "01", external_id="p1"
+                    ),
+                    (data,),
+                )
+                [refused], _ = await catalog.write_items(conn, provider_pk, [catalog.check_item(item)])
+                assert refused.outcome is catalog.Outcome.REJECTED
+                assert [(p.field, p.params) for p in refused.problems] == [(["groups", "0", "capacity"], {"taken": 4})]
                 await tx.rollback()
 
 
