@@ -405,3 +405,31 @@ async def test_moving_a_program_to_another_municipality_withdraws_its_certificat
         gql, PROGRAM_UPDATE, "programUpdate", {"programId": program["id"], "municipality": "02"}, provider["token"]
     )
     assert (moved["program"]["municipality"], moved["program"]["certified"]) == ("02", False)
+
+
+async def test_group_dates_are_bounded(gql, token):
+    """Years 2000–2100, and a group runs at most 36 months (a typo no longer makes an 8 000-year group)."""
+    provider = await register_provider(gql, token)
+    program = await create_program(gql, provider)
+
+    async def create(starts: str, ends: str, lang: str | None = None) -> dict:
+        fields = {**group_input(program["id"]), "startsOn": starts, "endsOn": ends}
+        return await mutate(gql, GROUP_CREATE, "groupCreate", fields, provider["token"], lang=lang)
+
+    early = await create("1999-12-31", "2000-06-30")
+    assert early["group"] is None
+    assert early["userErrors"] == [
+        {"code": "INVALID", "field": ["input", "startsOn"], "message": "Дата должна приходиться на годы с 2000 по 2100"}
+    ]
+    far = await create("2026-09-01", "9999-12-31")
+    assert [e["field"] for e in far["userErrors"]] == [["input", "endsOn"]]
+    too_long = await create("2026-09-15", "2029-09-15", lang="en")
+    assert too_long["userErrors"] == [
+        {"code": "INVALID", "field": ["input", "endsOn"], "message": "A group may run for at most 36 months"}
+    ]
+    longest = await create("2026-09-15", "2029-09-14")
+    assert longest["userErrors"] == [] and longest["group"]["endsOn"] == "2029-09-14"
+    stretched = await mutate(
+        gql, GROUP_UPDATE, "groupUpdate", {"groupId": longest["group"]["id"], "endsOn": "2100-01-01"}, provider["token"]
+    )
+    assert [(e["code"], e["field"]) for e in stretched["userErrors"]] == [("INVALID", ["input", "endsOn"])]
