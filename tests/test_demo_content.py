@@ -88,6 +88,7 @@ def test_parts_use_independent_streams() -> None:
     assert large.families[:5] == small.families  # a longer list extends the shorter one
 
 
+@pytest.mark.slow
 def test_independent_of_hash_randomisation() -> None:
     code = (
         "import hashlib, datetime; from pdo_graph.demo.content import generate; "

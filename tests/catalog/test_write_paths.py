@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -289,5 +290,6 @@ async def _clean(engine: AsyncEngine) -> None:
         await conn.execute(text("UPDATE groups SET seats_taken = 0"))
 
 
+@pytest.mark.slow
 async def test_the_one_write_path_follows_the_model(db, database_url):
     await asyncio.to_thread(follows, database_url, {"write_items": (one_write_path, exactly)}, 150)

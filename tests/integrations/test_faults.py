@@ -208,6 +208,7 @@ async def test_ordering_violation_stops_the_run(db, feed, provider_x, source, sy
     assert (fixed.status, fixed.created) == ("SUCCEEDED", 4)
 
 
+@pytest.mark.slow
 async def test_time_budget(db, feed, provider_x, source, sync):
     from pdo_graph.integrations.sync.run import RunHooks
 
