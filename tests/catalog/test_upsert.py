@@ -12,6 +12,7 @@ from sqlalchemy import text
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import catalog
 from pdo_graph.domain.catalog import Outcome, ProgramItem
+from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.identifiers import inn_with_checksum
 
 PROGRAM = catalog.ProgramData(
@@ -114,3 +115,24 @@ async def test_upsert_keeps_certification_unless_the_municipality_changes(db):
     assert await certified()
     await write(db, provider, ProgramItem(dataclasses.replace(PROGRAM, municipality="02")))
     assert not await certified()
+
+
+@pytest.mark.parametrize(
+    ("starts", "last"),
+    [
+        (date(2026, 9, 1), date(2029, 8, 31)),
+        (date(2026, 9, 15), date(2029, 9, 14)),
+        (date(2028, 2, 29), date(2031, 2, 28)),  # no 29 February in 2031: the run may end on the 28th
+        (date(2027, 12, 31), date(2030, 12, 30)),
+    ],
+)
+def test_a_group_runs_at_most_36_months(starts, last):
+    from pdo_graph.domain.catalog.rules import last_day_of_run, normalize_group
+
+    assert last_day_of_run(starts) == last
+    assert normalize_group(dataclasses.replace(GROUP, starts_on=starts, ends_on=last)).ends_on == last
+    with pytest.raises(DomainError) as caught:
+        normalize_group(dataclasses.replace(GROUP, starts_on=starts, ends_on=last + timedelta(days=1)))
+    assert [(p.key, p.field, p.params) for p in caught.value.problems] == [
+        ("catalog_group_too_long", ["endsOn"], {"max": 36})
+    ]

@@ -8,20 +8,19 @@ item under ``["data"]``). The capacity rule, which needs the seats already taken
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import functools
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pdo_graph.db.tables import DIRECTIONS
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.identifiers import is_valid_inn, normalize_digits
-from pdo_graph.domain.money import MAX_PRICE_KOPECKS
+from pdo_graph.domain.money import MAX_PRICE_KOPECKS, add_months
 
 PROVIDER_NAME_LEN = (3, 300)
 TITLE_LEN = (3, 200)
@@ -227,11 +226,9 @@ def _coordinates_ok(lat: float | None, lon: float | None) -> bool:
 
 
 def last_day_of_run(starts_on: date) -> date:
-    """The latest last day of a group starting on ``starts_on``: it runs at most GROUP_MONTHS_MAX months."""
-    years, month = divmod(starts_on.month - 1 + GROUP_MONTHS_MAX, 12)
-    year = starts_on.year + years
-    day = min(starts_on.day, calendar.monthrange(year, month + 1)[1])
-    return date.fromordinal(date(year, month + 1, day).toordinal() - 1)
+    """The latest last day of a group starting on ``starts_on``: it runs at most GROUP_MONTHS_MAX months
+    (a day that month lacks, 29 February, runs on into the next month)."""
+    return add_months(starts_on, GROUP_MONTHS_MAX) + timedelta(days=starts_on.day - 2)
 
 
 def _dates(problems: list[Problem], starts_on: date, ends_on: date) -> None:
