@@ -2,8 +2,9 @@
 
 - ``rules``: what a provider, a program and a group may be (cleaning and every rule needing no
   database, the capacity rule), with problems under the domain's field names;
-- ``write``: the one, set-based, way programs and groups are written (one row or a page), and the
-  one ``Outcome`` of a write;
+- ``items``: a program with its groups as the write path takes it, the one ``Outcome`` of a write,
+  the item's rules needing no database;
+- ``write``: the one, set-based, way programs and groups are written (one row or a page);
 - ``providers``: registering and changing organisations, who may act for one;
 - ``programs``: a provider's programs and groups one at a time (create, update, archive, certify).
 
@@ -11,6 +12,7 @@ Functions take ids, never a principal, unless they decide who may act (``own_*``
 ``editable_provider``, ``certify_program``, ``require_*``).
 """
 
+from pdo_graph.domain.catalog.items import Checked, ItemResult, Outcome, ProgramItem, check_item
 from pdo_graph.domain.catalog.programs import (
     certify_program,
     create_group,
@@ -44,16 +46,7 @@ from pdo_graph.domain.catalog.rules import (
     normalize_provider,
     program_from,
 )
-from pdo_graph.domain.catalog.write import (
-    Checked,
-    ItemResult,
-    Outcome,
-    ProgramItem,
-    archive_programs,
-    check_item,
-    write_checked,
-    write_items,
-)
+from pdo_graph.domain.catalog.write import archive_programs, write_checked, write_items
 
 __all__ = [
     "AGES",
