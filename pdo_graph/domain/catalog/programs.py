@@ -57,20 +57,31 @@ async def _external_id_taken(
     return row.first() is not None
 
 
-# --- programs ----------------------------------------------------------------------------------
+# --- whose rows --------------------------------------------------------------------------------
 
 
-async def _lock_program(conn: AsyncConnection, program_id: int, at: Sequence[str]) -> Row[Any]:
-    row = (
-        await conn.execute(
-            text(
-                f"SELECT id, provider_id, certified, {', '.join(PROGRAM_COLUMNS)} FROM programs WHERE id = :id FOR NO KEY UPDATE"
-            ),
-            {"id": program_id},
-        )
-    ).first()
+_PROGRAM_ROW = (
+    f"SELECT id, provider_id, certified, {', '.join(PROGRAM_COLUMNS)} FROM programs WHERE id = :id FOR NO KEY UPDATE"
+)
+_GROUP_ROW = (
+    f"SELECT g.id, g.program_id, g.seats_taken, p.provider_id, {', '.join('g.' + c for c in GROUP_COLUMNS)}"
+    " FROM groups g JOIN programs p ON p.id = g.program_id WHERE g.id = :id FOR NO KEY UPDATE OF g"
+)
+
+
+async def _locked(conn: AsyncConnection, query: str, pk: int, at: Sequence[str]) -> Row[Any]:
+    row = (await conn.execute(text(query), {"id": pk})).first()
     if row is None:
         raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", at)
+    return row
+
+
+async def _own(
+    conn: AsyncConnection, principal: Principal, own_provider_id: int | None, query: str, pk: int, at: Sequence[str]
+) -> Row[Any]:
+    require_role(principal, Role.PROVIDER)
+    row = await _locked(conn, query, pk, at)
+    require_provider(principal, own_provider_id, row.provider_id, at)
     return row
 
 
@@ -78,10 +89,17 @@ async def own_program(
     conn: AsyncConnection, principal: Principal, own_provider_id: int | None, program_id: int, at: Sequence[str]
 ) -> Row[Any]:
     """The program row, locked, if it belongs to the calling provider (FORBIDDEN otherwise)."""
-    require_role(principal, Role.PROVIDER)
-    row = await _lock_program(conn, program_id, at)
-    require_provider(principal, own_provider_id, row.provider_id, at)
-    return row
+    return await _own(conn, principal, own_provider_id, _PROGRAM_ROW, program_id, at)
+
+
+async def own_group(
+    conn: AsyncConnection, principal: Principal, own_provider_id: int | None, group_id: int, at: Sequence[str]
+) -> Row[Any]:
+    """The group row, locked, if its program belongs to the calling provider."""
+    return await _own(conn, principal, own_provider_id, _GROUP_ROW, group_id, at)
+
+
+# --- programs ----------------------------------------------------------------------------------
 
 
 async def create_program(conn: AsyncConnection, provider_id: int, data: ProgramData) -> int:
@@ -98,7 +116,7 @@ async def update_program(conn: AsyncConnection, program_id: int, changes: Mappin
     unknown = set(changes) - PROGRAM_FIELDS
     if unknown:
         raise ValueError(f"unknown program fields: {sorted(unknown)}")
-    row = await _lock_program(conn, program_id, ["programId"])
+    row = await _locked(conn, _PROGRAM_ROW, program_id, ["programId"])
     current = ProgramData(**{name: getattr(row, name) for name in PROGRAM_COLUMNS})
     clean = await _validated_program(conn, dataclasses.replace(current, **changes))
     if (
@@ -122,7 +140,7 @@ async def certify_program(conn: AsyncConnection, principal: Principal, program_i
     """The operator of the program's municipality certifies it (or withdraws the certificate)."""
     require_role(principal, Role.OPERATOR)
     at = ["programId"]
-    row = await _lock_program(conn, program_id, at)
+    row = await _locked(conn, _PROGRAM_ROW, program_id, at)
     require_operator_of(principal, row.municipality, at)
     if row.certified != certified:
         await conn.execute(
@@ -132,31 +150,6 @@ async def certify_program(conn: AsyncConnection, principal: Principal, program_i
 
 
 # --- groups ------------------------------------------------------------------------------------
-
-
-async def _lock_group(conn: AsyncConnection, group_id: int, at: Sequence[str]) -> Row[Any]:
-    row = (
-        await conn.execute(
-            text(
-                f"SELECT g.id, g.program_id, g.seats_taken, p.provider_id, {', '.join('g.' + c for c in GROUP_COLUMNS)}"
-                " FROM groups g JOIN programs p ON p.id = g.program_id WHERE g.id = :id FOR NO KEY UPDATE OF g"
-            ),
-            {"id": group_id},
-        )
-    ).first()
-    if row is None:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", at)
-    return row
-
-
-async def own_group(
-    conn: AsyncConnection, principal: Principal, own_provider_id: int | None, group_id: int, at: Sequence[str]
-) -> Row[Any]:
-    """The group row, locked, if its program belongs to the calling provider."""
-    require_role(principal, Role.PROVIDER)
-    row = await _lock_group(conn, group_id, at)
-    require_provider(principal, own_provider_id, row.provider_id, at)
-    return row
 
 
 async def create_group(conn: AsyncConnection, program_id: int, data: GroupData) -> int:
@@ -172,7 +165,7 @@ async def update_group(conn: AsyncConnection, group_id: int, changes: Mapping[st
     unknown = set(changes) - GROUP_FIELDS
     if unknown:
         raise ValueError(f"unknown group fields: {sorted(unknown)}")
-    row = await _lock_group(conn, group_id, ["groupId"])
+    row = await _locked(conn, _GROUP_ROW, group_id, ["groupId"])
     current = GroupData(**{name: getattr(row, name) for name in GROUP_COLUMNS})
     clean = normalize_group(dataclasses.replace(current, **changes))
     below = capacity_problem(clean.capacity, row.seats_taken)
