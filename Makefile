@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
 TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
-.PHONY: install node run test lint schema schema-check bench-search bench-rush bench-sync clean
+.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync clean
 
 # pip's own output goes to $(VENV)/install.log; on failure its end is shown.
 $(STAMP): pyproject.toml
@@ -35,6 +35,10 @@ run: install
 
 test: install node
 	$(PY) -m pytest -q
+
+# the fast lane: no real server process, no browser, nothing over ~2 s (markers in pyproject.toml)
+test-fast: install node
+	$(PY) -m pytest -q -m "not slow and not e2e and not browser"
 
 lint: install
 	$(VENV)/bin/ruff check pdo_graph tests bench

@@ -37,6 +37,12 @@ class Problem:
         self.field = list(field) if field else None
         self.params = params
 
+    def under(self, prefix: Sequence[str]) -> Problem:
+        """The same problem with its field path below ``prefix`` (a problem without a field stays so)."""
+        if self.field is None:
+            return self
+        return Problem(self.code, self.key, [*prefix, *self.field], **self.params)
+
     def message(self, lang: str = "ru") -> str:
         return render(self.key, lang, self.params)
 

@@ -68,6 +68,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Цена должна быть от 0 до {max} копеек",
         "The price must be from 0 to {max} kopecks",
     ),
+    "catalog_date_range": (
+        "Дата должна приходиться на годы с {min} по {max}",
+        "The date must fall within the years {min} to {max}",
+    ),
+    "catalog_group_too_long": (
+        "Группа может заниматься не дольше {max} месяцев",
+        "A group may run for at most {max} months",
+    ),
     "catalog_group_external_duplicate": (
         "У программы уже есть группа с таким внешним идентификатором",
         "The program already has a group with this external id",

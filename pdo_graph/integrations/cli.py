@@ -18,19 +18,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.config import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Settings
-from pdo_graph.integrations.runner import (
-    FAILED,
-    RunSummary,
-    SourceNotFound,
-    SyncBusy,
-    SyncOptions,
-    due_sources,
-    run_source,
-)
+from pdo_graph.integrations.sync import store
+from pdo_graph.integrations.sync.run import FAILED, RunSummary, SourceNotFound, SyncBusy, SyncOptions, run_source
 from pdo_graph.schema.ids import decode_pk
 
 STATUS_STYLE = {"SUCCEEDED": "green", "PARTIAL": "yellow", "FAILED": "red", "RUNNING": "cyan"}
@@ -78,24 +70,6 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
-async def _names(engine: AsyncEngine, ids: list[int]) -> dict[int, str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT s.id, pr.name, s.feed_url FROM catalog_sources s JOIN providers pr ON pr.id = s.provider_id"
-                " WHERE s.id = ANY(:ids)"
-            ),
-            {"ids": ids},
-        )
-        return {int(r.id): f"{r.name}" for r in rows}
-
-
-async def _all_sources(engine: AsyncEngine) -> list[int]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT id FROM catalog_sources WHERE NOT paused ORDER BY id"))
-        return [int(r) for r in rows.scalars()]
-
-
 async def sync_command(
     settings: Settings,
     ids: list[int] | None,
@@ -116,11 +90,11 @@ async def sync_command(
         engine = database.engine
     try:
         if ids is None:
-            ids = await _all_sources(engine) if all_sources else await due_sources(engine)
+            ids = await store.unpaused_sources(engine) if all_sources else await store.due_sources(engine)
         if not ids:
             console.print("no sources to sync")
             return EXIT_OK
-        names = await _names(engine, ids)
+        names = await store.provider_names(engine, ids)
         unknown = [source_id for source_id in ids if source_id not in names]
         if unknown:
             for source_id in unknown:

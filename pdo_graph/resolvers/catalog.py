@@ -157,6 +157,9 @@ class GroupPayload:
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
+INPUT = ("input",)  # the catalog domain names fields; its problems go under the mutation's argument
+
+
 def _changes(input: Any, names: dict[str, str], nullable: frozenset[str]) -> dict[str, Any]:
     """Input attribute -> domain field for the fields given; null clears only ``nullable`` ones."""
     out: dict[str, Any] = {}
@@ -168,28 +171,21 @@ def _changes(input: Any, names: dict[str, str], nullable: frozenset[str]) -> dic
     return out
 
 
-_PROGRAM_CHANGES = {
-    n: n
-    for n in (
-        "title",
-        "description",
-        "direction",
-        "min_age",
-        "max_age",
-        "municipality",
-        "form",
-        "normative_cost",
-        "hours",
-        "address",
-        "latitude",
-        "longitude",
-        "external_id",
+def program_data(input: Any) -> catalog.ProgramData:
+    """The program an input describes (``ProgramCreateInput``, a pushed ``CatalogProgramInput``)."""
+    return catalog.program_from(
+        input, direction=input.direction.value, archived=bool(getattr(input, "archived", False))
     )
-}
+
+
+def group_data(input: Any) -> catalog.GroupData:
+    """The group an input describes (``GroupCreateInput``, a pushed ``CatalogGroupInput``)."""
+    return catalog.group_from(input, enrollment_open=input.enrollment_open is not False)
+
+
+_PROGRAM_CHANGES = {n: n for n in sorted(catalog.PROGRAM_FIELDS - {"archived"})}
 _PROGRAM_NULLABLE = frozenset({"normative_cost", "hours", "address", "latitude", "longitude", "external_id"})
-_GROUP_CHANGES = {
-    n: n for n in ("name", "starts_on", "ends_on", "capacity", "price", "enrollment_open", "schedule", "external_id")
-}
+_GROUP_CHANGES = {n: n for n in sorted(catalog.GROUP_FIELDS - {"archived"})}
 _GROUP_NULLABLE = frozenset({"schedule", "external_id"})
 
 
@@ -223,7 +219,7 @@ class CatalogMutation:
     async def provider_register(self, info: Info[Context, None], input: ProviderRegisterInput) -> ProviderPayload:
         ctx = info.context
         data = catalog.ProviderData(input.name, input.inn, input.municipality, input.address)
-        pk, errors = await run_write(ctx, lambda c: catalog.register_provider(c, ctx.principal, data))
+        pk, errors = await run_write(ctx, lambda c: catalog.register_provider(c, ctx.principal, data), INPUT)
         return ProviderPayload(provider=None if pk is None else await load_provider(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider staff (own organisation) or its operator: change name or address.")
@@ -233,39 +229,25 @@ class CatalogMutation:
         changes = _changes(input, {"name": "name", "address": "address"}, frozenset({"address"}))
 
         async def work(c: AsyncConnection) -> int:
-            field = ["input", "providerId"]
+            field = ["providerId"]
             pk = pk_of(input.provider_id, "Provider", field)
             await catalog.editable_provider(c, ctx.principal, own, pk, field)
             await catalog.update_provider(c, pk, changes)
             return pk
 
-        pk, errors = await run_write(ctx, work)
+        pk, errors = await run_write(ctx, work, INPUT)
         return ProviderPayload(provider=None if pk is None else await load_provider(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider: create a program of the caller's own organisation.")
     async def program_create(self, info: Info[Context, None], input: ProgramCreateInput) -> ProgramPayload:
         ctx = info.context
         own = await own_provider_id(ctx)
-        data = catalog.ProgramData(
-            title=input.title,
-            description=input.description,
-            direction=input.direction.value,
-            min_age=input.min_age,
-            max_age=input.max_age,
-            municipality=input.municipality,
-            normative_cost=input.normative_cost,
-            hours=input.hours,
-            form=input.form,
-            address=input.address,
-            latitude=input.latitude,
-            longitude=input.longitude,
-            external_id=input.external_id,
-        )
+        data = program_data(input)
 
         async def work(c: AsyncConnection) -> int:
             return await catalog.create_program(c, catalog.require_some_provider(ctx.principal, own), data)
 
-        pk, errors = await run_write(ctx, work)
+        pk, errors = await run_write(ctx, work, INPUT)
         return ProgramPayload(program=None if pk is None else await load_program(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider: change one of the caller's programs.")
@@ -286,35 +268,26 @@ class CatalogMutation:
         ctx = info.context
 
         async def work(c: AsyncConnection) -> int:
-            pk = pk_of(input.program_id, "Program", ["input", "programId"])
+            pk = pk_of(input.program_id, "Program", ["programId"])
             await catalog.certify_program(c, ctx.principal, pk, input.certified)
             return pk
 
-        pk, errors = await run_write(ctx, work)
+        pk, errors = await run_write(ctx, work, INPUT)
         return ProgramPayload(program=None if pk is None else await load_program(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider: create a group of one of the caller's programs.")
     async def group_create(self, info: Info[Context, None], input: GroupCreateInput) -> GroupPayload:
         ctx = info.context
         own = await own_provider_id(ctx)
-        data = catalog.GroupData(
-            name=input.name,
-            starts_on=input.starts_on,
-            ends_on=input.ends_on,
-            capacity=input.capacity,
-            price=input.price,
-            enrollment_open=input.enrollment_open,
-            schedule=input.schedule,
-            external_id=input.external_id,
-        )
+        data = group_data(input)
 
         async def work(c: AsyncConnection) -> int:
-            field = ["input", "programId"]
+            field = ["programId"]
             program = pk_of(input.program_id, "Program", field)
             await catalog.own_program(c, ctx.principal, own, program, field)
             return await catalog.create_group(c, program, data)
 
-        pk, errors = await run_write(ctx, work)
+        pk, errors = await run_write(ctx, work, INPUT)
         return GroupPayload(group=None if pk is None else await load_group(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider: change one of the caller's groups (capacity not below seats taken).")
@@ -342,13 +315,13 @@ async def _on_own_program(ctx: Context, program_id: str, action: OwnAction) -> P
     own = await own_provider_id(ctx)
 
     async def work(c: AsyncConnection) -> int:
-        field = ["input", "programId"]
+        field = ["programId"]
         pk = pk_of(program_id, "Program", field)
         await catalog.own_program(c, ctx.principal, own, pk, field)
         await action(c, pk)
         return pk
 
-    pk, errors = await run_write(ctx, work)
+    pk, errors = await run_write(ctx, work, INPUT)
     return ProgramPayload(program=None if pk is None else await load_program(ctx, pk), user_errors=errors)
 
 
@@ -357,13 +330,13 @@ async def _on_own_group(ctx: Context, group_id: str, action: OwnAction) -> Group
     own = await own_provider_id(ctx)
 
     async def work(c: AsyncConnection) -> int:
-        field = ["input", "groupId"]
+        field = ["groupId"]
         pk = pk_of(group_id, "Group", field)
         await catalog.own_group(c, ctx.principal, own, pk, field)
         await action(c, pk)
         return pk
 
-    pk, errors = await run_write(ctx, work)
+    pk, errors = await run_write(ctx, work, INPUT)
     return GroupPayload(group=None if pk is None else await load_group(ctx, pk), user_errors=errors)
 
 

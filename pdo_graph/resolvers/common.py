@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from graphql import GraphQLError
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.messages import render
-from pdo_graph.schema.base import UserError, error_list
+from pdo_graph.schema.base import UserError, user_errors
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.ids import decode_pk
 
@@ -31,13 +31,16 @@ def pk_of(global_id: str, type_name: str, field: list[str]) -> int:
     return pk
 
 
-async def run_write(ctx: Context, fn: Callable[[AsyncConnection], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
-    """Run a domain unit of work; business refusals become userErrors (and nothing is written)."""
+async def run_write(
+    ctx: Context, fn: Callable[[AsyncConnection], Awaitable[T]], under: Sequence[str] = ()
+) -> tuple[T | None, list[UserError]]:
+    """Run a domain unit of work; business refusals become userErrors (and nothing is written), their
+    field paths put ``under`` the argument they concern (``["input"]`` where the domain names fields)."""
     require_auth(ctx)
     try:
         result = await ctx.db.write(fn)
     except DomainError as exc:
-        return None, error_list(exc, ctx.lang)
+        return None, user_errors([p.under(under) for p in exc.problems], ctx.lang)
     finally:
         ctx.reset_loaders()
     return result, []

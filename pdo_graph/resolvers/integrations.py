@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from enum import StrEnum
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy import text
@@ -12,17 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.types import Info
 
 from pdo_graph.auth.principal import Role as PrincipalRole
-from pdo_graph.domain import catalog
-from pdo_graph.domain.catalog_batch import ProgramWithGroups
+from pdo_graph.domain.catalog import ItemResult, Outcome, ProgramItem
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.integrations import push as push_service
 from pdo_graph.integrations import sources as source_service
-from pdo_graph.integrations.runner import SourceNotFound, SyncBusy, SyncOptions, metrics_hook, run_source
 from pdo_graph.integrations.secrets import SecretBox
+from pdo_graph.integrations.sync.run import SourceNotFound, SyncBusy, SyncOptions, run_source
+from pdo_graph.integrations.sync.scheduler import metrics_hook
+from pdo_graph.resolvers.catalog import INPUT, group_data, program_data
 from pdo_graph.resolvers.common import pk_of, require_auth, run_write
 from pdo_graph.resolvers.node import register_node_loader
 from pdo_graph.schema import integrations as schema
-from pdo_graph.schema.base import Connection, SafeInt, UserError, build_connection, error_list, user_errors
+from pdo_graph.schema.base import Connection, SafeInt, UserError, build_connection, user_errors
 from pdo_graph.schema.catalog import Direction, Program, load_program, own_provider_id
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.ids import decode_pk
@@ -142,8 +144,12 @@ ErrorPolicy = strawberry.enum(
     name="ErrorPolicy",
     description="REJECT_EVERYTHING: all rows or none. REJECT_FAILED_ROWS: refused rows are skipped, the rest saved.",
 )
+# a pushed row's outcome: the catalog's one Outcome, less ARCHIVED (a push never deletes)
+_ROW_OUTCOMES = cast(
+    type[StrEnum], StrEnum("RowOutcome", [(o.name, o.value) for o in Outcome if o is not Outcome.ARCHIVED])
+)
 CatalogUpsertRowStatus = strawberry.enum(
-    push_service.RowStatus,
+    _ROW_OUTCOMES,
     name="CatalogUpsertRowStatus",
     description=(
         "What happened to a row: CREATED, UPDATED, UNCHANGED, REJECTED (see its userErrors), NOT_SAVED (valid, but"
@@ -239,39 +245,27 @@ def _update_changes(input: CatalogSourceUpdateInput) -> dict[str, Any]:
     return changes
 
 
-def _row(index: int, item: CatalogProgramInput) -> ProgramWithGroups:
-    at = ("input", "items", str(index))
-    program = catalog.ProgramData(
-        title=item.title,
-        description=item.description,
-        direction=item.direction.value,
-        min_age=item.min_age,
-        max_age=item.max_age,
-        municipality=item.municipality,
-        normative_cost=item.normative_cost,
-        hours=item.hours,
-        form=item.form,
-        address=item.address,
-        latitude=item.latitude,
-        longitude=item.longitude,
-        external_id=item.external_id,
-        archived=bool(item.archived),
-    )
-    groups = tuple(
-        catalog.GroupData(
-            name=g.name,
-            starts_on=g.starts_on,
-            ends_on=g.ends_on,
-            capacity=g.capacity,
-            price=g.price,
-            enrollment_open=g.enrollment_open is not False,
-            schedule=g.schedule,
-            external_id=g.external_id,
+def _item(item: CatalogProgramInput) -> ProgramItem:
+    return ProgramItem(program_data(item), tuple(group_data(g) for g in item.groups))
+
+
+def _row_result(index: int, item: CatalogProgramInput, result: ItemResult, lang: str) -> CatalogUpsertRowResult:
+    """One row's result; the row's problems (its own field names) go under its input path."""
+    if result.problems:
+        at = ("input", "items", str(index))
+        errors = user_errors(
+            [Problem(p.code, p.key, [*at, *(p.field or ())], **p.params) for p in result.problems], lang
         )
-        for g in item.groups
+    elif result.outcome is Outcome.NOT_SAVED:
+        errors = user_errors([Problem(ErrorCode.INVALID, "push_not_saved")], lang)
+    else:
+        errors = []
+    return CatalogUpsertRowResult(
+        external_id=item.external_id.strip(),
+        status=CatalogUpsertRowStatus(result.outcome.value),
+        user_errors=errors,
+        program_id=result.program_id,
     )
-    group_at = tuple((*at, "groups", str(j)) for j in range(len(groups)))
-    return ProgramWithGroups(program, groups, at=at, group_at=group_at)
 
 
 async def _engine(conn: AsyncConnection) -> AsyncEngine:
@@ -451,12 +445,15 @@ class IntegrationsMutation:
         require_auth(ctx)
         own = await own_provider_id(ctx)
         policy = push_service.ErrorPolicy(input.error_policy or push_service.ErrorPolicy.REJECT_EVERYTHING)
-        rows = [_row(i, item) for i, item in enumerate(input.items[: push_service.MAX_ITEMS + 1])]
+        items = input.items[: push_service.MAX_ITEMS + 1]
+        rows = [_item(item) for item in items]
         top: list[UserError] = []
         try:
             results = await ctx.db.write(lambda c: push_service.push_catalog(c, ctx.principal, own, rows, policy))
         except DomainError as exc:
-            return CatalogUpsertPayload(results=[], user_errors=error_list(exc, ctx.lang))
+            return CatalogUpsertPayload(
+                results=[], user_errors=user_errors([p.under(INPUT) for p in exc.problems], ctx.lang)
+            )
         except push_service.PushRejected as exc:
             results = exc.results
             top = user_errors(
@@ -464,21 +461,8 @@ class IntegrationsMutation:
             )
         finally:
             ctx.reset_loaders()
-        not_saved = user_errors([Problem(ErrorCode.INVALID, "push_not_saved")], ctx.lang)
         return CatalogUpsertPayload(
-            results=[
-                CatalogUpsertRowResult(
-                    external_id=r.external_id,
-                    status=r.status,
-                    user_errors=user_errors(r.problems, ctx.lang)
-                    if r.problems
-                    else not_saved
-                    if r.status is push_service.RowStatus.NOT_SAVED
-                    else [],
-                    program_id=r.program_id,
-                )
-                for r in results
-            ],
+            results=[_row_result(i, item, r, ctx.lang) for i, (item, r) in enumerate(zip(items, results, strict=True))],
             user_errors=top,
         )
 

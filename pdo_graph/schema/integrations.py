@@ -17,8 +17,8 @@ from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from pdo_graph.integrations.runner import render_failure, render_message
 from pdo_graph.integrations.sources import can_read_source
+from pdo_graph.integrations.sync.messages import render_failure, render_message
 from pdo_graph.resolvers.loaders import fetch, one_by_key
 from pdo_graph.schema.base import Connection, Node, build_connection
 from pdo_graph.schema.catalog import Direction, Provider, load_provider, provider_matches

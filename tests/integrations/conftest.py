@@ -20,8 +20,8 @@ from pdo_graph.db.session import transaction
 from pdo_graph.integrations import sources
 from pdo_graph.integrations.fetch import RetryPolicy
 from pdo_graph.integrations.oidc_client import TokenCache
-from pdo_graph.integrations.runner import RunSummary, SyncOptions, run_source
 from pdo_graph.integrations.secrets import SecretBox
+from pdo_graph.integrations.sync.run import RunSummary, SyncOptions, run_source
 from tests.helpers import graphql_caller
 from tests.integrations.feed_server import FeedServer
 from tests.oidc_fixture import FEED_RESOURCE, PROVIDER_X

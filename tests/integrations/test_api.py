@@ -441,3 +441,24 @@ async def test_explicit_nulls_take_the_contract_defaults(api, db, token, provide
             )
         ).one()
     assert (program, group) == (False, True)
+
+
+async def test_catalog_upsert_lists_every_problem_of_a_row_under_its_path(api, db, token, provider_x):
+    too_long = {
+        "externalId": "A-G1",
+        "name": "Группа",
+        "startsOn": "2030-09-01",
+        "endsOn": "2040-09-01",  # more than 36 months
+        "capacity": 0,
+        "price": 1,
+    }
+    items = [program_row("A", title="Я", groups=[too_long])]
+    body = await api(UPSERT, {"input": {"items": items, "errorPolicy": "REJECT_FAILED_ROWS"}}, token=provider(token))
+    [row] = body["data"]["catalogUpsert"]["results"]
+    assert row["status"] == "REJECTED"
+    assert sorted(e["field"] for e in row["userErrors"]) == [
+        ["input", "items", "0", "groups", "0", "capacity"],
+        ["input", "items", "0", "groups", "0", "endsOn"],
+        ["input", "items", "0", "title"],
+    ]
+    assert await counts(db) == (0, 0)

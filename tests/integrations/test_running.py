@@ -10,7 +10,7 @@ from rich.console import Console
 from sqlalchemy import text
 
 from pdo_graph.integrations.cli import add_sync_command, parse_source_id, sync_command
-from pdo_graph.integrations.runner import metrics_hook, start_background_sync, sync_due_sources
+from pdo_graph.integrations.sync.scheduler import metrics_hook, start_background_sync, sync_due_sources
 from pdo_graph.observability import Metrics
 from pdo_graph.schema.ids import encode_id
 from tests.integrations.conftest import FAST, catalog_rows, pdo_program
