@@ -6,13 +6,17 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
 TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
-.PHONY: install node run test lint schema schema-check bench-search bench-rush bench-sync clean
+.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync clean
 
+# pip's own output goes to $(VENV)/install.log; on failure its end is shown.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "pdo-graph needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1) (try: make PYTHON=python3.12 ...)"; exit 1; }
+	@echo "installing pdo-graph and its dependencies into $(VENV) (about a minute the first time; log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(PY) -m pip install --upgrade pip && $(PY) -m pip install -e '.[dev]'; } > $(VENV)/install.log 2>&1 || { \
+	  tail -n 25 $(VENV)/install.log; echo "installing failed: the whole log is $(VENV)/install.log"; exit 1; }
+	@touch $(STAMP)
 
 install: $(STAMP)
 
@@ -31,6 +35,10 @@ run: install
 
 test: install node
 	$(PY) -m pytest -q
+
+# the fast lane: no real server process, no browser, nothing over ~2 s (markers in pyproject.toml)
+test-fast: install node
+	$(PY) -m pytest -q -m "not slow and not e2e and not browser"
 
 lint: install
 	$(VENV)/bin/ruff check pdo_graph tests bench

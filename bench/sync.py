@@ -1,6 +1,6 @@
 """Catalog sync benchmark: a provider feed of N programs (3 groups each) served locally.
 
-    .venv/bin/python bench/sync.py [--programs 50000] [--page-size 500] [--mode batch|item]
+    .venv/bin/python bench/sync.py [--programs 50000] [--page-size 500]
                                    [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
 Prints the full import (items/s, programs and groups written), then an incremental run after 1% of
@@ -151,8 +151,8 @@ async def bench(args: argparse.Namespace) -> None:
     from pdo_graph.integrations import sources
     from pdo_graph.integrations.fetch import RetryPolicy
     from pdo_graph.integrations.oidc_client import TokenCache
-    from pdo_graph.integrations.runner import SyncOptions, run_source
     from pdo_graph.integrations.secrets import SecretBox
+    from pdo_graph.integrations.sync.run import SyncOptions, run_source
     from tests.oidc_fixture import FEED_RESOURCE, PROVIDER_X, OidcProvider, ensure_node_modules
 
     workdir = Path(tempfile.mkdtemp(prefix="pdo-bench-sync-"))
@@ -215,13 +215,12 @@ async def bench(args: argparse.Namespace) -> None:
         options = SyncOptions(
             retry=RetryPolicy(request_timeout=60.0),
             time_budget=7200.0,
-            batch=args.mode == "batch",
             max_items_per_page=5000,
         )
         tokens = TokenCache()
         groups = args.programs * 3
         print(
-            f"feed: {args.programs:,} programs ({groups:,} groups), pages of {args.page_size}, mode {args.mode}, "
+            f"feed: {args.programs:,} programs ({groups:,} groups), pages of {args.page_size}, "
             f"database {'external' if args.database_url else 'embedded'}",
             flush=True,
         )
@@ -294,7 +293,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--programs", type=int, default=50_000)
     parser.add_argument("--page-size", type=int, default=500)
-    parser.add_argument("--mode", choices=["batch", "item"], default="batch")
     parser.add_argument("--reharvest", action="store_true", help="also time a full re-harvest of unchanged data")
     parser.add_argument(
         "--database-url", default=os.environ.get("PDO_BENCH_DATABASE_URL"), help="a PostgreSQL server to bench on"

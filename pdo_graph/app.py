@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if settings.background_jobs:
             services.background = start_background_jobs(services.database.engine, settings)
         if settings.background_jobs and settings.sync_background:
-            from pdo_graph.integrations.runner import start_background_sync
+            from pdo_graph.integrations.sync.scheduler import start_background_sync
 
             services.background.append(start_background_sync(services.database.engine, settings, services.metrics))
         # Objects made at startup (schema, tables, modules) are never garbage: keep full collections,

@@ -1,24 +1,33 @@
-"""``pdo-graph``: serve, migrate, demo-data, dev-token, ledger check, export-schema, housekeeping."""
+"""``pdo-graph``: serve, migrate, demo-data, dev-token, ledger check, export-schema, housekeeping, sync.
+
+Every command validates the settings first (each mistake one line naming its variable) and ends
+with one of the exit codes of ``pdo_graph.config`` (README "Exit codes")."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import logging
-import os
 import re
-import signal
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TypeVar
 
 from pdo_graph.auth.tokens import DEV_TOKEN_TTL
-from pdo_graph.config import Settings
-from pdo_graph.db.engine import Database, migrate, open_database
+from pdo_graph.config import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SETTINGS,
+    Settings,
+    StartupError,
+    port_number,
+    unknown_variables,
+)
+from pdo_graph.console import Console
+from pdo_graph.db.engine import Database, open_database
+from pdo_graph.observability import configure_logging
 
 T = TypeVar("T")
 
@@ -31,104 +40,13 @@ async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -
         await db.dispose()
 
 
-UVICORN_OPTIONS: dict[str, Any] = {
-    "loop": "uvloop",
-    "http": "httptools",
-    "log_level": "info",
-    "log_config": None,  # our JSON logging (observability.configure_logging)
-    "timeout_graceful_shutdown": 20,
-    "proxy_headers": False,
-}
-
-
-async def _prepare(engine: AsyncEngine, args: argparse.Namespace, settings: Settings) -> None:
-    """`serve --migrate --demo`: apply migrations, then load the demo region into an empty database."""
-    if args.migrate:
-        await migrate(engine, settings=settings)
-    if args.demo:
-        from pdo_graph.demo.loader import load_demo_if_empty
-
-        await load_demo_if_empty(engine, settings, date.today())
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(0)
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    # uvicorn shuts down gracefully on SIGTERM and then re-raises it; turning that into SystemExit
-    # lets the `finally` blocks run, so the embedded PostgreSQL is stopped cleanly too.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    if args.with_sync:
-        settings = dataclasses.replace(settings, sync_background=True)
-        os.environ["PDO_SYNC_BACKGROUND"] = "1"  # for worker processes
-    import uvicorn
+    from pdo_graph.serve import cmd_serve as serve
 
-    from pdo_graph.app import check_dev_mode, create_app
-
-    host = args.host or settings.host
-    port = args.port or settings.port
-    settings = dataclasses.replace(settings, host=host, port=port)
-    try:
-        check_dev_mode(settings)
-    except RuntimeError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    os.environ["PDO_HOST"] = host  # worker processes build their app from the environment
-    if args.workers > 1:
-        return _serve_workers(args, settings, host, port)
-
-    async def main() -> None:
-        db = await open_database(settings)
-        try:
-            await _prepare(db.engine, args, settings)
-            app = create_app(settings, database=db)
-            config = uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS)
-            print(f"GraphiQL: http://{host}:{port}/graphql", flush=True)
-            await uvicorn.Server(config).serve()
-        finally:
-            await db.dispose()
-
-    import uvloop
-
-    uvloop.run(main())
-    return 0
+    return serve(args, settings)
 
 
-def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port: int) -> int:
-    """Several uvicorn worker processes over one database (the embedded one is started here, once)."""
-    import uvicorn
-
-    from pdo_graph.db.embedded import EmbeddedPostgres
-    from pdo_graph.db.engine import async_url, make_engine
-
-    embedded = None
-    url = async_url(settings.database_url) if settings.database_url else None
-    if url is None:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        url = embedded.start()
-
-    async def prepare(url: str) -> None:
-        engine = make_engine(url, 2)
-        try:
-            await _prepare(engine, args, settings)
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(prepare(url))
-        os.environ["PDO_DATABASE_URL"] = url
-        print(f"GraphiQL: http://{host}:{port}/graphql ({args.workers} workers)", flush=True)
-        uvicorn.run(
-            "pdo_graph.app:create_app", factory=True, workers=args.workers, host=host, port=port, **UVICORN_OPTIONS
-        )
-    finally:
-        if embedded is not None:
-            embedded.stop()
-    return 0
-
-
-_DURATION = re.compile(r"(\d+)([smhd]?)")
+_DURATION = re.compile(r"([0-9]+)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -145,17 +63,40 @@ def duration(value: str) -> int:
     return seconds
 
 
+def _console(settings: Settings) -> Console:
+    return Console(log_format=settings.log_format)
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(_with_db(settings, lambda db: migrate(db.engine, settings=settings)))
-    print("migrations applied")
-    return 0
+    from pdo_graph.startup import migrate_step, open_database_step
+
+    async def run() -> None:
+        console = _console(settings)
+        db = await open_database_step(settings, console)
+        try:
+            await migrate_step(db.engine, settings, console)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+    return EXIT_OK
 
 
 def cmd_dev_token(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph.auth.principal import Role
-    from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
+    from pdo_graph.auth.tokens import DevKeyMissing, load_dev_key, load_or_create_dev_key, mint_dev_token
 
-    key = load_or_create_dev_key(settings.data_dir)
+    if settings.auth_mode != "dev":
+        print(
+            "PDO_AUTH_MODE: dev tokens are for PDO_AUTH_MODE=dev; this server accepts its OpenID Provider's tokens",
+            file=sys.stderr,
+        )
+        return EXIT_SETTINGS
+    try:
+        key = load_or_create_dev_key(settings.data_dir) if args.create else load_dev_key(settings.data_dir)
+    except DevKeyMissing as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_SETTINGS
     print(
         mint_dev_token(
             key,
@@ -166,19 +107,27 @@ def cmd_dev_token(args: argparse.Namespace, settings: Settings) -> int:
             ttl_seconds=args.ttl,
         )
     )
-    return 0
+    return EXIT_OK
 
 
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
-    from pdo_graph.demo.loader import load_demo
+    from pdo_graph.startup import demo_step, migrate_step, open_database_step
 
-    async def run(db: Database) -> dict[str, int]:
-        await migrate(db.engine, settings=settings)
-        return await load_demo(db.engine, settings, date.today())
+    async def run() -> dict[str, int] | None:
+        console = _console(settings)
+        db = await open_database_step(settings, console)
+        try:
+            await migrate_step(db.engine, settings, console)
+            return await demo_step(db.engine, settings, console)
+        finally:
+            await db.dispose()
 
-    counts = asyncio.run(_with_db(settings, run))
+    counts = asyncio.run(run())
+    if counts is None:
+        print("the database is not empty: the demo region loads into an empty database only", file=sys.stderr)
+        return EXIT_FAILED
     print("demo data loaded:", ", ".join(f"{k}={v}" for k, v in counts.items()))
-    return 0
+    return EXIT_OK
 
 
 def cmd_ledger_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -193,9 +142,9 @@ def cmd_ledger_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"VIOLATION {kind}: {detail}")
     if violations:
         print(f"{len(violations)} violation(s)", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     print("ledger invariants hold")
-    return 0
+    return EXIT_OK
 
 
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
@@ -205,12 +154,12 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     if args.check:
         if not SCHEMA_FILE.exists() or SCHEMA_FILE.read_text() != sdl:
             print("schema.graphql is out of date: run `make schema`", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         print("schema.graphql is up to date")
-        return 0
+        return EXIT_OK
     SCHEMA_FILE.write_text(sdl)
     print(f"wrote {SCHEMA_FILE}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
@@ -218,15 +167,16 @@ def cmd_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
 
     result = asyncio.run(_with_db(settings, lambda db: run_housekeeping(db.engine, settings, date.today())))
     print(", ".join(f"{k}={v}" for k, v in result.items()))
-    return 0
+    return EXIT_OK
 
 
 def cmd_assets(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph.graphiql import ensure_assets
 
-    ensure_assets(settings.data_dir / "assets")
+    with _console(settings).step("fetching GraphiQL's files") as step:
+        ensure_assets(settings.data_dir / "assets", progress=step.update)
     print(f"GraphiQL assets in {settings.data_dir / 'assets'}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_enrollments(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,69 +190,146 @@ def cmd_enrollments(args: argparse.Namespace, settings: Settings) -> int:
     count = asyncio.run(_with_db(settings, run))
     done = "expired" if args.enrollments_command == "expire" else "completed"
     print(f"{count} enrollment(s) {done}")
-    return 0
+    return EXIT_OK
+
+
+def _port(value: str) -> int:
+    try:
+        return port_number(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, got {value!r}") from exc
+
+
+def _workers(value: str) -> int:
+    if not re.fullmatch(r"[0-9]+", value) or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of worker processes 1–64, got {value!r}")
+    return int(value)
+
+
+EPILOG = """\
+Settings come from PDO_* environment variables (README "Configuration"); each mistake is reported
+on its own line. Exit codes: 0 done, 1 the command found a failure, 2 a bad setting or argument,
+3 the database cannot be reached, 4 the port cannot be used, 130 interrupted."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pdo-graph", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("serve", help="run the GraphQL server")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--migrate", action="store_true", help="apply migrations first")
-    p.add_argument("--demo", action="store_true", help="load demo data when the database is empty")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--with-sync", action="store_true", help="sync due catalog sources in the background")
+    parser = argparse.ArgumentParser(
+        prog="pdo-graph",
+        description="The GraphQL backend of ПФДО (personified funding of children's supplementary education).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=textwrap.fill(description or help[0].upper() + help[1:] + ".", 100),
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = command(
+        "serve",
+        "run the GraphQL server (GraphiQL at /graphql in a browser)",
+        "Run the GraphQL server. Without PDO_DATABASE_URL an embedded PostgreSQL runs with its data in"
+        " $PDO_DATA_DIR/pg. Once it listens it prints the URL, what the database holds and, in dev mode,"
+        " tokens to paste into GraphiQL.",
+    )
+    p.add_argument("--host", metavar="ADDRESS", help="address to listen on (default: PDO_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=_port, metavar="PORT", help="port to listen on (default: PDO_PORT, 8000)")
+    p.add_argument("--migrate", action="store_true", help="apply database migrations first")
+    p.add_argument("--demo", action="store_true", help="load the demo region when the database is empty")
+    p.add_argument(
+        "--workers", type=_workers, default=1, metavar="N", help="worker processes sharing the port (default 1)"
+    )
+    p.add_argument(
+        "--with-sync", action="store_true", help="sync due catalog sources in the background (PDO_SYNC_BACKGROUND=1)"
+    )
     p.set_defaults(func=cmd_serve)
-    sub.add_parser("migrate", help="apply Alembic migrations").set_defaults(func=cmd_migrate)
-    p = sub.add_parser("dev-token", help="print a dev bearer token (PDO_AUTH_MODE=dev)")
+    command("migrate", "apply the database migrations (Alembic) up to the newest").set_defaults(func=cmd_migrate)
+    p = command(
+        "dev-token",
+        "print a dev bearer token (PDO_AUTH_MODE=dev)",
+        "Print a bearer token signed with the dev key in $PDO_DATA_DIR (the server creates the key on its"
+        " first start; without it this command refuses, unless --create). Put it into GraphiQL's Headers"
+        ' tab as {"Authorization": "Bearer <token>"}.',
+    )
     p.add_argument(
         "--role",
         required=True,
         choices=["GUARDIAN", "PROVIDER", "OPERATOR", "ANALYST", "guardian", "provider", "operator", "analyst"],
+        metavar="ROLE",
+        help="GUARDIAN, PROVIDER, OPERATOR or ANALYST",
     )
-    p.add_argument("--subject", required=True)
-    p.add_argument("--provider", help="provider INN or global id")
-    p.add_argument("--municipality", help="municipality code")
+    p.add_argument("--subject", required=True, help="who the token speaks for (a guardian's account id, e.g. alice)")
+    p.add_argument("--provider", metavar="INN", help="the provider's INN or global id (PROVIDER tokens need it)")
+    p.add_argument("--municipality", metavar="CODE", help="municipality code, e.g. 01 (OPERATOR tokens need it)")
     p.add_argument(
         "--ttl",
         type=duration,
         default=DEV_TOKEN_TTL,
         help="lifetime: seconds, or a duration such as 30m, 12h, 7d (default 1 day, at most 30 days)",
     )
+    p.add_argument(
+        "--create", action="store_true", help="create the dev signing key in $PDO_DATA_DIR when there is none"
+    )
     p.set_defaults(func=cmd_dev_token)
-    sub.add_parser("demo-data", help="load demo data").set_defaults(func=cmd_demo_data)
-    p = sub.add_parser("ledger", help="ledger tools")
-    lsub = p.add_subparsers(dest="ledger_command", required=True)
+    command(
+        "demo-data",
+        "migrate, then load the demo region into an empty database",
+        "Migrate, then load the demo region (municipalities, providers, programs and groups, families,"
+        " certificates, funding periods) into an empty database.",
+    ).set_defaults(func=cmd_demo_data)
+    p = command("ledger", "ledger tools")
+    lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
     lsub.add_parser(
         "check",
         help="check the ledger invariants (journal = balances, available >= 0, seats = live contracts,"
         " no available or reserved money in a closed period, no live contract on a revoked or frozen"
         " certificate); non-zero exit on violation",
+        description="Check the ledger invariants; exit 1 on any violation.",
     ).set_defaults(func=cmd_ledger_check)
-    p = sub.add_parser("export-schema", help="write schema.graphql")
-    p.add_argument("--check", action="store_true", help="fail when schema.graphql differs from the code")
+    p = command("export-schema", "write schema.graphql from the code")
+    p.add_argument("--check", action="store_true", help="only check: exit 1 when schema.graphql differs from the code")
     p.set_defaults(func=cmd_export_schema)
-    sub.add_parser("housekeeping", help="expire stale applications and certificates now").set_defaults(
+    command("housekeeping", "expire stale applications and certificates, complete ended groups now").set_defaults(
         func=cmd_housekeeping
     )
-    p = sub.add_parser("enrollments", help="enrollment housekeeping")
-    esub = p.add_subparsers(dest="enrollments_command", required=True)
-    esub.add_parser("expire", help="expire applications left unanswered too long").set_defaults(func=cmd_enrollments)
-    esub.add_parser("complete", help="complete contracts of ended groups").set_defaults(func=cmd_enrollments)
-    sub.add_parser("assets", help="fetch GraphiQL's files (pinned, integrity-checked)").set_defaults(func=cmd_assets)
+    p = command("enrollments", "enrollment housekeeping, one rule at a time")
+    esub = p.add_subparsers(dest="enrollments_command", required=True, metavar="COMMAND")
+    esub.add_parser(
+        "expire", help="expire applications left unanswered too long", description="Expire stale applications."
+    ).set_defaults(func=cmd_enrollments)
+    esub.add_parser(
+        "complete", help="complete contracts of ended groups", description="Complete contracts of ended groups."
+    ).set_defaults(func=cmd_enrollments)
+    command("assets", "fetch GraphiQL's files (pinned, integrity-checked) into $PDO_DATA_DIR/assets").set_defaults(
+        func=cmd_assets
+    )
     from pdo_graph.integrations.cli import add_sync_command
 
-    add_sync_command(sub)
+    add_sync_command(sub, epilog=EPILOG)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pdo_graph.observability import configure_logging
-
-    configure_logging(logging.INFO, json_logs=os.environ.get("PDO_LOG_FORMAT", "json") == "json")
     args = build_parser().parse_args(argv)
-    code: int = args.func(args, Settings.from_env())
+    for warning in unknown_variables():
+        print(f"warning: {warning}", file=sys.stderr)
+    try:
+        overrides = {"host": args.host, "port": args.port} if args.command == "serve" else {}
+        settings = Settings.from_env(serving=args.command == "serve", **overrides)
+        configure_logging(settings.log_level, settings.log_format)
+        code: int = args.func(args, settings)
+    except StartupError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return code
 
 

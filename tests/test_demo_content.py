@@ -14,7 +14,6 @@ from datetime import date
 import pytest
 
 from pdo_graph.demo.content import (
-    _PATRONYMICS,
     DIRECTIONS,
     MUNICIPALITIES,
     MUNICIPALITY_CENTRES,
@@ -28,6 +27,7 @@ from pdo_graph.demo.content import (
     programs,
     providers,
 )
+from pdo_graph.demo.data.names import PATRONYMICS
 from pdo_graph.domain.identifiers import is_valid_inn, is_valid_snils
 from pdo_graph.domain.people import name_key
 
@@ -85,6 +85,7 @@ def test_parts_use_independent_streams() -> None:
     assert large.families[:5] == small.families  # a longer list extends the shorter one
 
 
+@pytest.mark.slow
 def test_independent_of_hash_randomisation() -> None:
     code = (
         "import hashlib, datetime; from pdo_graph.demo.content import generate; "
@@ -157,7 +158,7 @@ def test_family_shape(content: DemoContent) -> None:
 _MASCULINE_ENDINGS = ("ов", "ев", "ёв", "ин", "ын", "ский", "цкий", "ой", "ый")
 _FEMININE_ENDINGS = ("ова", "ева", "ёва", "ина", "ына", "ская", "цкая", "ая")
 # patronymic -> (father's name, female?)
-_FATHER_OF = {form: (name, i == 1) for name, forms in _PATRONYMICS.items() for i, form in enumerate(forms)}
+_FATHER_OF = {form: (name, i == 1) for name, forms in PATRONYMICS.items() for i, form in enumerate(forms)}
 
 
 def test_names_agree_in_gender(content: DemoContent) -> None:

@@ -2,11 +2,13 @@
 
 from datetime import date
 
+import pytest
 from sqlalchemy import text
 
 from pdo_graph.demo.loader import load_demo
 
 
+@pytest.mark.slow
 async def test_demo_region(db, settings, gql, token):
     counts = await load_demo(db, settings, date.today())
     assert counts["certificates"] >= 50 and counts["certificates_credited"] == counts["certificates"]

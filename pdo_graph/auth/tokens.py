@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +12,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from pdo_graph.auth.principal import AuthError, ClaimNames, Principal, Role, principal_from_claims
+from pdo_graph.crypto import dev_secret
 
 DEV_ISSUER = "urn:pdo-graph:dev"
 DEV_AUDIENCE = "pdo-graph"
@@ -26,19 +26,38 @@ class TokenVerifier(Protocol):
     async def aclose(self) -> None: ...
 
 
-def load_or_create_dev_key(data_dir: Path) -> ECKey:
-    """The dev signing key lives in the data directory; generated on first use."""
-    path = data_dir / "dev-signing-key.json"
-    if path.exists():
-        return ECKey.import_key(json.loads(path.read_text()))
-    data_dir.mkdir(parents=True, exist_ok=True)
+DEV_KEY_FILE = "dev-signing-key.json"
+
+
+class DevKeyMissing(Exception):
+    """No dev signing key in the data directory (the server creates it on start)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir.resolve() / DEV_KEY_FILE
+        super().__init__(
+            f"no dev signing key in {self.path.parent} (PDO_DATA_DIR): the server creates it on its first start;"
+            " run this where the server runs, set PDO_DATA_DIR to its data directory, or pass --create"
+        )
+
+
+def _new_dev_key() -> str:
     key = ECKey.generate_key("P-256", parameters={"kid": f"dev-{int(time.time())}"}, private=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(key.as_dict(private=True), fh)
-    os.replace(tmp, path)
-    return key
+    return json.dumps(key.as_dict(private=True))
+
+
+def load_or_create_dev_key(data_dir: Path) -> ECKey:
+    """The dev signing key lives in the data directory; generated on first use (as every dev secret)."""
+    text = dev_secret(data_dir, DEV_KEY_FILE, _new_dev_key)
+    assert text is not None
+    return ECKey.import_key(json.loads(text))
+
+
+def load_dev_key(data_dir: Path) -> ECKey:
+    """The server's dev signing key; ``DevKeyMissing`` when the data directory has none."""
+    text = dev_secret(data_dir, DEV_KEY_FILE, _new_dev_key, create=False)
+    if text is None:
+        raise DevKeyMissing(data_dir)
+    return ECKey.import_key(json.loads(text))
 
 
 def mint_dev_token(

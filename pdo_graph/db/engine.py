@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from pdo_graph.config import Settings
-from pdo_graph.db.embedded import EmbeddedPostgres
+from pdo_graph.config import EXIT_DATABASE, Settings, StartupError
+from pdo_graph.db.embedded import EmbeddedFailed, EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +56,101 @@ class Database:
             self.embedded = None
 
 
+class DatabaseUnavailable(StartupError):
+    """The database cannot be reached, does not exist or refuses us: one line naming the setting."""
+
+    exit_code = EXIT_DATABASE
+
+
+CONNECT_TIMEOUT = 10.0
+
+
+def where(url: str) -> str:
+    """``host:port/database`` of a URL (the socket directory for a Unix socket), never the password."""
+    u: URL = make_url(url)
+    host = u.host or str(u.query.get("host") or "localhost")
+    if host.startswith("/"):
+        return f"the socket in {host}, database {u.database}"
+    return f"{host}:{u.port or 5432}/{u.database}"
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """Why a connection failed, in a few words (the chain of causes searched for a known one)."""
+    u = make_url(url)
+    seen: list[BaseException] = []
+    candidate: BaseException | None = exc
+    while candidate is not None and candidate not in seen and len(seen) < 8:
+        seen.append(candidate)
+        candidate = getattr(candidate, "orig", None) or candidate.__cause__ or candidate.__context__
+    for item in seen:
+        name = type(item).__name__
+        if name == "InvalidCatalogNameError":
+            return f'database "{u.database}" does not exist (create it, e.g. createdb "{u.database}")'
+        if name in ("InvalidPasswordError", "InvalidAuthorizationSpecificationError"):
+            return f'the server refuses user "{u.username}" ({str(item).splitlines()[0][:120]})'
+        if name == "CannotConnectNowError":
+            return "the server is starting up or shutting down"
+        if isinstance(item, TimeoutError):
+            return f"no answer within {CONNECT_TIMEOUT:g} s"
+        if isinstance(item, OSError):
+            message = str(item)
+            if isinstance(item, ConnectionRefusedError) or "Connect call failed" in message:
+                return "connection refused (is PostgreSQL running there?)"
+            if "Name or service not known" in message or "nodename nor servname" in message:
+                return "unknown host"
+            return (item.strerror or message.splitlines()[0] if message else name)[:160]
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+
+
+async def check_connection(engine: AsyncEngine, url: str, setting: str) -> None:
+    """One ``SELECT 1``; ``DatabaseUnavailable`` naming ``setting`` and host:port when it fails."""
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise DatabaseUnavailable(
+            f"{setting}: cannot connect to PostgreSQL at {where(url)}: {_reason(exc, url)}"
+        ) from exc
+
+
 def resolve_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     if settings.database_url:
         return async_url(settings.database_url), None
     embedded = EmbeddedPostgres(settings.data_dir)
-    url = embedded.start()
+    try:
+        url = embedded.start()
+    except EmbeddedFailed as exc:
+        raise DatabaseUnavailable(
+            f"PDO_DATA_DIR: the embedded PostgreSQL in {embedded.pgdata} did not start: {exc}"
+            " (PDO_LOG_LEVEL=debug shows its output; or set PDO_DATABASE_URL to a server of your own)"
+        ) from exc
     return url, embedded
 
 
 async def open_database(settings: Settings) -> Database:
+    """The database of the settings, checked: ``DatabaseUnavailable`` (one line) when it cannot be used."""
     url, embedded = await asyncio.to_thread(resolve_url, settings)
-    return Database(url=url, engine=make_engine(url, settings.db_pool_size), embedded=embedded)
+    engine = make_engine(url, settings.db_pool_size)
+    try:
+        await check_connection(engine, url, "PDO_DATABASE_URL" if embedded is None else "PDO_DATA_DIR")
+    except BaseException:
+        await Database(url=url, engine=engine, embedded=embedded).dispose()
+        raise
+    return Database(url=url, engine=engine, embedded=embedded)
 
 
-def _run_upgrade(connection: object, revision: str, settings: Settings | None) -> None:
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The Alembic revision the database is at (None: never migrated)."""
+    async with engine.connect() as conn:
+        if (await conn.execute(text("SELECT to_regclass('alembic_version')"))).scalar() is None:
+            return None
+        revision: str | None = (await conn.execute(text("SELECT max(version_num) FROM alembic_version"))).scalar()
+        return revision
+
+
+def _run_upgrade(
+    connection: object, revision: str, settings: Settings | None, progress: Callable[[str], None] | None
+) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -76,22 +159,30 @@ def _run_upgrade(connection: object, revision: str, settings: Settings | None) -
     cfg.attributes["connection"] = connection
     # data migrations that need keys (0004 seals СНИЛС) read them from the settings, as the app does
     cfg.attributes["settings"] = settings or Settings.from_env()
+    if progress is not None:
+        cfg.attributes["on_version_apply"] = lambda *, step, **_: progress(f"{step.up_revision_id} applied")
     command.upgrade(cfg, revision)
 
 
-async def migrate(engine: AsyncEngine, revision: str = "head", settings: Settings | None = None) -> None:
+async def migrate(
+    engine: AsyncEngine,
+    revision: str = "head",
+    settings: Settings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> None:
     """Apply Alembic migrations up to ``revision`` on one connection (serialised by an
-    advisory lock). ``settings`` (default: from the environment) give data migrations their keys."""
+    advisory lock). ``settings`` (default: from the environment) give data migrations their keys;
+    ``progress`` hears of each migration applied."""
     async with engine.connect() as conn:
-        await _locked_upgrade(conn, revision, settings)
+        await _locked_upgrade(conn, revision, settings, progress)
 
 
-async def _locked_upgrade(conn: AsyncConnection, revision: str, settings: Settings | None) -> None:
-    from sqlalchemy import text
-
+async def _locked_upgrade(
+    conn: AsyncConnection, revision: str, settings: Settings | None, progress: Callable[[str], None] | None = None
+) -> None:
     await conn.execute(text("SELECT pg_advisory_lock(7201001)"))
     try:
-        await conn.run_sync(_run_upgrade, revision, settings)
+        await conn.run_sync(_run_upgrade, revision, settings, progress)
         await conn.commit()
     except BaseException:
         await conn.rollback()

@@ -1,4 +1,4 @@
-"""Demo catalog: providers, a few hundred programs with groups, written through the catalog services.
+"""Demo catalog: providers, a few hundred programs with groups, written through the catalog's one write path.
 
 The generator (pdo_graph.demo.content) is deterministic for a seed and ``today``. Programs get the
 external ids ``demo-<n>`` and groups ``demo-<n>-<k>``, so later loaders (and a catalog sync demo)
@@ -42,59 +42,30 @@ async def load_catalog_demo(
 ) -> dict[str, int]:
     """Insert the demo catalog (municipalities "01".."06" must exist); returns counts by kind."""
     providers, programs = _specs(today, seed, per_municipality, program_count)
-    provider_ids: list[int] = []
-    for spec in providers:
-        provider_ids.append(
-            await catalog.insert_provider(
-                conn, catalog.ProviderData(spec.name, spec.inn, spec.municipality, spec.address)
-            )
-        )
-    certified: list[int] = []
-    groups = 0
+    provider_ids = [
+        await catalog.insert_provider(conn, catalog.ProviderData(p.name, p.inn, p.municipality, p.address))
+        for p in providers
+    ]
+    items: dict[int, list[tuple[content.ProgramSpec, catalog.ProgramItem]]] = {}
     for n, p in enumerate(programs, start=1):
-        program_id = await catalog.create_program(
-            conn,
-            provider_ids[p.provider_index],
-            catalog.ProgramData(
-                title=p.title,
-                description=p.description,
-                direction=p.direction,
-                min_age=p.min_age,
-                max_age=p.max_age,
-                municipality=p.municipality,
-                normative_cost=p.normative_cost,
-                hours=p.hours,
-                form=p.form,
-                address=p.address,
-                latitude=p.latitude,
-                longitude=p.longitude,
-                external_id=f"demo-{n}",
-            ),
-        )
-        if p.certified:
-            certified.append(program_id)
-        for k, g in enumerate(p.groups, start=1):
-            await catalog.create_group(
-                conn,
-                program_id,
-                catalog.GroupData(
-                    name=g.name,
-                    starts_on=g.starts_on,
-                    ends_on=g.ends_on,
-                    capacity=g.capacity,
-                    price=g.price,
-                    enrollment_open=g.enrollment_open,
-                    schedule=g.schedule,
-                    external_id=f"demo-{n}-{k}",
-                ),
-            )
-            groups += 1
+        groups = tuple(catalog.group_from(g, external_id=f"demo-{n}-{k}") for k, g in enumerate(p.groups, start=1))
+        item = catalog.ProgramItem(catalog.program_from(p, external_id=f"demo-{n}"), groups)
+        items.setdefault(provider_ids[p.provider_index], []).append((p, item))
+    certified: list[int] = []
+    for provider_id, written in items.items():
+        checked = [catalog.check_item(item) for _, item in written]
+        results, _ = await catalog.write_items(conn, provider_id, checked)
+        for (spec, _), result in zip(written, results, strict=True):
+            if result.outcome is not catalog.Outcome.CREATED or result.program_id is None:
+                raise RuntimeError(f"demo program refused: {result.problems}")
+            if spec.certified:
+                certified.append(result.program_id)
     await conn.execute(text("UPDATE programs SET certified = true WHERE id = ANY(:ids)"), {"ids": certified})
     return {
         "providers": len(provider_ids),
         "programs": len(programs),
         "programs_certified": len(certified),
-        "groups": groups,
+        "groups": sum(len(p.groups) for p in programs),
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from sqlalchemy import text
@@ -37,14 +38,26 @@ async def is_empty(engine: AsyncEngine) -> bool:
         return count == 0
 
 
-async def load_demo_if_empty(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int] | None:
+Progress = Callable[[str, int, int], None]  # (stage, done, total), e.g. ("certificates", 12, 95)
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
+
+
+async def load_demo_if_empty(
+    engine: AsyncEngine, settings: Settings, today: date, progress: Progress | None = None
+) -> dict[str, int] | None:
     if not await is_empty(engine):
-        log.info("database not empty: demo data not loaded")
+        log.debug("database not empty: demo data not loaded")
         return None
-    return await load_demo(engine, settings, today)
+    return await load_demo(engine, settings, today, progress)
 
 
-async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
+async def load_demo(
+    engine: AsyncEngine, settings: Settings, today: date, progress: Progress | None = None
+) -> dict[str, int]:
+    progress = progress or _quiet
     rng = random.Random(SEED)
     counts: dict[str, int] = {}
 
@@ -59,7 +72,9 @@ async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dic
 
     issued = 0
     keys = personal_data_keys(settings)
-    for family in content.families(rng, FAMILIES, today):
+    families = content.families(rng, FAMILIES, today)
+    children = sum(len(family.children) for family in families)
+    for family in families:
         guardian = Actor.guardian(family.subject)
         for child in family.children:
             req = certificates.ApplicationRequest(child.full_name, child.birth_date, child.snils, child.municipality)
@@ -76,11 +91,13 @@ async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dic
 
             await transaction(engine, apply_and_issue)
             issued += 1
+            progress("certificates", issued, children)
     counts["certificates"] = issued
 
     starts, ends = school_year(today)
     credited = 0
-    for code, _name in content.MUNICIPALITIES:
+    for n, (code, _name) in enumerate(content.MUNICIPALITIES, start=1):
+        progress("funding periods", n, len(content.MUNICIPALITIES))
         operator = Actor.operator(f"operator-{code}", code)
         period_req = periods.PeriodRequest(code, starts, ends, NOMINALS)
 
@@ -101,12 +118,14 @@ async def load_demo(engine: AsyncEngine, settings: Settings, today: date) -> dic
         loaded: dict[str, int] = await load_catalog_demo(conn, today)
         return loaded
 
+    progress("catalog", 0, 1)
     counts.update(await transaction(engine, catalog))
-    counts["full_groups"] = await fill_groups(engine, settings, today)
+    progress("catalog", 1, 1)
+    counts["full_groups"] = await fill_groups(engine, settings, today, progress)
     return counts
 
 
-async def fill_groups(engine: AsyncEngine, settings: Settings, today: date) -> int:
+async def fill_groups(engine: AsyncEngine, settings: Settings, today: date, progress: Progress | None = None) -> int:
     """Fill the groups the generator marks full with real, accepted applications of demo children.
 
     A group that cannot be filled from the demo's eligible children is made smaller (capacity =
@@ -119,7 +138,8 @@ async def fill_groups(engine: AsyncEngine, settings: Settings, today: date) -> i
     async with engine.connect() as conn:
         group_ids = await full_group_ids(conn, today)
     filled = 0
-    for group_id in group_ids:
+    for n, group_id in enumerate(group_ids, start=1):
+        (progress or _quiet)("full groups", n, len(group_ids))
         async with engine.connect() as conn:
             group = (
                 await conn.execute(

@@ -96,19 +96,20 @@ def require_operator_of(actor: Actor, municipality: str, field: Field = None) ->
     return subject
 
 
-def require_provider(actor: Actor) -> int:
+def require_provider(actor: Actor, field: Field = None) -> int:
     """A PROVIDER whose organisation is registered; returns the organisation's id."""
     require_role(actor, Role.PROVIDER)
     if actor.provider_id is None:
-        raise _forbidden()
+        raise DomainError.of(ErrorCode.FORBIDDEN, "provider_unknown", field)
     return actor.provider_id
 
 
-def require_provider_of(actor: Actor, provider_id: int, field: Field = None) -> str:
-    """Staff (or the machine client) of organisation ``provider_id``; returns the subject."""
+def require_provider_of(actor: Actor, provider_id: int, field: Field = None, refusal: str = "forbidden") -> str:
+    """Staff (or the machine client) of organisation ``provider_id``; returns the subject. ``refusal``
+    is the message key when the caller is another organisation's."""
     subject = require_role(actor, Role.PROVIDER)
-    if actor.provider_id is None or actor.provider_id != provider_id:
-        raise _forbidden(field)
+    if require_provider(actor, field) != provider_id:
+        raise DomainError.of(ErrorCode.FORBIDDEN, refusal, field)
     return subject
 
 

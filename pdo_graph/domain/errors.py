@@ -7,10 +7,23 @@ A problem names fields as the domain gives them (``["groupId"]``, ``["items", "3
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from enum import StrEnum
 
 from pdo_graph.domain.messages import render
+
+
+@functools.cache
+def field_name(name: str) -> str:
+    """The name a field goes by in problems (the API's): ``starts_on`` -> ``startsOn``."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def field(name: str, under: Sequence[str] = ()) -> list[str]:
+    """The path of a data field in problems, below ``under`` (e.g. ``("groups", "0")``)."""
+    return [*under, field_name(name)]
 
 
 class ErrorCode(StrEnum):

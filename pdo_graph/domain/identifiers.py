@@ -52,6 +52,14 @@ def inn_with_checksum(first9: str) -> str:
     return first9 + str(_inn_check(d, (2, 4, 10, 3, 5, 9, 4, 6, 8)))
 
 
+def inn12_with_checksum(first10: str) -> str:
+    """Complete a 10-digit prefix into a valid 12-digit ИНН of an individual (demo data, tests)."""
+    d = [int(c) for c in first10]
+    d.append(_inn_check(d, (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)))
+    d.append(_inn_check(d, (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)))
+    return "".join(str(x) for x in d)
+
+
 def snils_with_checksum(first9: str) -> str:
     return f"{first9}{snils_checksum(first9):02d}"
 

@@ -8,6 +8,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # generic
     "not_found": ("Объект не найден", "Object not found"),
     "forbidden": ("Недостаточно прав для этого действия", "You are not allowed to do this"),
+    "provider_unknown": (
+        "Организация из токена не зарегистрирована",
+        "The organisation named in the token is not registered",
+    ),
     "auth_required": ("Требуется вход в систему", "Authentication required"),
     "bad_id": ("Некорректный идентификатор", "Malformed identifier"),
     "text_length": (

@@ -16,10 +16,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Можно изменять только программы и группы своей организации",
         "You may only change the programs and groups of your own organisation",
     ),
-    "catalog_provider_unknown": (
-        "Организация из токена не зарегистрирована",
-        "The organisation named in the token is not registered",
-    ),
     "catalog_text_invalid": (
         "Текст содержит недопустимые управляющие символы",
         "The text contains forbidden control characters",
@@ -67,6 +63,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "catalog_price_range": (
         "Цена должна быть от 0 до {max} копеек",
         "The price must be from 0 to {max} kopecks",
+    ),
+    "catalog_date_range": (
+        "Дата должна приходиться на годы с {min} по {max}",
+        "The date must fall within the years {min} to {max}",
+    ),
+    "catalog_group_too_long": (
+        "Группа может заниматься не дольше {max} месяцев",
+        "A group may run for at most {max} months",
     ),
     "catalog_group_external_duplicate": (
         "У программы уже есть группа с таким внешним идентификатором",

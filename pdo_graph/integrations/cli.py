@@ -1,9 +1,10 @@
 """``pdo-graph sync [--source ID | --all] [--from-start] [--budget SECONDS]``: pull catalogs now.
 
 Without ``--source`` or ``--all`` it runs the sources that are due (as the server's background loop
-would). Each source shows a progress line (pages, items, items/s); a summary table follows. The
-exit code is 0 when every run SUCCEEDED or was PARTIAL, 1 when one FAILED, 2 when a source is
-unknown or already running elsewhere.
+would). Each source shows a progress line (pages, items, items/s); a summary table follows. An
+unknown source is refused before anything runs, one line each. The exit code is 0 when every run
+SUCCEEDED or was PARTIAL, 1 when one FAILED or was already running elsewhere, 2 when a source is
+unknown.
 """
 
 from __future__ import annotations
@@ -11,32 +12,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import textwrap
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pdo_graph.config import Settings
+from pdo_graph.config import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, Settings
 from pdo_graph.ids import decode_pk
-from pdo_graph.integrations.runner import (
-    FAILED,
-    RunSummary,
-    SourceNotFound,
-    SyncBusy,
-    SyncOptions,
-    due_sources,
-    run_source,
-)
+from pdo_graph.integrations.sync import store
+from pdo_graph.integrations.sync.run import FAILED, RunSummary, SourceNotFound, SyncBusy, SyncOptions, run_source
 
 STATUS_STYLE = {"SUCCEEDED": "green", "PARTIAL": "yellow", "FAILED": "red", "RUNNING": "cyan"}
 
 
-def add_sync_command(subparsers: Any) -> None:
+def add_sync_command(subparsers: Any, epilog: str | None = None) -> None:
     """Register ``sync`` on the ``pdo-graph`` parser (``build_parser`` in pdo_graph/cli.py)."""
-    p = subparsers.add_parser("sync", help="pull provider catalogs now (due sources by default)")
+    p = subparsers.add_parser(
+        "sync",
+        help="pull provider catalogs now (due sources by default)",
+        description=textwrap.fill(
+            "Pull providers' catalog feeds now: the sources that are due, the ones named with --source, or --all."
+            " Shows progress per source on a terminal, then a summary table.",
+            100,
+        ),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--source", action="append", metavar="ID", help="a source id (number or global id); repeatable")
     which.add_argument("--all", action="store_true", help="every source that is not paused")
@@ -58,30 +62,12 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         for value in args.source:
             pk = parse_source_id(value)
             if pk is None:
-                print(f"not a source id: {value}", file=sys.stderr)
-                return 2
+                print(f"sync --source: not a source id: {value!r} (a number or a CatalogSource id)", file=sys.stderr)
+                return EXIT_SETTINGS
             ids.append(pk)
     return asyncio.run(
         sync_command(settings, ids, all_sources=args.all, from_start=args.from_start, budget=args.budget)
     )
-
-
-async def _names(engine: AsyncEngine, ids: list[int]) -> dict[int, str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT s.id, pr.name, s.feed_url FROM catalog_sources s JOIN providers pr ON pr.id = s.provider_id"
-                " WHERE s.id = ANY(:ids)"
-            ),
-            {"ids": ids},
-        )
-        return {int(r.id): f"{r.name}" for r in rows}
-
-
-async def _all_sources(engine: AsyncEngine) -> list[int]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT id FROM catalog_sources WHERE NOT paused ORDER BY id"))
-        return [int(r) for r in rows.scalars()]
 
 
 async def sync_command(
@@ -104,11 +90,16 @@ async def sync_command(
         engine = database.engine
     try:
         if ids is None:
-            ids = await _all_sources(engine) if all_sources else await due_sources(engine)
+            ids = await store.unpaused_sources(engine) if all_sources else await store.due_sources(engine)
         if not ids:
             console.print("no sources to sync")
-            return 0
-        names = await _names(engine, ids)
+            return EXIT_OK
+        names = await store.provider_names(engine, ids)
+        unknown = [source_id for source_id in ids if source_id not in names]
+        if unknown:
+            for source_id in unknown:
+                console.print(f"catalog source {source_id} not found (the operator lists them: catalogSources)")
+            return EXIT_SETTINGS
         options = run_kwargs.pop("options", None) or SyncOptions.from_settings(settings, budget=budget)
         results: list[tuple[int, RunSummary | str]] = []
         with Progress(
@@ -153,9 +144,10 @@ async def sync_command(
                 progress.update(task, total=max(summary.items, 1), completed=max(summary.items, 1))
                 results.append((source_id, summary))
         console.print(_table(results, names))
-        if any(isinstance(r, str) for _, r in results):
-            return 2
-        return 1 if any(isinstance(r, RunSummary) and r.status == FAILED for _, r in results) else 0
+        if any(isinstance(r, str) and r == "not found" for _, r in results):
+            return EXIT_SETTINGS  # deleted while the others ran
+        failed = any(isinstance(r, str) or r.status == FAILED for _, r in results)
+        return EXIT_FAILED if failed else EXIT_OK
     finally:
         if database is not None:
             await database.dispose()

@@ -1,8 +1,5 @@
-"""Feed readers: RPDE pages, and items of the two formats mapped to catalog programs with groups.
-
-RPDE (OpenActive's Realtime Paged Data Exchange): a page is ``{"items": [...], "next": URL}``;
-an item is ``{"id", "state": "updated"|"deleted", "kind", "modified": integer, "data"?}``. Items are
-ordered by (modified, id); the last page has no items and its ``next`` is its own URL.
+"""Feed formats: an ``updated`` feed item (an RPDE envelope, sync/rpde.py) mapped to the catalog's
+:class:`~pdo_graph.domain.catalog.ProgramItem`, the program with all its groups.
 
 Formats:
 
@@ -30,14 +27,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pdo_graph.db.tables import DIRECTIONS
-from pdo_graph.domain.catalog import GroupData, ProgramData
+from pdo_graph.domain.catalog import GroupData, ProgramData, ProgramItem
 from pdo_graph.domain.errors import ErrorCode, Problem
+from pdo_graph.integrations.sync.rpde import MAX_ID_LENGTH, FeedItem, item_id
 
 FORMATS = ("PDO_CATALOG_V1", "OPENACTIVE_RPDE")
 PDO_KINDS = frozenset({"program"})
 OPENACTIVE_KINDS = frozenset({"CourseInstance", "SessionSeries"})
-MAX_ID_LENGTH = 200
-MAX_MODIFIED = 2**63 - 1
 MAX_GROUPS = 200
 DEFAULT_OPENACTIVE_DIRECTION = "PHYSICAL_SPORTS"
 
@@ -54,15 +50,6 @@ RUSSIAN_DIRECTIONS: dict[str, str] = {
 }
 
 
-class PageError(Exception):
-    """The page as a whole is unusable (the run stops): ``key`` / ``params`` say why."""
-
-    def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
-
-
 class ItemRefused(Exception):
     """One item cannot be applied; it is recorded with these problems and skipped."""
 
@@ -76,41 +63,6 @@ def refused(key: str, field: Sequence[str] | None = None, /, **params: object) -
 
 
 @dataclass(frozen=True, slots=True)
-class FeedItem:
-    """An item envelope that passed the RPDE checks."""
-
-    id: str
-    kind: str
-    state: str  # "updated" | "deleted"
-    modified: int
-    data: Any
-
-
-@dataclass(frozen=True, slots=True)
-class BadEnvelope:
-    """An item whose envelope is broken: recorded as a failure, never applied."""
-
-    id: str
-    kind: str
-    modified: int | None
-    problem: Problem
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[FeedItem | BadEnvelope]
-    next_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class MappedProgram:
-    """A feed item as the catalog domain takes it."""
-
-    program: ProgramData
-    groups: tuple[GroupData, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class MappingContext:
     """What a source knows beyond its items: whose feed it is and how to pick directions."""
 
@@ -120,71 +72,11 @@ class MappingContext:
     activity_directions: Mapping[str, str] | None = None  # activity label or URI (lower case) -> direction
 
 
-def _item_id(raw: Any) -> str | None:
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return str(raw)
-    if isinstance(raw, str) and 1 <= len(raw.strip()) <= MAX_ID_LENGTH:
-        return raw.strip()
-    return None
-
-
-def _modified(raw: Any) -> int | None:
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        value = raw
-    elif isinstance(raw, str) and raw.isdigit() and len(raw) <= 19:
-        value = int(raw)
-    else:
-        return None
-    return value if 0 <= value <= MAX_MODIFIED else None
-
-
-def parse_page(body: Any, max_items: int) -> Page:
-    """Check the page structure and each item's envelope; raises PageError for a broken page."""
-    if not isinstance(body, dict):
-        raise PageError("sync_page_not_object")
-    items = body.get("items")
-    next_url = body.get("next")
-    if not isinstance(items, list):
-        raise PageError("sync_page_no_items")
-    if not isinstance(next_url, str) or not next_url.strip():
-        raise PageError("sync_page_no_next")
-    if len(items) > max_items:
-        raise PageError("sync_page_too_many_items", count=len(items), max=max_items)
-    parsed: list[FeedItem | BadEnvelope] = []
-    for index, raw in enumerate(items):
-        if not isinstance(raw, dict):
-            parsed.append(BadEnvelope(f"#{index}", "", None, Problem(ErrorCode.INVALID, "sync_item_not_object")))
-            continue
-        item_id = _item_id(raw.get("id"))
-        kind = raw.get("kind")
-        kind = kind if isinstance(kind, str) and 0 < len(kind) <= 100 else ""
-        modified = _modified(raw.get("modified"))
-        state = raw.get("state")
-        if item_id is None:
-            problem = Problem(ErrorCode.INVALID, "sync_item_bad_id", ["id"], max=MAX_ID_LENGTH)
-            parsed.append(BadEnvelope(f"#{index}", kind, modified, problem))
-        elif modified is None:
-            parsed.append(BadEnvelope(item_id, kind, None, Problem(ErrorCode.INVALID, "sync_item_bad_modified")))
-        elif state not in ("updated", "deleted"):
-            parsed.append(BadEnvelope(item_id, kind, modified, Problem(ErrorCode.INVALID, "sync_item_bad_state")))
-        elif not kind:
-            parsed.append(BadEnvelope(item_id, kind, modified, Problem(ErrorCode.INVALID, "sync_item_bad_kind")))
-        elif state == "updated" and not isinstance(raw.get("data"), dict):
-            parsed.append(BadEnvelope(item_id, kind, modified, Problem(ErrorCode.INVALID, "sync_item_no_data")))
-        else:
-            parsed.append(FeedItem(item_id, kind, state, modified, raw.get("data")))
-    return Page(parsed, next_url.strip())
-
-
 def known_kinds(format_: str) -> frozenset[str]:
     return PDO_KINDS if format_ == "PDO_CATALOG_V1" else OPENACTIVE_KINDS
 
 
-def map_item(format_: str, item: FeedItem, ctx: MappingContext) -> MappedProgram:
+def map_item(format_: str, item: FeedItem, ctx: MappingContext) -> ProgramItem:
     """The program (with groups) an ``updated`` item describes; raises ItemRefused."""
     if item.kind not in known_kinds(format_):
         raise refused("sync_item_unknown_kind", ["kind"], kind=item.kind[:40])
@@ -207,45 +99,32 @@ class _Reader:
     def bad(self, name: str, key: str, **params: object) -> None:
         self.problems.append(Problem(ErrorCode.INVALID, key, [*self.at, name], **params))
 
-    def text(self, name: str, required: bool = True) -> str | None:
+    def _get(self, name: str, kind: type | tuple[type, ...], type_name: str, required: bool) -> Any:
         value = self.data.get(name)
         if value is None:
             if required:
                 self.bad(name, "sync_field_missing", field=name)
             return None
-        if not isinstance(value, str):
-            self.bad(name, "sync_field_type", field=name, type="string")
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            self.bad(name, "sync_field_type", field=name, type=type_name)
             return None
+        return value
+
+    def text(self, name: str, required: bool = True) -> str | None:
+        value: str | None = self._get(name, str, "string", required)
         return value
 
     def integer(self, name: str, required: bool = True) -> int | None:
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                self.bad(name, "sync_field_missing", field=name)
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.bad(name, "sync_field_type", field=name, type="integer")
-            return None
+        value: int | None = self._get(name, int, "integer", required)
         return value
 
     def number(self, name: str) -> float | None:
-        value = self.data.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.bad(name, "sync_field_type", field=name, type="number")
-            return None
-        return float(value)
+        value = self._get(name, (int, float), "number", False)
+        return None if value is None else float(value)
 
     def boolean(self, name: str, default: bool) -> bool:
-        value = self.data.get(name)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.bad(name, "sync_field_type", field=name, type="boolean")
-            return default
-        return value
+        value = self._get(name, bool, "boolean", False)
+        return default if value is None else bool(value)
 
     def day(self, name: str) -> date | None:
         value = self.text(name)
@@ -266,114 +145,10 @@ def direction_of(label: str) -> str | None:
     return RUSSIAN_DIRECTIONS.get(cleaned.lower())
 
 
-# Exact spellings met in feeds (enum values, Russian names in lower case and capitalised).
-DIRECTIONS_BY_LABEL: dict[str, str] = {
-    **{d: d for d in DIRECTIONS},
-    **RUSSIAN_DIRECTIONS,
-    **{name.capitalize(): d for name, d in RUSSIAN_DIRECTIONS.items()},
-}
-
-
 # --- pdo-catalog/1 -------------------------------------------------------------------------------
 
 
-_PROGRAM_KEYS = frozenset(
-    {
-        "title", "description", "direction", "minAge", "maxAge", "municipality", "providerInn", "hours", "form",
-        "address", "latitude", "longitude", "normativeCost", "groups",
-    }
-)  # fmt: skip
-_GROUP_KEYS = frozenset({"id", "name", "startsOn", "endsOn", "capacity", "price", "enrollmentOpen", "schedule"})
-
-
-class _Slow(Exception):
-    """The fast path met something unusual: the careful path decides and explains."""
-
-
-def _s(value: Any) -> str | None:
-    if value is None or type(value) is str:
-        return value
-    raise _Slow
-
-
-def _i(value: Any) -> int | None:
-    if value is None or type(value) is int:
-        return value
-    raise _Slow
-
-
-def _f(value: Any) -> float | None:
-    if value is None:
-        return None
-    if type(value) is float or type(value) is int:
-        return float(value)
-    raise _Slow
-
-
-def _fast_pdo(item: FeedItem, ctx: MappingContext) -> MappedProgram:
-    """pdo-catalog/1 items as well-formed feeds send them, mapped without collecting problems."""
-    data = item.data
-    inn = data.get("providerInn")
-    if inn is not None and inn != ctx.provider_inn:
-        raise _Slow
-    direction = DIRECTIONS_BY_LABEL.get(data["direction"])
-    raw_groups = data["groups"]
-    if direction is None or type(raw_groups) is not list or len(raw_groups) > MAX_GROUPS:
-        raise _Slow
-    groups = []
-    seen = set()
-    for raw in raw_groups:
-        gid = raw["id"]
-        if type(gid) is not str or not 0 < len(gid) <= MAX_ID_LENGTH or gid != gid.strip() or gid in seen:
-            raise _Slow
-        seen.add(gid)
-        name, capacity, price = raw["name"], raw["capacity"], raw["price"]
-        if type(name) is not str or type(capacity) is not int or type(price) is not int:
-            raise _Slow
-        enrollment_open = raw.get("enrollmentOpen", True)
-        if type(enrollment_open) is not bool:
-            raise _Slow
-        groups.append(
-            GroupData(
-                name=name,
-                starts_on=date.fromisoformat(raw["startsOn"]),
-                ends_on=date.fromisoformat(raw["endsOn"]),
-                capacity=capacity,
-                price=price,
-                enrollment_open=enrollment_open,
-                schedule=_s(raw.get("schedule")),
-                external_id=gid,
-            )
-        )
-    title, description, min_age, max_age = data["title"], data["description"], data["minAge"], data["maxAge"]
-    if type(title) is not str or type(description) is not str or type(min_age) is not int or type(max_age) is not int:
-        raise _Slow
-    program = ProgramData(
-        title=title,
-        description=description,
-        direction=direction,
-        min_age=min_age,
-        max_age=max_age,
-        municipality=_s(data.get("municipality")) or ctx.municipality,
-        normative_cost=_i(data.get("normativeCost")),
-        hours=_i(data.get("hours")),
-        form=_s(data.get("form")) or "очная",
-        address=_s(data.get("address")),
-        latitude=_f(data.get("latitude")),
-        longitude=_f(data.get("longitude")),
-        external_id=item.id,
-    )
-    return MappedProgram(program, tuple(groups))
-
-
-def map_pdo_catalog(item: FeedItem, ctx: MappingContext) -> MappedProgram:
-    try:
-        return _fast_pdo(item, ctx)
-    except (_Slow, KeyError, TypeError, ValueError, AttributeError):
-        return _careful_pdo(item, ctx)
-
-
-def _careful_pdo(item: FeedItem, ctx: MappingContext) -> MappedProgram:
+def map_pdo_catalog(item: FeedItem, ctx: MappingContext) -> ProgramItem:
     data = item.data
     r = _Reader(data, ["data"])
     inn = r.text("providerInn", required=False)
@@ -410,7 +185,7 @@ def _careful_pdo(item: FeedItem, ctx: MappingContext) -> MappedProgram:
     else:
         seen: set[str] = set()
         for index, raw in enumerate(raw_groups):
-            gid = _item_id(raw.get("id")) if isinstance(raw, dict) else None
+            gid = item_id(raw.get("id")) if isinstance(raw, dict) else None
             at = ["data", "groups", gid or str(index)]
             if not isinstance(raw, dict) or gid is None:
                 r.problems.append(Problem(ErrorCode.INVALID, "sync_item_bad_id", [*at, "id"], max=MAX_ID_LENGTH))
@@ -463,7 +238,7 @@ def _careful_pdo(item: FeedItem, ctx: MappingContext) -> MappedProgram:
         longitude=longitude,
         external_id=item.id,
     )
-    return MappedProgram(program, tuple(groups))
+    return ProgramItem(program, tuple(groups))
 
 
 # --- OpenActive ----------------------------------------------------------------------------------
@@ -553,7 +328,7 @@ def _activity_direction(data: Mapping[str, Any], ctx: MappingContext) -> str:
 _INN = re.compile(r"^\d{10}(\d{2})?$")
 
 
-def map_openactive(item: FeedItem, ctx: MappingContext) -> MappedProgram:
+def map_openactive(item: FeedItem, ctx: MappingContext) -> ProgramItem:
     data = item.data
     problems: list[Problem] = []
     organizer = data.get("organizer")
@@ -614,4 +389,4 @@ def map_openactive(item: FeedItem, ctx: MappingContext) -> MappedProgram:
         enrollment_open=data.get("eventStatus") not in ("https://schema.org/EventCancelled", "EventCancelled"),
         external_id=item.id,
     )
-    return MappedProgram(program, (group,))
+    return ProgramItem(program, (group,))

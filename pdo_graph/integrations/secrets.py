@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pdo_graph.config import Settings
-from pdo_graph.crypto import fernet
+from pdo_graph.crypto import catalog_secret_key, fernet
 
 SecretKind = Literal["client_secret", "private_key"]
 _PREFIX = "v1."
@@ -58,7 +58,8 @@ class SecretBox:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox | None:
-        return cls(settings.secret_key) if settings.secret_key else None
+        key = catalog_secret_key(settings)  # PDO_SECRET_KEY, or the dev mode's generated key
+        return cls(key) if key else None
 
     def seal(self, secret: SourceSecret) -> str:
         doc = {"kind": secret.kind, "value": secret.value, "kid": secret.key_id, "alg": secret.alg}

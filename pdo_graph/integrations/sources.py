@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pdo_graph.db.tables import DIRECTIONS
 from pdo_graph.domain.access import Actor, Role, require_operator_of, require_role
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
+from pdo_graph.domain.errors import field as field_path
 from pdo_graph.integrations.feeds import FORMATS
 from pdo_graph.integrations.secrets import (
     BadPrivateKey,
@@ -42,6 +43,7 @@ MAX_ACTIVITY_MAP = 500
 DEFAULT_INTERVAL = 60
 
 Path = Sequence[str]
+SOURCE = ["sourceId"]  # the field a refusal about the source itself names
 
 
 def lock_key(source_id: int) -> int:
@@ -86,15 +88,6 @@ UPDATABLE = frozenset(
         "activity_directions",
     }
 )
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _at(at: Path, name: str) -> list[str]:
-    return [*at, _camel(name)]
 
 
 def url_problem(value: str, field: list[str]) -> Problem | None:
@@ -151,39 +144,50 @@ def _validate(values: Mapping[str, Any], at: Path, problems: list[Problem]) -> _
     feed_url = str(values["feed_url"]).strip()
     issuer = str(values["issuer"]).strip()
     for name, value in (("feed_url", feed_url), ("issuer", issuer)):
-        problem = url_problem(value, _at(at, name))
+        problem = url_problem(value, field_path(name, at))
         if problem is not None:
             problems.append(problem)
     fmt = values["format"]
     if fmt not in FORMATS:
-        problems.append(Problem(ErrorCode.INVALID, "source_format_unknown", _at(at, "format")))
+        problems.append(Problem(ErrorCode.INVALID, "source_format_unknown", field_path("format", at)))
     client_auth = values["client_auth"]
     if client_auth not in AUTH_METHODS:
-        problems.append(Problem(ErrorCode.INVALID, "source_auth_unknown", _at(at, "client_auth")))
+        problems.append(Problem(ErrorCode.INVALID, "source_auth_unknown", field_path("client_auth", at)))
     client_id = str(values["client_id"]).strip()
     if not 1 <= len(client_id) <= TEXT_MAX or any(ord(c) < 32 for c in client_id):
-        problems.append(Problem(ErrorCode.INVALID, "source_text_invalid", _at(at, "client_id"), max=TEXT_MAX))
-    key_id = _optional_text(problems, values.get("key_id"), _at(at, "key_id"))
-    audience = _optional_text(problems, values.get("audience"), _at(at, "audience"))
-    scope = _optional_text(problems, values.get("scope"), _at(at, "scope"))
+        problems.append(Problem(ErrorCode.INVALID, "source_text_invalid", field_path("client_id", at), max=TEXT_MAX))
+    key_id = _optional_text(problems, values.get("key_id"), field_path("key_id", at))
+    audience = _optional_text(problems, values.get("audience"), field_path("audience", at))
+    scope = _optional_text(problems, values.get("scope"), field_path("scope", at))
     interval = values.get("interval_minutes")
     interval = DEFAULT_INTERVAL if interval is None else interval
     if not INTERVAL[0] <= interval <= INTERVAL[1]:
         problems.append(
-            Problem(ErrorCode.INVALID, "source_interval", _at(at, "interval_minutes"), min=INTERVAL[0], max=INTERVAL[1])
+            Problem(
+                ErrorCode.INVALID,
+                "source_interval",
+                field_path("interval_minutes", at),
+                min=INTERVAL[0],
+                max=INTERVAL[1],
+            )
         )
     direction = values.get("default_direction")
     if direction is not None and direction not in DIRECTIONS:
-        problems.append(Problem(ErrorCode.INVALID, "catalog_direction_unknown", _at(at, "default_direction")))
+        problems.append(Problem(ErrorCode.INVALID, "catalog_direction_unknown", field_path("default_direction", at)))
     mapping: list[dict[str, str]] = []
     raw_map = values.get("activity_directions") or []
     if len(raw_map) > MAX_ACTIVITY_MAP:
         problems.append(
-            Problem(ErrorCode.INVALID, "source_activity_map_size", _at(at, "activity_directions"), max=MAX_ACTIVITY_MAP)
+            Problem(
+                ErrorCode.INVALID,
+                "source_activity_map_size",
+                field_path("activity_directions", at),
+                max=MAX_ACTIVITY_MAP,
+            )
         )
     for index, (label, target) in enumerate(list(raw_map)[:MAX_ACTIVITY_MAP]):
         cleaned = " ".join(str(label).split())
-        field = [*_at(at, "activity_directions"), str(index)]
+        field = [*field_path("activity_directions", at), str(index)]
         if not 1 <= len(cleaned) <= TEXT_MAX:
             problems.append(Problem(ErrorCode.INVALID, "source_text_invalid", [*field, "activity"], max=TEXT_MAX))
         if target not in DIRECTIONS:
@@ -217,28 +221,28 @@ def _new_secret(
     secret: SourceSecret | None = None
     if client_secret is not None:
         if client_auth != "CLIENT_SECRET_BASIC":
-            problems.append(Problem(ErrorCode.INVALID, "source_secret_not_used", _at(at, "client_secret")))
+            problems.append(Problem(ErrorCode.INVALID, "source_secret_not_used", field_path("client_secret", at)))
         elif not 1 <= len(client_secret) <= SECRET_MAX:
             problems.append(
-                Problem(ErrorCode.INVALID, "source_secret_length", _at(at, "client_secret"), max=SECRET_MAX)
+                Problem(ErrorCode.INVALID, "source_secret_length", field_path("client_secret", at), max=SECRET_MAX)
             )
         else:
             secret = SourceSecret("client_secret", client_secret)
     if private_key_pem is not None:
         if client_auth != "PRIVATE_KEY_JWT":
-            problems.append(Problem(ErrorCode.INVALID, "source_secret_not_used", _at(at, "private_key_pem")))
+            problems.append(Problem(ErrorCode.INVALID, "source_secret_not_used", field_path("private_key_pem", at)))
         elif len(private_key_pem) > PEM_MAX:
-            problems.append(Problem(ErrorCode.INVALID, "source_key_invalid", _at(at, "private_key_pem")))
+            problems.append(Problem(ErrorCode.INVALID, "source_key_invalid", field_path("private_key_pem", at)))
         else:
             try:
                 pem, alg = normalize_private_key(private_key_pem)
             except BadPrivateKey as exc:
-                problems.append(Problem(ErrorCode.INVALID, exc.reason, _at(at, "private_key_pem")))
+                problems.append(Problem(ErrorCode.INVALID, exc.reason, field_path("private_key_pem", at)))
             else:
                 secret = SourceSecret("private_key", pem, key_id=key_id, alg=alg)
     if secret is not None and box is None:
         name = "client_secret" if secret.kind == "client_secret" else "private_key_pem"
-        problems.append(Problem(ErrorCode.INVALID, "source_secret_key_missing", _at(at, name)))
+        problems.append(Problem(ErrorCode.INVALID, "source_secret_key_missing", field_path(name, at)))
         return None
     return secret
 
@@ -260,17 +264,17 @@ async def _provider(conn: AsyncConnection, provider_id: int, field: list[str]) -
 
 
 async def create_source(
-    conn: AsyncConnection, principal: Actor, spec: SourceSpec, box: SecretBox | None, at: Path = ("input",)
+    conn: AsyncConnection, actor: Actor, spec: SourceSpec, box: SecretBox | None, at: Path = ()
 ) -> int:
     """An operator of the provider's municipality registers a feed of that provider."""
-    require_role(principal, Role.OPERATOR)
-    provider = await _provider(conn, spec.provider_id, _at(at, "provider_id"))
-    require_operator_of(principal, provider.municipality, _at(at, "provider_id"))
+    require_role(actor, Role.OPERATOR)
+    provider = await _provider(conn, spec.provider_id, field_path("provider_id", at))
+    require_operator_of(actor, provider.municipality, field_path("provider_id", at))
     problems: list[Problem] = []
     values = {name: getattr(spec, name) for name in UPDATABLE if name not in ("client_secret", "private_key_pem")}
     clean = _validate(values, at, problems)
     secret = _new_secret(problems, at, clean.client_auth, spec.client_secret, spec.private_key_pem, clean.key_id, box)
-    required = _at(at, _required_secret_field(clean.client_auth))
+    required = field_path(_required_secret_field(clean.client_auth), at)
     if secret is None and clean.client_auth in AUTH_METHODS and not any(p.field == required for p in problems):
         problems.append(Problem(ErrorCode.INVALID, "source_secret_required", required))
     if problems:
@@ -302,7 +306,7 @@ async def create_source(
         )
     ).scalar()
     if new_id is None:
-        raise DomainError.of(ErrorCode.DUPLICATE, "source_duplicate", _at(at, "feed_url"))
+        raise DomainError.of(ErrorCode.DUPLICATE, "source_duplicate", field_path("feed_url", at))
     return int(new_id)
 
 
@@ -312,29 +316,29 @@ _SOURCE_LOCK = (
 )
 
 
-async def managed_source(conn: AsyncConnection, principal: Actor, source_id: int, field: Path) -> Row[Any]:
+async def managed_source(conn: AsyncConnection, actor: Actor, source_id: int, at: Path) -> Row[Any]:
     """The source row, locked, if the caller is the operator of its provider's municipality."""
-    require_role(principal, Role.OPERATOR)
+    require_role(actor, Role.OPERATOR)
     row = (await conn.execute(text(_SOURCE_LOCK), {"id": source_id})).first()
     if row is None:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", list(field))
-    require_operator_of(principal, row.provider_municipality, list(field))
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", at)
+    require_operator_of(actor, row.provider_municipality, at)
     return row
 
 
 async def update_source(
     conn: AsyncConnection,
-    principal: Actor,
+    actor: Actor,
     source_id: int,
     changes: Mapping[str, Any],
     box: SecretBox | None,
-    at: Path = ("input",),
+    at: Path = (),
 ) -> None:
     """Change a source; a new feed URL or format starts the next sync from the feed's beginning."""
     unknown = set(changes) - UPDATABLE
     if unknown:
         raise ValueError(f"not changeable: {sorted(unknown)}")
-    row = await managed_source(conn, principal, source_id, _at(at, "source_id"))
+    row = await managed_source(conn, actor, source_id, field_path("source_id", at))
     current: dict[str, Any] = {
         "feed_url": row.feed_url,
         "format": row.format,
@@ -363,7 +367,7 @@ async def update_source(
         problems, at, clean.client_auth, changes.get("client_secret"), changes.get("private_key_pem"), clean.key_id, box
     )
     if secret is None and not problems:
-        required = _at(at, _required_secret_field(clean.client_auth))
+        required = field_path(_required_secret_field(clean.client_auth), at)
         if row.secret_encrypted is None or clean.client_auth != row.client_auth:
             problems.append(Problem(ErrorCode.INVALID, "source_secret_required", required))
         elif "key_id" in changes and clean.key_id != current["key_id"]:
@@ -379,7 +383,7 @@ async def update_source(
             {"p": row.provider_id, "u": clean.feed_url, "id": source_id},
         )
         if taken.first() is not None:
-            raise DomainError.of(ErrorCode.DUPLICATE, "source_duplicate", _at(at, "feed_url"))
+            raise DomainError.of(ErrorCode.DUPLICATE, "source_duplicate", field_path("feed_url", at))
     restart = clean.feed_url != row.feed_url or clean.format != row.format
     params: dict[str, Any] = {
         "id": source_id,
@@ -416,11 +420,9 @@ async def update_source(
         await conn.execute(text("UPDATE catalog_feed_items SET modified = 0 WHERE source_id = :id"), {"id": source_id})
 
 
-async def set_source_paused(
-    conn: AsyncConnection, principal: Actor, source_id: int, paused: bool, at: Path = ("input",)
-) -> None:
+async def set_source_paused(conn: AsyncConnection, actor: Actor, source_id: int, paused: bool, at: Path = ()) -> None:
     """Paused sources are not synced in the background (an operator may still sync them now)."""
-    await managed_source(conn, principal, source_id, _at(at, "source_id"))
+    await managed_source(conn, actor, source_id, field_path("source_id", at))
     await conn.execute(
         text(
             "UPDATE catalog_sources SET paused = :p, updated_at = now(),"
@@ -430,14 +432,14 @@ async def set_source_paused(
     )
 
 
-async def delete_source(conn: AsyncConnection, principal: Actor, source_id: int, at: Path = ("input",)) -> None:
+async def delete_source(conn: AsyncConnection, actor: Actor, source_id: int, at: Path = ()) -> None:
     """Forget a source, its runs and its feed positions; the programs it brought stay in the catalog."""
-    await managed_source(conn, principal, source_id, _at(at, "source_id"))
+    await managed_source(conn, actor, source_id, field_path("source_id", at))
     free = (
         await conn.execute(
             text("SELECT pg_try_advisory_xact_lock(:cls, :key)"), {"cls": LOCK_CLASS, "key": lock_key(source_id)}
         )
     ).scalar()
     if not free:
-        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "source_busy", _at(at, "source_id"))
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "source_busy", field_path("source_id", at))
     await conn.execute(text("DELETE FROM catalog_sources WHERE id = :id"), {"id": source_id})

@@ -3,14 +3,11 @@ schema area)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import strawberry
 from strawberry.types import Info
 
 from pdo_graph.ids import decode_id
-from pdo_graph.schema import audit, catalog, enrollment, family, integrations, periods, reviews
+from pdo_graph.schema import audit, catalog, enrollment, family, periods, reviews, sources, sync
 from pdo_graph.schema.base import Node
 from pdo_graph.schema.context import Context
 
@@ -21,20 +18,18 @@ NODES: dict[str, type[Node]] = {
     **enrollment.NODES,
     **reviews.NODES,
     **audit.NODES,
+    **sources.NODES,
+    **sync.NODES,
 }
-_LOAD: dict[str, Callable[[Context, int], Awaitable[Any]]] = {
-    **{name: cls.load for name, cls in NODES.items()},
-    **integrations.NODE_LOADERS,
-}
-NODE_TYPES: list[type] = [*NODES.values(), integrations.CatalogSource, integrations.CatalogSyncRun]
+NODE_TYPES: list[type] = list(NODES.values())
 
 
 async def resolve_node(ctx: Context, global_id: str) -> Node | None:
     decoded = decode_id(global_id)
     if decoded is None:
         return None
-    load = _LOAD.get(decoded[0])
-    if load is None:
+    node_type = NODES.get(decoded[0])
+    if node_type is None:
         return None
     try:
         pk = int(decoded[1])
@@ -42,7 +37,7 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
         return None
     if not 0 < pk < 2**63:
         return None
-    node: Node | None = await load(ctx, pk)
+    node: Node | None = await node_type.load(ctx, pk)
     return node
 
 

@@ -1,4 +1,4 @@
-"""The catalog (navigator): providers, programs, groups."""
+"""The catalog: providers, programs and groups, and the inputs and payloads of their upkeep."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.types import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from pdo_graph.db.tables import DIRECTIONS
-from pdo_graph.domain import search as search_domain
+from pdo_graph.domain import catalog
 from pdo_graph.domain.access import can_act_for_provider
-from pdo_graph.domain.certificates import CertificateStatus
-from pdo_graph.domain.messages import render
-from pdo_graph.ids import decode_pk, encode_id
+from pdo_graph.ids import encode_id
 from pdo_graph.reads.catalog import (
     GROUP,
     GROUPS_OF_PROGRAM,
@@ -26,24 +21,13 @@ from pdo_graph.reads.catalog import (
     GroupRow,
     ProgramRow,
     ProviderRow,
-    search_programs,
 )
-from pdo_graph.reads.family import BALANCE
-from pdo_graph.schema.base import (
-    Connection,
-    Edge,
-    Money,
-    Node,
-    PageInfo,
-    SafeInt,
-    build_connection,
-    encode_cursor,
-    money,
-)
+from pdo_graph.schema.base import Connection, Money, Node, SafeInt, UserError, build_connection, money
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
 
 if TYPE_CHECKING:
+    from pdo_graph.schema.navigator import ProgramConnection
     from pdo_graph.schema.reviews import Review
 
 
@@ -85,9 +69,12 @@ class Provider(Node):
     @strawberry.field(
         description="The provider's programs by id; archived ones are listed for the provider itself only."
     )
-    async def programs(self, info: Info[Context, None], first: int, after: str | None = None) -> ProgramConnection:
-        ctx = info.context
-        own = can_act_for_provider(ctx.actor, self.pk)
+    async def programs(
+        self, info: Info[Context, None], first: int, after: str | None = None
+    ) -> Annotated[ProgramConnection, strawberry.lazy("pdo_graph.schema.navigator")]:
+        from pdo_graph.schema.navigator import program_connection
+
+        own = can_act_for_provider(info.context.actor, self.pk)
         return await program_connection(info, first, after, None, None, None, provider_pk=self.pk, include_archived=own)
 
 
@@ -215,184 +202,179 @@ class Group(Node):
         return Program.from_row(row)
 
 
-ProgramOrder = strawberry.enum(
-    search_domain.Order,
-    name="ProgramOrder",
-    description=(
-        "Order of the program search: RELEVANCE (text rank, title above description; by id without search text),"
-        " PRICE_ASC (cheapest matching group), RATING_DESC (average rating, unrated last),"
-        " STARTS_ON_ASC (earliest matching group starting today or later; none last). Ties by id."
-    ),
-)
+# --- inputs and payloads of the catalog's upkeep ------------------------------------------------------
 
 
-@strawberry.input(description="Filters of the program search; all given filters must hold.")
-class ProgramFilter:
-    direction: Direction | None = strawberry.field(
-        default=None, description="Only this direction (the facets ignore this filter)."
-    )
-    age: int | None = strawberry.field(
-        default=None, description="The child's age in years: within the program's minAge..maxAge."
-    )
-    municipality: str | None = strawberry.field(default=None, description="Municipality code of the program.")
-    max_price: SafeInt | None = strawberry.field(
-        default=None, description="Kopecks: a searchable group (open, not archived, not over) costs at most this."
-    )
-    has_free_seats: bool | None = strawberry.field(
-        default=None, description="True: a searchable group has a free seat (false or null: no filter)."
-    )
-    covered_by_certificate: strawberry.ID | None = strawberry.field(
-        default=None,
-        description=(
-            "A certificate the caller may read (its guardian, or the operator of its municipality): only certified"
-            " programs with a searchable group whose price (for the months left, when running) the certificate's"
-            " available balance in its current period pays in full. Needs authentication; a certificate that is"
-            " unknown, not yours or not ACTIVE matches nothing."
-        ),
-    )
-    certified_only: bool | None = strawberry.field(
-        default=None, description="True: only certified programs (payable from a certificate)."
-    )
-    provider_id: strawberry.ID | None = strawberry.field(default=None, description="Only programs of this provider.")
+def _changes(input: Any, names: Iterable[str], nullable: frozenset[str]) -> dict[str, Any]:
+    """The fields given (domain names, as the input's): absent ones stay; null clears only ``nullable`` ones."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(input, name)
+        if value is strawberry.UNSET or (value is None and name not in nullable):
+            continue
+        out[name] = value.value if isinstance(value, Direction) else value
+    return out
 
 
-@strawberry.type(description="How many programs of one direction match the same search and the other filters.")
-class DirectionFacet:
-    direction: Direction = strawberry.field(description="The direction.")
-    count: int = strawberry.field(description="Matching programs of this direction.")
-
-
-@strawberry.type(name="ProgramConnection", description="A page of programs with keyset cursors, the total and facets.")
-class ProgramConnection:
-    edges: list[Edge[Program]] = strawberry.field(description="The programs of this page.")
-    page_info: PageInfo = strawberry.field(description="Paging information.")
-    total_count: int = strawberry.field(description="Number of programs matching the search and every filter.")
-    facets: list[DirectionFacet] = strawberry.field(
-        description="Counts by direction for the same search and filters except the direction filter (all six)."
+def program_data(input: Any) -> catalog.ProgramData:
+    """The program an input describes (``ProgramCreateInput``, a pushed ``CatalogProgramInput``)."""
+    return catalog.program_from(
+        input, direction=input.direction.value, archived=bool(getattr(input, "archived", False))
     )
 
 
-def _selects(selections: Iterable[Any], names: frozenset[str]) -> bool:
-    for sel in selections:
-        if isinstance(sel, SelectedField) and sel.name in names:
-            return True
-        if isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, names):
-            return True
-    return False
+def group_data(input: Any) -> catalog.GroupData:
+    """The group an input describes (``GroupCreateInput``, a pushed ``CatalogGroupInput``)."""
+    return catalog.group_from(input, enrollment_open=input.enrollment_open is not False)
 
 
-_COUNT_FIELDS = frozenset({"totalCount", "facets"})
+_PROGRAM_CHANGES = sorted(catalog.PROGRAM_FIELDS - {"archived"})
+_PROGRAM_NULLABLE = frozenset({"normative_cost", "hours", "address", "latitude", "longitude", "external_id"})
+_GROUP_CHANGES = sorted(catalog.GROUP_FIELDS - {"archived"})
+_GROUP_NULLABLE = frozenset({"schedule", "external_id"})
 
 
-def wants_counts(info: Info[Context, None]) -> bool:
-    """Whether the connection's totalCount or facets are selected (otherwise they are not computed)."""
-    return any(_selects(f.selections, _COUNT_FIELDS) for f in info.selected_fields if isinstance(f, SelectedField))
+@strawberry.input(description="Operator: register an organisation of the operator's municipality.")
+class ProviderRegisterInput:
+    name: str = strawberry.field(description="Name of the organisation (3..300 characters).")
+    inn: str = strawberry.field(description="ИНН: 10 digits (organisation) or 12 (entrepreneur), checksum checked.")
+    municipality: str = strawberry.field(description="Municipality code.")
+    address: str | None = strawberry.field(default=None, description="Postal address.")
+
+    def data(self) -> catalog.ProviderData:
+        return catalog.ProviderData(self.name, self.inn, self.municipality, self.address)
 
 
-async def certificate_coverage(ctx: Context, certificate_id: str) -> search_domain.Coverage | None:
-    """What the certificate can pay now, or None when it is unknown, not the caller's, or not ACTIVE."""
-    if ctx.actor.anonymous:
-        raise GraphQLError(
-            render("catalog_certificate_filter_auth", ctx.lang, {}), extensions={"code": "UNAUTHENTICATED"}
-        )
-    from pdo_graph.schema.family import Certificate
-
-    pk = decode_pk(certificate_id, "Certificate")
-    if pk is None:
-        return None
-    cert = await Certificate.load(ctx, pk)
-    if cert is None or cert.status is not CertificateStatus.ACTIVE:
-        return None
-    row = await ctx.loaders[BALANCE].load(pk)
-    if row is None or row.period_id is None:
-        return search_domain.Coverage(available=0)
-    return search_domain.Coverage(available=max(0, int(row.available)), cap_at_normative=bool(row.cap_at_normative))
-
-
-def _empty_connection(after: str | None) -> ProgramConnection:
-    return ProgramConnection(
-        edges=[],
-        page_info=PageInfo(
-            has_next_page=False, has_previous_page=after is not None, start_cursor=None, end_cursor=None
-        ),
-        total_count=0,
-        facets=[DirectionFacet(direction=Direction(d), count=0) for d in DIRECTIONS],
+@strawberry.input(description="Change an organisation's name or address (its staff, or its municipality's operator).")
+class ProviderUpdateInput:
+    provider_id: strawberry.ID = strawberry.field(description="The provider.")
+    name: str | None = strawberry.field(default=None, description="New name; null or absent: unchanged.")
+    address: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New address; null clears it; absent: unchanged."
     )
 
+    def changes(self) -> dict[str, Any]:
+        return _changes(self, ("name", "address"), frozenset({"address"}))
 
-async def program_connection(
-    info: Info[Context, None],
-    first: int,
-    after: str | None,
-    text: str | None,
-    filter: ProgramFilter | None,
-    order: search_domain.Order | None,
-    *,
-    provider_pk: int | None = None,
-    include_archived: bool = False,
-) -> ProgramConnection:
-    """Search programs (one SQL statement) and wrap the page; rows prime the program loader."""
-    ctx = info.context
-    first, cursor = page_args(first, after, ctx.lang)
-    f = filter or ProgramFilter()
-    coverage = None
-    if f.provider_id is not None:
-        wanted = decode_pk(f.provider_id, "Provider")
-        if wanted is None or (provider_pk is not None and wanted != provider_pk):
-            return _empty_connection(after)
-        provider_pk = wanted
-    if f.covered_by_certificate is not None:
-        coverage = await certificate_coverage(ctx, f.covered_by_certificate)
-        if coverage is None:
-            return _empty_connection(after)
-    query = search_domain.SearchQuery(
-        today=ctx.today,
-        text=text,
-        direction=None if f.direction is None else f.direction.value,
-        age=f.age,
-        municipality=f.municipality,
-        max_price=f.max_price,
-        has_free_seats=bool(f.has_free_seats),
-        covered=coverage,
-        certified_only=bool(f.certified_only),
-        provider_id=provider_pk,
-        include_archived=include_archived,
-        order=search_domain.Order(order.value) if order is not None else search_domain.Order.RELEVANCE,
+
+@strawberry.type(description="Result of provider mutations.")
+class ProviderPayload:
+    provider: Provider | None = strawberry.field(description="The provider.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.input(description="Provider: a new program of the caller's organisation (not certified yet).")
+class ProgramCreateInput:
+    title: str = strawberry.field(description="Title, 3..200 characters.")
+    description: str = strawberry.field(description="Description, 10..5000 characters.")
+    direction: Direction = strawberry.field(description="Direction.")
+    min_age: int = strawberry.field(description="Minimum age in years (0..18), inclusive.")
+    max_age: int = strawberry.field(description="Maximum age in years (0..18), inclusive.")
+    municipality: str = strawberry.field(description="Municipality code where the program runs.")
+    normative_cost: SafeInt | None = strawberry.field(default=None, description="Normative cost in kopecks.")
+    hours: int | None = strawberry.field(default=None, description="Academic hours of the program.")
+    form: str = strawberry.field(
+        default="очная", description="Form of study: очная, очно-заочная, заочная or дистанционная."
     )
-    counts = wants_counts(info)
-
-    try:
-        page = await search_programs(ctx.scope, query, first, cursor, counts)
-    except search_domain.BadCursor:
-        raise GraphQLError(render("catalog_bad_cursor", ctx.lang, {}), extensions={"code": "BAD_USER_INPUT"}) from None
-    loader = ctx.loaders[PROGRAM]
-    for row in page.rows:
-        loader.prime(row.id, row)
-    edges = [
-        Edge(cursor=encode_cursor(search_domain.cursor_values(page.tag, row)), node=Program.from_row(row))
-        for row in page.rows[:first]
-    ]
-    return ProgramConnection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=len(page.rows) > first,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        total_count=page.total or 0,
-        facets=[DirectionFacet(direction=Direction(d), count=page.facets.get(d, 0)) for d in DIRECTIONS],
+    address: str | None = strawberry.field(default=None, description="Where classes take place.")
+    latitude: float | None = strawberry.field(default=None, description="Latitude (with longitude).")
+    longitude: float | None = strawberry.field(default=None, description="Longitude (with latitude).")
+    external_id: str | None = strawberry.field(
+        default=None, description="The provider's own id of the program (unique within the provider)."
     )
 
-
-async def own_provider_id(ctx: Context) -> int | None:
-    """The id of the calling provider's organisation, if it is registered."""
-    return ctx.actor.provider_id
+    def data(self) -> catalog.ProgramData:
+        return program_data(self)
 
 
-# The resolvers of the catalog and integrations areas still use these names (until their move).
-load_provider = Provider.load
-load_program = Program.load
-load_group = Group.load
+@strawberry.input(description="Provider: change a program. Absent fields stay; null clears an optional field.")
+class ProgramUpdateInput:
+    program_id: strawberry.ID = strawberry.field(description="The program.")
+    title: str | None = strawberry.field(default=None, description="Title; null or absent: unchanged.")
+    description: str | None = strawberry.field(default=None, description="Description; null or absent: unchanged.")
+    direction: Direction | None = strawberry.field(default=None, description="Direction; null or absent: unchanged.")
+    min_age: int | None = strawberry.field(default=None, description="Minimum age; null or absent: unchanged.")
+    max_age: int | None = strawberry.field(default=None, description="Maximum age; null or absent: unchanged.")
+    municipality: str | None = strawberry.field(default=None, description="Municipality; null or absent: unchanged.")
+    form: str | None = strawberry.field(default=None, description="Form of study; null or absent: unchanged.")
+    normative_cost: SafeInt | None = strawberry.field(default=strawberry.UNSET, description="Kopecks; null clears.")
+    hours: int | None = strawberry.field(default=strawberry.UNSET, description="Hours; null clears.")
+    address: str | None = strawberry.field(default=strawberry.UNSET, description="Address; null clears.")
+    latitude: float | None = strawberry.field(default=strawberry.UNSET, description="Latitude; null clears.")
+    longitude: float | None = strawberry.field(default=strawberry.UNSET, description="Longitude; null clears.")
+    external_id: str | None = strawberry.field(default=strawberry.UNSET, description="External id; null clears.")
+
+    def changes(self) -> dict[str, Any]:
+        return _changes(self, _PROGRAM_CHANGES, _PROGRAM_NULLABLE)
+
+
+@strawberry.input(description="Provider: archive a program (hidden from search, still readable by id) or restore it.")
+class ProgramArchiveInput:
+    program_id: strawberry.ID = strawberry.field(description="The program.")
+    archived: bool = strawberry.field(default=True, description="True archives, false restores.")
+
+
+@strawberry.input(description="Operator of the program's municipality: certify a program or withdraw it.")
+class ProgramCertifyInput:
+    program_id: strawberry.ID = strawberry.field(description="The program.")
+    certified: bool = strawberry.field(description="Whether the program may be paid from certificates.")
+
+
+@strawberry.type(description="Result of program mutations.")
+class ProgramPayload:
+    program: Program | None = strawberry.field(description="The program.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.input(description="Provider: a new group (a run) of one of the caller's programs.")
+class GroupCreateInput:
+    program_id: strawberry.ID = strawberry.field(description="The program.")
+    name: str = strawberry.field(description="Name of the group.")
+    starts_on: date = strawberry.field(description="First day.")
+    ends_on: date = strawberry.field(description="Last day (not before the first).")
+    capacity: int = strawberry.field(description="Number of seats, at least 1.")
+    price: SafeInt = strawberry.field(description="Kopecks for the whole run.")
+    enrollment_open: bool = strawberry.field(default=True, description="Accept applications at once.")
+    schedule: str | None = strawberry.field(default=None, description="Schedule as text.")
+    external_id: str | None = strawberry.field(
+        default=None, description="The provider's own id of the group (unique within the program)."
+    )
+
+    def data(self) -> catalog.GroupData:
+        return group_data(self)
+
+
+@strawberry.input(description="Provider: change a group. Absent fields stay; capacity never below the seats taken.")
+class GroupUpdateInput:
+    group_id: strawberry.ID = strawberry.field(description="The group.")
+    name: str | None = strawberry.field(default=None, description="Name; null or absent: unchanged.")
+    starts_on: date | None = strawberry.field(default=None, description="First day; null or absent: unchanged.")
+    ends_on: date | None = strawberry.field(default=None, description="Last day; null or absent: unchanged.")
+    capacity: int | None = strawberry.field(default=None, description="Seats; null or absent: unchanged.")
+    price: SafeInt | None = strawberry.field(default=None, description="Kopecks; null or absent: unchanged.")
+    enrollment_open: bool | None = strawberry.field(default=None, description="Open or close for applications.")
+    schedule: str | None = strawberry.field(default=strawberry.UNSET, description="Schedule; null clears.")
+    external_id: str | None = strawberry.field(default=strawberry.UNSET, description="External id; null clears.")
+
+    def changes(self) -> dict[str, Any]:
+        return _changes(self, _GROUP_CHANGES, _GROUP_NULLABLE)
+
+
+@strawberry.input(description="Provider: close a group for new applications (running contracts go on).")
+class GroupCloseInput:
+    group_id: strawberry.ID = strawberry.field(description="The group.")
+
+
+@strawberry.input(description="Provider: archive a group (out of the catalog, no applications) or restore it.")
+class GroupArchiveInput:
+    group_id: strawberry.ID = strawberry.field(description="The group.")
+    archived: bool = strawberry.field(default=True, description="True archives, false restores.")
+
+
+@strawberry.type(description="Result of group mutations.")
+class GroupPayload:
+    group: Group | None = strawberry.field(description="The group.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
 
 NODES: dict[str, type[Node]] = {"Provider": Provider, "Program": Program, "Group": Group}

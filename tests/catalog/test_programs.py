@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from sqlalchemy import text
 
 from pdo_graph.domain import catalog
-from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.money import MAX_PRICE_KOPECKS
 from pdo_graph.ids import decode_pk
 from tests.catalog.steps import (
@@ -347,23 +346,29 @@ async def test_capacity_cannot_go_below_seats_taken(gql, token, db):
         )
         assert (exact["group"]["capacity"], exact["group"]["seatsLeft"]) == (4, 0)
 
-        # the sync's upsert keeps the same rule
-        program_pk = decode_pk(program["id"], "Program")
+        # push and sync keep the same rule: the item is refused, nothing of it written
         async with db.connect() as conn:
-            async with conn.begin():
+            async with conn.begin() as tx:
+                await conn.execute(
+                    text("UPDATE programs SET external_id = 'p1' WHERE id = :id"),
+                    {"id": decode_pk(program["id"], "Program")},
+                )
                 await conn.execute(
                     text("UPDATE groups SET external_id = 'g1' WHERE id = :id"), {"id": decode_pk(group["id"], "Group")}
                 )
-            async with conn.begin() as tx:
+                provider_pk = decode_pk(provider["id"], "Provider")
                 data = catalog.GroupData(
                     name="Группа 1", starts_on=date.today(), ends_on=date.today(), capacity=2, price=0, external_id="g1"
                 )
-                try:
-                    await catalog.upsert_group(conn, program_pk, data)
-                except DomainError as exc:
-                    assert exc.problems[0].field == ["input", "capacity"]
-                else:
-                    raise AssertionError("upsert below seats taken was accepted")
+                item = catalog.ProgramItem(
+                    catalog.ProgramData(
+                        "Робототехника", "Собираем роботов.", "TECHNICAL", 7, 12, "01", external_id="p1"
+                    ),
+                    (data,),
+                )
+                [refused], _ = await catalog.write_items(conn, provider_pk, [catalog.check_item(item)])
+                assert refused.outcome is catalog.Outcome.REJECTED
+                assert [(p.field, p.params) for p in refused.problems] == [(["groups", "0", "capacity"], {"taken": 4})]
                 await tx.rollback()
 
 
@@ -400,3 +405,31 @@ async def test_moving_a_program_to_another_municipality_withdraws_its_certificat
         gql, PROGRAM_UPDATE, "programUpdate", {"programId": program["id"], "municipality": "02"}, provider["token"]
     )
     assert (moved["program"]["municipality"], moved["program"]["certified"]) == ("02", False)
+
+
+async def test_group_dates_are_bounded(gql, token):
+    """Years 2000–2100, and a group runs at most 36 months (a typo no longer makes an 8 000-year group)."""
+    provider = await register_provider(gql, token)
+    program = await create_program(gql, provider)
+
+    async def create(starts: str, ends: str, lang: str | None = None) -> dict:
+        fields = {**group_input(program["id"]), "startsOn": starts, "endsOn": ends}
+        return await mutate(gql, GROUP_CREATE, "groupCreate", fields, provider["token"], lang=lang)
+
+    early = await create("1999-12-31", "2000-06-30")
+    assert early["group"] is None
+    assert early["userErrors"] == [
+        {"code": "INVALID", "field": ["input", "startsOn"], "message": "Дата должна приходиться на годы с 2000 по 2100"}
+    ]
+    far = await create("2026-09-01", "9999-12-31")
+    assert [e["field"] for e in far["userErrors"]] == [["input", "endsOn"]]
+    too_long = await create("2026-09-15", "2029-09-15", lang="en")
+    assert too_long["userErrors"] == [
+        {"code": "INVALID", "field": ["input", "endsOn"], "message": "A group may run for at most 36 months"}
+    ]
+    longest = await create("2026-09-15", "2029-09-14")
+    assert longest["userErrors"] == [] and longest["group"]["endsOn"] == "2029-09-14"
+    stretched = await mutate(
+        gql, GROUP_UPDATE, "groupUpdate", {"groupId": longest["group"]["id"], "endsOn": "2100-01-01"}, provider["token"]
+    )
+    assert [(e["code"], e["field"]) for e in stretched["userErrors"]] == [("INVALID", ["input", "endsOn"])]

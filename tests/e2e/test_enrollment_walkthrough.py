@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import httpx
+import pytest
 
 from pdo_graph.domain.identifiers import inn_with_checksum
 from pdo_graph.domain.money import add_months
 from tests.helpers import APPLY, ISSUE, OPEN_PERIOD, years_ago
+
+pytestmark = pytest.mark.e2e  # a real server process
 
 
 def call(server, query: str, variables: dict, token: str) -> dict:

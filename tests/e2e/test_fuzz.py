@@ -58,6 +58,8 @@ schemathesis.graphql.scalar(
     ),
 )
 
+pytestmark = pytest.mark.e2e  # a real server process
+
 LEAKS = ("Traceback", "sqlalchemy", "asyncpg", 'File "', "Error:", "psycopg", "SELECT ", "INSERT ")
 ROLES = {
     "ANONYMOUS": (),

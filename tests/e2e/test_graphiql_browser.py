@@ -6,7 +6,11 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import APPLY, ISSUE, years_ago
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]  # a real server, Chromium
 
 TOOLS = Path(__file__).resolve().parents[1] / "http_audit"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

@@ -6,6 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # a real server process
+
 TOOLS = Path(__file__).resolve().parents[1] / "http_audit"
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import httpx
+import pytest
 
 from tests.helpers import APPLY, ISSUE, OPEN_PERIOD, years_ago
+
+pytestmark = pytest.mark.e2e  # a real server process
 
 
 def gql(server, query: str, variables: dict | None = None, token: str | None = None, **headers: str) -> dict:

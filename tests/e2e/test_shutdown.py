@@ -10,8 +10,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import free_port
+
+pytestmark = pytest.mark.e2e  # a real server process
 
 QUERY = '{ programs(first: 50, search: "шахматы") { totalCount edges { node { title groups(first: 5) { edges { node { id } } } } } } }'
 

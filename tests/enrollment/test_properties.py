@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -275,6 +276,7 @@ class EnrollmentMachine(RuleBasedStateMachine):
         self.loop.close()
 
 
+@pytest.mark.slow
 async def test_state_machine_keeps_the_ledger_consistent(db, database_url):
     EnrollmentMachine.url = database_url
     config = settings(

@@ -13,22 +13,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.app import create_app
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database
 from pdo_graph.db.session import transaction
+from pdo_graph.domain.access import Actor
 from pdo_graph.integrations import sources
 from pdo_graph.integrations.fetch import RetryPolicy
 from pdo_graph.integrations.oidc_client import TokenCache
-from pdo_graph.integrations.runner import RunSummary, SyncOptions, run_source
 from pdo_graph.integrations.secrets import SecretBox
+from pdo_graph.integrations.sync.run import RunSummary, SyncOptions, run_source
 from tests.helpers import graphql_caller
 from tests.integrations.feed_server import FeedServer
 from tests.oidc_fixture import FEED_RESOURCE, PROVIDER_X
 
 OTHER_INN = "7707654321"  # provider Y (valid ИНН checksum)
 SECRET_KEY = "integration-tests-secret-key"
-OPERATOR_01 = Principal(role=Role.OPERATOR, subject="op-01", municipality="01")
+OPERATOR_01 = Actor.operator("op-01", "01")
 
 FAST = SyncOptions(
     retry=RetryPolicy(request_timeout=0.5, max_attempts=4, backoff_base=0.01, backoff_max=0.04, max_retry_after=3.0),

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from pdo_graph.app import create_app
 from pdo_graph.db.engine import Database
 from pdo_graph.ids import decode_pk, encode_id
+from pdo_graph.integrations.secrets import SecretBox
 from tests.integrations.conftest import OTHER_INN, pdo_group, pdo_program
 from tests.oidc_fixture import FEED_RESOURCE, PROVIDER_X, oidc_mode
 
@@ -100,7 +101,7 @@ async def create(api, token, oidc_provider, feed, provider_id, **overrides) -> d
 
 
 async def test_operator_registers_a_source_and_secrets_stay_write_only(
-    api, gql, db, token, oidc_provider, feed, provider_x
+    api, gql, db, token, oidc_provider, feed, provider_x, settings
 ):
     payload = await create(api, token, oidc_provider, feed, provider_x)
     assert payload["userErrors"] == []
@@ -116,16 +117,26 @@ async def test_operator_registers_a_source_and_secrets_stay_write_only(
 
     duplicate = await create(api, token, oidc_provider, feed, provider_x)
     assert [(e["code"], e["field"]) for e in duplicate["userErrors"]] == [("DUPLICATE", ["input", "feedUrl"])]
-    # a server without PDO_SECRET_KEY refuses to take secrets, clearly
+    # a dev server without PDO_SECRET_KEY seals secrets with the key it generated into its data
+    # directory (0600, like the dev signing key); outside dev mode the settings refuse to start without it
+    assert settings.secret_key is None and settings.auth_mode == "dev"
     body = await gql(
         CREATE,
         {"input": source_input(oidc_provider, feed, provider_x, feedUrl=feed.url + "?x=1")},
         token=operator(token),
         lang="en",
     )
-    errors = body["data"]["catalogSourceCreate"]["userErrors"]
-    assert [(e["code"], e["field"]) for e in errors] == [("INVALID", ["input", "clientSecret"])]
-    assert "PDO_SECRET_KEY" in errors[0]["message"]
+    created = body["data"]["catalogSourceCreate"]
+    assert created["userErrors"] == [] and created["source"]["hasSecret"] is True
+    key_file = settings.data_dir / "secret-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    async with db.connect() as conn:
+        sealed = (
+            await conn.execute(
+                text("SELECT secret_encrypted FROM catalog_sources WHERE feed_url = :u"), {"u": feed.url + "?x=1"}
+            )
+        ).scalar_one()
+    assert secret not in sealed and SecretBox(key_file.read_text()).open(sealed).value == secret
 
 
 async def test_only_the_operator_of_the_providers_municipality_manages_sources(
@@ -430,3 +441,24 @@ async def test_explicit_nulls_take_the_contract_defaults(api, db, token, provide
             )
         ).one()
     assert (program, group) == (False, True)
+
+
+async def test_catalog_upsert_lists_every_problem_of_a_row_under_its_path(api, db, token, provider_x):
+    too_long = {
+        "externalId": "A-G1",
+        "name": "Группа",
+        "startsOn": "2030-09-01",
+        "endsOn": "2040-09-01",  # more than 36 months
+        "capacity": 0,
+        "price": 1,
+    }
+    items = [program_row("A", title="Я", groups=[too_long])]
+    body = await api(UPSERT, {"input": {"items": items, "errorPolicy": "REJECT_FAILED_ROWS"}}, token=provider(token))
+    [row] = body["data"]["catalogUpsert"]["results"]
+    assert row["status"] == "REJECTED"
+    assert sorted(e["field"] for e in row["userErrors"]) == [
+        ["input", "items", "0", "groups", "0", "capacity"],
+        ["input", "items", "0", "groups", "0", "endsOn"],
+        ["input", "items", "0", "title"],
+    ]
+    assert await counts(db) == (0, 0)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from pdo_graph.integrations.runner import SyncBusy
+from pdo_graph.integrations.sync.run import SyncBusy
 from tests.integrations.conftest import FAST, catalog_rows, pdo_group, pdo_program, run_row, source_row
 
 
@@ -40,7 +40,7 @@ async def test_server_errors_are_retried_with_backoff(db, feed, provider_x, sour
 
 
 async def test_retries_are_bounded_and_the_next_run_resumes(db, feed, provider_x, source, sync):
-    from pdo_graph.integrations.runner import RunHooks
+    from pdo_graph.integrations.sync.run import RunHooks
 
     assert (await sync(source)).status == "SUCCEEDED"
     feed.put(*[pdo_program(f"P-{i}", 100 + i) for i in range(7, 12)])
@@ -139,7 +139,7 @@ async def test_an_invalid_item_is_recorded_and_skipped(db, feed, provider_x, syn
 
 
 async def test_an_expired_token_is_fetched_again_once(db, feed, provider_x, source, sync, tokens):
-    from pdo_graph.integrations.runner import RunHooks
+    from pdo_graph.integrations.sync.run import RunHooks
 
     def expire_after_first_page(page):
         if page == 1:
@@ -166,7 +166,7 @@ async def test_a_token_the_feed_keeps_refusing_fails_the_run(db, feed, provider_
 
 
 async def test_private_key_jwt_client_gets_fresh_assertions(db, feed, provider_x, make_source, sync):
-    from pdo_graph.integrations.runner import RunHooks
+    from pdo_graph.integrations.sync.run import RunHooks
 
     feed.put(*[pdo_program(f"P-{i}", 100 + i) for i in range(7)])
     source = await make_source(provider_x, jwt_client=True)
@@ -208,8 +208,9 @@ async def test_ordering_violation_stops_the_run(db, feed, provider_x, source, sy
     assert (fixed.status, fixed.created) == ("SUCCEEDED", 4)
 
 
+@pytest.mark.slow
 async def test_time_budget(db, feed, provider_x, source, sync):
-    from pdo_graph.integrations.runner import RunHooks
+    from pdo_graph.integrations.sync.run import RunHooks
 
     feed.page_size = 1
     summary = await sync(

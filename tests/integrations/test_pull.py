@@ -103,7 +103,7 @@ def first_cursor(feed, index):
 
 
 async def test_crash_between_pages_resumes_at_the_stored_cursor(db, feed, provider_x, make_source, sync):
-    from pdo_graph.integrations.runner import RunHooks
+    from pdo_graph.integrations.sync.run import RunHooks
 
     feed.put(*[pdo_program(f"P-{i:02d}", 100 + i) for i in range(10)])
     source = await make_source(provider_x)
@@ -147,7 +147,7 @@ async def test_crash_between_pages_resumes_at_the_stored_cursor(db, feed, provid
 
 
 async def test_crash_inside_a_page_leaves_nothing_of_it(db, feed, provider_x, make_source, sync):
-    from pdo_graph.integrations.runner import RunHooks
+    from pdo_graph.integrations.sync.run import RunHooks
 
     feed.put(*[pdo_program(f"P-{i}", 100 + i) for i in range(6)])
     source = await make_source(provider_x)
@@ -299,21 +299,16 @@ async def test_capacity_below_seats_taken_is_refused_per_item(db, feed, provider
         pdo_program("P-1", 200, title="Изменённое название", groups=[pdo_group("G-1", capacity=1)]),
         pdo_program("P-2", 201, title="Тоже изменено"),
     )
-    for batch in (True, False):  # the set-based writer and the item-by-item one agree
-        from dataclasses import replace
-
-        from tests.integrations.conftest import FAST
-
-        summary = await sync(source, options=replace(FAST, batch=batch), from_start=not batch)
-        assert summary.failed == 1
-        run = await run_row(db, summary.run_id)
-        problem = run.failures[0]["problems"][0]
-        assert (run.failures[0]["externalId"], problem["key"]) == ("P-1", "catalog_capacity_below_taken")
-        assert problem["field"] == ["data", "groups", "G-1", "capacity"] and problem["params"] == {"taken": 2}
-        catalog = await catalog_rows(db, provider_x)
-        assert catalog["P-1"]["row"].title == "Программа P-1"  # the refused item changed nothing
-        assert catalog["P-1"]["groups"]["G-1"].capacity == 3
-        assert catalog["P-2"]["row"].title == "Тоже изменено"
+    summary = await sync(source)
+    assert summary.failed == 1
+    run = await run_row(db, summary.run_id)
+    problem = run.failures[0]["problems"][0]
+    assert (run.failures[0]["externalId"], problem["key"]) == ("P-1", "catalog_capacity_below_taken")
+    assert problem["field"] == ["data", "groups", "G-1", "capacity"] and problem["params"] == {"taken": 2}
+    catalog = await catalog_rows(db, provider_x)
+    assert catalog["P-1"]["row"].title == "Программа P-1"  # the refused item changed nothing
+    assert catalog["P-1"]["groups"]["G-1"].capacity == 3
+    assert catalog["P-2"]["row"].title == "Тоже изменено"
 
 
 async def test_foreign_provider_data_is_refused(db, feed, provider_x, provider_y, make_source, sync):

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from pdo_graph.ids import encode_id
 from pdo_graph.integrations.cli import add_sync_command, parse_source_id, sync_command
-from pdo_graph.integrations.runner import metrics_hook, start_background_sync, sync_due_sources
+from pdo_graph.integrations.sync.scheduler import metrics_hook, start_background_sync, sync_due_sources
 from pdo_graph.observability import Metrics
 from tests.integrations.conftest import FAST, catalog_rows, pdo_program
 

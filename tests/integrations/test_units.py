@@ -1,4 +1,4 @@
-"""Small parts: prices to kopecks, Retry-After, backoff, secrets at rest, keys, URLs, RPDE envelopes."""
+"""Small parts: prices to kopecks, Retry-After, backoff, secrets at rest, keys, URLs, directions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdo_graph.integrations.feeds import BadEnvelope, FeedItem, PageError, direction_of, kopecks_of, parse_page
+from pdo_graph.integrations.feeds import direction_of, kopecks_of
 from pdo_graph.integrations.fetch import RetryPolicy, retry_after_seconds
 from pdo_graph.integrations.secrets import (
     BadPrivateKey,
@@ -116,42 +116,6 @@ def test_urls():
     assert same_origin("https://a.org/feed", "https://a.org/feed?after=1")
     assert not same_origin("https://a.org/feed", "https://a.org:8443/feed")
     assert not same_origin("https://a.org/feed", "http://a.org/feed")
-
-
-def test_rpde_envelopes():
-    page = parse_page(
-        {
-            "next": "https://a.org/feed?after=3",
-            "items": [
-                {"id": 17, "state": "updated", "kind": "program", "modified": "42", "data": {}},
-                {"id": "x", "state": "deleted", "kind": "program", "modified": 43},
-                {"id": "y", "state": "updated", "kind": "program", "modified": 44},
-                {"id": "", "state": "deleted", "kind": "program", "modified": 45},
-                {"id": "z", "state": "deleted", "kind": "program", "modified": -1},
-                {"id": "w", "state": "deleted", "kind": "program", "modified": True},
-                "junk",
-            ],
-        },
-        max_items=100,
-    )
-    first, second, *bad = page.items
-    assert first == FeedItem("17", "program", "updated", 42, {}) and isinstance(second, FeedItem)
-    assert [b.problem.key for b in bad if isinstance(b, BadEnvelope)] == [
-        "sync_item_no_data",
-        "sync_item_bad_id",
-        "sync_item_bad_modified",
-        "sync_item_bad_modified",
-        "sync_item_not_object",
-    ]
-    for body, key in (
-        ([], "sync_page_not_object"),
-        ({"next": "x"}, "sync_page_no_items"),
-        ({"items": []}, "sync_page_no_next"),
-        ({"items": [{}] * 3, "next": "x"}, "sync_page_too_many_items"),
-    ):
-        with pytest.raises(PageError) as caught:
-            parse_page(body, max_items=2)
-        assert caught.value.key == key
 
 
 def test_directions_by_russian_name():

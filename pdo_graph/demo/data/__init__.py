@@ -1,0 +1,1 @@
+"""Data tables of the demo region (no logic): ``region``, ``names``, ``organisations``, ``themes``."""

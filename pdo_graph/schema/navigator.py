@@ -1,0 +1,195 @@
+"""The navigator: the program search with its filters, order, keyset pages and facets.
+
+One statement per page (``reads.catalog.search_programs``; its rows prime the program loader);
+``totalCount`` and ``facets`` are computed only when selected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+from pdo_graph.db.tables import DIRECTIONS
+from pdo_graph.domain import search as search_domain
+from pdo_graph.domain.certificates import CertificateStatus
+from pdo_graph.domain.messages import render
+from pdo_graph.ids import decode_pk
+from pdo_graph.reads.catalog import PROGRAM, search_programs
+from pdo_graph.reads.family import BALANCE
+from pdo_graph.schema.base import Edge, PageInfo, SafeInt, encode_cursor
+from pdo_graph.schema.catalog import Direction, Program
+from pdo_graph.schema.context import Context
+from pdo_graph.schema.family import Certificate
+from pdo_graph.schema.paging import page_args
+
+ProgramOrder = strawberry.enum(
+    search_domain.Order,
+    name="ProgramOrder",
+    description=(
+        "Order of the program search: RELEVANCE (text rank, title above description; by id without search text),"
+        " PRICE_ASC (cheapest matching group), RATING_DESC (average rating, unrated last),"
+        " STARTS_ON_ASC (earliest matching group starting today or later; none last). Ties by id."
+    ),
+)
+
+
+@strawberry.input(description="Filters of the program search; all given filters must hold.")
+class ProgramFilter:
+    direction: Direction | None = strawberry.field(
+        default=None, description="Only this direction (the facets ignore this filter)."
+    )
+    age: int | None = strawberry.field(
+        default=None, description="The child's age in years: within the program's minAge..maxAge."
+    )
+    municipality: str | None = strawberry.field(default=None, description="Municipality code of the program.")
+    max_price: SafeInt | None = strawberry.field(
+        default=None, description="Kopecks: a searchable group (open, not archived, not over) costs at most this."
+    )
+    has_free_seats: bool | None = strawberry.field(
+        default=None, description="True: a searchable group has a free seat (false or null: no filter)."
+    )
+    covered_by_certificate: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "A certificate the caller may read (its guardian, or the operator of its municipality): only certified"
+            " programs with a searchable group whose price (for the months left, when running) the certificate's"
+            " available balance in its current period pays in full. Needs authentication; a certificate that is"
+            " unknown, not yours or not ACTIVE matches nothing."
+        ),
+    )
+    certified_only: bool | None = strawberry.field(
+        default=None, description="True: only certified programs (payable from a certificate)."
+    )
+    provider_id: strawberry.ID | None = strawberry.field(default=None, description="Only programs of this provider.")
+
+
+@strawberry.type(description="How many programs of one direction match the same search and the other filters.")
+class DirectionFacet:
+    direction: Direction = strawberry.field(description="The direction.")
+    count: int = strawberry.field(description="Matching programs of this direction.")
+
+
+@strawberry.type(name="ProgramConnection", description="A page of programs with keyset cursors, the total and facets.")
+class ProgramConnection:
+    edges: list[Edge[Program]] = strawberry.field(description="The programs of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+    total_count: int = strawberry.field(description="Number of programs matching the search and every filter.")
+    facets: list[DirectionFacet] = strawberry.field(
+        description="Counts by direction for the same search and filters except the direction filter (all six)."
+    )
+
+
+def _selects(selections: Iterable[Any], names: frozenset[str]) -> bool:
+    for sel in selections:
+        if isinstance(sel, SelectedField) and sel.name in names:
+            return True
+        if isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, names):
+            return True
+    return False
+
+
+_COUNT_FIELDS = frozenset({"totalCount", "facets"})
+
+
+def wants_counts(info: Info[Context, None]) -> bool:
+    """Whether the connection's totalCount or facets are selected (otherwise they are not computed)."""
+    return any(_selects(f.selections, _COUNT_FIELDS) for f in info.selected_fields if isinstance(f, SelectedField))
+
+
+async def certificate_coverage(ctx: Context, certificate_id: str) -> search_domain.Coverage | None:
+    """What the certificate can pay now, or None when it is unknown, not the caller's, or not ACTIVE."""
+    if ctx.actor.anonymous:
+        raise GraphQLError(
+            render("catalog_certificate_filter_auth", ctx.lang, {}), extensions={"code": "UNAUTHENTICATED"}
+        )
+    pk = decode_pk(certificate_id, "Certificate")
+    if pk is None:
+        return None
+    cert = await Certificate.load(ctx, pk)
+    if cert is None or cert.status is not CertificateStatus.ACTIVE:
+        return None
+    row = await ctx.loaders[BALANCE].load(pk)
+    if row is None or row.period_id is None:
+        return search_domain.Coverage(available=0)
+    return search_domain.Coverage(available=max(0, int(row.available)), cap_at_normative=bool(row.cap_at_normative))
+
+
+def _empty_connection(after: str | None) -> ProgramConnection:
+    return ProgramConnection(
+        edges=[],
+        page_info=PageInfo(
+            has_next_page=False, has_previous_page=after is not None, start_cursor=None, end_cursor=None
+        ),
+        total_count=0,
+        facets=[DirectionFacet(direction=Direction(d), count=0) for d in DIRECTIONS],
+    )
+
+
+async def program_connection(
+    info: Info[Context, None],
+    first: int,
+    after: str | None,
+    text: str | None,
+    filter: ProgramFilter | None,
+    order: search_domain.Order | None,
+    *,
+    provider_pk: int | None = None,
+    include_archived: bool = False,
+) -> ProgramConnection:
+    """Search programs (one SQL statement) and wrap the page; rows prime the program loader."""
+    ctx = info.context
+    first, cursor = page_args(first, after, ctx.lang)
+    f = filter or ProgramFilter()
+    coverage = None
+    if f.provider_id is not None:
+        wanted = decode_pk(f.provider_id, "Provider")
+        if wanted is None or (provider_pk is not None and wanted != provider_pk):
+            return _empty_connection(after)
+        provider_pk = wanted
+    if f.covered_by_certificate is not None:
+        coverage = await certificate_coverage(ctx, f.covered_by_certificate)
+        if coverage is None:
+            return _empty_connection(after)
+    query = search_domain.SearchQuery(
+        today=ctx.today,
+        text=text,
+        direction=None if f.direction is None else f.direction.value,
+        age=f.age,
+        municipality=f.municipality,
+        max_price=f.max_price,
+        has_free_seats=bool(f.has_free_seats),
+        covered=coverage,
+        certified_only=bool(f.certified_only),
+        provider_id=provider_pk,
+        include_archived=include_archived,
+        order=search_domain.Order(order.value) if order is not None else search_domain.Order.RELEVANCE,
+    )
+    counts = wants_counts(info)
+
+    try:
+        page = await search_programs(ctx.scope, query, first, cursor, counts)
+    except search_domain.BadCursor:
+        raise GraphQLError(render("catalog_bad_cursor", ctx.lang, {}), extensions={"code": "BAD_USER_INPUT"}) from None
+    loader = ctx.loaders[PROGRAM]
+    for row in page.rows:
+        loader.prime(row.id, row)
+    edges = [
+        Edge(cursor=encode_cursor(search_domain.cursor_values(page.tag, row)), node=Program.from_row(row))
+        for row in page.rows[:first]
+    ]
+    return ProgramConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(page.rows) > first,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total or 0,
+        facets=[DirectionFacet(direction=Direction(d), count=page.facets.get(d, 0)) for d in DIRECTIONS],
+    )
