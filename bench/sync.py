@@ -148,7 +148,7 @@ async def bench(args: argparse.Namespace) -> None:
     from pdo_graph.db.engine import make_engine, migrate
     from pdo_graph.db.session import transaction
     from pdo_graph.domain.access import Actor
-    from pdo_graph.integrations import sources
+    from pdo_graph.integrations import source_rules, sources
     from pdo_graph.integrations.fetch import RetryPolicy
     from pdo_graph.integrations.oidc_client import TokenCache
     from pdo_graph.integrations.secrets import SecretBox
@@ -198,7 +198,7 @@ async def bench(args: argparse.Namespace) -> None:
             ).scalar_one()
         settings = Settings(data_dir=workdir, secret_key="bench-secret")
         client = oidc.clients["provider-x"]
-        spec = sources.SourceSpec(
+        spec = source_rules.SourceSpec(
             provider_id=provider_id,
             feed_url=feed_url,
             format="PDO_CATALOG_V1",

@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from pdo_graph.domain.access import can_read_provider_books
 from pdo_graph.ids import encode_id
-from pdo_graph.integrations import sources as source_service
+from pdo_graph.integrations.source_rules import SourceSpec
 from pdo_graph.reads.sources import SOURCE, SourceRow
 from pdo_graph.reads.sync import LAST_RUN, RUN_COUNT, RUNS_OF_SOURCE
 from pdo_graph.schema.base import Connection, Node, UserError, build_connection
@@ -185,8 +185,8 @@ class CatalogSourceInput:
         default=None, description="OpenActive: activity -> direction mapping."
     )
 
-    def spec(self, provider_id: int) -> source_service.SourceSpec:
-        return source_service.SourceSpec(
+    def spec(self, provider_id: int) -> SourceSpec:
+        return SourceSpec(
             provider_id=provider_id,
             feed_url=self.feed_url,
             format=self.format.value,

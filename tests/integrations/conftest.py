@@ -17,7 +17,7 @@ from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database
 from pdo_graph.db.session import transaction
 from pdo_graph.domain.access import Actor
-from pdo_graph.integrations import sources
+from pdo_graph.integrations import source_rules, sources
 from pdo_graph.integrations.fetch import RetryPolicy
 from pdo_graph.integrations.oidc_client import TokenCache
 from pdo_graph.integrations.secrets import SecretBox
@@ -104,7 +104,7 @@ def make_source(db: AsyncEngine, oidc_provider: Any, feed: FeedServer, sync_sett
         else:
             client = oidc_provider.clients["provider-x"]
             auth = {"client_auth": "CLIENT_SECRET_BASIC", "client_secret": client.secret}
-        spec = sources.SourceSpec(
+        spec = source_rules.SourceSpec(
             provider_id=provider_id,
             feed_url=extra.pop("feed_url", feed.url),
             format=fmt,

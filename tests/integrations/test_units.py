@@ -20,7 +20,7 @@ from pdo_graph.integrations.secrets import (
     SourceSecret,
     normalize_private_key,
 )
-from pdo_graph.integrations.sources import same_origin, url_problem
+from pdo_graph.integrations.source_rules import same_origin, url_problem
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pdo_graph.config import Settings
@@ -42,11 +41,12 @@ from pdo_graph.integrations.feeds import MappingContext
 from pdo_graph.integrations.fetch import BudgetExhausted, EventLog, FeedError, FeedFetcher, RetryPolicy
 from pdo_graph.integrations.oidc_client import PROCESS_TOKENS, ClientConfig, TokenCache
 from pdo_graph.integrations.secrets import SecretUnreadable, open_secret
-from pdo_graph.integrations.sources import same_origin
+from pdo_graph.integrations.source_rules import same_origin
 from pdo_graph.integrations.sync import rpde, store
 from pdo_graph.integrations.sync.messages import render_message
 from pdo_graph.integrations.sync.pages import Prepared, prepare_page, write_page
 from pdo_graph.integrations.sync.rpde import PageError
+from pdo_graph.integrations.sync.store import SyncSource
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,8 @@ class _Run:
         await self._finish(status, key, params)
         return summary
 
-    async def _begin(self, trigger: str, from_start: bool) -> Row[Any]:
-        async def begin(c: AsyncConnection) -> tuple[Row[Any], int, bool]:
+    async def _begin(self, trigger: str, from_start: bool) -> SyncSource:
+        async def begin(c: AsyncConnection) -> tuple[SyncSource, int, bool]:
             src = await store.source(c, self.source_id)
             if src is None:
                 raise SourceNotFound(self.source_id)
@@ -218,7 +218,7 @@ class _Run:
 
     # -- reading the feed ----------------------------------------------------------------------
 
-    async def _read_feed(self, src: Row[Any]) -> None:
+    async def _read_feed(self, src: SyncSource) -> None:
         """Pages are fetched and made ready by a producer task while earlier pages are written here:
         each page still commits alone and in order."""
         config = ClientConfig(
@@ -258,7 +258,7 @@ class _Run:
 
     async def _produce(
         self,
-        src: Row[Any],
+        src: SyncSource,
         fetcher: FeedFetcher,
         mapping: MappingContext,
         queue: asyncio.Queue[Prepared | _End | BaseException],
@@ -289,7 +289,7 @@ class _Run:
         except Exception as exc:  # handed to the writer, which raises it after the pages before
             queue.put_nowait(exc)
 
-    async def _apply(self, src: Row[Any], page: Prepared) -> None:
+    async def _apply(self, src: SyncSource, page: Prepared) -> None:
         summary = self.summary
         page_no = summary.pages + 1
         modified = page.position[0]
@@ -317,7 +317,7 @@ class _Run:
             self.progress(summary)
         await _call(self.hooks.after_commit, page_no)
 
-    async def _end_of_feed(self, src: Row[Any], url: str) -> None:
+    async def _end_of_feed(self, src: SyncSource, url: str) -> None:
         summary = self.summary
         harvest: int | None = src.harvest_run_id
 

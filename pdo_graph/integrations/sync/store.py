@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pdo_graph.domain.messages import render
@@ -22,6 +23,30 @@ SOURCE_SQL = (
     "SELECT s.*, pr.inn AS provider_inn, pr.municipality AS provider_municipality"
     " FROM catalog_sources s JOIN providers pr ON pr.id = s.provider_id WHERE s.id = :id"
 )
+
+
+class SyncSource(Protocol):
+    """The source a run reads (``SOURCE_SQL``): where it is, how to authenticate, where the feed stands."""
+
+    id: int
+    provider_id: int
+    provider_inn: str
+    provider_municipality: str
+    feed_url: str
+    format: str
+    issuer: str
+    client_id: str
+    client_auth: str
+    secret_encrypted: str | None
+    audience: str | None
+    scope: str | None
+    default_direction: str | None
+    activity_directions: list[dict[str, str]] | None
+    cursor: str | None
+    position_modified: int | None
+    position_id: str | None
+    harvest_run_id: int | None
+    caught_up_at: datetime | None
 
 
 def jsonb(value: Any) -> str:
@@ -54,8 +79,9 @@ class Tally(Counts):
 # --- the run's life ----------------------------------------------------------------------------
 
 
-async def source(conn: AsyncConnection, source_id: int) -> Row[Any] | None:
-    return (await conn.execute(text(SOURCE_SQL), {"id": source_id})).first()
+async def source(conn: AsyncConnection, source_id: int) -> SyncSource | None:
+    row: SyncSource | None = (await conn.execute(text(SOURCE_SQL), {"id": source_id})).first()
+    return row
 
 
 async def fail_interrupted(conn: AsyncConnection, source_id: int) -> None:
