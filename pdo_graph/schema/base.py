@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, NewType, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NewType, Self, TypeVar
 
 import orjson
 import strawberry
@@ -17,6 +17,7 @@ from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.money import CURRENCY, format_amount
 
 if TYPE_CHECKING:
+    from pdo_graph.reads.base import Key
     from pdo_graph.schema.context import Context
 
 T = TypeVar("T")
@@ -29,12 +30,28 @@ strawberry.enum(Role, description="Who the caller is.")
 
 @strawberry.interface(description="An object with an opaque global ID (Relay).")
 class Node:
+    """A node type names the loader of its rows by pk (``rows``), builds itself from a row
+    (``from_row``) and says who may see a row (``visible``, public by default); ``load`` is then the
+    one way to fetch it by id (``node(id)``, a mutation's payload, a relation that checks visibility)."""
+
     id: strawberry.ID = strawberry.field(description="Opaque global identifier.")
+    rows: ClassVar[Key[int, Any] | None] = None
 
     @classmethod
-    async def load(cls, ctx: Context, pk: int) -> Node | None:
-        """The object with this pk if it exists and the caller may see it (``node(id)``, payloads)."""
+    def from_row(cls, row: Any) -> Self:
         raise NotImplementedError(cls.__name__)
+
+    @classmethod
+    def visible(cls, ctx: Context, row: Any) -> bool:
+        return True
+
+    @classmethod
+    async def load(cls, ctx: Context, pk: int) -> Self | None:
+        """The object with this pk if it exists and the caller may see it."""
+        if cls.rows is None:
+            raise NotImplementedError(cls.__name__)
+        row = await ctx.loaders[cls.rows].load(pk)
+        return None if row is None or not cls.visible(ctx, row) else cls.from_row(row)
 
 
 SAFE_INT_MAX = 2**53 - 1

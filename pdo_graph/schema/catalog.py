@@ -49,6 +49,8 @@ class Provider(Node):
     address: str | None = strawberry.field(description="Postal address.")
     pk: strawberry.Private[int]
 
+    rows = PROVIDER
+
     @classmethod
     def from_row(cls, r: ProviderRow) -> Provider:
         return cls(
@@ -59,12 +61,6 @@ class Provider(Node):
             address=r.address,
             pk=r.id,
         )
-
-    @classmethod
-    async def load(cls, ctx: Context, pk: int) -> Provider | None:
-        """The catalog is public."""
-        row = await ctx.loaders[PROVIDER].load(pk)
-        return None if row is None else cls.from_row(row)
 
     @strawberry.field(
         description="The provider's programs by id; archived ones are listed for the provider itself only."
@@ -100,6 +96,8 @@ class Program(Node):
     pk: strawberry.Private[int]
     provider_id: strawberry.Private[int]
 
+    rows = PROGRAM
+
     @classmethod
     def from_row(cls, r: ProgramRow) -> Program:
         return cls(
@@ -124,12 +122,6 @@ class Program(Node):
             pk=r.id,
             provider_id=r.provider_id,
         )
-
-    @classmethod
-    async def load(cls, ctx: Context, pk: int) -> Program | None:
-        """The catalog is public (archived programs too, by id)."""
-        row = await ctx.loaders[PROGRAM].load(pk)
-        return None if row is None else cls.from_row(row)
 
     @strawberry.field(description="The provider running the program.")
     async def provider(self, info: Info[Context, None]) -> Provider:
@@ -171,6 +163,8 @@ class Group(Node):
     pk: strawberry.Private[int]
     program_id: strawberry.Private[int]
 
+    rows = GROUP
+
     @classmethod
     def from_row(cls, r: GroupRow) -> Group:
         return cls(
@@ -188,12 +182,6 @@ class Group(Node):
             pk=r.id,
             program_id=r.program_id,
         )
-
-    @classmethod
-    async def load(cls, ctx: Context, pk: int) -> Group | None:
-        """The catalog is public."""
-        row = await ctx.loaders[GROUP].load(pk)
-        return None if row is None else cls.from_row(row)
 
     @strawberry.field(description="The program of the group.")
     async def program(self, info: Info[Context, None]) -> Program:

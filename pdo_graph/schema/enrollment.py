@@ -90,6 +90,8 @@ class Enrollment(Node):
     _from_certificate: strawberry.Private[int]
     _from_family: strawberry.Private[int]
 
+    rows = ENROLLMENT
+
     @classmethod
     def from_row(cls, r: EnrollmentRow) -> Enrollment:
         return cls(
@@ -113,12 +115,9 @@ class Enrollment(Node):
         )
 
     @classmethod
-    async def load(cls, ctx: Context, pk: int) -> Enrollment | None:
+    def visible(cls, ctx: Context, row: EnrollmentRow) -> bool:
         """The family's readers and the provider of the group."""
-        row = await ctx.loaders[ENROLLMENT].load(pk)
-        if row is None or not can_read_enrollment(ctx.actor, row.guardian_subject, row.municipality, row.provider_id):
-            return None
-        return cls.from_row(row)
+        return can_read_enrollment(ctx.actor, row.guardian_subject, row.municipality, row.provider_id)
 
     @strawberry.field(
         description="The child (with the birth date): the guardian and the operator. Providers get a FORBIDDEN "

@@ -126,6 +126,8 @@ class Certificate(Node):
     pk: strawberry.Private[int]
     _child_id: strawberry.Private[int]
 
+    rows = CERTIFICATE
+
     @classmethod
     def from_row(cls, r: CertificateRow) -> Certificate:
         return cls(
@@ -141,12 +143,9 @@ class Certificate(Node):
         )
 
     @classmethod
-    async def load(cls, ctx: Context, pk: int) -> Certificate | None:
+    def visible(cls, ctx: Context, row: CertificateRow) -> bool:
         """Its guardian, or the operator of its municipality."""
-        row = await ctx.loaders[CERTIFICATE].load(pk)
-        if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
-            return None
-        return cls.from_row(row)
+        return can_read_family(ctx.actor, row.guardian_subject, row.municipality)
 
     @strawberry.field(description="The child this certificate belongs to.")
     async def child(self, info: Info[Context, None]) -> Child:
@@ -198,6 +197,8 @@ class Child(Node):
     _birth_date: strawberry.Private[date]
     _snils_sealed: strawberry.Private[str | None]
 
+    rows = CHILD
+
     @classmethod
     def from_row(cls, r: ChildRow) -> Child:
         return cls(
@@ -211,12 +212,9 @@ class Child(Node):
         )
 
     @classmethod
-    async def load(cls, ctx: Context, pk: int) -> Child | None:
+    def visible(cls, ctx: Context, row: ChildRow) -> bool:
         """Its guardian, or the operator of its municipality."""
-        row = await ctx.loaders[CHILD].load(pk)
-        if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
-            return None
-        return cls.from_row(row)
+        return can_read_family(ctx.actor, row.guardian_subject, row.municipality)
 
     @strawberry.field(description="Full name (ФИО).")
     def full_name(self, info: Info[Context, None]) -> str:
@@ -256,6 +254,8 @@ class CertificateApplication(Node):
     municipality: str = strawberry.field(description="Municipality code.")
     _child_id: strawberry.Private[int]
 
+    rows = APPLICATION
+
     @classmethod
     def from_row(cls, r: ApplicationRow) -> CertificateApplication:
         return cls(
@@ -267,12 +267,9 @@ class CertificateApplication(Node):
         )
 
     @classmethod
-    async def load(cls, ctx: Context, pk: int) -> CertificateApplication | None:
+    def visible(cls, ctx: Context, row: ApplicationRow) -> bool:
         """Its guardian, or the operator of its municipality."""
-        row = await ctx.loaders[APPLICATION].load(pk)
-        if row is None or not can_read_family(ctx.actor, row.guardian_subject, row.municipality):
-            return None
-        return cls.from_row(row)
+        return can_read_family(ctx.actor, row.guardian_subject, row.municipality)
 
     @strawberry.field(description="The child the application is for.")
     async def child(self, info: Info[Context, None]) -> Child:

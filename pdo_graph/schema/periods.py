@@ -35,6 +35,8 @@ class FundingPeriod(Node):
     proration: str = strawberry.field(description="FULL or PRORATED_MONTHLY for certificates issued mid-period.")
     funded_certificate_limit: int | None = strawberry.field(description="How many certificates may be funded.")
 
+    rows = PERIOD
+
     @classmethod
     def from_row(cls, r: PeriodRow) -> FundingPeriod:
         return cls(
@@ -47,12 +49,6 @@ class FundingPeriod(Node):
             proration=r.proration,
             funded_certificate_limit=r.funded_limit,
         )
-
-    @classmethod
-    async def load(cls, ctx: Context, pk: int) -> FundingPeriod | None:
-        """Periods are public."""
-        row = await ctx.loaders[PERIOD].load(pk)
-        return None if row is None else cls.from_row(row)
 
 
 ProrationRule = strawberry.enum(

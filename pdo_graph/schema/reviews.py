@@ -26,6 +26,8 @@ class Review(Node):
     created_at: datetime = strawberry.field(description="When it was given.")
     _program_id: strawberry.Private[int]
 
+    rows = REVIEW
+
     @classmethod
     def from_row(cls, r: ReviewRow) -> Review:
         return cls(
@@ -35,12 +37,6 @@ class Review(Node):
             created_at=r.created_at,
             _program_id=r.program_id,
         )
-
-    @classmethod
-    async def load(cls, ctx: Context, pk: int) -> Review | None:
-        """Reviews are public."""
-        row = await ctx.loaders[REVIEW].load(pk)
-        return None if row is None else cls.from_row(row)
 
     @strawberry.field(description="The program reviewed.")
     async def program(

@@ -71,6 +71,8 @@ class CatalogSource(Node):
     pk: strawberry.Private[int]
     provider_id: strawberry.Private[int]
 
+    rows = SOURCE
+
     @classmethod
     def from_row(cls, r: SourceRow) -> CatalogSource:
         return cls(
@@ -99,12 +101,9 @@ class CatalogSource(Node):
         )
 
     @classmethod
-    async def load(cls, ctx: Context, pk: int) -> CatalogSource | None:
+    def visible(cls, ctx: Context, row: SourceRow) -> bool:
         """The operator of the provider's municipality, and the provider itself."""
-        row = await ctx.loaders[SOURCE].load(pk)
-        if row is None or not can_read_provider_books(ctx.actor, row.provider_id, row.provider_municipality):
-            return None
-        return cls.from_row(row)
+        return can_read_provider_books(ctx.actor, row.provider_id, row.provider_municipality)
 
     @strawberry.field(description="The provider whose catalog the feed carries.")
     async def provider(self, info: Info[Context, None]) -> Provider:
@@ -117,7 +116,7 @@ class CatalogSource(Node):
         from pdo_graph.schema.sync import CatalogSyncRun
 
         row = await info.context.loaders[LAST_RUN].load(self.pk)
-        return None if row is None else CatalogSyncRun.from_row(row, info.context.lang)
+        return None if row is None else CatalogSyncRun.from_run(row, info.context.lang)
 
     @strawberry.field(description="Runs, newest first.")
     async def runs(
@@ -131,7 +130,7 @@ class CatalogSource(Node):
         rows = await ctx.loaders[RUNS_OF_SOURCE].load((self.pk, first, after_id))
         total = await ctx.loaders[RUN_COUNT].load(self.pk)
         return build_connection(
-            rows, first, total, lambda r: [r.id], lambda r: CatalogSyncRun.from_row(r, ctx.lang), after
+            rows, first, total, lambda r: [r.id], lambda r: CatalogSyncRun.from_run(r, ctx.lang), after
         )
 
 

@@ -74,7 +74,8 @@ class CatalogSyncRun(Node):
     source_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: RunRow, lang: str) -> CatalogSyncRun:
+    def from_run(cls, r: RunRow, lang: str) -> CatalogSyncRun:
+        """The run as the caller reads it (its messages in ``lang``)."""
         return cls(
             id=strawberry.ID(encode_id("CatalogSyncRun", r.id)),
             status=CatalogSyncStatus(r.status),
@@ -118,7 +119,7 @@ class CatalogSyncRun(Node):
         run = await ctx.loaders[RUN].load(pk)
         if run is None or await CatalogSource.load(ctx, run.source_id) is None:
             return None
-        return cls.from_row(run, ctx.lang)
+        return cls.from_run(run, ctx.lang)
 
     @strawberry.field(description="The source.")
     async def source(self, info: Info[Context, None]) -> CatalogSource | None:
