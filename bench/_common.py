@@ -119,6 +119,7 @@ class Result:
     seconds: float
     errors: int
     by_label: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds spent in the recorded window, by whom
 
     @property
     def rps(self) -> float:
@@ -138,7 +139,13 @@ class Result:
             merged.errors += r.errors
             for k, v in r.by_label.items():
                 merged.by_label.setdefault(k, []).extend(v)
+            for k, c in r.cpu.items():
+                merged.cpu[k] = merged.cpu.get(k, 0.0) + c
         return merged
+
+    def cpu_ms(self, who: str) -> float:
+        """CPU milliseconds ``who`` spent per completed call (nan when not measured)."""
+        return self.cpu[who] * 1000 / len(self.latencies) if who in self.cpu and self.latencies else float("nan")
 
 
 async def run_load(
@@ -147,10 +154,12 @@ async def run_load(
     concurrency: int,
     warmup: float,
     label: Callable[[int], str] | None = None,
+    cpu: Callable[[], Awaitable[dict[str, float]]] | None = None,
 ) -> Result:
     """Closed loop: ``concurrency`` workers call back to back, ``warmup`` seconds unrecorded, then
     ``seconds`` recorded. Worker ``w`` passes ``w, w + 1, ...`` to ``call``; a call that raises counts
-    as an error (the first three are printed)."""
+    as an error (the first three are printed). ``cpu``, when given, reads CPU seconds used so far (by
+    whom); it is read as recording starts and ends, and the difference goes in ``Result.cpu``."""
     result = Result([], 0.0, 0)
 
     async def worker(w: int, record: bool, until: float) -> None:
@@ -172,10 +181,49 @@ async def run_load(
 
     warm_until = time.perf_counter() + warmup
     await asyncio.gather(*(worker(w, False, warm_until) for w in range(concurrency)))
+    before = await cpu() if cpu is not None else {}
     started = time.perf_counter()
     await asyncio.gather(*(worker(w, True, started + seconds) for w in range(concurrency)))
     result.seconds = time.perf_counter() - started
+    if cpu is not None:
+        after = await cpu()
+        result.cpu = {k: after[k] - before.get(k, 0.0) for k in after}
     return result
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def running_here(pids: set[int]) -> bool:
+    """Whether all ``pids`` are processes of this machine (a database server elsewhere has its own)."""
+    return all(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+def process_cpu(pids: set[int] | None = None, tree_of: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by ``pids`` and, with ``tree_of``, by that process and
+    all its descendants; processes that are gone (or not on this machine) count nothing."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK)
+    wanted = set(pids or ())
+    if tree_of is not None:
+        wanted.add(tree_of)
+        children: dict[int, list[int]] = {}
+        for pid, (parent, _) in stats.items():
+            children.setdefault(parent, []).append(pid)
+        stack = [tree_of]
+        while stack:
+            for child in children.get(stack.pop(), []):
+                wanted.add(child)
+                stack.append(child)
+    return sum(stats[p][1] for p in wanted if p in stats)
 
 
 class _Response:

@@ -35,9 +35,11 @@ SQL statements one dashboard request sends is counted on each side through a wir
 
 Load: one closed-loop generator for all (``-c`` workers on keep-alive connections, ``--warmup``
 unrecorded, then ``--seconds`` recorded), runs interleaved ours, peer, floor, ours, ... for
-``--rounds`` rounds. Prints req/s (with the rounds' spread), p50 and p99 of each and the ratios
-ours/peer and ours/floor, and the machine's load average before and after (other processes share
-these cores). Exits non-zero when answers differ or any request fails.
+``--rounds`` rounds. Prints req/s (with the rounds' spread), p50 and p99 of each, the CPU time per
+request of the server's process tree, of the database's backends (when PostgreSQL runs on this
+machine) and of this client, and the ratios ours/peer and ours/floor; and the load average before,
+during and after (other processes share these cores: CPU per request is the steadier figure when
+they are busy). Exits non-zero when answers differ or any request fails.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -72,7 +74,9 @@ from _common import (
     database_url,
     free_port,
     make_tmp,
+    process_cpu,
     run_load,
+    running_here,
     start_server,
     stop_server,
 )
@@ -371,9 +375,11 @@ async def expected(conn: asyncpg.Connection, subject: str) -> Expected:
 
 
 class Target:
-    """One thing to load: ``fetch()`` returns the normalised dashboard, ``call`` is the load call."""
+    """One thing to load: ``fetch()`` returns the normalised dashboard, ``call`` is the load call;
+    ``server_pid`` is the server process (tree) whose CPU time is measured, if any."""
 
     name: str
+    server_pid: int | None = None
 
     async def fetch(self, token: str | None) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -389,8 +395,9 @@ class Target:
 
 
 class GraphQLTarget(Target):
-    def __init__(self, name: str, port: int, query: str, shape: Shape, token: str) -> None:
+    def __init__(self, name: str, port: int, query: str, shape: Shape, token: str, server_pid: int) -> None:
         self.name, self.port, self.query, self.shape, self.token = name, port, query, shape, token
+        self.server_pid = server_pid
         self.client: KeepAliveClient | None = None
         self.request = b""
 
@@ -547,21 +554,22 @@ class Servers:
     tmp: Path
     procs: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]]
 
-    async def start_ours(self, name: str, url: str, workers: int, pool: int) -> int:
+    async def start_ours(self, name: str, url: str, workers: int, pool: int) -> tuple[int, int]:
+        """(port, pid) of ``pdo-graph serve`` once it answers."""
         port = free_port()
         log = (self.tmp / f"{name}.log").open("wb")
-        proc = start_server(port, url, self.tmp, pool, workers, log)
-        self.procs.append((name, proc, log))
-        await wait_graphql(port, proc)
-        return port
+        return await self._started(name, port, start_server(port, url, self.tmp, pool, workers, log), log)
 
-    async def start_peer(self, name: str, url: str, role: str, key: Path, pool: int) -> int:
+    async def start_peer(self, name: str, url: str, role: str, key: Path, pool: int) -> tuple[int, int]:
+        """(port, pid) of PostGraphile once it answers."""
         port = free_port()
         log = (self.tmp / f"{name}.log").open("wb")
-        proc = start_peer(port, url, role, key, pool, log)
+        return await self._started(name, port, start_peer(port, url, role, key, pool, log), log)
+
+    async def _started(self, name: str, port: int, proc: subprocess.Popen[bytes], log: IO[bytes]) -> tuple[int, int]:
         self.procs.append((name, proc, log))
         await wait_graphql(port, proc)
-        return port
+        return port, proc.pid
 
     def stop(self, show_logs: bool) -> None:
         while self.procs:
@@ -584,8 +592,8 @@ async def count_statements(
     found: dict[str, list[str]] = {}
     try:
         sides = [
-            ("ours", await servers.start_ours("ours-counted", proxied, 1, pool), QUERY),
-            ("peer", await servers.start_peer("peer-counted", proxied, role, key, pool), PEER_QUERY),
+            ("ours", (await servers.start_ours("ours-counted", proxied, 1, pool))[0], QUERY),
+            ("peer", (await servers.start_peer("peer-counted", proxied, role, key, pool))[0], PEER_QUERY),
         ]
         for side, port, query in sides:
             client = KeepAliveClient(port)
@@ -640,34 +648,69 @@ async def check_answers(
             raise SystemExit(f"{target.name}: a request without a token sees children")
 
 
+class CpuMeter:
+    """CPU seconds used so far by a target's server process tree, by the PostgreSQL backends of the
+    scratch database (when the server runs on this machine) and by this benchmark process (the
+    client). On a shared machine CPU per request is steadier than requests per second."""
+
+    def __init__(self, monitor: asyncpg.Connection, database: str) -> None:
+        self.monitor, self.database = monitor, database
+        self.backends: set[int] = set()
+
+    def reader(self, target: Target) -> Callable[[], Awaitable[dict[str, float]]]:
+        async def read() -> dict[str, float]:
+            rows = await self.monitor.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", self.database
+            )
+            self.backends |= {int(r["pid"]) for r in rows}
+            cpu = {"client": process_cpu({os.getpid()})}
+            if target.server_pid is not None:
+                cpu["server"] = process_cpu(tree_of=target.server_pid)
+            if running_here(self.backends):
+                cpu["database"] = process_cpu(self.backends)
+            return cpu
+
+        return read
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def report(results: dict[str, list[Result]], ours: list[str], peer: str, floor: str | None) -> None:
+CPU_OF = ("server", "database", "client")
+
+
+def report(results: dict[str, list[Result]], ours: list[str], peer: str, floor: str) -> None:
+    """One table (req/s with the rounds' spread, p50, p99, CPU ms per request) and the ratios."""
     merged = {name: Result.merge(rs) for name, rs in results.items()}
-    print(f"\n{'':<34} {'req/s':>8} {'(rounds)':>17} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
+    w = max(len(n) for n in merged)
+    print(
+        f"\n{'':<{w}} {'req/s':>8} {'(rounds)':>13} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>6}"
+        f"   CPU ms/request: {'server':>6} {'db':>6} {'client':>6}"
+    )
     for name, r in merged.items():
         spread = [x.rps for x in results[name]]
+        cpu = " ".join(f"{r.cpu_ms(who):6.2f}" if who in r.cpu else f"{'–':>6}" for who in CPU_OF)
         print(
-            f"{name:<34} {r.rps:8.1f} {f'({min(spread):.0f}–{max(spread):.0f})':>17}"
-            f" {r.pct(0.5):8.2f} {r.pct(0.99):8.2f} {len(r.latencies):9d} {r.errors:7d}"
+            f"{name:<{w}} {r.rps:8.1f} {f'({min(spread):.0f}–{max(spread):.0f})':>13}"
+            f" {r.pct(0.5):8.2f} {r.pct(0.99):8.2f} {len(r.latencies):9d} {r.errors:6d}   {'':>16}{cpu}"
         )
+
+    def cpu_total(r: Result) -> float:
+        return r.cpu_ms("server") + (r.cpu_ms("database") if "database" in r.cpu else 0.0)
+
     print()
     for name in ours:
         o = merged[name]
         for other in (peer, floor):
-            if other is None or other not in merged:
-                continue
             x = merged[other]
-            print(
-                f"{name} / {other}: req/s {o.rps / x.rps:.2f}×,"
-                f" p50 {o.pct(0.5) / x.pct(0.5):.2f}×, p99 {o.pct(0.99) / x.pct(0.99):.2f}×"
-            )
-    if len(ours) > 1:
-        base = merged[ours[0]]
-        for name in ours[1:]:
-            print(f"{name} / {ours[0]}: req/s {merged[name].rps / base.rps:.2f}×")
+            line = f"{name} / {other}: req/s {o.rps / x.rps:.2f}×, p50 {o.pct(0.5) / x.pct(0.5):.2f}×"
+            line += f", p99 {o.pct(0.99) / x.pct(0.99):.2f}×"
+            if other == peer:
+                line += f", CPU per request (server + db) {cpu_total(o) / cpu_total(x):.2f}×"
+            print(line)
+    for name in ours[1:]:
+        print(f"{name} / {ours[0]}: req/s {merged[name].rps / merged[ours[0]].rps:.2f}×")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -705,12 +748,12 @@ async def run(args: argparse.Namespace) -> int:
 
         ours_names = []
         for n in workers:
-            port = await servers.start_ours(f"ours-{n}", url, n, args.pool)
+            port, pid = await servers.start_ours(f"ours-{n}", url, n, args.pool)
             label = f"pdo-graph ({n} worker{'s' if n > 1 else ''})"
             ours_names.append(label)
-            targets.append(GraphQLTarget(label, port, QUERY, OURS, tokens["guardian"]))
-        peer_port = await servers.start_peer("peer", url, role, public_key, args.pool)
-        peer = GraphQLTarget(peer_name, peer_port, PEER_QUERY, PEER, tokens["guardian"])
+            targets.append(GraphQLTarget(label, port, QUERY, OURS, tokens["guardian"], pid))
+        peer_port, peer_pid = await servers.start_peer("peer", url, role, public_key, args.pool)
+        peer = GraphQLTarget(peer_name, peer_port, PEER_QUERY, PEER, tokens["guardian"], peer_pid)
         floor = FloorTarget(dsn, subject, args.concurrency)
         targets += [peer, floor]
 
@@ -730,11 +773,14 @@ async def run(args: argparse.Namespace) -> int:
             f" load average {loadavg()}"
         )
         results: dict[str, list[Result]] = {t.name: [] for t in targets}
+        meter = CpuMeter(monitor := await asyncpg.connect(asyncpg_dsn(admin_url)), name)
         for round_no in range(1, args.rounds + 1):
             for target in targets:
                 await target.open()
                 try:
-                    r = await run_load(target.call, args.seconds, args.concurrency, args.warmup)
+                    r = await run_load(
+                        target.call, args.seconds, args.concurrency, args.warmup, cpu=meter.reader(target)
+                    )
                 finally:
                     await target.close()
                 results[target.name].append(r)
@@ -742,6 +788,7 @@ async def run(args: argparse.Namespace) -> int:
                     f"  round {round_no} {target.name:<34} {r.rps:8.1f} req/s  p50 {r.pct(0.5):7.2f} ms"
                     f"  p99 {r.pct(0.99):7.2f} ms  errors {r.errors}  (load average {loadavg()})"
                 )
+        await monitor.close()
         report(results, ours_names, peer.name, floor.name)
         print(f"load average after: {loadavg()}")
         failed = any(r.errors for rs in results.values() for r in rs)
