@@ -653,21 +653,29 @@ class CpuMeter:
     scratch database (when the server runs on this machine) and by this benchmark process (the
     client). On a shared machine CPU per request is steadier than requests per second."""
 
-    def __init__(self, monitor: asyncpg.Connection, database: str) -> None:
-        self.monitor, self.database = monitor, database
-        self.backends: set[int] = set()
+    def __init__(self, monitor: asyncpg.Connection, database: str, local: bool) -> None:
+        self.monitor, self.database, self.local = monitor, database, local
+
+    @classmethod
+    async def start(cls, monitor: asyncpg.Connection, database: str) -> CpuMeter:
+        return cls(monitor, database, running_here(await cls._backends(monitor, database)))
+
+    @staticmethod
+    async def _backends(monitor: asyncpg.Connection, database: str) -> set[int]:
+        sql = "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+        return {int(r["pid"]) for r in await monitor.fetch(sql, database)}
 
     def reader(self, target: Target) -> Callable[[], Awaitable[dict[str, float]]]:
+        """For one run: the backends seen at its start and end are the ones measured."""
+        backends: set[int] = set()
+
         async def read() -> dict[str, float]:
-            rows = await self.monitor.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", self.database
-            )
-            self.backends |= {int(r["pid"]) for r in rows}
+            backends.update(await self._backends(self.monitor, self.database))
             cpu = {"client": process_cpu({os.getpid()})}
             if target.server_pid is not None:
                 cpu["server"] = process_cpu(tree_of=target.server_pid)
-            if running_here(self.backends):
-                cpu["database"] = process_cpu(self.backends)
+            if self.local:
+                cpu["database"] = process_cpu(backends)
             return cpu
 
         return read
@@ -711,6 +719,24 @@ def report(results: dict[str, list[Result]], ours: list[str], peer: str, floor: 
             print(line)
     for name in ours[1:]:
         print(f"{name} / {ours[0]}: req/s {merged[name].rps / merged[ours[0]].rps:.2f}×")
+
+
+async def measure(targets: list[Target], args: argparse.Namespace, meter: CpuMeter) -> dict[str, list[Result]]:
+    """Interleaved rounds: each target in turn, ``--rounds`` times."""
+    results: dict[str, list[Result]] = {t.name: [] for t in targets}
+    for round_no in range(1, args.rounds + 1):
+        for target in targets:
+            await target.open()
+            try:
+                r = await run_load(target.call, args.seconds, args.concurrency, args.warmup, cpu=meter.reader(target))
+            finally:
+                await target.close()
+            results[target.name].append(r)
+            print(
+                f"  round {round_no} {target.name:<34} {r.rps:8.1f} req/s  p50 {r.pct(0.5):7.2f} ms"
+                f"  p99 {r.pct(0.99):7.2f} ms  errors {r.errors}  (load average {loadavg()})"
+            )
+    return results
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -772,23 +798,11 @@ async def run(args: argparse.Namespace) -> int:
             f"{args.rounds} interleaved rounds; pool {args.pool} per server process; {os.cpu_count()} CPUs;"
             f" load average {loadavg()}"
         )
-        results: dict[str, list[Result]] = {t.name: [] for t in targets}
-        meter = CpuMeter(monitor := await asyncpg.connect(asyncpg_dsn(admin_url)), name)
-        for round_no in range(1, args.rounds + 1):
-            for target in targets:
-                await target.open()
-                try:
-                    r = await run_load(
-                        target.call, args.seconds, args.concurrency, args.warmup, cpu=meter.reader(target)
-                    )
-                finally:
-                    await target.close()
-                results[target.name].append(r)
-                print(
-                    f"  round {round_no} {target.name:<34} {r.rps:8.1f} req/s  p50 {r.pct(0.5):7.2f} ms"
-                    f"  p99 {r.pct(0.99):7.2f} ms  errors {r.errors}  (load average {loadavg()})"
-                )
-        await monitor.close()
+        monitor = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            results = await measure(targets, args, await CpuMeter.start(monitor, name))
+        finally:
+            await monitor.close()
         report(results, ours_names, peer.name, floor.name)
         print(f"load average after: {loadavg()}")
         failed = any(r.errors for rs in results.values() for r in rs)
