@@ -516,7 +516,7 @@ def start_peer(port: int, url: str, role: str, public_key: Path, pool: int, log:
     env = {
         **os.environ,
         "NODE_ENV": "production",
-        "PDO_BENCH_DATABASE_URL": make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+        "PDO_BENCH_DATABASE_URL": asyncpg_dsn(url),
         "PDO_BENCH_ROLE": role,
         "PDO_BENCH_PUBLIC_KEY": str(public_key),
         "PDO_BENCH_PORT": str(port),
