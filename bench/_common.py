@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import httptools
 import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -100,3 +106,277 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait(10)
+
+
+# --- load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """Latencies (seconds) of the calls completed in ``seconds`` of measuring, after the warm-up."""
+
+    latencies: list[float]
+    seconds: float
+    errors: int
+    by_label: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds spent in the recorded window, by whom
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def pct(self, p: float) -> float:
+        """The ``p`` quantile in milliseconds."""
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else float("nan")
+
+    @staticmethod
+    def merge(results: list[Result]) -> Result:
+        merged = Result([], 0.0, 0)
+        for r in results:
+            merged.latencies += r.latencies
+            merged.seconds += r.seconds
+            merged.errors += r.errors
+            for k, v in r.by_label.items():
+                merged.by_label.setdefault(k, []).extend(v)
+            for k, c in r.cpu.items():
+                merged.cpu[k] = merged.cpu.get(k, 0.0) + c
+        return merged
+
+    def cpu_ms(self, who: str) -> float:
+        """CPU milliseconds ``who`` spent per completed call (nan when not measured)."""
+        return self.cpu[who] * 1000 / len(self.latencies) if who in self.cpu and self.latencies else float("nan")
+
+
+async def run_load(
+    call: Callable[[int], Awaitable[None]],
+    seconds: float,
+    concurrency: int,
+    warmup: float,
+    label: Callable[[int], str] | None = None,
+    cpu: Callable[[], Awaitable[dict[str, float]]] | None = None,
+) -> Result:
+    """Closed loop: ``concurrency`` workers call back to back, ``warmup`` seconds unrecorded, then
+    ``seconds`` recorded. Worker ``w`` passes ``w, w + 1, ...`` to ``call``; a call that raises counts
+    as an error (the first three are printed). ``cpu``, when given, reads CPU seconds used so far (by
+    whom); it is read as recording starts and ends, and the difference goes in ``Result.cpu``."""
+    result = Result([], 0.0, 0)
+
+    async def worker(w: int, record: bool, until: float) -> None:
+        i = w
+        while time.perf_counter() < until:
+            t0 = time.perf_counter()
+            try:
+                await call(i)
+            except Exception as exc:
+                result.errors += 1
+                if result.errors <= 3:
+                    print("error:", repr(exc)[:300])
+            if record:
+                latency = time.perf_counter() - t0
+                result.latencies.append(latency)
+                if label is not None:
+                    result.by_label.setdefault(label(i), []).append(latency)
+            i += 1
+
+    warm_until = time.perf_counter() + warmup
+    await asyncio.gather(*(worker(w, False, warm_until) for w in range(concurrency)))
+    before = await cpu() if cpu is not None else {}
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w, True, started + seconds) for w in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    if cpu is not None:
+        after = await cpu()
+        result.cpu = {k: after[k] - before.get(k, 0.0) for k in after}
+    return result
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def running_here(pids: set[int]) -> bool:
+    """Whether all ``pids`` are processes of this machine (a database server elsewhere has its own)."""
+    return all(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+def process_cpu(pids: set[int] | None = None, tree_of: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by ``pids`` and, with ``tree_of``, by that process and
+    all its descendants; processes that are gone (or not on this machine) count nothing."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK)
+    wanted = set(pids or ())
+    if tree_of is not None:
+        wanted.add(tree_of)
+        children: dict[int, list[int]] = {}
+        for pid, (parent, _) in stats.items():
+            children.setdefault(parent, []).append(pid)
+        stack = [tree_of]
+        while stack:
+            for child in children.get(stack.pop(), []):
+                wanted.add(child)
+                stack.append(child)
+    return sum(stats[p][1] for p in wanted if p in stats)
+
+
+class _Response:
+    __slots__ = ("body", "done")
+
+    def __init__(self) -> None:
+        self.body = bytearray()
+        self.done = False
+
+    def on_body(self, data: bytes) -> None:
+        self.body += data
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+class KeepAliveClient:
+    """A lean HTTP/1.1 client for load generation: keep-alive connections to one loopback server (a
+    new one only when all are busy), requests sent as prepared bytes, responses parsed by httptools
+    (Content-Length or chunked). On two cores every microsecond the client spends is taken from the
+    server it measures; httpx costs several times more per request than this."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.host, self.port = host, port
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    def request(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+        """The bytes of a POST of ``body`` (JSON) to ``path``; send them with :meth:`send`."""
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Content-Type: application/json",
+            "Accept: application/json",
+            f"Content-Length: {len(body)}",
+            *(f"{k}: {v}" for k, v in (headers or {}).items()),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        """(status, body) of one request on an idle (or new) connection."""
+        if self._idle:
+            reader, writer = self._idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            writer.write(request)
+            response = _Response()
+            parser = httptools.HttpResponseParser(response)
+            while not response.done:
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionError("the server closed the connection")
+                parser.feed_data(data)
+        except BaseException:
+            writer.close()
+            raise
+        if parser.should_keep_alive():
+            self._idle.append((reader, writer))
+        else:
+            writer.close()
+        return parser.get_status_code(), bytes(response.body)
+
+    async def close(self) -> None:
+        while self._idle:
+            _, writer = self._idle.pop()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+SSL_REQUEST, GSSENC_REQUEST = 80877103, 80877104
+_CONTROL = re.compile(
+    r"^\s*(begin|start transaction|commit|rollback|end|savepoint|release|set\b|reset\b|select set_config)", re.I
+)
+
+
+class StatementCounter:
+    """A PostgreSQL wire-protocol proxy on a free loopback port that records every statement its
+    clients ask the server to run: each simple Query and each Execute of the extended protocol (with
+    the text of the statement it executes, from Parse and Bind), whatever the driver. It refuses SSL
+    (answers 'N') so that the stream can be read; use it for counting, not for timing."""
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.statements: list[str] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def take(self) -> list[str]:
+        """The statements recorded since the last take."""
+        taken, self.statements = self.statements, []
+        return taken
+
+    @staticmethod
+    def is_control(statement: str) -> bool:
+        """BEGIN, COMMIT, SET, set_config() and the like: transaction and session bookkeeping."""
+        return bool(_CONTROL.match(statement))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+
+        async def downstream() -> None:
+            while data := await up_reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        pump = asyncio.create_task(downstream())
+        prepared: dict[bytes, str] = {}
+        portals: dict[bytes, str] = {}
+        try:
+            while True:  # the startup packet, after refusing encryption
+                head = await reader.readexactly(8)
+                length, code = struct.unpack("!ii", head)
+                rest = await reader.readexactly(length - 8)
+                if code in (SSL_REQUEST, GSSENC_REQUEST):
+                    writer.write(b"N")
+                    continue
+                up_writer.write(head + rest)
+                break
+            while True:
+                head = await reader.readexactly(5)
+                kind, length = head[:1], struct.unpack("!i", head[1:])[0]
+                body = await reader.readexactly(length - 4)
+                if kind == b"Q":
+                    self.statements.append(body.split(b"\0", 1)[0].decode(errors="replace"))
+                elif kind == b"P":
+                    name, query = body.split(b"\0", 2)[:2]
+                    prepared[name] = query.decode(errors="replace")
+                elif kind == b"B":
+                    portal, statement = body.split(b"\0", 2)[:2]
+                    portals[portal] = prepared.get(statement, "?")
+                elif kind == b"E":
+                    self.statements.append(portals.get(body.split(b"\0", 1)[0], "?"))
+                up_writer.write(head + body)
+                await up_writer.drain()
+                if kind == b"X":
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            up_writer.close()
+            await asyncio.gather(pump, return_exceptions=True)
+            writer.close()

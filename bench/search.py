@@ -29,14 +29,23 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
-from _common import admin, database_url, free_port, make_tmp, start_server, stop_server, wait_ready
+from _common import (
+    Result,
+    admin,
+    database_url,
+    free_port,
+    make_tmp,
+    run_load,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -196,49 +205,8 @@ async def generate(url: str, programs: int, groups: int, today: date) -> str:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    latencies: list[float]
-    seconds: float
-    errors: int
-    by_search: dict[str, list[float]]
-
-    @property
-    def rps(self) -> float:
-        return len(self.latencies) / self.seconds
-
-    def pct(self, p: float) -> float:
-        xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else float("nan")
-
-
-async def run_load(call: Callable[[int], Awaitable[None]], seconds: float, concurrency: int, warmup: float) -> Result:
-    latencies: list[float] = []
-    by_search: dict[str, list[float]] = {s.name: [] for s in MIX}
-    errors = 0
-    deadline_warm = time.perf_counter() + warmup
-
-    async def worker(w: int, record: bool, until: float) -> None:
-        nonlocal errors
-        i = w
-        while time.perf_counter() < until:
-            t0 = time.perf_counter()
-            try:
-                await call(i)
-            except Exception as exc:
-                errors += 1
-                if errors <= 3:
-                    print("error:", repr(exc)[:300])
-            if record:
-                latencies.append(time.perf_counter() - t0)
-                by_search[MIX[i % len(MIX)].name].append(latencies[-1])
-            i += 1
-
-    await asyncio.gather(*(worker(w, False, deadline_warm) for w in range(concurrency)))
-    started = time.perf_counter()
-    until = started + seconds
-    await asyncio.gather(*(worker(w, True, until) for w in range(concurrency)))
-    return Result(latencies, time.perf_counter() - started, errors, by_search)
+def label(i: int) -> str:
+    return MIX[i % len(MIX)].name
 
 
 def search_query(s: Search, today: date, coverage: search_domain.Coverage | None) -> search_domain.SearchQuery:
@@ -308,7 +276,7 @@ async def sql_floor(dsn: str, args: argparse.Namespace, today: date, cert_pk: in
             await conn.fetch(groups_sql, ids)
 
     try:
-        return await run_load(call, args.seconds, args.concurrency, args.warmup)
+        return await run_load(call, args.seconds, args.concurrency, args.warmup, label)
     finally:
         await pool.close()
 
@@ -330,7 +298,7 @@ async def graphql_load(port: int, args: argparse.Namespace, certificate: str, to
             if r.status_code != 200 or "errors" in data:
                 raise RuntimeError(str(data)[:300])
 
-        return await run_load(call, args.seconds, args.concurrency, args.warmup)
+        return await run_load(call, args.seconds, args.concurrency, args.warmup, label)
 
 
 async def explain(dsn: str, today: date) -> None:
@@ -419,7 +387,7 @@ async def main() -> None:
         )
         print("\np50 by search (ms)            GraphQL       SQL")
         for s in MIX:
-            g, f = gql.by_search[s.name], floor.by_search[s.name]
+            g, f = gql.by_label.get(s.name, []), floor.by_label.get(s.name, [])
             gm = statistics.median(g) * 1000 if g else float("nan")
             fm = statistics.median(f) * 1000 if f else float("nan")
             print(f"  {s.name:<26} {gm:9.2f} {fm:9.2f}")
