@@ -155,7 +155,7 @@ SELECT coalesce(json_agg(json_build_object(
       'number', c.number,
       'balance', (
         SELECT json_build_object('credited', coalesce(b.credited, 0), 'reserved', coalesce(b.reserved, 0),
-          'spent', coalesce(b.spent, 0), 'available', coalesce(b.credited - b.reserved - b.spent - b.expired, 0))
+          'spent', coalesce(b.spent, 0), 'available', coalesce(b.available, 0))
         FROM (SELECT 1) one LEFT JOIN LATERAL (
           SELECT b.* FROM funding_periods p LEFT JOIN balances b ON b.certificate_id = c.id AND b.period_id = p.id
           WHERE p.municipality = c.municipality AND p.status = 'OPEN' ORDER BY {_TODAY} LIMIT 1
@@ -207,7 +207,7 @@ def peer_setup(role: str) -> list[str]:
         " available bigint)",
         "CREATE FUNCTION certificates_balance(c certificates) RETURNS certificate_balance LANGUAGE sql STABLE AS"
         " $$ SELECT coalesce(b.credited, 0), coalesce(b.reserved, 0), coalesce(b.spent, 0), coalesce(b.expired, 0),"
-        "    coalesce(b.credited - b.reserved - b.spent - b.expired, 0)"
+        "    coalesce(b.available, 0)"
         "  FROM (SELECT 1) one LEFT JOIN LATERAL ("
         "    SELECT b.* FROM funding_periods p LEFT JOIN balances b ON b.certificate_id = c.id AND b.period_id = p.id"
         f"   WHERE p.municipality = c.municipality AND p.status = 'OPEN' ORDER BY {_TODAY} LIMIT 1"
