@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pdo_graph.db.engine import make_engine  # noqa: E402
+from pdo_graph.db.engine import driver_url, make_engine  # noqa: E402
 
 
 def free_port() -> int:
@@ -57,7 +57,7 @@ def database_url(admin_url: str, name: str) -> str:
 
 
 def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return driver_url(url)
 
 
 def make_tmp(prefix: str) -> Path:

@@ -1,7 +1,8 @@
-"""Starlette app factory: /graphql (GraphiQL on GET), /healthz, /readyz, /metrics.
+"""Starlette app factory: /graphql (GraphiQL on GET, subscriptions over WebSocket), /healthz, /readyz,
+/metrics.
 
-The app wires the long-lived services (:mod:`pdo_graph.services`), the ``/graphql`` endpoint
-(:mod:`pdo_graph.transport.endpoint`) and the middleware that gives every request its id, metric
+The app wires the long-lived services (:mod:`pdo_graph.services`), the ``/graphql`` endpoints (HTTP:
+:mod:`pdo_graph.transport.endpoint`; WebSocket: :mod:`pdo_graph.transport.websocket`) and the middleware that gives every request its id, metric
 and log line (:mod:`pdo_graph.transport.middleware`).
 """
 
@@ -19,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from pdo_graph import graphiql
 from pdo_graph.config import Settings
@@ -28,9 +29,10 @@ from pdo_graph.db.engine import Database, open_database
 from pdo_graph.graphql_schema import build_schema
 from pdo_graph.net import is_loopback
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from pdo_graph.services import Services, make_verifier
+from pdo_graph.services import Services, make_verifier, open_live
 from pdo_graph.transport.endpoint import GraphQLEndpoint
 from pdo_graph.transport.middleware import RequestObserver
+from pdo_graph.transport.websocket import LiveEndpoint
 
 log = logging.getLogger("pdo_graph")
 
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             services.database = await open_database(settings)
         personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
         services.verifier = make_verifier(settings)
+        services.live = open_live(services)
         if not graphiql.assets_present(assets_dir):
             try:
                 await asyncio.to_thread(graphiql.ensure_assets, assets_dir)
@@ -84,6 +87,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await services.verifier.aclose()
+            if services.live is not None:
+                await services.live.hub.close()
             services.gate_thread.shutdown(wait=False, cancel_futures=True)
             if services.owns_database and services.database is not None:
                 await services.database.dispose()
@@ -124,6 +129,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = Starlette(
         routes=[
             Route("/graphql", GraphQLEndpoint(schema, services, assets_dir).handle, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", LiveEndpoint(schema, services).handle),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

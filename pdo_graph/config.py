@@ -82,6 +82,10 @@ class Settings:
     max_body_bytes: int = 1536 * 1024
     max_cost: int = 50_000
     cors_origins: list[str] = field(default_factory=list)
+    ws_max_subscriptions: int = 20  # active subscriptions per WebSocket connection
+    ws_max_message_bytes: int = 256 * 1024  # one client message (a subscribe with its document)
+    ws_init_timeout_seconds: float = 10.0  # from the WebSocket handshake to connection_init
+    ws_ping_seconds: float = 30.0  # a silent client is pinged after this; closed after as long again
     enrollment_expiry_days: int = 5
     background_jobs: bool = True
     sync_background: bool = False
@@ -346,6 +350,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_MAX_BODY_BYTES", "max_body_bytes", _int_range(1024, 100 * 1024 * 1024, "a number of bytes")),
     Var("PDO_MAX_COST", "max_cost", _int_range(1, 10**9)),
     Var("PDO_CORS_ORIGINS", "cors_origins", _origins),
+    Var("PDO_WS_MAX_SUBSCRIPTIONS", "ws_max_subscriptions", _int_range(1, 1000)),
+    Var("PDO_WS_MAX_MESSAGE_BYTES", "ws_max_message_bytes", _int_range(1024, 16 * 1024 * 1024, "a number of bytes")),
+    Var("PDO_WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_seconds", _seconds(0.1, 600)),
+    Var("PDO_WS_PING_SECONDS", "ws_ping_seconds", _seconds(0.1, 3600)),
     Var("PDO_ENROLLMENT_EXPIRY_DAYS", "enrollment_expiry_days", _int_range(1, 365, "a number of days")),
     Var("PDO_BACKGROUND_JOBS", "background_jobs", _bool),
     Var("PDO_SYNC_BACKGROUND", "sync_background", _bool),

@@ -1,5 +1,5 @@
-"""The composition root: the Schema, its extensions, and the Query/Mutation roots merged from each
-area's resolvers (in this order: the order of the root fields in ``schema.graphql``).
+"""The composition root: the Schema, its extensions, and the Query/Mutation/Subscription roots merged
+from each area's resolvers (in this order: the order of the root fields in ``schema.graphql``).
 
 Where things go (one answer each; ``pdo_graph/README.md`` says it at length):
 - a field of an object type: ``schema/<area>.py``; its rows come from ``ctx.loaders[KEY]``;
@@ -30,6 +30,7 @@ from pdo_graph.resolvers.audit import AuditQuery
 from pdo_graph.resolvers.catalog import CatalogMutation
 from pdo_graph.resolvers.enrollment import EnrollmentMutation, EnrollmentQuery
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
+from pdo_graph.resolvers.live import LiveSubscription
 from pdo_graph.resolvers.navigator import NavigatorQuery
 from pdo_graph.resolvers.node import NODE_TYPES, NodeQuery
 from pdo_graph.resolvers.periods import PeriodsMutation, PeriodsQuery
@@ -62,6 +63,7 @@ MUTATION_TYPES: list[type] = [
     SyncMutation,
     PushMutation,
 ]
+SUBSCRIPTION_TYPES: list[type] = [LiveSubscription]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
 MAX_VALIDATION_ERRORS = 10  # validation stops there: a flood of errors costs no more than ten
@@ -101,10 +103,10 @@ class PersonalDataAudit(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         yield
         ctx = self.execution_context.context
-        if not isinstance(ctx, Context) or ctx._audit is None or not ctx._audit.pending:
+        if not isinstance(ctx, Context):
             return
         try:
-            await ctx.db.write(ctx._audit.flush)
+            await ctx.flush_audit()
         except Exception as exc:
             result = self.execution_context.result
             if result is not None:
@@ -132,12 +134,17 @@ def build_schema(settings: Settings | None = None) -> Schema:
     settings = settings or Settings()
     Query = merge_types("Query", tuple(QUERY_TYPES))
     Mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
+    Subscription = merge_types("Subscription", tuple(SUBSCRIPTION_TYPES))
     Query.__strawberry_definition__.description = "Reads: the public navigator and each role's own data."  # type: ignore[attr-defined]
     Mutation.__strawberry_definition__.description = "Changes; business refusals come back as userErrors."  # type: ignore[attr-defined]
+    Subscription.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+        "Live updates over WebSocket (graphql-transport-ws at /graphql), from every server process."
+    )
     gates: list[Gate] = []
     schema = Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=NODE_TYPES,
         extensions=[lambda: PreparedDocument(gates[0]), PersonalDataAudit],
         config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),

@@ -52,6 +52,21 @@ class Metrics:
         self.sync_runs = Counter(
             "pdo_catalog_sync_runs_total", "Catalog sync runs by status", ["status"], registry=self.registry
         )
+        self.ws_connections = Gauge(
+            "pdo_ws_connections", "Open WebSocket connections (graphql-transport-ws)", registry=self.registry
+        )
+        self.subscriptions = Gauge("pdo_subscriptions", "Active subscriptions", registry=self.registry)
+        self.live_deliveries = Counter(
+            "pdo_live_deliveries_total", "Subscription results sent (next messages)", registry=self.registry
+        )
+        self.live_notifications = Counter(
+            "pdo_live_notifications_total", "Change notifications heard on the live channel", registry=self.registry
+        )
+        self.live_reconnects = Counter(
+            "pdo_live_listener_reconnects_total",
+            "Times the live channel's listening connection was re-established",
+            registry=self.registry,
+        )
 
     def operation_label(self, operation: str | None, outcome: str) -> str:
         """The ``operation`` label, bounded: a name becomes a label once an operation of that name has

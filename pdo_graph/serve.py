@@ -38,6 +38,12 @@ UVICORN_OPTIONS: dict[str, Any] = {
 }
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options: ours, and the WebSocket message limit (a bigger frame is refused with 1009
+    before it is buffered)."""
+    return {**UVICORN_OPTIONS, "ws_max_size": settings.ws_max_message_bytes}
+
+
 class CannotListen(StartupError):
     exit_code = EXIT_PORT
 
@@ -153,7 +159,7 @@ async def _serve_one(
         found = await overview(db.engine)
         tokens = dev_tokens(settings, found) if settings.auth_mode == "dev" else []
         app = create_app(settings, database=db)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, **UVICORN_OPTIONS)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, **uvicorn_options(settings))
 
         def ready() -> None:
             serving[0] = True
@@ -197,7 +203,9 @@ def _serve_workers(
     try:
         os.environ["PDO_DATABASE_URL"] = db_url
         os.environ["PDO_HOST"] = settings.host
-        config = uvicorn.Config("pdo_graph.serve:worker_app", factory=True, workers=args.workers, **UVICORN_OPTIONS)
+        config = uvicorn.Config(
+            "pdo_graph.serve:worker_app", factory=True, workers=args.workers, **uvicorn_options(settings)
+        )
 
         def tell_when_ready() -> None:
             probe = graphql_url("127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host, settings.port)

@@ -1,4 +1,5 @@
-"""The long-lived parts of the running app: database, token verifier, metrics, background tasks."""
+"""The long-lived parts of the running app: database, token verifier, metrics, background tasks, and
+the live channel (the process's LISTEN connection and the reads subscriptions share)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pdo_graph.auth.oidc import OidcVerifier
 from pdo_graph.auth.principal import ClaimNames
 from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev_key
 from pdo_graph.config import Settings
-from pdo_graph.db.engine import Database
+from pdo_graph.db.engine import Database, driver_url
+from pdo_graph.live import Hub
 from pdo_graph.observability import Metrics
+from pdo_graph.reads.base import SharedReads
+from pdo_graph.schema.context import Live
 
 
 class Services:
@@ -23,9 +27,22 @@ class Services:
         self.owns_database = True
         self.background: list[asyncio.Task[None]] = []
         self.metrics = Metrics()
+        self.live: Live | None = None
         # New documents are prepared (parsed, validated) here, one at a time: the event loop then
         # competes with one thread for the interpreter, however many hostile documents arrive.
         self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")
+
+
+def open_live(services: Services) -> Live:
+    """The live channel of this process, listening (in the background, reconnecting) on the database."""
+    assert services.database is not None
+    hub = Hub(
+        driver_url(services.database.url),
+        on_notification=services.metrics.live_notifications.inc,
+        on_reconnect=services.metrics.live_reconnects.inc,
+    )
+    hub.start()
+    return Live(hub=hub, reads=SharedReads(services.database.engine))
 
 
 def make_verifier(settings: Settings) -> TokenVerifier:

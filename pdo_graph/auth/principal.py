@@ -4,7 +4,7 @@ resolves it into the domain's :class:`~pdo_graph.domain.access.Actor`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pdo_graph.domain.access import Role
@@ -28,6 +28,8 @@ class Principal:
     subject: str | None = None
     provider: str | None = None  # provider INN or global id, as carried by the token
     municipality: str | None = None
+    # the token's ``exp`` (Unix time): a subscription authorised by it ends there; not part of who it is
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def anonymous(self) -> bool:
@@ -69,9 +71,11 @@ def principal_from_claims(claims: Mapping[str, Any], names: ClaimNames) -> Princ
         raise AuthError("В токене поставщика нет организации")
     if role is Role.OPERATOR and not municipality:
         raise AuthError("В токене оператора нет муниципалитета")
+    exp = claims.get("exp")
     return Principal(
         role=role,
         subject=str(subject),
         provider=str(provider) if provider else None,
         municipality=str(municipality) if municipality else None,
+        expires_at=float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None,
     )

@@ -28,6 +28,11 @@ def async_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def driver_url(url: str) -> str:
+    """The URL as asyncpg itself reads it (``postgresql://``), for a connection outside SQLAlchemy."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, pool_size: int = 8) -> AsyncEngine:
     return create_async_engine(
         async_url(url),

@@ -377,6 +377,22 @@ reviews = Table(
     CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
 )
 
+# 0040: a person's in-app notifications (written by the family-side services; a trigger announces
+# each new one on the channel of live updates, see migration 0040)
+notifications = Table(
+    "notifications",
+    metadata,
+    _id(),
+    Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    _created(),
+    Column("read_at", DateTime(timezone=True)),
+    CheckConstraint("kind ~ '^[A-Z][A-Z_]{0,39}$'", name="kind"),
+    Index("ix_notifications_guardian", "guardian_id", "id"),
+)
+
 # --- integrations ------------------------------------------------------------------------------
 
 catalog_sources = Table(

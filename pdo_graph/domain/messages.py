@@ -13,6 +13,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The organisation named in the token is not registered",
     ),
     "auth_required": ("Требуется вход в систему", "Authentication required"),
+    "live_not_found": (
+        "Объект не найден или недоступен вам",
+        "No such object, or it is not yours to see",
+    ),
     "bad_id": ("Некорректный идентификатор", "Malformed identifier"),
     "text_length": (
         "Длина текста должна быть от {min} до {max} символов",

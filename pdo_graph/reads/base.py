@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Row, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from pdo_graph.db.session import RequestDb
@@ -80,6 +80,53 @@ class Loaders:
     def reset(self) -> None:
         """Drop every cached row (after a write)."""
         self._built.clear()
+
+
+class _Round:
+    __slots__ = ("db", "holders", "loaders", "scope")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.db = RequestDb(engine)
+        self.scope = Scope(self.db, date.today())
+        self.loaders = Loaders(self.scope)
+        self.holders = 0
+
+
+class SharedReads:
+    """Reads shared by the subscriptions one change wakes on this process (a *round*, named by the
+    live hub's stamp): one database connection and one set of loaders, so a thousand subscribers of a
+    group re-read it with one statement, not a thousand (nor a thousand pooled connections).
+
+    Loaders hold rows, never a caller: who may see a row is decided by the object types with each
+    subscriber's own actor, so sharing loaders shares rows, not permissions. A round's connection
+    goes back to the pool when its last subscriber has built its result.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._rounds: dict[int, _Round] = {}
+
+    def acquire(self, stamp: int) -> tuple[Scope, Loaders]:
+        """The scope and loaders of round ``stamp`` (opened on first use); release it after use."""
+        round_ = self._rounds.get(stamp)
+        if round_ is None:
+            round_ = self._rounds[stamp] = _Round(self._engine)
+        round_.holders += 1
+        return round_.scope, round_.loaders
+
+    async def release(self, stamp: int) -> None:
+        round_ = self._rounds.get(stamp)
+        if round_ is None:
+            return
+        round_.holders -= 1
+        if round_.holders <= 0:
+            del self._rounds[stamp]
+            await round_.db.close()
+
+    @property
+    def open(self) -> int:
+        """Rounds whose connection is not yet given back (for tests)."""
+        return len(self._rounds)
 
 
 def one_by_key(name: str, sql: str, row: object, key: str = "id") -> Key[Any, Any]:

@@ -7,7 +7,7 @@ import strawberry
 from strawberry.types import Info
 
 from pdo_graph.ids import decode_id
-from pdo_graph.schema import audit, catalog, enrollment, family, periods, reviews, sources, sync
+from pdo_graph.schema import audit, catalog, enrollment, family, notifications, periods, reviews, sources, sync
 from pdo_graph.schema.base import Node
 from pdo_graph.schema.context import Context
 
@@ -20,6 +20,7 @@ NODES: dict[str, type[Node]] = {
     **audit.NODES,
     **sources.NODES,
     **sync.NODES,
+    **notifications.NODES,
 }
 NODE_TYPES: list[type] = list(NODES.values())
 

@@ -62,6 +62,20 @@ class Balance:
     available: Money = strawberry.field(description="credited - reserved - spent - expired.")
     expired: Money = strawberry.field(description="Expired at the period's close.")
 
+    @classmethod
+    async def of_certificate(cls, ctx: Context, certificate_pk: int) -> Balance:
+        """The certificate's balance in its municipality's current period (zero when none is open)."""
+        row = await ctx.loaders[BALANCE].load(certificate_pk)
+        if row is None:
+            return ZERO_BALANCE
+        return cls(
+            credited=money(row.credited),
+            reserved=money(row.reserved),
+            spent=money(row.spent),
+            expired=money(row.expired),
+            available=money(row.available),
+        )
+
 
 ZERO_BALANCE = Balance(credited=money(0), reserved=money(0), spent=money(0), available=money(0), expired=money(0))
 
@@ -155,16 +169,7 @@ class Certificate(Node):
 
     @strawberry.field(description="Balance for the current period (zero when no period is open).")
     async def balance(self, info: Info[Context, None]) -> Balance:
-        row = await info.context.loaders[BALANCE].load(self.pk)
-        if row is None:
-            return ZERO_BALANCE
-        return Balance(
-            credited=money(row.credited),
-            reserved=money(row.reserved),
-            spent=money(row.spent),
-            expired=money(row.expired),
-            available=money(row.available),
-        )
+        return await Balance.of_certificate(info.context, self.pk)
 
     @strawberry.field(description="Funding in the current period: funded, or the place in the queue.")
     async def funding(self, info: Info[Context, None]) -> Funding:

@@ -7,17 +7,11 @@ tells it the outcome with :func:`~.middleware.observe`.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import logging
-import re
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, OperationType
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.types import ExecutionResult
@@ -25,13 +19,21 @@ from strawberry.types import ExecutionResult
 from pdo_graph import graphiql
 from pdo_graph.auth.actor import resolve_actor
 from pdo_graph.auth.oidc import IssuerUnavailable
-from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal
+from pdo_graph.auth.principal import AuthError, Principal
 from pdo_graph.db.session import RequestDb
 from pdo_graph.graphql_schema import Schema
 from pdo_graph.limits import Invalid, Prepared, Refused
 from pdo_graph.observability import OTHER
 from pdo_graph.schema.context import Context
 from pdo_graph.services import Services
+from pdo_graph.transport.execution import (
+    authenticate,
+    format_error,
+    is_database_down,
+    prepare,
+    request_error,
+    unavailable_error,
+)
 from pdo_graph.transport.middleware import Observation, observe
 from pdo_graph.transport.params import (
     GRAPHQL_RESPONSE_JSON,
@@ -41,19 +43,6 @@ from pdo_graph.transport.params import (
     read_params,
     response_media,
 )
-
-log = logging.getLogger("pdo_graph")
-
-MASKED_MESSAGE = "Внутренняя ошибка сервера"
-DB_UNAVAILABLE = "База данных временно недоступна, повторите запрос"
-_SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
-_DB_DOWN_CAUSES = {
-    "ConnectionDoesNotExistError",
-    "CannotConnectNowError",
-    "AdminShutdownError",
-    "ConnectionFailureError",
-    "InterfaceError",
-}
 
 
 class GraphQLEndpoint:
@@ -69,7 +58,7 @@ class GraphQLEndpoint:
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             return HTMLResponse(graphiql.PAGE if graphiql.assets_present(self.assets_dir) else graphiql.MISSING)
         try:
-            principal = await self._authenticate(request)
+            principal = await authenticate(self.services, request.headers.get("authorization"))
         except IssuerUnavailable as exc:
             return json_response({"errors": [{"message": exc.message}]}, 503)
         except AuthError as exc:
@@ -85,30 +74,12 @@ class GraphQLEndpoint:
             return json_response({"errors": [{"message": problem}]}, 400, None, media)
         return await self._run(request, principal, params, media)
 
-    async def _authenticate(self, request: Request) -> Principal:
-        header = request.headers.get("authorization")
-        if not header:
-            return ANONYMOUS
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError("Ожидается заголовок Authorization: Bearer <токен>")
-        assert self.services.verifier is not None
-        return await self.services.verifier.verify(token.strip())
-
-    async def _prepare(self, query: str, operation_name: str | None, variables: dict[str, Any]) -> Any:
-        gate = self.schema.gate
-        if gate.knows(query):
-            return gate.prepare(query, operation_name, variables)
-        # a new document is parsed and validated off the event loop: /healthz and others keep answering
-        prepare = functools.partial(gate.prepare, query, operation_name, variables)
-        return await asyncio.get_running_loop().run_in_executor(self.services.gate_thread, prepare)
-
     async def _run(self, request: Request, principal: Principal, params: dict[str, Any], media: str) -> Response:
         rid: str = request.state.request_id
         query: str = params["query"]
         variables: dict[str, Any] = params.get("variables") or {}
         operation_name: str | None = params.get("operationName")
-        prepared = await self._prepare(query, operation_name, variables)
+        prepared = await prepare(self.schema, self.services, query, operation_name, variables)
         if isinstance(prepared, Refused):
             observe(request.scope, Observation(OTHER, "refused"))
             extensions = {"cost": prepared.extra.get("cost", 0), "requestId": rid}
@@ -117,7 +88,7 @@ class GraphQLEndpoint:
             )
         if isinstance(prepared, Invalid):
             observe(request.scope, Observation(OTHER, "invalid"))
-            errors = [_request_error(e, prepared.code) for e in prepared.errors]
+            errors = [request_error(e, prepared.code) for e in prepared.errors]
             status = 400 if media == GRAPHQL_RESPONSE_JSON else 200
             return json_response({"errors": errors, "extensions": {"cost": 0, "requestId": rid}}, status, None, media)
         assert isinstance(prepared, Prepared)
@@ -144,13 +115,13 @@ class GraphQLEndpoint:
                 query, variable_values=variables, context_value=context, operation_name=operation_name
             )
         except Exception as exc:
-            if not _is_database_down(exc):
+            if not is_database_down(exc):
                 raise
             observe(request.scope, Observation(operation, "unavailable"))
             return _unavailable(rid, media)
         finally:
             await db.close()
-        if result.errors and any(_is_database_down(e.original_error) for e in result.errors):
+        if result.errors and any(is_database_down(e.original_error) for e in result.errors):
             observe(request.scope, Observation(operation, "unavailable"))
             return _unavailable(rid, media)
         role = principal.role.value if principal.role else "ANONYMOUS"
@@ -166,7 +137,7 @@ def _answer(result: ExecutionResult, rid: str, cost: int, media: str) -> tuple[d
     executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
     outcome = "ok"
     if result.errors:
-        body["errors"] = [_format_error(e, rid) for e in result.errors]
+        body["errors"] = [format_error(e, rid) for e in result.errors]
         outcome = "error"
         if not executed and media == GRAPHQL_RESPONSE_JSON:
             status = 400
@@ -177,39 +148,4 @@ def _answer(result: ExecutionResult, rid: str, cost: int, media: str) -> tuple[d
 
 
 def _unavailable(rid: str, media: str) -> Response:
-    body = {"errors": [{"message": DB_UNAVAILABLE, "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": rid}}]}
-    return json_response(body, 503, {"retry-after": "1"}, media)
-
-
-def _is_database_down(exc: BaseException | None) -> bool:
-    """Connection-level failures (server restarted, connections killed, pool exhausted)."""
-    if exc is None:
-        return False
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, (SATimeoutError, OSError, ConnectionError, InterfaceError, OperationalError)):
-        return True
-    cause = exc.__cause__ or getattr(exc, "orig", None)
-    return cause is not None and type(cause).__name__ in _DB_DOWN_CAUSES
-
-
-def _request_error(error: GraphQLError, code: str) -> dict[str, Any]:
-    """A syntax or validation error, with its code and without field suggestions."""
-    formatted: dict[str, Any] = dict(error.formatted)
-    formatted["message"] = _SUGGESTION.sub("", str(formatted.get("message", "")))
-    formatted["extensions"] = {"code": code, **(error.extensions or {})}
-    return formatted
-
-
-def _format_error(error: GraphQLError, rid: str) -> dict[str, Any]:
-    original = error.original_error
-    if original is not None and not isinstance(original, GraphQLError):
-        log.error("unexpected error [%s]", rid, exc_info=original)
-        return {
-            "message": MASKED_MESSAGE,
-            "path": error.path,
-            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
-        }
-    formatted = dict(error.formatted)
-    formatted["message"] = _SUGGESTION.sub("", str(formatted.get("message", "")))
-    return formatted
+    return json_response({"errors": [unavailable_error(rid)]}, 503, {"retry-after": "1"}, media)

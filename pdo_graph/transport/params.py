@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -42,7 +42,7 @@ def is_json_media_type(value: str) -> bool:
     return True
 
 
-def lang(request: Request) -> str:
+def lang(request: HTTPConnection) -> str:
     return "en" if request.headers.get("accept-language", "").lower().startswith("en") else "ru"
 
 
