@@ -49,6 +49,11 @@ class Watch:
         self._stamp = stamp
         self._woken.set()
 
+    @property
+    def pending(self) -> bool:
+        """Whether a change waits to be taken by :meth:`next`."""
+        return self._woken.is_set()
+
     async def next(self) -> int:
         """Wait for a change since the last call; the stamp of the newest wake-up."""
         await self._woken.wait()
