@@ -10,6 +10,7 @@ The first three send the current state at once, then one result after every chan
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import TypeVar
 
 import strawberry
@@ -60,8 +61,9 @@ class LiveSubscription:
     async def group_seats(self, info: Info[Context, None], group_id: strawberry.ID) -> AsyncGenerator[Group, None]:
         ctx = info.context
         pk = _pk(ctx, group_id, "Group")
-        async for _ in ctx.changes(Topic.GROUP, pk):
-            yield await _visible(ctx, Group, pk)
+        async with aclosing(ctx.changes(Topic.GROUP, pk)) as beats:
+            async for _ in beats:
+                yield await _visible(ctx, Group, pk)
 
     @strawberry.subscription(
         description="The certificate's guardian (or the operator of its municipality): its balance in the "
@@ -73,9 +75,10 @@ class LiveSubscription:
         ctx = info.context
         require_auth(ctx)
         pk = _pk(ctx, certificate_id, "Certificate")
-        async for _ in ctx.changes(Topic.CERTIFICATE, pk):
-            await _visible(ctx, Certificate, pk)
-            yield await Balance.of_certificate(ctx, pk)
+        async with aclosing(ctx.changes(Topic.CERTIFICATE, pk)) as beats:
+            async for _ in beats:
+                await _visible(ctx, Certificate, pk)
+                yield await Balance.of_certificate(ctx, pk)
 
     @strawberry.subscription(
         description="Guardian: each notification added for the caller from now on (nothing is sent at once)."
@@ -87,17 +90,18 @@ class LiveSubscription:
         if ctx.actor.role is not Role.GUARDIAN or subject is None:
             raise GraphQLError(render("forbidden", ctx.lang, {}), extensions={"code": "FORBIDDEN"})
         seen: int | None = None
-        async for _ in ctx.changes(Topic.NOTIFICATION, notification_key(subject)):
-            if seen is None:
-                seen = await newest_notification_id(ctx.scope, subject)
-                continue
-            while rows := await notifications_after(ctx.scope, subject, seen):
-                for row in rows:
-                    seen = row.id
-                    if Notification.visible(ctx, row):
-                        yield Notification.from_row(row)
-                if len(rows) < ADDED_AT_MOST:
-                    break
+        async with aclosing(ctx.changes(Topic.NOTIFICATION, notification_key(subject))) as beats:
+            async for _ in beats:
+                if seen is None:
+                    seen = await newest_notification_id(ctx.scope, subject)
+                    continue
+                while rows := await notifications_after(ctx.scope, subject, seen):
+                    for row in rows:
+                        seen = row.id
+                        if Notification.visible(ctx, row):
+                            yield Notification.from_row(row)
+                    if len(rows) < ADDED_AT_MOST:
+                        break
 
     @strawberry.subscription(
         description="The enrollment's guardian, the provider of its group (or the operator of the family's "
@@ -109,5 +113,6 @@ class LiveSubscription:
         ctx = info.context
         require_auth(ctx)
         pk = _pk(ctx, enrollment_id, "Enrollment")
-        async for _ in ctx.changes(Topic.ENROLLMENT, pk):
-            yield await _visible(ctx, Enrollment, pk)
+        async with aclosing(ctx.changes(Topic.ENROLLMENT, pk)) as beats:
+            async for _ in beats:
+                yield await _visible(ctx, Enrollment, pk)

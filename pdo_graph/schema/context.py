@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncGenerator, Hashable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -69,12 +69,15 @@ class Context:
         """Drop cached rows after a write, so the payload shows the new state."""
         self.loaders.reset()
 
-    async def changes(self, topic: Topic, key: Hashable) -> AsyncIterator[None]:
+    async def changes(self, topic: Topic, key: Hashable) -> AsyncGenerator[None, None]:
         """The beat of a subscription: once at once (to read the current state, as any request reads),
         then once after each committed change of ``(topic, key)`` made by any process, a burst that
         comes while this subscriber is busy folded into one. The watch is set before the first read,
         so no change after that read is missed. Each later beat reads afresh, through the loaders of
-        that change's round (shared with the other subscribers it woke in this process)."""
+        that change's round (shared with the other subscribers it woke in this process).
+
+        Iterate it inside ``contextlib.aclosing``: a subscription that ends while this generator waits
+        at a ``yield`` (the client's ``complete``, an error) must end it too, or its watch stays set."""
         if self.live is None:
             raise RuntimeError("subscriptions are served over WebSocket")
         with self.live.hub.watch(topic, key) as watch:
