@@ -105,7 +105,12 @@ PAGE = """<!doctype html>
 <script src="/graphiql/react-dom.js"></script>
 <script src="/graphiql/graphiql.js"></script>
 <script>
-  const fetcher = GraphiQL.createFetcher({ url: window.location.origin + "/graphql" });
+  // subscriptions go over WebSocket (graphql-transport-ws) to the same path; the headers editor's
+  // values (Authorization) are sent as the connection_init payload
+  const fetcher = GraphiQL.createFetcher({
+    url: window.location.origin + "/graphql",
+    subscriptionUrl: (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + "/graphql",
+  });
   const params = new URLSearchParams(window.location.search);
   const root = ReactDOM.createRoot(document.getElementById("graphiql"));
   root.render(React.createElement(GraphiQL, {
