@@ -29,6 +29,7 @@ OWNER_OF_NODE = {
     "CatalogSource": "operator 01",
     "CatalogSyncRun": "operator 01",
     "AuditEntry": "operator 01",
+    "Notification": "guardian A",
 }
 
 
@@ -176,6 +177,17 @@ async def build_world(gql: Any, token: Any, db: Any) -> dict[str, Any]:
     )
     audit = await ok(gql, "{ auditLog(first: 1) { edges { node { id } } } }", {}, t["operator 01"])
     w["audit A"] = audit["auditLog"]["edges"][0]["node"]["id"]
+    async with db.begin() as conn:  # a notification of guardian A (the family-side services will add them)
+        notification = (
+            await conn.execute(
+                text(
+                    "INSERT INTO notifications (guardian_id, kind, title, body)"
+                    " SELECT id, 'CERTIFICATE_ISSUED', 'Сертификат выдан', '' FROM guardians WHERE subject = 'ga'"
+                    " RETURNING id"
+                )
+            )
+        ).scalar_one()
+    w["notification A"] = encode_id("Notification", notification)
     return w
 
 
@@ -193,6 +205,7 @@ NODE_IDS = {
     "Group": "group X",
     "Review": "review A",
     "AuditEntry": "audit A",
+    "Notification": "notification A",
 }
 
 ATTACKERS = ("guardian B", "provider Y", "operator 02", "analyst", "anonymous")
