@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
 TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
-.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync bench-dashboard clean
+.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync bench-dashboard bench-live clean
 
 # pip's own output goes to $(VENV)/install.log; on failure its end is shown.
 $(STAMP): pyproject.toml
@@ -64,6 +64,9 @@ bench-sync: install node
 # installs its peer (PostGraphile, Node 22) into bench/postgraphile/node_modules with npm ci on first run
 bench-dashboard: install
 	$(PY) bench/dashboard.py
+
+bench-live: install
+	$(PY) bench/subscriptions.py
 
 clean:
 	rm -rf $(VENV) .pdo tests/oidc/node_modules tests/http_audit/node_modules bench/postgraphile/node_modules
