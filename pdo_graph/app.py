@@ -37,6 +37,7 @@ from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pdo_graph.observability import Metrics, bind_request_id
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.root import build_schema
+from pdo_graph.web import analytics as analytics_web
 
 log = logging.getLogger("pdo_graph")
 
@@ -278,12 +279,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/graphiql/{name}", graphiql_asset),
+            *analytics_web.routes(lambda: _engine(services), settings),
         ],
         middleware=middleware,
         lifespan=lifespan,
     )
     app.state.services = services
     return app
+
+
+def _engine(services: Services) -> Any:
+    assert services.database is not None
+    return services.database.engine
 
 
 def _is_mutation(query: str, max_tokens: int) -> bool:

@@ -207,6 +207,20 @@ def cmd_assets(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_analytics(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.domain.analytics.refresh import refresh
+
+    done = asyncio.run(_with_db(settings, lambda db: refresh(db.engine)))
+    if done is None:
+        print("another refresh is running; nothing done")
+        return 1
+    print(
+        f"analytics refreshed: generation {done.generation}, as of {done.as_of:%Y-%m-%d %H:%M:%S %Z}, "
+        f"{done.rows} rows in {done.seconds:.1f} s"
+    )
+    return 0
+
+
 def cmd_enrollments(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph.domain import enrollment
 
@@ -264,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     esub.add_parser("expire", help="expire applications left unanswered too long").set_defaults(func=cmd_enrollments)
     esub.add_parser("complete", help="complete contracts of ended groups").set_defaults(func=cmd_enrollments)
     sub.add_parser("assets", help="fetch GraphiQL's files (pinned, integrity-checked)").set_defaults(func=cmd_assets)
+    p = sub.add_parser("analytics", help="the analysts' aggregates")
+    asub = p.add_subparsers(dest="analytics_command", required=True)
+    asub.add_parser("refresh", help="recompute the aggregates now (the server does it periodically)").set_defaults(
+        func=cmd_analytics
+    )
     from pdo_graph.integrations.cli import add_sync_command
 
     add_sync_command(sub)

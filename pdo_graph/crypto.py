@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
@@ -118,22 +119,28 @@ def new_key_spec(kid: str) -> str:
     return f"{kid}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
 
-def _dev_key_spec(data_dir: Path) -> str:
-    """The dev ring in the data directory, created once (atomically: parallel workers agree)."""
-    path = data_dir / KEY_FILE
+def _generated(data_dir: Path, name: str, content: str) -> str:
+    """A secret file in the data directory, created once with ``content`` (atomically: parallel
+    workers agree on the first one written)."""
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(new_key_spec("dev1") + "\n")
+            fh.write(content)
         try:
-            os.link(tmp, path)  # fails when another process won the race: its ring is used
+            os.link(tmp, path)  # fails when another process won the race: its file is used
         except FileExistsError:
             pass
         finally:
             tmp.unlink()
     return path.read_text()
+
+
+def _dev_key_spec(data_dir: Path) -> str:
+    """The dev ring in the data directory, created once."""
+    return _generated(data_dir, KEY_FILE, new_key_spec("dev1") + "\n")
 
 
 @lru_cache(maxsize=8)
@@ -148,3 +155,51 @@ def _ring(spec: str | None, data_dir: Path, dev: bool) -> KeyRing:
 def personal_data_keys(settings: Settings) -> KeyRing:
     """The key ring for personal data (СНИЛС): from settings, or the generated dev ring."""
     return _ring(settings.personal_data_keys, settings.data_dir.resolve(), settings.auth_mode == "dev")
+
+
+# --- signed links --------------------------------------------------------------------------------
+URL_KEY_FILE = "url-signing-key"
+_URL_SALT = b"pdo-graph/signed-urls"
+
+
+@lru_cache(maxsize=8)
+def _url_key(configured: str | None, data_dir: Path) -> bytes:
+    secret = configured or _generated(data_dir, URL_KEY_FILE, base64.b64encode(secrets.token_bytes(32)).decode())
+    return derive(secret.strip().encode(), _URL_SALT, b"hmac-v1")
+
+
+def url_signing_key(settings: Settings) -> bytes:
+    """The key of short-lived signed links: derived from ``PDO_URL_SIGNING_KEY``, or from a key
+    generated once into the data directory (set the variable when several machines serve)."""
+    return _url_key(settings.url_signing_key, settings.data_dir.resolve())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_link(key: bytes, payload: dict[str, object], expires_at: int) -> str:
+    """``<payload>.<mac>``: the payload (JSON with its expiry, base64url) and its HMAC-SHA256."""
+    body = _b64(json.dumps({**payload, "exp": expires_at}, separators=(",", ":"), ensure_ascii=False).encode())
+    return f"{body}.{_b64(hmac.new(key, body.encode(), hashlib.sha256).digest())}"
+
+
+def open_link(key: bytes, token: str, now: float) -> dict[str, object] | None:
+    """The payload of a signed link, or None when it is forged, damaged or expired."""
+    body, sep, mac = token.partition(".")
+    if not sep or len(token) > 8192:
+        return None
+    expected = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, mac):
+        return None
+    try:
+        payload = json.loads(_unb64(body))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int) or payload["exp"] < now:
+        return None
+    return payload

@@ -1,4 +1,5 @@
-"""Background jobs of the server: expiring stale applications and certificates, completing ended groups."""
+"""Background jobs of the server: expiring stale applications and certificates, completing ended groups,
+refreshing the analysts' aggregates."""
 
 from __future__ import annotations
 
@@ -42,5 +43,27 @@ async def _loop(engine: AsyncEngine, settings: Settings) -> None:
         await asyncio.sleep(JOB_INTERVAL_SECONDS)
 
 
+async def _analytics_loop(engine: AsyncEngine, settings: Settings) -> None:
+    """Recompute the analysts' aggregates now and every ``PDO_ANALYTICS_REFRESH_MINUTES``; one refresh
+    runs at a time across processes (the others skip)."""
+    from pdo_graph.domain.analytics.refresh import refresh
+
+    while True:
+        try:
+            done = await refresh(engine)
+            if done is not None:
+                log.info(
+                    "analytics refreshed: generation %s, %s rows in %.1f s", done.generation, done.rows, done.seconds
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("analytics refresh failed")
+        await asyncio.sleep(settings.analytics_refresh_minutes * 60)
+
+
 def start_background_jobs(engine: AsyncEngine, settings: Settings) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(_loop(engine, settings), name="pdo-housekeeping")]
+    tasks = [asyncio.create_task(_loop(engine, settings), name="pdo-housekeeping")]
+    if settings.analytics_refresh_minutes > 0:
+        tasks.append(asyncio.create_task(_analytics_loop(engine, settings), name="pdo-analytics-refresh"))
+    return tasks

@@ -573,7 +573,7 @@ async def _close(
         return False
     await conn.execute(
         text(
-            "UPDATE enrollments SET status = :s, reserved = 0, reason = coalesce(:r, reason),"
+            "UPDATE enrollments SET status = :s, reserved = 0, reason = coalesce(:r, reason), ended_at = now(),"
             " decided_at = CASE WHEN :decided THEN now() ELSE decided_at END WHERE id = :id"
         ),
         {"s": target.value, "r": reason, "decided": decided, "id": enrollment_id},

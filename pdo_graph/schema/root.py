@@ -28,7 +28,7 @@ from pdo_graph.resolvers.analytics import AnalyticsQuery
 from pdo_graph.resolvers.audit import AuditQuery
 from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
 from pdo_graph.resolvers.node import NodeQuery
-from pdo_graph.schema import audit, catalog, enrollment, family
+from pdo_graph.schema import analytics, audit, catalog, enrollment, family
 
 QUERY_TYPES: list[type] = [
     NodeQuery,
@@ -56,6 +56,7 @@ EXTRA_TYPES: list[type] = [
     catalog.Group,
     enrollment.Enrollment,
     audit.AuditEntry,
+    analytics.AnalyticsTable,
     *catalog_resolvers.TYPES,
     *enrollment_resolvers.TYPES,
     *integration_resolvers.TYPES,

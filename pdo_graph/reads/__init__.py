@@ -1,0 +1,1 @@
+"""Read SQL of each area (and, as areas move here, their loader classes)."""

@@ -1,0 +1,1 @@
+"""Pages served by the server itself (from its own origin, with pinned, integrity-checked assets)."""
