@@ -210,7 +210,7 @@ def cmd_assets(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_analytics(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph.domain.analytics.refresh import refresh
 
-    done = asyncio.run(_with_db(settings, lambda db: refresh(db.engine)))
+    done = asyncio.run(_with_db(settings, lambda db: refresh(db.engine, settings.analytics_min_cell)))
     if done is None:
         print("another refresh is running; nothing done")
         return 1

@@ -50,7 +50,7 @@ async def _analytics_loop(engine: AsyncEngine, settings: Settings) -> None:
 
     while True:
         try:
-            done = await refresh(engine)
+            done = await refresh(engine, settings.analytics_min_cell)
             if done is not None:
                 log.info(
                     "analytics refreshed: generation %s, %s rows in %.1f s", done.generation, done.rows, done.seconds

@@ -510,6 +510,9 @@ ANALYTICS_COLUMNS = (
     "completeness_children",
 )
 
+# pseudonyms of the children behind a small cell of a flow (migration 0010 ID_COLUMNS)
+ANALYTICS_ID_COLUMNS = ("enrollments_ids", "credited_ids", "spent_ids", "expired_ids", "completeness_ids")
+
 analytics_cells = Table(
     "analytics_cells",
     metadata,
@@ -522,5 +525,6 @@ analytics_cells = Table(
     Column("provider_id", BigInteger),
     Column("funding_kind", String(12)),
     *[Column(name, BigInteger) for name in ANALYTICS_COLUMNS],
+    *[Column(name, ARRAY(BigInteger)) for name in ANALYTICS_ID_COLUMNS],
     Index("ix_analytics_cells_lookup", "generation", "gset", "month", "municipality"),
 )

@@ -6,8 +6,9 @@ ten million ledger entries takes minutes (``bench/analytics_region.py``), and a 
 equal the journal, reserves equal the contracts', seats equal live contracts, closed periods hold
 no money (``ledger.check_invariants`` passes), so the figures are those of a real ledger:
 
-- municipalities ``01``..; providers with programs of every direction and funding kind; a group of
-  each program in every school year (September to May);
+- municipalities ``01``..; providers of very different sizes (1 to 3 × ``programs_per_provider``
+  programs, most of them small) with programs of every direction and funding kind; a group of each
+  program in every school year (September to May);
 - children with certificates issued over the years (45% before the first year), aged 5-17 at issue;
 - a funding period per municipality and school year (past ones closed); every eligible
   certificate funded with the nominal of its age, except in every fifth municipality, whose limit
@@ -38,7 +39,7 @@ class Region:
     providers: int = 1_500
     programs_per_provider: int = 8
     years: int = 3
-    enrollment_rate: float = 0.15  # of funded certificates, per school year
+    enrollment_rate: float = 0.35  # of funded certificates, per school year
     seed: float = 0.42
 
 
@@ -73,10 +74,10 @@ INSERT INTO programs (provider_id, title, description, direction, min_age, max_a
 SELECT p.id, 'Программа ' || p.id || '-' || k, 'Занятия для детей и подростков', d.direction, a.min_age,
        least(17, a.min_age + 4 + floor(random() * 5)::int), p.municipality, f.kind = 'CERTIFICATE', f.kind
   FROM providers p
- CROSS JOIN generate_series(1, :programs_per_provider) k
+ CROSS JOIN LATERAL generate_series(1, 1 + floor(power(random(), 2) * 3 * :programs_per_provider + p.id * 0)::int) k
  CROSS JOIN LATERAL (SELECT (ARRAY['TECHNICAL','NATURAL_SCIENCE','PHYSICAL_SPORTS','ARTS','TOURISM_LOCAL_HISTORY',
-                                   'SOCIAL_HUMANITARIAN'])[1 + floor(random() * 6 + p.id * 0)::int] AS direction) d
- CROSS JOIN LATERAL (SELECT 5 + floor(random() * 6 + k * 0)::int AS min_age) a
+                                   'SOCIAL_HUMANITARIAN'])[1 + floor(random() * 6 + p.id * 0 + k * 0)::int] AS direction) d
+ CROSS JOIN LATERAL (SELECT 5 + floor(random() * 6 + p.id * 0 + k * 0)::int AS min_age) a
  CROSS JOIN LATERAL (SELECT CASE WHEN r < 0.8 THEN 'CERTIFICATE' WHEN r < 0.92 THEN 'MUNICIPAL' ELSE 'PAID' END AS kind
                        FROM (SELECT random() + k * 0 + p.id * 0 AS r) x) f
  WHERE p.inn LIKE '9%'

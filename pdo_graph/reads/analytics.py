@@ -7,9 +7,10 @@ months. Per level and measure it returns the figure, its observations (averages)
 behind it:
 
 - by MONTH: the month's figures;
-- without MONTH: a flow summed over the months of the range, with the most children of any one
-  month as the number of children behind it (a lower bound of the distinct children of the range,
-  so the threshold never lets a small cell through); a stock at the last month of the range.
+- without MONTH: a flow summed over the months of the range, with the distinct children of the
+  range behind it (exact where it matters: when no single month reaches the threshold, from the
+  pseudonyms the small cells keep; otherwise the most of any month, which already reaches it); a
+  stock at the last month of the range.
 """
 
 from __future__ import annotations
@@ -59,14 +60,6 @@ def level_sql(request: TableRequest, level: tuple[Dimension, ...], limit: int | 
     """One level of a table: its cells with every asked measure's figures."""
     dims = [f"{_COLUMN[d]} AS d{i}" for i, d in enumerate(level)]
     names = [f"d{i}" for i in range(len(level))]
-    sums: list[str] = []
-    for i, m in enumerate(request.measures):
-        definition = DEFINITIONS[m]
-        sums += [
-            f"sum(c.{definition.value}) AS v{i}",
-            f"sum(c.{definition.weight}) AS w{i}" if definition.weight else f"NULL::bigint AS w{i}",
-            f"sum(c.{definition.children}) AS n{i}",
-        ]
     where = "c.generation = :generation AND c.gset = :gset AND c.month BETWEEN :start AND :end"
     if request.municipality is not None:
         where += " AND c.municipality = :municipality"
@@ -74,19 +67,49 @@ def level_sql(request: TableRequest, level: tuple[Dimension, ...], limit: int | 
         where += " AND c.direction = :direction"
     join = " LEFT JOIN providers p ON p.id = c.provider_id" if Dimension.PROVIDER in level else ""
     group = f" GROUP BY {', '.join(names)}" if names else ""
+    definitions = [DEFINITIONS[m] for m in request.measures]
+    suffix = "" if limit is None else f" LIMIT {int(limit)}"
     if Dimension.MONTH in level:
-        body = f"SELECT {', '.join(dims + sums)} FROM analytics_cells c{join} WHERE {where}{group}"
-    else:
-        inner_group = f" GROUP BY {', '.join([*names, 'c.month'])}"
-        inner = f"SELECT {', '.join([*dims, 'c.month AS month', *sums])} FROM analytics_cells c{join} WHERE {where}{inner_group}"
-        outer: list[str] = []
-        for i, m in enumerate(request.measures):
-            if DEFINITIONS[m].stock:
-                outer += [f"sum({x}{i}) FILTER (WHERE month = :end) AS {x}{i}" for x in ("v", "w", "n")]
-            else:
-                outer += [f"sum(v{i}) AS v{i}", f"sum(w{i}) AS w{i}", f"max(n{i}) AS n{i}"]
-        body = f"SELECT {', '.join([*names, *outer])} FROM ({inner}) per_month{group}"
-    return body + ("" if limit is None else f" LIMIT {int(limit)}")
+        sums: list[str] = []
+        for i, m in enumerate(definitions):
+            weight = f"sum(c.{m.weight})" if m.weight else "NULL::bigint"
+            sums += [f"sum(c.{m.value}) AS v{i}", f"{weight} AS w{i}", f"sum(c.{m.children}) AS n{i}"]
+        return f"SELECT {', '.join(dims + sums)} FROM analytics_cells c{join} WHERE {where}{group}{suffix}"
+    # Without MONTH: per month first, then over the range (a flow summed, a stock at the last month).
+    # A flow's children over the range: the most of any month when that reaches the threshold (then
+    # it is published-worthy anyway), else exactly, from the pseudonyms its small cells keep.
+    raw: list[str] = []
+    per_month: list[str] = []
+    totals: list[str] = []
+    exact: list[str] = []
+    shown: list[str] = []
+    on = " AND ".join(f"t.{n} IS NOT DISTINCT FROM e{{i}}.{n}" for n in names) or "true"
+    for i, m in enumerate(definitions):
+        weight = f"c.{m.weight}" if m.weight else "NULL::bigint"
+        raw += [f"c.{m.value} AS rv{i}", f"{weight} AS rw{i}", f"c.{m.children} AS rn{i}"]
+        per_month += [f"sum(rv{i}) AS v{i}", f"sum(rw{i}) AS w{i}", f"sum(rn{i}) AS n{i}"]
+        if m.stock:
+            totals += [f"sum({x}{i}) FILTER (WHERE month = :end) AS {x}{i}" for x in ("v", "w", "n")]
+            shown += [f"t.v{i}", f"t.w{i}", f"t.n{i}"]
+            continue
+        totals += [f"sum(v{i}) AS v{i}", f"sum(w{i}) AS w{i}", f"max(n{i}) AS n{i}"]
+        if m.ids is None:
+            shown += [f"t.v{i}", f"t.w{i}", f"t.n{i}"]
+            continue
+        raw.append(f"c.{m.ids} AS ri{i}")
+        exact.append(
+            f"LEFT JOIN (SELECT {', '.join([*names, 'count(DISTINCT x) AS e'])} FROM base, unnest(ri{i}) x"
+            f"{group}) e{i} ON {on.format(i=i)}"
+        )
+        shown += [f"t.v{i}", f"t.w{i}", f"CASE WHEN t.n{i} >= :threshold THEN t.n{i} ELSE coalesce(e{i}.e, 0) END"]
+    return (
+        f"WITH base AS (SELECT {', '.join([*dims, 'c.month AS month', *raw])} FROM analytics_cells c{join}"
+        f" WHERE {where}),"
+        f" per_month AS (SELECT {', '.join([*names, 'month', *per_month])} FROM base"
+        f" GROUP BY {', '.join([*names, 'month'])}),"
+        f" t AS (SELECT {', '.join([*names, *totals])} FROM per_month{group})"
+        f" SELECT {', '.join([*(f't.{n}' for n in names), *shown])} FROM t {' '.join(exact)}{suffix}"
+    )
 
 
 def _gset(request: TableRequest, level: tuple[Dimension, ...]) -> int:
@@ -97,7 +120,7 @@ def _gset(request: TableRequest, level: tuple[Dimension, ...]) -> int:
 
 
 async def levels(
-    conn: AsyncConnection, request: TableRequest, live: State, start: date, end: date, max_rows: int
+    conn: AsyncConnection, request: TableRequest, live: State, start: date, end: date, max_rows: int, threshold: int
 ) -> LevelData:
     """Every level of the table; a finest level with more than ``max_rows`` cells is refused."""
     dims = request.dimensions
@@ -105,6 +128,7 @@ async def levels(
     if start > end:
         return out
     params: dict[str, Any] = {
+        "threshold": threshold,
         "generation": live.generation,
         "start": start,
         "end": end,
@@ -144,7 +168,7 @@ async def table(conn: AsyncConnection, request: TableRequest, threshold: int, ma
         return build(request, {}, threshold, None)
     start, end = window(request, live.first_month, live.as_of_month)
     data: Mapping[tuple[Dimension, ...], Mapping[Key, Mapping[Measure, Figures]]] = await levels(
-        conn, request, live, start, end, max_rows
+        conn, request, live, start, end, max_rows, threshold
     )
     return build(request, data, threshold, live.as_of, (start, end))
 

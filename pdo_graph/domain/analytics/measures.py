@@ -92,6 +92,7 @@ class MeasureDef:
     children: str  # the column of the number of distinct children behind the figure
     dimensions: frozenset[Dimension]
     weight: str | None = None  # for an average: the column of the number of observations
+    ids: str | None = None  # a flow: the column of the pseudonyms of the children behind a small cell
 
     @property
     def stock(self) -> bool:
@@ -107,11 +108,35 @@ DEFINITIONS: dict[Measure, MeasureDef] = {
         MeasureDef(Measure.FUNDED_CERTIFICATES, Timing.STOCK, Unit.COUNT, "funded", "funded", CERTIFICATE_DIMENSIONS),
         MeasureDef(Measure.QUEUED_CERTIFICATES, Timing.STOCK, Unit.COUNT, "queued", "queued", CERTIFICATE_DIMENSIONS),
         MeasureDef(Measure.CHILDREN_ENROLLED, Timing.STOCK, Unit.COUNT, "enrolled", "enrolled", ALL_DIMENSIONS),
-        MeasureDef(Measure.ENROLLMENTS, Timing.FLOW, Unit.COUNT, "enrollments", "enrollments_children", ALL_DIMENSIONS),
-        MeasureDef(Measure.CREDITED, Timing.FLOW, Unit.MONEY, "credited", "credited_children", CERTIFICATE_DIMENSIONS),
+        MeasureDef(
+            Measure.ENROLLMENTS,
+            Timing.FLOW,
+            Unit.COUNT,
+            "enrollments",
+            "enrollments_children",
+            ALL_DIMENSIONS,
+            ids="enrollments_ids",
+        ),
+        MeasureDef(
+            Measure.CREDITED,
+            Timing.FLOW,
+            Unit.MONEY,
+            "credited",
+            "credited_children",
+            CERTIFICATE_DIMENSIONS,
+            ids="credited_ids",
+        ),
         MeasureDef(Measure.RESERVED, Timing.STOCK, Unit.MONEY, "reserved", "reserved_children", ALL_DIMENSIONS),
-        MeasureDef(Measure.SPENT, Timing.FLOW, Unit.MONEY, "spent", "spent_children", ALL_DIMENSIONS),
-        MeasureDef(Measure.EXPIRED, Timing.FLOW, Unit.MONEY, "expired", "expired_children", CERTIFICATE_DIMENSIONS),
+        MeasureDef(Measure.SPENT, Timing.FLOW, Unit.MONEY, "spent", "spent_children", ALL_DIMENSIONS, ids="spent_ids"),
+        MeasureDef(
+            Measure.EXPIRED,
+            Timing.FLOW,
+            Unit.MONEY,
+            "expired",
+            "expired_children",
+            CERTIFICATE_DIMENSIONS,
+            ids="expired_ids",
+        ),
         MeasureDef(
             Measure.AVERAGE_COMPLETENESS,
             Timing.FLOW,
@@ -120,6 +145,7 @@ DEFINITIONS: dict[Measure, MeasureDef] = {
             "completeness_children",
             ALL_DIMENSIONS,
             weight="completeness_reports",
+            ids="completeness_ids",
         ),
     )
 }

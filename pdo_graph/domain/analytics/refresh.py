@@ -1,14 +1,22 @@
 """The job that recomputes the analysts' aggregates from the ledger and the tables.
 
-One refresh is one REPEATABLE READ transaction (one consistent snapshot of the data): child-level
-facts are built in temporary tables (dropped at commit; nothing child-level is kept), aggregated
-per month, municipality and age and per subset of the program's dimensions (direction, provider,
-funding kind) with the number of distinct children behind each figure, and written as a new
-generation of ``analytics_cells``; ``analytics_state`` then points at it, with the time of the
-snapshot (``asOf`` in the API). The previous generation is kept until the next refresh (a reader
-that looked up the generation just before the switch still finds its rows); older ones are
-deleted. A PostgreSQL advisory lock lets one refresh run at a time across every server process:
-a second one started meanwhile returns at once.
+One refresh is one REPEATABLE READ transaction (one consistent snapshot of the data):
+
+1. child-level facts in temporary tables (dropped at commit; nothing child-level is kept): per
+   contract and month (in force, concluded, reserve at the month's end, charged, reported
+   completeness) and per certificate and month (issued, credited, expired);
+2. aggregated per month, municipality and age and per subset of the program's dimensions
+   (direction, provider, funding kind), each figure with the number of distinct children behind
+   it; a cell-month of a flow behind fewer children than the threshold keeps their pseudonyms (a
+   hash keyed by a random number drawn for this refresh and never stored), so that the children
+   of a range of months can be counted exactly; the same without the age (a child has one age in a
+   month, so those add up); certificates funded or queued per month;
+3. written as a new generation of ``analytics_cells``; ``analytics_state`` then points at it, with
+   the time of the snapshot (``asOf`` in the API).
+
+The previous generation is kept until the next refresh (a reader that looked up the generation just
+before the switch still finds its rows); older ones are deleted. A PostgreSQL advisory lock lets one
+refresh run at a time across every server process: a second one started meanwhile returns at once.
 
 What each measure counts is in ``measures.py`` and docs/analytics.md; the SQL below is the
 definition the tests recompute from raw rows. Months of timestamps are calendar months in
@@ -17,16 +25,18 @@ Europe/Moscow.
 
 from __future__ import annotations
 
+import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from pdo_graph.db.tables import ANALYTICS_COLUMNS, ANALYTICS_ID_COLUMNS
+
 LOCK_KEY = 7_301_017  # pg advisory lock: one refresh at a time
 TIMEZONE = "Europe/Moscow"
-ENROLLMENT_MEASURES = ("enrolled", "enrollments", "reserved", "spent", "completeness")
 
 
 def _month(ts: str) -> str:
@@ -44,6 +54,7 @@ class Refreshed:
     as_of_month: date
     rows: int
     seconds: float
+    steps: dict[str, float] = field(default_factory=dict)
 
 
 ENROLLMENTS_SQL = """
@@ -57,108 +68,112 @@ SELECT e.id, e.child_id, c.municipality, ch.birth_date, p.direction, p.provider_
   JOIN programs p ON p.id = g.program_id
 """
 
-FACTS_SQL = """
-CREATE TEMP TABLE a_facts (
-    month date NOT NULL, municipality text NOT NULL, age smallint NOT NULL,
-    direction text, provider_id bigint, funding_kind text,
-    child_id bigint NOT NULL, measure text NOT NULL, value bigint NOT NULL, weight bigint
-) ON COMMIT DROP
-"""
-
-CELLS_SQL = """
-CREATE TEMP TABLE a_cells (
-    gset smallint NOT NULL, month date NOT NULL, municipality text NOT NULL, age smallint,
-    direction text, provider_id bigint, funding_kind text,
-    measure text NOT NULL, value bigint, weight bigint, children bigint NOT NULL
-) ON COMMIT DROP
-"""
-
-# a contract counts from its first month to its last, cut at the month it ended and at the as-of month
+# concluded contracts: accepted by the provider (ACTIVE, COMPLETED, or TERMINATED after acceptance)
 _CONCLUDED = "e.decided_at IS NOT NULL AND e.status IN ('ACTIVE', 'COMPLETED', 'TERMINATED')"
 
-FACT_INSERTS = {
-    # certificates issued in the month
-    "certificates": f"""
-INSERT INTO a_facts
-SELECT m, c.municipality, {_age("m", "ch.birth_date")}, NULL, NULL, NULL, c.child_id, 'certificates', 1, NULL
-  FROM certificates c JOIN children ch ON ch.id = c.child_id,
-       LATERAL (SELECT date_trunc('month', c.issued_on)::date AS m) x
-""",
-    # children with a contract in force in the month
-    "enrolled": f"""
-INSERT INTO a_facts
-SELECT s::date, e.municipality, {_age("s::date", "e.birth_date")}, e.direction, e.provider_id, e.funding_kind,
-       e.child_id, 'enrolled', 1, NULL
-  FROM a_enr e,
-       generate_series(e.first_month,
-                       least((e.first_month + make_interval(months => e.months - 1))::date,
-                             coalesce({_month("e.ended_at")}, 'infinity'::date), CAST(:asof_month AS date)),
-                       interval '1 month') s
- WHERE {_CONCLUDED}
-""",
-    # contracts concluded (accepted by the provider) in the month
-    "enrollments": f"""
-INSERT INTO a_facts
-SELECT m, e.municipality, {_age("m", "e.birth_date")}, e.direction, e.provider_id, e.funding_kind,
-       e.child_id, 'enrollments', 1, NULL
-  FROM a_enr e, LATERAL (SELECT {_month("e.decided_at")} AS m) x
- WHERE {_CONCLUDED}
-""",
-    # money credited (CREDIT entries) and expired (EXPIRE entries), by the month they were posted
-    "credited": f"""
-INSERT INTO a_facts
-SELECT m, c.municipality, {_age("m", "ch.birth_date")}, NULL, NULL, NULL, c.child_id,
-       CASE l.kind WHEN 'CREDIT' THEN 'credited' ELSE 'expired' END, l.amount, NULL
-  FROM ledger_entries l
-  JOIN certificates c ON c.id = l.certificate_id
-  JOIN children ch ON ch.id = c.child_id,
-       LATERAL (SELECT {_month("l.created_at")} AS m) x
- WHERE l.kind IN ('CREDIT', 'EXPIRE')
-""",
-    # money on reserve at the end of the month: RESERVE - RELEASE - CHARGE posted up to then, per contract
-    "reserved": f"""
-INSERT INTO a_facts
+# Per contract and month: in force (from the first month to the last, cut at the month it ended and
+# at the as-of month); concluded (the month the provider accepted); on reserve at the month's end
+# (RESERVE - RELEASE - CHARGE posted up to then); charged for that month of service (CHARGE entries
+# by their month); the provision report of that month.
+CONTRACT_MONTHS_SQL = f"""
+CREATE TEMP TABLE a_cm ON COMMIT DROP AS
 WITH net AS (
     SELECT l.enrollment_id, {_month("l.created_at")} AS m,
-           sum(CASE WHEN l.kind = 'RESERVE' THEN l.amount ELSE -l.amount END) AS delta
+           sum(CASE WHEN l.kind = 'RESERVE' THEN l.amount ELSE -l.amount END)::bigint AS delta
       FROM ledger_entries l
      WHERE l.kind IN ('RESERVE', 'RELEASE', 'CHARGE') AND l.enrollment_id IS NOT NULL
      GROUP BY 1, 2
 ), running AS (
-    SELECT enrollment_id, m, sum(delta) OVER w AS outstanding, lead(m) OVER w AS next_m
+    SELECT enrollment_id, m, (sum(delta) OVER w)::bigint AS outstanding, lead(m) OVER w AS next_m
       FROM net WINDOW w AS (PARTITION BY enrollment_id ORDER BY m)
+), facts AS (
+    SELECT e.id AS enrollment_id, s::date AS month, 1 AS enrolled, 0 AS concluded, 0::bigint AS reserved,
+           0::bigint AS spent, 0 AS completeness, 0 AS reports
+      FROM a_enr e,
+           generate_series(e.first_month,
+                           least((e.first_month + make_interval(months => e.months - 1))::date,
+                                 coalesce({_month("e.ended_at")}, 'infinity'::date), CAST(:asof_month AS date)),
+                           interval '1 month') s
+     WHERE {_CONCLUDED}
+    UNION ALL
+    SELECT e.id, {_month("e.decided_at")}, 0, 1, 0, 0, 0, 0 FROM a_enr e WHERE {_CONCLUDED}
+    UNION ALL
+    SELECT r.enrollment_id, s::date, 0, 0, r.outstanding, 0, 0, 0
+      FROM running r,
+           generate_series(r.m, least(coalesce((r.next_m - interval '1 month')::date, CAST(:asof_month AS date)),
+                                      CAST(:asof_month AS date)), interval '1 month') s
+     WHERE r.outstanding > 0
+    UNION ALL
+    SELECT l.enrollment_id, l.month, 0, 0, 0, l.amount, 0, 0 FROM ledger_entries l WHERE l.kind = 'CHARGE'
+    UNION ALL
+    SELECT r.enrollment_id, r.month, 0, 0, 0, 0, r.completeness, 1 FROM provision_reports r
+), per_month AS (
+    SELECT enrollment_id, month, sum(enrolled) AS enrolled, sum(concluded) AS concluded, sum(reserved) AS reserved,
+           sum(spent) AS spent, sum(completeness) AS completeness, sum(reports) AS reports
+      FROM facts GROUP BY 1, 2
 )
-SELECT s::date, e.municipality, {_age("s::date", "e.birth_date")}, e.direction, e.provider_id, e.funding_kind,
-       e.child_id, 'reserved', r.outstanding, NULL
-  FROM running r
-  JOIN a_enr e ON e.id = r.enrollment_id,
-       generate_series(r.m, least(coalesce((r.next_m - interval '1 month')::date, CAST(:asof_month AS date)),
-                                  CAST(:asof_month AS date)), interval '1 month') s
- WHERE r.outstanding > 0
-""",
-    # money charged for a month of service (CHARGE entries by their month)
-    "spent": f"""
-INSERT INTO a_facts
-SELECT l.month, e.municipality, {_age("l.month", "e.birth_date")}, e.direction, e.provider_id, e.funding_kind,
-       e.child_id, 'spent', l.amount, NULL
-  FROM ledger_entries l JOIN a_enr e ON e.id = l.enrollment_id
- WHERE l.kind = 'CHARGE'
-""",
-    # provision reports of the month: completeness summed, reports counted
-    "completeness": f"""
-INSERT INTO a_facts
-SELECT r.month, e.municipality, {_age("r.month", "e.birth_date")}, e.direction, e.provider_id, e.funding_kind,
-       e.child_id, 'completeness', r.completeness, 1
-  FROM provision_reports r JOIN a_enr e ON e.id = r.enrollment_id
-""",
-}
+SELECT m.month, e.municipality, {_age("m.month", "e.birth_date")} AS age, e.direction, e.provider_id,
+       e.funding_kind, e.child_id, m.enrolled, m.concluded, m.reserved, m.spent, m.completeness, m.reports
+  FROM per_month m JOIN a_enr e ON e.id = m.enrollment_id
+"""
 
-# Certificates holding a funded place, or waiting in a period's queue, in a month. A certificate is
-# in one period a month at most (periods of a municipality never overlap), so a count of rows is a
-# count of children; rows are grouped by everything that decides the age on the first day of a
-# month (birth year, month and whether born on the 1st) before they are spread over the months.
+# Per child (one certificate each) and month: the certificate issued; money credited and expired
+# (CREDIT and EXPIRE entries by the month they were posted).
+CERTIFICATE_MONTHS_SQL = f"""
+CREATE TEMP TABLE a_cf ON COMMIT DROP AS
+SELECT month, municipality, {_age("month", "birth_date")} AS age, child_id,
+       sum(issued) AS issued, sum(credited) AS credited, sum(expired) AS expired
+  FROM (SELECT date_trunc('month', c.issued_on)::date AS month, c.municipality, c.child_id, ch.birth_date,
+               1 AS issued, 0::bigint AS credited, 0::bigint AS expired
+          FROM certificates c JOIN children ch ON ch.id = c.child_id
+        UNION ALL
+        SELECT {_month("l.created_at")}, c.municipality, c.child_id, ch.birth_date, 0,
+               CASE l.kind WHEN 'CREDIT' THEN l.amount ELSE 0 END, CASE l.kind WHEN 'EXPIRE' THEN l.amount ELSE 0 END
+          FROM ledger_entries l
+          JOIN certificates c ON c.id = l.certificate_id
+          JOIN children ch ON ch.id = c.child_id
+         WHERE l.kind IN ('CREDIT', 'EXPIRE')) x
+ GROUP BY month, municipality, child_id, birth_date
+"""
+
+OUT_SQL = """
+CREATE TEMP TABLE a_out (
+    gset smallint NOT NULL, month date NOT NULL, municipality text NOT NULL, age smallint,
+    direction text, provider_id bigint, funding_kind text,
+    certificates bigint, funded bigint, queued bigint, enrolled bigint, enrollments bigint,
+    enrollments_children bigint, credited bigint, credited_children bigint, reserved bigint,
+    reserved_children bigint, spent bigint, spent_children bigint, expired bigint, expired_children bigint,
+    completeness_sum bigint, completeness_reports bigint, completeness_children bigint,
+    enrollments_ids bigint[], credited_ids bigint[], spent_ids bigint[], expired_ids bigint[],
+    completeness_ids bigint[]
+) ON COMMIT DROP
+"""
+
+
+def _small(children: str, flag: str) -> str:
+    """The pseudonyms of a cell's children when there are fewer than the threshold."""
+    return f"CASE WHEN {children} < :threshold THEN array_agg(p ORDER BY p) FILTER (WHERE {flag}) END"
+
+
+CERTIFICATE_CELLS_SQL = f"""
+INSERT INTO a_out (gset, month, municipality, age, certificates, credited, credited_children, expired,
+                   expired_children, credited_ids, expired_ids)
+SELECT 1, month, municipality, age, count(*) FILTER (WHERE issued > 0),
+       sum(credited), count(*) FILTER (WHERE credited > 0), sum(expired), count(*) FILTER (WHERE expired > 0),
+       {_small("count(*) FILTER (WHERE credited > 0)", "credited > 0")},
+       {_small("count(*) FILTER (WHERE expired > 0)", "expired > 0")}
+  FROM (SELECT *, hashtextextended(child_id::text, :salt) AS p FROM a_cf) x
+ GROUP BY month, municipality, age
+"""
+
+# Certificates holding a funded place, or waiting in a period's queue, in a month: from the month
+# funded (or queued; not before the period's first) to the period's last month or its close (queued:
+# to the month before it was funded), up to the as-of month. A certificate is in one period a month
+# at most (periods of a municipality never overlap), so a count of rows is a count of children; rows
+# are grouped by everything that decides the age on the first day of a month (birth year, month and
+# whether born on the 1st) before they are spread over the months.
 FUNDING_SQL = f"""
-INSERT INTO a_cells
+INSERT INTO a_out (gset, month, municipality, age, funded, queued)
 WITH spans AS (
     SELECT c.municipality,
            make_date(extract(year FROM ch.birth_date)::int, extract(month FROM ch.birth_date)::int,
@@ -185,63 +200,67 @@ WITH spans AS (
       FROM spans
      GROUP BY 1, 2, 3, 4, 5
 )
-SELECT 1, s::date, municipality, {_age("s::date", "born")}, NULL, NULL, NULL, measure, sum(n), NULL, sum(n)
+SELECT 1, s::date, municipality, {_age("s::date", "born")},
+       sum(n) FILTER (WHERE measure = 'funded'), sum(n) FILTER (WHERE measure = 'queued')
   FROM parts, generate_series(m0, m1, interval '1 month') s
  WHERE m0 <= m1
- GROUP BY 2, 3, 4, 8
+ GROUP BY 2, 3, 4
 """
 
 # The program's dimensions a stored aggregate keeps: bit -> column (the age bit is 1).
 _OPTIONAL = ((2, "direction"), (4, "provider_id"), (8, "funding_kind"))
 
 
-def _aggregate_sql(bits: int) -> str:
+def contract_cells_sql(bits: int) -> str:
+    """The contract measures of one subset of the program's dimensions, per month, municipality and age."""
     kept = [col for bit, col in _OPTIONAL if bits & bit]
-    shown = [col if bits & bit else f"NULL::{'bigint' if col == 'provider_id' else 'text'}" for bit, col in _OPTIONAL]
-    keys = ", ".join(["month", "municipality", "age", *kept, "measure"])
-    only = "" if bits == 0 else f" WHERE measure IN ({', '.join(repr(m) for m in ENROLLMENT_MEASURES)})"
+    keys = ", ".join(["month", "municipality", "age", *kept])
     return f"""
-INSERT INTO a_cells
-SELECT {bits | 1}, month, municipality, age, {", ".join(shown)}, measure, sum(v), sum(w), count(*)
-  FROM (SELECT {keys}, child_id, sum(value) AS v, sum(weight) AS w FROM a_facts{only}
-         GROUP BY {keys}, child_id) per_child
+INSERT INTO a_out (gset, month, municipality, age, {", ".join([*kept, ""])}enrolled, enrollments,
+                   enrollments_children, reserved, reserved_children, spent, spent_children, completeness_sum,
+                   completeness_reports, completeness_children, enrollments_ids, spent_ids, completeness_ids)
+SELECT {bits | 1}, {keys}, count(*) FILTER (WHERE enrolled > 0),
+       sum(concluded), count(*) FILTER (WHERE concluded > 0), sum(reserved), count(*) FILTER (WHERE reserved > 0),
+       sum(spent), count(*) FILTER (WHERE spent > 0), sum(completeness), sum(reports),
+       count(*) FILTER (WHERE reports > 0),
+       {_small("count(*) FILTER (WHERE concluded > 0)", "concluded > 0")},
+       {_small("count(*) FILTER (WHERE spent > 0)", "spent > 0")},
+       {_small("count(*) FILTER (WHERE reports > 0)", "reports > 0")}
+  FROM (SELECT {keys}, child_id, hashtextextended(child_id::text, :salt) AS p,
+               sum(enrolled) AS enrolled, sum(concluded) AS concluded, sum(reserved) AS reserved,
+               sum(spent) AS spent, sum(completeness) AS completeness, sum(reports) AS reports
+          FROM a_cm GROUP BY {keys}, child_id) per_child
  GROUP BY {keys}
 """
 
 
-# Without the age: a child has one age in a month, so the children of the ages add up.
-AGE_FREE_SQL = """
-INSERT INTO a_cells
-SELECT gset - 1, month, municipality, NULL, direction, provider_id, funding_kind, measure,
-       sum(value), sum(weight), sum(children)
-  FROM a_cells WHERE gset % 2 = 1
- GROUP BY gset, month, municipality, direction, provider_id, funding_kind, measure
+_COUNTS = ANALYTICS_COLUMNS
+_IDS = tuple((ids, ids.removesuffix("_ids") + "_children") for ids in ANALYTICS_ID_COLUMNS)
+
+# Without the age: a child has one age in a month, so the children of the ages add up (and a small
+# total is made of small cells, whose pseudonyms are joined).
+AGE_FREE_SQL = f"""
+INSERT INTO a_out (gset, month, municipality, age, direction, provider_id, funding_kind, {", ".join(_COUNTS)},
+                   {", ".join(i for i, _ in _IDS)})
+SELECT gset - 1, month, municipality, NULL, direction, provider_id, funding_kind,
+       {", ".join(f"sum({c})" for c in _COUNTS)},
+       {", ".join(f"CASE WHEN sum({n}) < :threshold THEN analytics_ids_cat({i}) END" for i, n in _IDS)}
+  FROM a_out WHERE gset % 2 = 1
+ GROUP BY gset, month, municipality, direction, provider_id, funding_kind
 """
 
-PIVOT_SQL = """
-INSERT INTO analytics_cells (generation, gset, month, municipality, age, direction, provider_id, funding_kind,
-    certificates, funded, queued, enrolled, enrollments, enrollments_children, credited, credited_children,
-    reserved, reserved_children, spent, spent_children, expired, expired_children,
-    completeness_sum, completeness_reports, completeness_children)
-SELECT :generation, gset, month, municipality, age, direction, provider_id, funding_kind,
-       sum(children) FILTER (WHERE measure = 'certificates'),
-       sum(children) FILTER (WHERE measure = 'funded'),
-       sum(children) FILTER (WHERE measure = 'queued'),
-       sum(children) FILTER (WHERE measure = 'enrolled'),
-       sum(value) FILTER (WHERE measure = 'enrollments'),
-       sum(children) FILTER (WHERE measure = 'enrollments'),
-       sum(value) FILTER (WHERE measure = 'credited'),
-       sum(children) FILTER (WHERE measure = 'credited'),
-       sum(value) FILTER (WHERE measure = 'reserved'),
-       sum(children) FILTER (WHERE measure = 'reserved'),
-       sum(value) FILTER (WHERE measure = 'spent'),
-       sum(children) FILTER (WHERE measure = 'spent'),
-       sum(value) FILTER (WHERE measure = 'expired'),
-       sum(children) FILTER (WHERE measure = 'expired'),
-       sum(value) FILTER (WHERE measure = 'completeness'),
-       sum(weight) FILTER (WHERE measure = 'completeness'),
-       sum(children) FILTER (WHERE measure = 'completeness')
-  FROM a_cells
+# The certificate and contract figures of a cell (kept apart above) in one row: only the aggregates
+# without program dimensions hold both.
+_STORED = f"gset, month, municipality, age, direction, provider_id, funding_kind, {', '.join(_COUNTS)}, " + ", ".join(
+    i for i, _ in _IDS
+)
+STORE_SQL = f"""
+INSERT INTO analytics_cells (generation, {_STORED})
+SELECT CAST(:generation AS bigint), {_STORED} FROM a_out WHERE gset > 1
+UNION ALL
+SELECT CAST(:generation AS bigint), gset, month, municipality, age, direction, provider_id, funding_kind,
+       {", ".join(f"sum({c})" for c in _COUNTS)}, {", ".join(f"analytics_ids_cat({i})" for i, _ in _IDS)}
+  FROM a_out WHERE gset <= 1
  GROUP BY gset, month, municipality, age, direction, provider_id, funding_kind
 """
 
@@ -254,22 +273,25 @@ ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, as_of = exclude
 """
 
 
-async def refresh(engine: AsyncEngine) -> Refreshed | None:
-    """Recompute the aggregates as a new generation; None when another refresh is running."""
+async def refresh(engine: AsyncEngine, threshold: int = 5) -> Refreshed | None:
+    """Recompute the aggregates as a new generation; None when another refresh is running.
+
+    ``threshold`` is the disclosure threshold (``PDO_ANALYTICS_MIN_CELL``): the cells of flows
+    behind fewer children keep their pseudonyms."""
     started = time.perf_counter()
     async with engine.connect() as conn:
         async with conn.begin():
             await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY})).scalar_one():
                 return None
-            done = await _rebuild(conn, started)
+            done = await _rebuild(conn, started, threshold)
         async with conn.begin():
             await conn.execute(text("DELETE FROM analytics_cells WHERE generation < :g"), {"g": done.generation - 1})
         return done
 
 
-async def _rebuild(conn: AsyncConnection, started: float) -> Refreshed:
-    await conn.execute(text("SET LOCAL work_mem = '128MB'"))
+async def _rebuild(conn: AsyncConnection, started: float, threshold: int) -> Refreshed:
+    await conn.execute(text("SET LOCAL work_mem = '1GB'"))  # one refresh at a time: hash aggregates in memory
     now = (
         await conn.execute(
             text(
@@ -279,27 +301,37 @@ async def _rebuild(conn: AsyncConnection, started: float) -> Refreshed:
         )
     ).one()
     generation = int(now.last or 0) + 1
-    params = {"asof_month": now.asof_month}
-    for sql in (ENROLLMENTS_SQL, FACTS_SQL, CELLS_SQL):
-        await conn.execute(text(sql))
-    await conn.execute(text("CREATE INDEX ON a_enr (id)"))
-    await conn.execute(text("ANALYZE a_enr"))
-    for sql in FACT_INSERTS.values():
-        await conn.execute(text(sql), params)
-    await conn.execute(text(FUNDING_SQL), params)
+    params = {
+        "asof_month": now.asof_month,
+        "threshold": threshold,
+        "salt": secrets.randbits(63),
+        "generation": generation,
+    }
+    steps: dict[str, float] = {}
+
+    async def step(name: str, sql: str) -> None:
+        t = time.perf_counter()
+        await conn.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql})
+        steps[name] = steps.get(name, 0.0) + time.perf_counter() - t
+
+    await step("contracts", ENROLLMENTS_SQL)
+    await step("contracts", "CREATE INDEX ON a_enr (id)")
+    await step("contracts", "ANALYZE a_enr")
+    await step("contract months", CONTRACT_MONTHS_SQL)
+    await step("certificate months", CERTIFICATE_MONTHS_SQL)
+    await step("cells", OUT_SQL)
+    await step("cells", CERTIFICATE_CELLS_SQL)
+    await step("cells", FUNDING_SQL)
     for bits in (0, 2, 4, 8, 6, 10, 12, 14):
-        await conn.execute(text(_aggregate_sql(bits)))
-    await conn.execute(text(AGE_FREE_SQL))
-    inserted = await conn.execute(text(PIVOT_SQL), {"generation": generation})
+        await step("cells", contract_cells_sql(bits))
+    await step("without age", AGE_FREE_SQL)
+    await step("store", STORE_SQL)
+    stored = (
+        await conn.execute(text("SELECT count(*) FROM analytics_cells WHERE generation = :g"), {"g": generation})
+    ).scalar_one()
     seconds = time.perf_counter() - started
-    await conn.execute(
-        text(STATE_SQL),
-        {
-            "generation": generation,
-            "as_of": now.as_of,
-            "asof_month": now.asof_month,
-            "ms": int(seconds * 1000),
-        },
-    )
-    await conn.execute(text("ANALYZE analytics_cells"))
-    return Refreshed(generation, now.as_of, now.asof_month, inserted.rowcount, seconds)
+    params["as_of"] = now.as_of
+    params["ms"] = int(seconds * 1000)
+    await step("store", STATE_SQL)
+    await step("store", "ANALYZE analytics_cells")
+    return Refreshed(generation, now.as_of, now.asof_month, stored, seconds, steps)

@@ -189,7 +189,7 @@ def build(
                 row.append(_show_dimension(d, by_dim[d]) if d in by_dim else None)
             for m in request.measures:
                 f = None if figures is None else figures.get(m)
-                withheld = figures is None or any(p.is_withheld(lv, key) for p in protections[m])
+                withheld = any(p.is_withheld(lv, key) for p in protections[m])
                 if withheld:
                     row.append(None)
                     suppressed += 1

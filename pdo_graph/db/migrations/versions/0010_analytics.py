@@ -11,11 +11,14 @@ Create Date: 2026-12-08 12:00:00
   else their decision or creation time (the best record there is of when they ended).
 - analytics_cells: the aggregates the analysts' tables are read from, one generation per refresh
   (pdo_graph/domain/analytics/refresh.py); analytics_state: the live generation and its time.
-  No row of either names a child.
+  No row of either names a child: a cell-month behind fewer children than the threshold keeps
+  their pseudonyms (a hash under a random key of that refresh, never stored), so that the children
+  of a range of months can be counted exactly.
 """
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0010"
 down_revision = "0004"
@@ -57,7 +60,10 @@ def upgrade() -> None:
         sa.Column("provider_id", sa.BigInteger),
         sa.Column("funding_kind", sa.String(12)),
         *[sa.Column(name, sa.BigInteger) for name in CELL_COLUMNS],
+        *[sa.Column(name, postgresql.ARRAY(sa.BigInteger)) for name in ID_COLUMNS],
     )
+    # concatenates the pseudonym arrays of small cells (refresh.py)
+    op.execute("CREATE AGGREGATE analytics_ids_cat(bigint[]) (SFUNC = array_cat, STYPE = bigint[])")
     op.create_index(
         "ix_analytics_cells_lookup", "analytics_cells", ["generation", "gset", "month", "municipality"]
     )
@@ -85,7 +91,12 @@ CELL_COLUMNS = (
 )
 
 
+# pseudonyms of the children behind a small flow cell (tables.py ANALYTICS_ID_COLUMNS)
+ID_COLUMNS = ("enrollments_ids", "credited_ids", "spent_ids", "expired_ids", "completeness_ids")
+
+
 def downgrade() -> None:
+    op.execute("DROP AGGREGATE analytics_ids_cat(bigint[])")
     op.drop_table("analytics_cells")
     op.drop_table("analytics_state")
     op.drop_column("enrollments", "ended_at")
