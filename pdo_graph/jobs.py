@@ -44,10 +44,19 @@ async def _loop(engine: AsyncEngine, settings: Settings) -> None:
 
 
 async def _analytics_loop(engine: AsyncEngine, settings: Settings) -> None:
-    """Recompute the analysts' aggregates now and every ``PDO_ANALYTICS_REFRESH_MINUTES``; one refresh
-    runs at a time across processes (the others skip)."""
-    from pdo_graph.domain.analytics.refresh import refresh
+    """Recompute the analysts' aggregates every ``PDO_ANALYTICS_REFRESH_MINUTES`` (at start too, unless
+    the last refresh is younger than that); one refresh runs at a time across processes (the others
+    skip)."""
+    from pdo_graph.domain.analytics.refresh import refresh, seconds_since_refresh
 
+    interval = settings.analytics_refresh_minutes * 60
+    try:
+        age = await seconds_since_refresh(engine)
+    except Exception:
+        log.exception("analytics state unreadable")
+        age = None
+    if age is not None and age < interval:
+        await asyncio.sleep(interval - age)
     while True:
         try:
             done = await refresh(engine, settings.analytics_min_cell)
@@ -59,7 +68,7 @@ async def _analytics_loop(engine: AsyncEngine, settings: Settings) -> None:
             raise
         except Exception:
             log.exception("analytics refresh failed")
-        await asyncio.sleep(settings.analytics_refresh_minutes * 60)
+        await asyncio.sleep(interval)
 
 
 def start_background_jobs(engine: AsyncEngine, settings: Settings) -> list[asyncio.Task[None]]:

@@ -167,3 +167,27 @@ def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@asynccontextmanager
+async def scratch_database(engine: AsyncEngine, database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An empty database of its own on the test server (for migration tests), dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from pdo_graph.db.engine import make_engine
+
+    name = f"pdo_mig_{uuid.uuid4().hex[:10]}"
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    scratch = make_engine(make_url(database_url).set(database=name).render_as_string(hide_password=False), 2)
+    try:
+        yield scratch
+    finally:
+        await scratch.dispose()
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

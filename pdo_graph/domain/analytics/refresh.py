@@ -335,3 +335,14 @@ async def _rebuild(conn: AsyncConnection, started: float, threshold: int) -> Ref
     await step("store", STATE_SQL)
     await step("store", "ANALYZE analytics_cells")
     return Refreshed(generation, now.as_of, now.asof_month, stored, seconds, steps)
+
+
+async def seconds_since_refresh(engine: AsyncEngine) -> float | None:
+    """How long ago the live aggregates were computed; None before the first refresh."""
+    async with engine.connect() as conn:
+        age = (
+            await conn.execute(
+                text("SELECT extract(epoch FROM now() - as_of)::float8 FROM analytics_state WHERE id = 1")
+            )
+        ).scalar()
+    return None if age is None else float(age)
