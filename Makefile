@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
 TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
-.PHONY: install node run test lint schema schema-check bench-search bench-rush bench-sync clean
+.PHONY: install node run test lint schema schema-check bench-search bench-rush bench-sync bench-analytics clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench-rush: install
 
 bench-sync: install node
 	$(PY) bench/sync.py
+
+bench-analytics: install
+	$(PY) bench/analytics_region.py
 
 clean:
 	rm -rf $(VENV) .pdo tests/oidc/node_modules tests/http_audit/node_modules

@@ -55,7 +55,7 @@ class Settings:
     sync_request_budget_seconds: float = 120.0
     sync_request_timeout: float = 15.0
     analytics_min_cell: int = 5
-    analytics_max_rows: int = 10_000
+    analytics_max_rows: int = 5_000
     analytics_refresh_minutes: float = 60.0
     analytics_link_seconds: int = 600
     url_signing_key: str | None = None
@@ -96,7 +96,7 @@ class Settings:
             sync_request_budget_seconds=float(e.get("PDO_SYNC_REQUEST_BUDGET_SECONDS", "120")),
             sync_request_timeout=float(e.get("PDO_SYNC_REQUEST_TIMEOUT", "15")),
             analytics_min_cell=max(1, int(e.get("PDO_ANALYTICS_MIN_CELL", "5"))),
-            analytics_max_rows=int(e.get("PDO_ANALYTICS_MAX_ROWS", "10000")),
+            analytics_max_rows=int(e.get("PDO_ANALYTICS_MAX_ROWS", "5000")),
             analytics_refresh_minutes=float(e.get("PDO_ANALYTICS_REFRESH_MINUTES", "60")),
             analytics_link_seconds=int(e.get("PDO_ANALYTICS_LINK_SECONDS", "600")),
             url_signing_key=e.get("PDO_URL_SIGNING_KEY") or None,

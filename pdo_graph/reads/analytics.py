@@ -35,7 +35,7 @@ _COLUMN = {
     Dimension.MONTH: "c.month",
     Dimension.AGE: "c.age",
     Dimension.FUNDING_KIND: "c.funding_kind",
-    Dimension.PROVIDER: "p.inn",
+    Dimension.PROVIDER: "c.provider_id",  # named by its INN once the cells are summed
 }
 
 
@@ -57,7 +57,17 @@ async def state(conn: AsyncConnection) -> State | None:
 
 
 def level_sql(request: TableRequest, level: tuple[Dimension, ...], limit: int | None = None) -> str:
-    """One level of a table: its cells with every asked measure's figures."""
+    """One level of a table: its cells with every asked measure's figures (a provider by its INN)."""
+    sql = _level_sql(request, level, limit)
+    if Dimension.PROVIDER not in level:
+        return sql
+    at = level.index(Dimension.PROVIDER)
+    columns = [f"p.inn AS d{at}" if i == at else f"x.d{i}" for i in range(len(level))]
+    columns += [f"x.{f}{i}" for i in range(len(request.measures)) for f in "vwn"]
+    return f"SELECT {', '.join(columns)} FROM ({sql}) x JOIN providers p ON p.id = x.d{at}"
+
+
+def _level_sql(request: TableRequest, level: tuple[Dimension, ...], limit: int | None) -> str:
     dims = [f"{_COLUMN[d]} AS d{i}" for i, d in enumerate(level)]
     names = [f"d{i}" for i in range(len(level))]
     where = "c.generation = :generation AND c.gset = :gset AND c.month BETWEEN :start AND :end"
@@ -65,7 +75,7 @@ def level_sql(request: TableRequest, level: tuple[Dimension, ...], limit: int | 
         where += " AND c.municipality = :municipality"
     if request.direction is not None:
         where += " AND c.direction = :direction"
-    join = " LEFT JOIN providers p ON p.id = c.provider_id" if Dimension.PROVIDER in level else ""
+    join = ""
     group = f" GROUP BY {', '.join(names)}" if names else ""
     definitions = [DEFINITIONS[m] for m in request.measures]
     suffix = "" if limit is None else f" LIMIT {int(limit)}"
@@ -77,17 +87,17 @@ def level_sql(request: TableRequest, level: tuple[Dimension, ...], limit: int | 
         return f"SELECT {', '.join(dims + sums)} FROM analytics_cells c{join} WHERE {where}{group}{suffix}"
     # Without MONTH: per month first, then over the range (a flow summed, a stock at the last month).
     # A flow's children over the range: the most of any month when that reaches the threshold (then
-    # it is published-worthy anyway), else exactly, from the pseudonyms its small cells keep.
-    raw: list[str] = []
+    # it is published-worthy anyway), else exactly, from the pseudonyms its small cells keep (read
+    # only for the cells that need them).
     per_month: list[str] = []
     totals: list[str] = []
     exact: list[str] = []
     shown: list[str] = []
-    on = " AND ".join(f"t.{n} IS NOT DISTINCT FROM e{{i}}.{n}" for n in names) or "true"
+    on = " AND ".join(f"t.{n} = e{{i}}.{n}" for n in names) or "true"  # dimensions of a level are never null
+    keys = ", ".join(names)
     for i, m in enumerate(definitions):
-        weight = f"c.{m.weight}" if m.weight else "NULL::bigint"
-        raw += [f"c.{m.value} AS rv{i}", f"{weight} AS rw{i}", f"c.{m.children} AS rn{i}"]
-        per_month += [f"sum(rv{i}) AS v{i}", f"sum(rw{i}) AS w{i}", f"sum(rn{i}) AS n{i}"]
+        weight = f"sum(c.{m.weight})" if m.weight else "NULL::bigint"
+        per_month += [f"sum(c.{m.value}) AS v{i}", f"{weight} AS w{i}", f"sum(c.{m.children}) AS n{i}"]
         if m.stock:
             totals += [f"sum({x}{i}) FILTER (WHERE month = :end) AS {x}{i}" for x in ("v", "w", "n")]
             shown += [f"t.v{i}", f"t.w{i}", f"t.n{i}"]
@@ -96,17 +106,21 @@ def level_sql(request: TableRequest, level: tuple[Dimension, ...], limit: int | 
         if m.ids is None:
             shown += [f"t.v{i}", f"t.w{i}", f"t.n{i}"]
             continue
-        raw.append(f"c.{m.ids} AS ri{i}")
+        needed = f" AND ({keys}) IN (SELECT {keys} FROM t WHERE n{i} < :threshold)" if names else ""
         exact.append(
-            f"LEFT JOIN (SELECT {', '.join([*names, 'count(DISTINCT x) AS e'])} FROM base, unnest(ri{i}) x"
-            f"{group}) e{i} ON {on.format(i=i)}"
+            f"LEFT JOIN (SELECT {', '.join([*names, 'count(DISTINCT x) AS e'])}"
+            f" FROM (SELECT {', '.join([*dims, f'c.{m.ids} AS ids'])} FROM analytics_cells c{join}"
+            f" WHERE {where} AND c.{m.ids} IS NOT NULL) small, unnest(ids) x"
+            f" WHERE true{needed}{group}) e{i} ON {on.format(i=i)}"
         )
-        shown += [f"t.v{i}", f"t.w{i}", f"CASE WHEN t.n{i} >= :threshold THEN t.n{i} ELSE coalesce(e{i}.e, 0) END"]
+        shown += [
+            f"t.v{i}",
+            f"t.w{i}",
+            f"CASE WHEN t.n{i} >= :threshold THEN t.n{i} ELSE coalesce(e{i}.e, 0) END AS n{i}",
+        ]
     return (
-        f"WITH base AS (SELECT {', '.join([*dims, 'c.month AS month', *raw])} FROM analytics_cells c{join}"
-        f" WHERE {where}),"
-        f" per_month AS (SELECT {', '.join([*names, 'month', *per_month])} FROM base"
-        f" GROUP BY {', '.join([*names, 'month'])}),"
+        f"WITH per_month AS (SELECT {', '.join([*dims, 'c.month AS month', *per_month])} FROM analytics_cells c{join}"
+        f" WHERE {where} GROUP BY {', '.join([*names, 'month'])}),"
         f" t AS (SELECT {', '.join([*names, *totals])} FROM per_month{group})"
         f" SELECT {', '.join([*(f't.{n}' for n in names), *shown])} FROM t {' '.join(exact)}{suffix}"
     )
@@ -166,6 +180,10 @@ async def table(conn: AsyncConnection, request: TableRequest, threshold: int, ma
     live = await state(conn)
     if live is None:
         return build(request, {}, threshold, None)
+    # a table's statements are short but look costly to the planner: no JIT compilation (it takes
+    # longer than the query), and sorts and hashes in memory
+    await conn.execute(text("SET LOCAL jit = off"))
+    await conn.execute(text("SET LOCAL work_mem = '64MB'"))
     start, end = window(request, live.first_month, live.as_of_month)
     data: Mapping[tuple[Dimension, ...], Mapping[Key, Mapping[Measure, Figures]]] = await levels(
         conn, request, live, start, end, max_rows, threshold
