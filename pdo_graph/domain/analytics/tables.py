@@ -14,7 +14,7 @@ import csv
 import io
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -71,9 +71,6 @@ class Table:
     as_of: datetime | None
     month_from: date | None = None
     month_to: date | None = None
-    primary: int = 0
-    cells: int = 0  # figures in the table (rows x measures)
-    protections: dict[Measure, list[Protection]] = field(default_factory=dict)
 
 
 def authorize(principal: Principal, request: TableRequest) -> TableRequest:
@@ -173,7 +170,7 @@ def build(
     end = months[1] if months else None
     protections = {m: _protect(m, dims, levels, level_dims, data, threshold, end) for m in request.measures}
     rows: list[tuple[tuple[Any, ...], list[str | None]]] = []
-    suppressed = primary = 0
+    suppressed = 0
     for lv in levels:
         cells = data.get(level_dims[lv], {})
         empty: set[Key] = set()
@@ -193,7 +190,6 @@ def build(
                 if withheld:
                     row.append(None)
                     suppressed += 1
-                    primary += any(key in p.primary.get(lv, ()) for p in protections[m])
                 else:
                     row.append(_show_measure(m, f))
             rows.append((_row_order(request.by, by_dim), row))
@@ -210,9 +206,6 @@ def build(
         as_of=as_of,
         month_from=months[0] if months else None,
         month_to=months[1] if months else None,
-        primary=primary,
-        cells=len(rows) * len(request.measures),
-        protections=protections,
     )
 
 
