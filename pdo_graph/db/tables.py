@@ -247,7 +247,7 @@ programs = Table(
     Column("rating_count", Integer, nullable=False, server_default="0"),
     Column("modified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # 0010: how the program is paid for (only read by analytics until the kinds feature lands)
-    Column("funding_kind", String(12), nullable=False, server_default="CERTIFICATE"),
+    Column("funding_kind", Text, nullable=False, server_default="CERTIFICATE"),
     Column(
         "search",
         TSVECTOR,

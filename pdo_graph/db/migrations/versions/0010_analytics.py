@@ -28,7 +28,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column(
-        "programs", sa.Column("funding_kind", sa.String(12), nullable=False, server_default="CERTIFICATE")
+        "programs", sa.Column("funding_kind", sa.Text, nullable=False, server_default="CERTIFICATE")
     )
     op.create_check_constraint(
         "ck_programs_funding_kind", "programs", "funding_kind IN ('CERTIFICATE', 'MUNICIPAL', 'PAID')"
