@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
 TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
-.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync bench-dashboard bench-live clean
+.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync bench-dashboard bench-live bench-analytics clean
 
 # pip's own output goes to $(VENV)/install.log; on failure its end is shown.
 $(STAMP): pyproject.toml
@@ -67,6 +67,9 @@ bench-dashboard: install
 
 bench-live: install
 	$(PY) bench/subscriptions.py
+
+bench-analytics: install
+	$(PY) bench/analytics_region.py
 
 clean:
 	rm -rf $(VENV) .pdo tests/oidc/node_modules tests/http_audit/node_modules bench/postgraphile/node_modules

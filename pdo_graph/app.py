@@ -1,5 +1,5 @@
 """Starlette app factory: /graphql (GraphiQL on GET, subscriptions over WebSocket), /healthz, /readyz,
-/metrics.
+/metrics, the analysts' page /analytics and its CSV export.
 
 The app wires the long-lived services (:mod:`pdo_graph.services`), the ``/graphql`` endpoints (HTTP:
 :mod:`pdo_graph.transport.endpoint`; WebSocket: :mod:`pdo_graph.transport.websocket`) and the middleware that gives every request its id, metric
@@ -30,6 +30,7 @@ from pdo_graph.graphql_schema import build_schema
 from pdo_graph.net import is_loopback
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pdo_graph.services import Services, make_verifier, open_live
+from pdo_graph.transport.analytics import AnalyticsPages
 from pdo_graph.transport.endpoint import GraphQLEndpoint
 from pdo_graph.transport.middleware import RequestObserver
 from pdo_graph.transport.websocket import LiveEndpoint
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/graphiql/{name}", graphiql_asset),
+            *AnalyticsPages(services).routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -1,4 +1,5 @@
-"""``pdo-graph``: serve, migrate, demo-data, dev-token, ledger check, export-schema, housekeeping, sync.
+"""``pdo-graph``: serve, migrate, demo-data, dev-token, ledger check, export-schema, housekeeping,
+analytics refresh, sync.
 
 Every command validates the settings first (each mistake one line naming its variable) and ends
 with one of the exit codes of ``pdo_graph.config`` (README "Exit codes")."""
@@ -193,6 +194,24 @@ def cmd_enrollments(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_analytics(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.jobs import refresh_analytics
+
+    async def run(db: Database) -> bool:
+        with _console(settings).step("refreshing the analysts' aggregates") as step:
+            done = await refresh_analytics(db.engine, settings, progress=step.update)
+            if done is None:
+                step.warn("another refresh is running (in the server or another command): nothing done")
+                return False
+            step.done = f"analytics aggregates refreshed: generation {done.generation}, {done.rows} rows"
+        print(
+            f"analytics refreshed: generation {done.generation}, as of {done.as_of:%Y-%m-%d %H:%M:%S %Z}, {done.rows} rows"
+        )
+        return True
+
+    return EXIT_OK if asyncio.run(_with_db(settings, run)) else EXIT_FAILED
+
+
 def _port(value: str) -> int:
     try:
         return port_number(value)
@@ -308,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     command("assets", "fetch GraphiQL's files (pinned, integrity-checked) into $PDO_DATA_DIR/assets").set_defaults(
         func=cmd_assets
     )
+    p = command("analytics", "the analysts' aggregates")
+    asub = p.add_subparsers(dest="analytics_command", required=True, metavar="COMMAND")
+    asub.add_parser(
+        "refresh",
+        help="recompute the aggregates now (the server does it every PDO_ANALYTICS_REFRESH_MINUTES);"
+        " exit 1 when another refresh is running",
+        description="Recompute the analysts' aggregates from the ledger and the tables as a new generation;"
+        " exit 1 when another refresh is running.",
+    ).set_defaults(func=cmd_analytics)
     from pdo_graph.integrations.cli import add_sync_command
 
     add_sync_command(sub, epilog=EPILOG)

@@ -95,6 +95,11 @@ class Settings:
     sync_request_timeout: float = 15.0
     log_format: str = "auto"  # auto (text on a terminal, JSON otherwise) | json | text
     log_level: str = "info"
+    analytics_min_cell: int = 5  # the disclosure threshold: figures behind fewer children are withheld
+    analytics_max_rows: int = 5_000  # the most cells of a table's finest level
+    analytics_refresh_minutes: float = 60.0  # how often the server recomputes the aggregates (0: never)
+    analytics_link_seconds: int = 600  # how long a table's signed CSV link lives
+    url_signing_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, serving: bool = False, **overrides: Any) -> Settings:
@@ -172,14 +177,14 @@ def _int_range(low: int, high: int, what: str = "a whole number") -> Callable[[s
     return parse
 
 
-def _seconds(low: float, high: float) -> Callable[[str], float]:
+def _decimal(low: float, high: float, unit: str = "seconds") -> Callable[[str], float]:
     def parse(value: str) -> float:
         try:
             number = float(value.strip())
         except ValueError:
             number = float("nan")
         if not low <= number <= high:  # also refuses nan
-            raise Bad(f"expected seconds {low:g}–{high:g}")
+            raise Bad(f"expected {unit} {low:g}–{high:g}")
         return number
 
     return parse
@@ -352,17 +357,22 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_CORS_ORIGINS", "cors_origins", _origins),
     Var("PDO_WS_MAX_SUBSCRIPTIONS", "ws_max_subscriptions", _int_range(1, 1000)),
     Var("PDO_WS_MAX_MESSAGE_BYTES", "ws_max_message_bytes", _int_range(1024, 16 * 1024 * 1024, "a number of bytes")),
-    Var("PDO_WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_seconds", _seconds(0.1, 600)),
-    Var("PDO_WS_PING_SECONDS", "ws_ping_seconds", _seconds(0.1, 3600)),
+    Var("PDO_WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_seconds", _decimal(0.1, 600)),
+    Var("PDO_WS_PING_SECONDS", "ws_ping_seconds", _decimal(0.1, 3600)),
     Var("PDO_ENROLLMENT_EXPIRY_DAYS", "enrollment_expiry_days", _int_range(1, 365, "a number of days")),
     Var("PDO_BACKGROUND_JOBS", "background_jobs", _bool),
     Var("PDO_SYNC_BACKGROUND", "sync_background", _bool),
-    Var("PDO_SYNC_POLL_SECONDS", "sync_poll_seconds", _seconds(1, 86400)),
-    Var("PDO_SYNC_TIME_BUDGET_SECONDS", "sync_time_budget_seconds", _seconds(1, 86400)),
-    Var("PDO_SYNC_REQUEST_BUDGET_SECONDS", "sync_request_budget_seconds", _seconds(1, 3600)),
-    Var("PDO_SYNC_REQUEST_TIMEOUT", "sync_request_timeout", _seconds(0.1, 600)),
+    Var("PDO_SYNC_POLL_SECONDS", "sync_poll_seconds", _decimal(1, 86400)),
+    Var("PDO_SYNC_TIME_BUDGET_SECONDS", "sync_time_budget_seconds", _decimal(1, 86400)),
+    Var("PDO_SYNC_REQUEST_BUDGET_SECONDS", "sync_request_budget_seconds", _decimal(1, 3600)),
+    Var("PDO_SYNC_REQUEST_TIMEOUT", "sync_request_timeout", _decimal(0.1, 600)),
     Var("PDO_LOG_FORMAT", "log_format", _log_format),
     Var("PDO_LOG_LEVEL", "log_level", _choice(*LOG_LEVELS)),
+    Var("PDO_ANALYTICS_MIN_CELL", "analytics_min_cell", _int_range(1, 1000, "a number of children")),
+    Var("PDO_ANALYTICS_MAX_ROWS", "analytics_max_rows", _int_range(1, 1_000_000, "a number of rows")),
+    Var("PDO_ANALYTICS_REFRESH_MINUTES", "analytics_refresh_minutes", _decimal(0, 7 * 24 * 60, "minutes")),
+    Var("PDO_ANALYTICS_LINK_SECONDS", "analytics_link_seconds", _int_range(10, 86400, "a number of seconds")),
+    Var("PDO_URL_SIGNING_KEY", "url_signing_key", _secret_key, secret=True),
 )
 assert {v.field for v in VARIABLES} == {f.name for f in fields(Settings)}, "every setting has one variable"
 

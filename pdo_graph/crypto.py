@@ -11,6 +11,11 @@ ring keys the HMAC used for duplicate matching (a hash must stay comparable acro
 at least 32 random bytes). Without it, in dev auth mode, a ring is generated once into
 ``$PDO_DATA_DIR/personal-data-keys`` (like the dev signing key and the catalog-secret key: one
 mechanism, ``dev_secret``); in any other mode the service refuses to start without it.
+
+Short-lived signed links (the analysts' CSV export) carry a payload and its HMAC-SHA256 under a key
+derived from ``PDO_URL_SIGNING_KEY``, or, when it is not set, from a key generated once into
+``$PDO_DATA_DIR/url-signing-key`` by the same mechanism (in every mode: a link lives minutes, so a
+lost key costs a fresh link; set the variable when several machines serve).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
@@ -120,9 +126,10 @@ def new_key_spec(kid: str) -> str:
 
 
 def dev_secret(data_dir: Path, name: str, generate: Callable[[], str], *, create: bool = True) -> str | None:
-    """A secret of dev mode kept in the data directory (the dev signing key, the personal-data ring,
-    the catalog-secret key): generated on first use with mode 0600, atomically (parallel workers
-    agree on one), read back on every later start. None when it is absent and ``create`` is false."""
+    """A generated secret kept in the data directory (dev mode's signing key, personal-data ring and
+    catalog-secret key; the link-signing key when none is configured): generated on first use with
+    mode 0600, atomically (parallel workers agree on one), read back on every later start. None when
+    it is absent and ``create`` is false."""
     path = data_dir / name
     if not path.exists():
         if not create:
@@ -165,3 +172,54 @@ def catalog_secret_key(settings: Settings) -> str | None:
     if settings.auth_mode != "dev":
         return None
     return dev_secret(settings.data_dir.resolve(), SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48))
+
+
+# --- signed links --------------------------------------------------------------------------------
+URL_KEY_FILE = "url-signing-key"
+_URL_SALT = b"pdo-graph/signed-urls"
+
+
+@lru_cache(maxsize=8)
+def _url_key(configured: str | None, data_dir: Path) -> bytes:
+    secret = configured or dev_secret(
+        data_dir, URL_KEY_FILE, lambda: base64.b64encode(secrets.token_bytes(32)).decode()
+    )
+    assert secret is not None
+    return derive(secret.strip().encode(), _URL_SALT, b"hmac-v1")
+
+
+def url_signing_key(settings: Settings) -> bytes:
+    """The key of short-lived signed links: derived from ``PDO_URL_SIGNING_KEY``, or from a key
+    generated once into the data directory (set the variable when several machines serve)."""
+    return _url_key(settings.url_signing_key, settings.data_dir.resolve())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_link(key: bytes, payload: dict[str, object], expires_at: int) -> str:
+    """``<payload>.<mac>``: the payload (JSON with its expiry, base64url) and its HMAC-SHA256."""
+    body = _b64(json.dumps({**payload, "exp": expires_at}, separators=(",", ":"), ensure_ascii=False).encode())
+    return f"{body}.{_b64(hmac.new(key, body.encode(), hashlib.sha256).digest())}"
+
+
+def open_link(key: bytes, token: str, now: float) -> dict[str, object] | None:
+    """The payload of a signed link, or None when it is forged, damaged or expired."""
+    body, sep, mac = token.partition(".")
+    if not sep or len(token) > 8192:
+        return None
+    expected = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, mac):
+        return None
+    try:
+        payload = json.loads(_unb64(body))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int) or payload["exp"] < now:
+        return None
+    return payload

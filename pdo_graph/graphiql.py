@@ -1,7 +1,8 @@
 """GraphiQL served from our own origin: pinned npm tarballs, integrity-checked, cached on disk.
 
 No page of ours makes the browser reach an outside host. The assets are fetched once from the npm
-registry (``pdo-graph assets``, or at server start) into ``$PDO_DATA_DIR/assets``.
+registry (``pdo-graph assets``, or at server start) into ``$PDO_DATA_DIR/assets``. The same
+mechanism serves Chart.js to the analysts' page (``/analytics``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
+
+from pdo_graph.web.examples import ANALYST_HEADERS, ANALYTICS_EXAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,12 @@ PACKAGES = (
         "sha512-cuPDYtXVKV86Pu5PHBX642Odi/uVEE2y1Jxq5rGO/Qy1G2lRp7ZZ7a/T30RzxhuLSWo9zUbzq0P3U49//H0Ugw==",
         {"package/graphiql.min.js": "graphiql.js", "package/graphiql.min.css": "graphiql.css"},
     ),
+    Package(
+        "chart.js",
+        "4.6.1",
+        "sha512-hJyniucsFmq//EvXYvJ6c6mahPoI3kaxdjVH8awTaJ/fDNWeSqqqArixMJWkWNN6fcYvPU3HneSANFNYtRi61g==",
+        {"package/dist/chart.umd.min.js": "chart.js"},
+    ),
 )
 
 ASSET_TYPES = {
@@ -59,6 +69,7 @@ ASSET_TYPES = {
     "react-dom.js": "text/javascript",
     "graphiql.js": "text/javascript",
     "graphiql.css": "text/css",
+    "chart.js": "text/javascript",
 }
 
 
@@ -113,19 +124,29 @@ PAGE = """<!doctype html>
   });
   const params = new URLSearchParams(window.location.search);
   const root = ReactDOM.createRoot(document.getElementById("graphiql"));
+  // /graphql?examples=analytics: the analysts' example operations as tabs (not persisted)
+  const examples = params.get("examples") === "analytics" ? EXAMPLES_JSON : null;
+  const memory = { getItem: () => null, setItem: () => {}, removeItem: () => {}, clear: () => {}, length: 0 };
   root.render(React.createElement(GraphiQL, {
     fetcher,
     defaultEditorToolsVisibility: true,
     isHeadersEditorEnabled: true,
     shouldPersistHeaders: false,
-    query: params.get("query") || undefined,
+    query: examples ? undefined : (params.get("query") || undefined),
     headers: params.get("headers") || undefined,
-    defaultQuery: "# Токен: pdo-graph dev-token --role GUARDIAN --subject alice\\n# Заголовки: {\\"Authorization\\": \\"Bearer ...\\"}\\n{\\n  municipalities { code name currentPeriod { startsOn endsOn } }\\n  viewer { role }\\n}\\n",
+    storage: examples ? memory : undefined,
+    defaultTabs: examples ? examples.map((e) => ({ query: e.query, headers: params.get("headers") || e.headers })) : undefined,
+    defaultQuery: "# Токен: pdo-graph dev-token --role GUARDIAN --subject alice\\n# Заголовки: {\\"Authorization\\": \\"Bearer ...\\"}\\n# Аналитикам: примеры запросов — /graphql?examples=analytics\\n{\\n  municipalities { code name currentPeriod { startsOn endsOn } }\\n  viewer { role }\\n}\\n",
   }));
 </script>
 </body>
 </html>
-"""
+""".replace(
+    "EXAMPLES_JSON",
+    orjson.dumps([{"name": n, "query": q, "headers": ANALYST_HEADERS} for n, q in ANALYTICS_EXAMPLES])
+    .decode()
+    .replace("</", "<\\/"),
+)
 
 MISSING = """<!doctype html><html lang="ru"><meta charset="utf-8"><title>pdo-graph</title>
 <body><p>Файлы GraphiQL не загружены: выполните <code>pdo-graph assets</code>.</p>

@@ -1,9 +1,13 @@
-"""Background jobs of the server: expiring stale applications and certificates, completing ended groups."""
+"""Background jobs of the server: expiring stale applications and certificates, completing ended groups
+(housekeeping, every few minutes), refreshing the analysts' aggregates (every
+``PDO_ANALYTICS_REFRESH_MINUTES``). Each job is one pass that the CLI can run too; the server runs
+the passes periodically."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import certificates, enrollment
+from pdo_graph.domain.analytics import refresh
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +34,64 @@ async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date)
     }
 
 
-async def _loop(engine: AsyncEngine, settings: Settings) -> None:
+async def refresh_analytics(
+    engine: AsyncEngine, settings: Settings, progress: Callable[[str], None] | None = None
+) -> refresh.Refreshed | None:
+    """Recompute the analysts' aggregates; None when another refresh is running (one at a time across
+    processes: the others skip)."""
+    return await refresh.refresh(engine, settings.analytics_min_cell, progress)
+
+
+async def _housekeeping(engine: AsyncEngine, settings: Settings) -> None:
+    result = await run_housekeeping(engine, settings, date.today())
+    if any(result.values()):
+        log.info("housekeeping %s", result)
+
+
+async def _analytics(engine: AsyncEngine, settings: Settings) -> None:
+    done = await refresh_analytics(engine, settings)
+    if done is not None:
+        log.info("analytics refreshed: generation %s, %s rows in %.1f s", done.generation, done.rows, done.seconds)
+
+
+async def _every(name: str, interval: float, work: Callable[[], Awaitable[None]], first_delay: float = 0) -> None:
+    """``work`` every ``interval`` seconds (the first time after ``first_delay``); a failed pass is logged."""
+    if first_delay > 0:
+        await asyncio.sleep(first_delay)
     while True:
         try:
-            result = await run_housekeeping(engine, settings, date.today())
-            if any(result.values()):
-                log.info("housekeeping %s", result)
+            await work()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("housekeeping failed")
-        await asyncio.sleep(JOB_INTERVAL_SECONDS)
+            log.exception("%s failed", name)
+        await asyncio.sleep(interval)
+
+
+async def _analytics_delay(engine: AsyncEngine, interval: float) -> float:
+    """At start, the aggregates are refreshed at once unless the last refresh is younger than the interval."""
+    try:
+        age = await refresh.seconds_since_refresh(engine)
+    except Exception:
+        log.exception("analytics state unreadable")
+        return 0
+    return 0 if age is None else max(0.0, interval - age)
+
+
+async def _analytics_loop(engine: AsyncEngine, settings: Settings) -> None:
+    interval = settings.analytics_refresh_minutes * 60
+    await _every(
+        "analytics refresh", interval, lambda: _analytics(engine, settings), await _analytics_delay(engine, interval)
+    )
 
 
 def start_background_jobs(engine: AsyncEngine, settings: Settings) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(_loop(engine, settings), name="pdo-housekeeping")]
+    tasks = [
+        asyncio.create_task(
+            _every("housekeeping", JOB_INTERVAL_SECONDS, lambda: _housekeeping(engine, settings)),
+            name="pdo-housekeeping",
+        )
+    ]
+    if settings.analytics_refresh_minutes > 0:
+        tasks.append(asyncio.create_task(_analytics_loop(engine, settings), name="pdo-analytics-refresh"))
+    return tasks

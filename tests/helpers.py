@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pdo_graph.db.engine import make_engine
 
 APPLY = """
 mutation($input: CertificateApplyInput!) {
@@ -167,3 +174,48 @@ def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def create_scratch(database_url: str) -> tuple[str, str]:
+    """An empty database of its own on the test server: its name and URL (drop it with ``drop_scratch``)."""
+    name = f"pdo_scratch_{uuid.uuid4().hex[:10]}"
+    await _admin(database_url, f'CREATE DATABASE "{name}"')
+    return name, make_url(database_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_scratch(database_url: str, name: str) -> None:
+    await _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(database_url: str, sql: str) -> None:
+    engine = make_engine(database_url, 1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def scratch_database(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database of its own (for migration tests), dropped afterwards."""
+    name, url = await create_scratch(database_url)
+    scratch = make_engine(url, 2)
+    try:
+        yield scratch
+    finally:
+        await scratch.dispose()
+        await drop_scratch(database_url, name)
+
+
+TOOLS = Path(__file__).resolve().parent / "http_audit"  # the node tools (npm packages in node_modules)
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # screenshots of the browser tests
+
+
+def node_report(script: str, *args: str, timeout: float = 180) -> Any:
+    """Run ``tests/http_audit/<script>`` with ``args`` and return the JSON it prints (it must succeed)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    out = subprocess.run(["node", str(TOOLS / script), *args], capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

@@ -227,6 +227,8 @@ DIRECTIONS = (
     "SOCIAL_HUMANITARIAN",
 )
 
+FUNDING_KINDS = ("CERTIFICATE", "MUNICIPAL", "PAID")
+
 programs = Table(
     "programs",
     metadata,
@@ -250,6 +252,8 @@ programs = Table(
     Column("rating_sum", Integer, nullable=False, server_default="0"),
     Column("rating_count", Integer, nullable=False, server_default="0"),
     Column("modified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # 0041: how the program is paid for (only read by analytics until the kinds feature lands)
+    Column("funding_kind", Text, nullable=False, server_default="CERTIFICATE"),
     Column(
         "search",
         TSVECTOR,
@@ -263,6 +267,7 @@ programs = Table(
     CheckConstraint(f"direction IN ({', '.join(repr(d) for d in DIRECTIONS)})", name="direction"),
     CheckConstraint("min_age >= 0 AND max_age <= 18 AND min_age <= max_age", name="ages"),
     CheckConstraint("normative_cost IS NULL OR normative_cost >= 0", name="normative"),
+    CheckConstraint(f"funding_kind IN ({', '.join(repr(k) for k in FUNDING_KINDS)})", name="funding_kind"),
     UniqueConstraint("provider_id", "external_id", name="uq_programs_provider_external"),
     Index("ix_programs_search", "search", postgresql_using="gin"),
     Index(
@@ -332,6 +337,7 @@ enrollments = Table(
     Column("reason", Text),
     Column("decided_at", DateTime(timezone=True)),
     _created(),
+    Column("ended_at", DateTime(timezone=True)),  # 0041: when it reached its final status
     CheckConstraint(f"status IN ({', '.join(repr(s) for s in ENROLLMENT_STATUSES)})", name="status"),
     CheckConstraint(
         "from_certificate >= 0 AND from_family >= 0 AND from_certificate + from_family = price", name="split"
@@ -489,4 +495,58 @@ audit_log = Table(
     CheckConstraint("cardinality(fields) > 0", name="fields"),
     Index("ix_audit_log_municipality", "municipality", "id"),
     Index("ix_audit_log_child", "child_id", "id"),
+)
+
+# 0041: the analysts' aggregates (pdo_graph/domain/analytics/refresh.py writes them, one generation
+# per refresh; pdo_graph/reads/analytics.py reads the live one). No row names a child.
+analytics_state = Table(
+    "analytics_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("as_of_month", Date, nullable=False),
+    Column("first_month", Date),
+    Column("refresh_ms", Integer, nullable=False),
+    CheckConstraint("id = 1", name="single"),
+)
+
+# the figures of a cell (migration 0041 CELL_COLUMNS: keep the two lists equal)
+ANALYTICS_COLUMNS = (
+    "certificates",
+    "funded",
+    "queued",
+    "enrolled",
+    "enrollments",
+    "enrollments_children",
+    "credited",
+    "credited_children",
+    "reserved",
+    "reserved_children",
+    "spent",
+    "spent_children",
+    "expired",
+    "expired_children",
+    "completeness_sum",
+    "completeness_reports",
+    "completeness_children",
+)
+
+# pseudonyms of the children behind a small cell of a flow (migration 0041 ID_COLUMNS)
+ANALYTICS_ID_COLUMNS = ("enrollments_ids", "credited_ids", "spent_ids", "expired_ids", "completeness_ids")
+
+analytics_cells = Table(
+    "analytics_cells",
+    metadata,
+    Column("generation", BigInteger, nullable=False),
+    Column("gset", SmallInteger, nullable=False),
+    Column("month", Date, nullable=False),
+    Column("municipality", String(2), nullable=False),
+    Column("age", SmallInteger),
+    Column("direction", String(24)),
+    Column("provider_id", BigInteger),
+    Column("funding_kind", String(12)),
+    *[Column(name, BigInteger) for name in ANALYTICS_COLUMNS],
+    *[Column(name, ARRAY(BigInteger)) for name in ANALYTICS_ID_COLUMNS],
+    Index("ix_analytics_cells_lookup", "generation", "gset", "month", "municipality"),
 )

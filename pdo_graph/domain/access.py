@@ -149,6 +149,21 @@ def can_read_provider_books(actor: Actor, provider_id: int, provider_municipalit
     return can_act_for_provider(actor, provider_id)
 
 
+def require_analytics_scope(actor: Actor, municipality: str | None) -> str | None:
+    """The municipality whose aggregates an analyst or operator reads: the one their token names, if
+    any (asking for another is FORBIDDEN on ``filter.municipality``), else the one asked for (None: the
+    whole region, analysts only). Every other role, and an operator without a municipality, is refused."""
+    require_role(actor, Role.ANALYST, Role.OPERATOR)
+    own = actor.municipality
+    if actor.role is Role.OPERATOR and own is None:
+        raise _forbidden()
+    if own is None:
+        return municipality
+    if municipality is not None and municipality != own:
+        raise _forbidden(["filter", "municipality"])
+    return own
+
+
 def audit_scope(actor: Actor) -> str | None:
     """The municipality whose audit log the caller reads (its operator's), or None: nobody else."""
     return actor.municipality if actor.role is Role.OPERATOR and actor.municipality else None

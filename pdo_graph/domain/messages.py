@@ -40,10 +40,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Дата должна приходиться на {min}–{max} годы",
         "The date must fall within the years {min}-{max}",
     ),
-    "analytics_span": (
-        "Сводка охватывает не больше {max} месяцев",
-        "A summary spans at most {max} months",
-    ),
     # certificates
     "birth_date_future": ("Дата рождения не может быть в будущем", "Birth date cannot be in the future"),
     "child_too_old": ("Ребёнку уже исполнилось 18 лет", "The child is already 18 or older"),
@@ -89,8 +85,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
 def _merge_areas() -> None:
     """Each area keeps its messages in its own module; they all land in one table."""
     from pdo_graph.domain import messages_catalog, messages_enrollment, messages_integrations
+    from pdo_graph.domain.analytics import messages as messages_analytics
 
-    for area in (messages_catalog, messages_enrollment, messages_integrations):
+    for area in (messages_catalog, messages_enrollment, messages_integrations, messages_analytics):
         for key, value in area.MESSAGES.items():
             if key in MESSAGES:
                 raise RuntimeError(f"duplicate message key {key}")

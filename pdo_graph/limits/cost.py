@@ -32,6 +32,8 @@ LIST_WEIGHTS: dict[tuple[str, str], int] = {
     # Lists whose length grows with data, by their documented bound (or the size assumed for the cost).
     ("Query", "municipalities"): 100,  # municipalities of a region
     ("Query", "analyticsSummary"): 1000,  # rows: directions × municipalities × months, small cells suppressed
+    ("AnalyticsTable", "columns"): 13,  # up to three dimensions and the ten measures (scalars)
+    ("AnalyticsTable", "rows"): 5000,  # the finest level's cells (PDO_ANALYTICS_MAX_ROWS) and margins (scalars)
     ("Query", "municipalitySettlements"): 500,  # providers paid by a municipality in a month
     ("Viewer", "children"): 10,
     ("Viewer", "certificateApplications"): 10,

@@ -1,59 +1,115 @@
-"""Analysts' aggregates: no personal data, small cells suppressed."""
+"""Root fields of the analysts' view: authenticate, read the table, map refusals."""
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from urllib.parse import quote
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
-from pdo_graph.domain import analytics
+from pdo_graph.crypto import sign_link, url_signing_key
+from pdo_graph.domain.analytics import summary, tables
+from pdo_graph.domain.analytics.measures import Dimension, Measure
 from pdo_graph.domain.errors import DomainError
+from pdo_graph.reads import analytics as reads
 from pdo_graph.resolvers.common import require_auth
-from pdo_graph.schema.base import Money, money
+from pdo_graph.schema.analytics import (
+    AnalyticsDimension,
+    AnalyticsFilter,
+    AnalyticsMeasure,
+    AnalyticsQueryFilter,
+    AnalyticsRow,
+    AnalyticsTable,
+)
+from pdo_graph.schema.base import money
 from pdo_graph.schema.catalog import Direction
 from pdo_graph.schema.context import Context
 
-
-@strawberry.input(description="Which months and municipality to aggregate.")
-class AnalyticsFilter:
-    month_from: date = strawberry.field(description="First month (any day of it).")
-    month_to: date = strawberry.field(description="Last month (any day of it), inclusive.")
-    municipality: str | None = strawberry.field(default=None, description="One municipality; null: all in scope.")
+CSV_PATH = "/analytics/table.csv"  # served by pdo_graph.transport.analytics
 
 
-@strawberry.type(description="Aggregates for one direction, municipality and month.")
-class AnalyticsRow:
-    direction: Direction = strawberry.field(description="Direction of the programs.")
-    municipality: str = strawberry.field(description="Municipality of the children.")
-    month: date = strawberry.field(description="Month (first day).")
-    suppressed: bool = strawberry.field(
-        description=f"True when fewer than {analytics.MIN_CHILDREN} children are behind the row: figures withheld."
-    )
-    children: int | None = strawberry.field(description="Distinct children applying or charged that month.")
-    enrollments: int | None = strawberry.field(description="Applications made that month.")
-    spent: Money | None = strawberry.field(description="Charged to certificates for that month.")
+def refusal(exc: DomainError, lang: str) -> GraphQLError:
+    """A refused read: a top-level error with the code and the input path of the first problem."""
+    problem = exc.problems[0]
+    extensions: dict[str, object] = {"code": problem.code.value}
+    if problem.field:
+        extensions["field"] = problem.field
+    return GraphQLError(problem.message(lang), extensions=extensions)
 
 
 @strawberry.type
 class AnalyticsQuery:
-    @strawberry.field(description="Analyst or operator: spending and enrollments by direction, municipality and month.")
+    @strawberry.field(
+        description=(
+            "Analyst (the region, or the municipality the token names) or operator (own municipality; another is "
+            "FORBIDDEN): any measures by up to three dimensions, with every margin, small cells withheld."
+        )
+    )
+    async def analytics(
+        self,
+        info: Info[Context, None],
+        measures: list[AnalyticsMeasure],
+        by: list[AnalyticsDimension],  # type: ignore[valid-type]
+        filter: AnalyticsQueryFilter | None = None,
+    ) -> AnalyticsTable:
+        ctx = info.context
+        require_auth(ctx)
+        f = filter or AnalyticsQueryFilter()
+        asked = tables.TableRequest(
+            measures=tuple(Measure(str(m.value)) for m in measures),
+            by=tuple(Dimension(d) for d in by),
+            month_from=f.month_from,
+            month_to=f.month_to,
+            municipality=f.municipality,
+            direction=None if f.direction is None else f.direction.value,
+        )
+        settings = ctx.settings
+        try:
+            request = tables.authorize(ctx.actor, asked)
+
+            async def run(conn: AsyncConnection) -> tables.Table:
+                return await reads.table(conn, request, settings.analytics_min_cell, settings.analytics_max_rows)
+
+            table = await ctx.db.read(run)
+        except DomainError as exc:
+            raise refusal(exc, ctx.lang) from None
+        token = sign_link(
+            url_signing_key(settings),
+            tables.link_payload(ctx.actor, asked, ctx.lang),
+            int(time.time()) + settings.analytics_link_seconds,
+        )
+        return AnalyticsTable(
+            columns=table.columns,
+            rows=table.rows,
+            suppressed=table.suppressed,
+            csv_url=f"{CSV_PATH}?t={quote(token)}",
+            as_of=table.as_of,
+            month_from=table.month_from,
+            month_to=table.month_to,
+        )
+
+    @strawberry.field(
+        description="Analyst or operator: spending and enrollments by direction, municipality and month.",
+        deprecation_reason=(
+            "Use analytics(measures: [CHILDREN_ENROLLED, ENROLLMENTS, SPENT], by: [DIRECTION, MUNICIPALITY, MONTH]): "
+            "any measures and dimensions, margins, and complementary suppression."
+        ),
+    )
     async def analytics_summary(self, info: Info[Context, None], filter: AnalyticsFilter) -> list[AnalyticsRow]:
         ctx = info.context
         require_auth(ctx)
-
-        async def run(conn):  # type: ignore[no-untyped-def]
-            return await analytics.summary(conn, ctx.principal, filter.month_from, filter.month_to, filter.municipality)
-
         try:
+            request = summary.authorize(ctx.actor, filter.month_from, filter.month_to, filter.municipality)
+
+            async def run(conn: AsyncConnection) -> list[summary.AnalyticsRow]:
+                return await reads.summary(conn, request)
+
             rows = await ctx.db.read(run)
         except DomainError as exc:
-            problem = exc.problems[0]
-            extensions: dict[str, object] = {"code": problem.code.value}
-            if problem.field:
-                extensions["field"] = problem.field
-            raise GraphQLError(problem.message(ctx.lang), extensions=extensions) from None
+            raise refusal(exc, ctx.lang) from None
         return [
             AnalyticsRow(
                 direction=Direction(r.direction),

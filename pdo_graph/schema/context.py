@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from pdo_graph.auth.principal import Principal
 from pdo_graph.config import Settings
 from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import ANONYMOUS, Actor
@@ -28,11 +27,9 @@ class Live:
 class Context:
     """One request: who acts (``actor``, built once by the transport), its database, its loaders.
 
-    ``principal`` is the token's claims as given; only the analytics area still reads it. ``live`` is
-    set for subscriptions (the WebSocket transport).
+    ``live`` is set for subscriptions (the WebSocket transport).
     """
 
-    principal: Principal
     db: RequestDb
     settings: Settings
     actor: Actor = ANONYMOUS

@@ -102,7 +102,6 @@ class GraphQLEndpoint:
         try:
             actor = await resolve_actor(principal, db.read)
             context = Context(
-                principal=principal,
                 actor=actor,
                 db=db,
                 settings=self.settings,

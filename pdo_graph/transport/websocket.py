@@ -386,7 +386,6 @@ class _Connection:
         """Run the subscription: its first result (or its refusal), then one ``next`` per result."""
         assert self.services.database is not None
         ctx = Context(
-            principal=self.principal,
             actor=self.actor,
             db=RequestDb(self.services.database.engine),
             settings=self.settings,

@@ -15,15 +15,12 @@ import sys
 import termios
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from pdo_graph.db.engine import make_engine
+from tests.helpers import create_scratch, drop_scratch
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 CLI = [sys.executable, "-m", "pdo_graph.cli"]
@@ -104,20 +101,9 @@ class Terminal:
 
 @pytest.fixture
 def scratch_database(database_url: str) -> Iterator[str]:
-    """An empty database of its own on the test server (as a newcomer's is), dropped afterwards."""
-    name = f"pdo_console_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = make_engine(database_url, 1)
-        try:
-            async with engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    """An empty database of its own on the test server (as a newcomer's is), dropped afterwards: its URL."""
+    name, url = asyncio.run(create_scratch(database_url))
     try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_scratch(database_url, name))

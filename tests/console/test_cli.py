@@ -4,6 +4,7 @@ an unknown sync source refused, logs readable on a terminal and quiet libraries.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import io
 import json
@@ -164,3 +165,27 @@ def test_text_lines_carry_the_request_fields():
         r"\d\d:\d\d:\d\d INFO test\.console\.text \[r1\] graphql request operation=Me ms=3\.2 outcome=ok", first
     )
     assert second.startswith("\x1b[33m") and second.endswith("[-] careful\x1b[0m")
+
+
+async def test_analytics_refresh_says_what_it_did_and_exits_1_when_another_runs(database_url: str, data_dir: Path, db):
+    from sqlalchemy import text
+
+    from pdo_graph.domain.analytics.refresh import LOCK_KEY
+
+    env = clean_env(PDO_DATABASE_URL=database_url, PDO_DATA_DIR=str(data_dir))
+    done = await asyncio.to_thread(run, "analytics", "refresh", env=env)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(
+        r"analytics refreshed: generation 1, as of \d{4}-\d\d-\d\d [0-9:]+ \S*, \d+ rows\n", done.stdout
+    )
+    # without a terminal the step is one log line (JSON by default)
+    steps = [json.loads(line)["message"] for line in done.stderr.splitlines() if line.startswith("{")]
+    assert any(s.startswith("analytics aggregates refreshed: generation 1") for s in steps), done.stderr
+    async with db.connect() as holder:
+        await holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+        busy = await asyncio.to_thread(run, "analytics", "refresh", env=env)
+        await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+    assert busy.returncode == 1 and busy.stdout == ""
+    assert "another refresh is running" in busy.stderr
+    async with db.connect() as conn:
+        assert (await conn.execute(text("SELECT generation FROM analytics_state"))).scalar_one() == 1

@@ -13,7 +13,15 @@ import pytest
 
 from pdo_graph.auth.tokens import DEV_KEY_FILE, DevKeyMissing, load_dev_key, load_or_create_dev_key
 from pdo_graph.config import VARIABLES, Settings, SettingsError, unknown_variables
-from pdo_graph.crypto import KEY_FILE, SECRET_KEY_FILE, catalog_secret_key, new_key_spec, personal_data_keys
+from pdo_graph.crypto import (
+    KEY_FILE,
+    SECRET_KEY_FILE,
+    URL_KEY_FILE,
+    catalog_secret_key,
+    new_key_spec,
+    personal_data_keys,
+    url_signing_key,
+)
 from pdo_graph.integrations.secrets import SecretBox, SourceSecret
 from tests.console.conftest import clean_env, run
 
@@ -189,3 +197,40 @@ def test_dev_mode_generates_every_secret_into_the_data_directory_once(tmp_path: 
     assert not (tmp_path / "prod").exists()
     with pytest.raises(DevKeyMissing, match=r"no dev signing key in .*prod \(PDO_DATA_DIR\)"):
         load_dev_key(tmp_path / "prod")
+
+
+def test_analytics_settings_are_checked_and_the_link_key_is_generated_once(tmp_path: Path):
+    settings = Settings.from_env(
+        {
+            "PDO_ANALYTICS_MIN_CELL": "10",
+            "PDO_ANALYTICS_MAX_ROWS": "20000",
+            "PDO_ANALYTICS_REFRESH_MINUTES": "0",
+            "PDO_ANALYTICS_LINK_SECONDS": "60",
+        }
+    )
+    assert (settings.analytics_min_cell, settings.analytics_max_rows) == (10, 20000)
+    assert (settings.analytics_refresh_minutes, settings.analytics_link_seconds) == (0.0, 60)
+    assert problems(
+        {
+            "PDO_ANALYTICS_MIN_CELL": "0",
+            "PDO_ANALYTICS_MAX_ROWS": "many",
+            "PDO_ANALYTICS_REFRESH_MINUTES": "-5",
+            "PDO_ANALYTICS_LINK_SECONDS": "5",
+            "PDO_URL_SIGNING_KEY": "short-link-secret",
+        }
+    ) == [
+        "PDO_ANALYTICS_MIN_CELL: expected a number of children 1–1000, got '0'",
+        "PDO_ANALYTICS_MAX_ROWS: expected a number of rows 1–1000000, got 'many'",
+        "PDO_ANALYTICS_REFRESH_MINUTES: expected minutes 0–10080, got '-5'",
+        "PDO_ANALYTICS_LINK_SECONDS: expected a number of seconds 10–86400, got '5'",
+        "PDO_URL_SIGNING_KEY: expected at least 32 characters (e.g. `openssl rand -base64 32`), got 17 characters",
+    ]
+    # without PDO_URL_SIGNING_KEY the link key is generated once (in every mode: a link lives minutes)
+    prod = replace(Settings.from_env(OIDC), data_dir=tmp_path / "prod")
+    key = url_signing_key(prod)
+    assert stat.S_IMODE((tmp_path / "prod" / URL_KEY_FILE).stat().st_mode) == 0o600
+    assert os.listdir(tmp_path / "prod") == [URL_KEY_FILE]
+    assert url_signing_key(replace(prod, data_dir=tmp_path / "prod")) == key
+    configured = replace(prod, url_signing_key=KEY)
+    assert url_signing_key(configured) not in (key, KEY.encode())  # derived from the configured secret
+    assert KEY not in repr(configured)

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
 
 from pdo_graph.ids import encode_id
 from tests.enrollment.conftest import PROVIDER_INN, add_group, add_program, add_provider, end_of_month, next_month
-from tests.helpers import APPLY, ISSUE, years_ago
+from tests.helpers import APPLY, ARTIFACTS, ISSUE, TOOLS, node_report, years_ago
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]  # a real server, Chromium
-
-TOOLS = Path(__file__).resolve().parents[1] / "http_audit"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 def _gql(server, query, variables, token):
@@ -41,16 +36,8 @@ def test_graphiql_runs_a_query_in_chromium(live_server, db):
         guardian,
     )
     _gql(live_server, ISSUE, {"id": applied["data"]["certificateApply"]["application"]["id"]}, operator)
-    ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "graphiql.png"
-    out = subprocess.run(
-        ["node", str(TOOLS / "browser.mjs"), live_server.url, guardian, str(shot)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
+    report = node_report("browser.mjs", live_server.url, guardian, str(shot), timeout=120)
     assert report["outside"] == [], "GraphiQL reached an outside host"
     assert "Белова Алиса Игоревна" in report["result"]
     assert shot.stat().st_size > 10_000

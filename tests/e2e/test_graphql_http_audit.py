@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-
 import pytest
+
+from tests.helpers import node_report
 
 pytestmark = pytest.mark.e2e  # a real server process
 
-TOOLS = Path(__file__).resolve().parents[1] / "http_audit"
-
 
 def test_graphql_over_http_audit(live_server, db):
-    out = subprocess.run(
-        ["node", str(TOOLS / "audit.mjs"), f"{live_server.url}/graphql"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    results = json.loads(out.stdout)
+    results = node_report("audit.mjs", f"{live_server.url}/graphql", timeout=120)
     must = [r for r in results if r["name"].startswith("MUST")]
     should = [r for r in results if r["name"].startswith("SHOULD")]
     print(

@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import uuid
 from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from pdo_graph.app import create_app
 from pdo_graph.config import Settings
 from pdo_graph.crypto import KEY_FILE, KeyRing, KeyUnavailable, new_key_spec, personal_data_keys
-from pdo_graph.db.engine import Database, make_engine, migrate
+from pdo_graph.db.engine import Database, migrate
 from pdo_graph.domain.identifiers import format_snils, snils_with_checksum
-from tests.helpers import apply, graphql_caller, issue
+from tests.helpers import apply, graphql_caller, issue, scratch_database
 
 SNILS_A = snils_with_checksum("123456789")
 SNILS_B = snils_with_checksum("987654321")
@@ -117,12 +115,7 @@ def test_outside_dev_mode_keys_are_required(tmp_path):
 
 
 async def test_migration_0004_seals_clear_snils_and_recomputes_keys(engine, database_url, settings):
-    name = f"pdo_mig_{uuid.uuid4().hex[:10]}"
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    scratch = make_engine(make_url(database_url).set(database=name).render_as_string(hide_password=False), 2)
-    try:
+    async with scratch_database(database_url) as scratch:
         await migrate(scratch, "0003", settings)
         async with scratch.begin() as conn:
             await conn.execute(text("INSERT INTO municipalities (code, name) VALUES ('01', 'Светлогорск')"))
@@ -162,11 +155,6 @@ async def test_migration_0004_seals_clear_snils_and_recomputes_keys(engine, data
         with pytest.raises(DBAPIError):
             async with scratch.begin() as conn:
                 await conn.execute(text("DELETE FROM audit_log"))
-    finally:
-        await scratch.dispose()
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def test_operator_reads_snils_of_its_municipality_only(gql, token, db):

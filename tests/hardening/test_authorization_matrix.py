@@ -458,6 +458,11 @@ def queries(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], Any]]:
             return all((e.get("extensions") or {}).get("code") in DENIED for e in body["errors"])
         return all(r["municipality"] != "01" for r in body["data"]["analyticsSummary"])
 
+    def table_denied(body: dict[str, Any]) -> bool:
+        """Only a refusal: nobody but an analyst or the operator of 01 gets a table of 01 at all."""
+        errors = body.get("errors") or []
+        return bool(errors) and all((e.get("extensions") or {}).get("code") in DENIED for e in errors)
+
     return {
         "viewer": ("{ viewer { children { id } provider { id } } }", {}, viewer_has_nothing_of_a),
         "certificateByNumber": (
@@ -503,12 +508,18 @@ def queries(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], Any]]:
             {"m": w["month"]},
             analytics_denied,
         ),
+        "analytics": (
+            "{ analytics(measures: [CHILDREN_ENROLLED, SPENT], by: [MUNICIPALITY, DIRECTION], "
+            'filter: {municipality: "01"}) { rows csvUrl } }',
+            {},
+            table_denied,
+        ),
     }
 
 
 # Public by design (the navigator, reference data, node() itself is the Node matrix).
 PUBLIC_QUERIES = {"node", "municipalities", "programs", "programReviews"}
-ANALYST_MAY = {"analyticsSummary"}  # analysts read aggregates of every municipality
+ANALYST_MAY = {"analyticsSummary", "analytics"}  # analysts read aggregates of every municipality
 
 
 async def test_authorization_matrix(gql, token, db):

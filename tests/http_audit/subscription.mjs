@@ -3,24 +3,15 @@
 // result is shown, then waits until the result shows `expect`, saves a screenshot and prints the
 // result. Any request to another host is blocked and reported.
 // usage: node subscription.mjs <server url> <token> <query> <first> <expect> <screenshot path>
-import { chromium } from 'playwright-core';
+import { guard, launch } from './chromium.mjs';
 
 const [base, token, query, first, expect, screenshot] = process.argv.slice(2);
 const origin = new URL(base).origin;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const outside = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith(origin) || url.startsWith('data:') || url.startsWith('blob:')) return route.continue();
-    outside.push(url);
-    return route.abort();
-  });
+  await guard(page, origin, outside);
   const sockets = [];
   page.on('websocket', (ws) => sockets.push(ws.url()));
   const headers = JSON.stringify({ Authorization: `Bearer ${token}` });

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pdo_graph.auth.principal import Principal, Role
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import driver_url
 from pdo_graph.db.session import RequestDb
@@ -38,9 +37,8 @@ async def live(database_url: str, db: AsyncEngine) -> AsyncIterator[Live]:
 
 
 def context(engine: AsyncEngine, settings: Settings, live: Live, n: int) -> Context:
-    principal = Principal(Role.GUARDIAN, f"family-{n}") if n % 2 else Principal()
     actor = Actor.guardian(f"family-{n}") if n % 2 else ANONYMOUS
-    return Context(principal=principal, actor=actor, db=RequestDb(engine), settings=settings, live=live)
+    return Context(actor=actor, db=RequestDb(engine), settings=settings, live=live)
 
 
 async def test_subscribers_woken_by_one_change_share_one_read(db: AsyncEngine, settings: Settings, live: Live) -> None:

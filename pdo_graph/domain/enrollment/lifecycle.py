@@ -130,7 +130,8 @@ async def close(
     decided: bool,
     release_text: str | None = None,
 ) -> bool:
-    """Move a live enrollment to a final status: seat freed, the remaining reserve released.
+    """Move a live enrollment to a final status: seat freed, the remaining reserve released, the time
+    it ended kept (``ended_at``). Every end of an application or a contract comes here.
 
     Locks the period (shared), the group, then the enrollment, then (through the ledger) the
     balance. Returns False when the enrollment is no longer in one of ``allowed`` statuses
@@ -146,7 +147,7 @@ async def close(
         return False
     await conn.execute(
         text(
-            "UPDATE enrollments SET status = :s, reserved = 0, reason = coalesce(:r, reason),"
+            "UPDATE enrollments SET status = :s, reserved = 0, reason = coalesce(:r, reason), ended_at = now(),"
             " decided_at = CASE WHEN :decided THEN now() ELSE decided_at END WHERE id = :id"
         ),
         {"s": target.value, "r": reason, "decided": decided, "id": enrollment_id},
