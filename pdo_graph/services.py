@@ -1,4 +1,5 @@
-"""The long-lived parts of the running app: database, token verifier, metrics, background tasks."""
+"""The long-lived parts of the running app: database, token verifier, metrics, traces, persisted
+documents, background tasks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database
 from pdo_graph.observability import Metrics
+from pdo_graph.tracing import Tracing
+from pdo_graph.transport.documents import DocumentStore, load_manifest
 
 
 class Services:
@@ -23,6 +26,9 @@ class Services:
         self.owns_database = True
         self.background: list[asyncio.Task[None]] = []
         self.metrics = Metrics()
+        self.tracing = Tracing.to_endpoint(settings.otlp_endpoint)
+        trusted = load_manifest(settings.trusted_documents) if settings.trusted_documents is not None else None
+        self.documents = DocumentStore(trusted)
         # New documents are prepared (parsed, validated) here, one at a time: the event loop then
         # competes with one thread for the interpreter, however many hostile documents arrive.
         self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")

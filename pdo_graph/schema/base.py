@@ -32,10 +32,13 @@ strawberry.enum(Role, description="Who the caller is.")
 class Node:
     """A node type names the loader of its rows by pk (``rows``), builds itself from a row
     (``from_row``) and says who may see a row (``visible``, public by default); ``load`` is then the
-    one way to fetch it by id (``node(id)``, a mutation's payload, a relation that checks visibility)."""
+    one way to fetch it by id (``node(id)``, a mutation's payload, a relation that checks visibility).
+    A ``public`` type is the same for everyone who asks (the navigator's): its answers to anonymous
+    GETs may be cached by HTTP caches."""
 
     id: strawberry.ID = strawberry.field(description="Opaque global identifier.")
     rows: ClassVar[Key[int, Any] | None] = None
+    public: ClassVar[bool] = False
 
     @classmethod
     def from_row(cls, row: Any) -> Self:

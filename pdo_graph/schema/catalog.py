@@ -50,6 +50,7 @@ class Provider(Node):
     pk: strawberry.Private[int]
 
     rows = PROVIDER
+    public = True
 
     @classmethod
     def from_row(cls, r: ProviderRow) -> Provider:
@@ -97,6 +98,7 @@ class Program(Node):
     provider_id: strawberry.Private[int]
 
     rows = PROGRAM
+    public = True
 
     @classmethod
     def from_row(cls, r: ProgramRow) -> Program:
@@ -164,6 +166,7 @@ class Group(Node):
     program_id: strawberry.Private[int]
 
     rows = GROUP
+    public = True
 
     @classmethod
     def from_row(cls, r: GroupRow) -> Group:

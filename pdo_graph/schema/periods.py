@@ -36,6 +36,7 @@ class FundingPeriod(Node):
     funded_certificate_limit: int | None = strawberry.field(description="How many certificates may be funded.")
 
     rows = PERIOD
+    public = True
 
     @classmethod
     def from_row(cls, r: PeriodRow) -> FundingPeriod:

@@ -1,5 +1,8 @@
-"""``/graphql``: GraphiQL on a browser's GET; otherwise authenticate, read the request, pass the gate,
-build the request's actor and context, execute, and answer (masking unexpected faults).
+"""``/graphql``: GraphiQL on a browser's GET; otherwise authenticate, read the request, find its
+document (text, or persisted: :mod:`.documents`), pass the gate, build the request's actor and
+context, execute, and answer: every error with its code and the request id in the request's
+language (:mod:`.errors`), public navigator GETs cacheable (:mod:`.caching`), unexpected faults
+masked.
 
 The request id, the metric and the log line are the middleware's (:mod:`.middleware`); the endpoint
 tells it the outcome with :func:`~.middleware.observe`.
@@ -15,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 from graphql import GraphQLError, OperationType
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -30,11 +34,15 @@ from pdo_graph.db.session import RequestDb
 from pdo_graph.graphql_schema import Schema
 from pdo_graph.limits import Invalid, Prepared, Refused
 from pdo_graph.observability import OTHER
+from pdo_graph.resolvers.node import PUBLIC_NODE_TYPES
 from pdo_graph.schema.context import Context
 from pdo_graph.services import Services
+from pdo_graph.transport import caching, errors
+from pdo_graph.transport.documents import Resolved, resolve, wants_persisted
 from pdo_graph.transport.middleware import Observation, observe
 from pdo_graph.transport.params import (
     GRAPHQL_RESPONSE_JSON,
+    Refusal,
     check_params,
     json_response,
     lang,
@@ -44,8 +52,6 @@ from pdo_graph.transport.params import (
 
 log = logging.getLogger("pdo_graph")
 
-MASKED_MESSAGE = "Внутренняя ошибка сервера"
-DB_UNAVAILABLE = "База данных временно недоступна, повторите запрос"
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
 _DB_DOWN_CAUSES = {
     "ConnectionDoesNotExistError",
@@ -68,22 +74,32 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             return HTMLResponse(graphiql.PAGE if graphiql.assets_present(self.assets_dir) else graphiql.MISSING)
+        rid: str = request.state.request_id
+        language = lang(request)
+        media = response_media(request)
         try:
             principal = await self._authenticate(request)
-        except IssuerUnavailable as exc:
-            return json_response({"errors": [{"message": exc.message}]}, 503)
+        except IssuerUnavailable:
+            return errors.refusal(503, errors.SERVICE_UNAVAILABLE, "issuer_unavailable", language, rid, media)
         except AuthError as exc:
-            return json_response(
-                {"errors": [{"message": exc.message}]}, 401, {"www-authenticate": 'Bearer error="invalid_token"'}
-            )
-        params, refusal = await read_params(request, self.settings.max_body_bytes)
-        if refusal is not None:
-            return refusal
-        media = response_media(request)
-        problem = check_params(params)
+            body = {
+                "errors": [
+                    {"message": exc.text(language), "extensions": {"code": errors.UNAUTHENTICATED, "requestId": rid}}
+                ],
+                "extensions": {"requestId": rid},
+            }
+            return json_response(body, 401, {"www-authenticate": 'Bearer error="invalid_token"'}, media)
+        params = await read_params(request, self.settings.max_body_bytes)
+        if isinstance(params, Refusal):
+            return _refused(params, language, rid, media)
+        problem = check_params(params, query_required=not wants_persisted(params))
         if problem is not None:
-            return json_response({"errors": [{"message": problem}]}, 400, None, media)
-        return await self._run(request, principal, params, media)
+            return _refused(problem, language, rid, media)
+        document = resolve(self.services.documents, params)
+        if isinstance(document, Refusal):
+            observe(request.scope, Observation(OTHER, "refused"))
+            return _refused(document, language, rid, media)
+        return await self._run(request, principal, params, document, media)
 
     async def _authenticate(self, request: Request) -> Principal:
         header = request.headers.get("authorization")
@@ -91,7 +107,7 @@ class GraphQLEndpoint:
             return ANONYMOUS
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError("Ожидается заголовок Authorization: Bearer <токен>")
+            raise AuthError(errors.message("auth_header", "ru"), errors.message("auth_header", "en"))
         assert self.services.verifier is not None
         return await self.services.verifier.verify(token.strip())
 
@@ -103,29 +119,16 @@ class GraphQLEndpoint:
         prepare = functools.partial(gate.prepare, query, operation_name, variables)
         return await asyncio.get_running_loop().run_in_executor(self.services.gate_thread, prepare)
 
-    async def _run(self, request: Request, principal: Principal, params: dict[str, Any], media: str) -> Response:
-        rid: str = request.state.request_id
-        query: str = params["query"]
-        variables: dict[str, Any] = params.get("variables") or {}
-        operation_name: str | None = params.get("operationName")
-        prepared = await self._prepare(query, operation_name, variables)
-        if isinstance(prepared, Refused):
-            observe(request.scope, Observation(OTHER, "refused"))
-            extensions = {"cost": prepared.extra.get("cost", 0), "requestId": rid}
-            return json_response(
-                {"errors": [prepared.error(lang(request))], "extensions": extensions}, 400, None, media
-            )
-        if isinstance(prepared, Invalid):
-            observe(request.scope, Observation(OTHER, "invalid"))
-            errors = [_request_error(e, prepared.code) for e in prepared.errors]
-            status = 400 if media == GRAPHQL_RESPONSE_JSON else 200
-            return json_response({"errors": errors, "extensions": {"cost": 0, "requestId": rid}}, status, None, media)
-        assert isinstance(prepared, Prepared)
-        operation = prepared.operation.name.value if prepared.operation.name else None
-        if request.method == "GET" and prepared.operation.operation is OperationType.MUTATION:
-            return json_response(
-                {"errors": [{"message": "Мутации только методом POST"}]}, 405, {"allow": "POST"}, media
-            )
+    async def _execute(
+        self,
+        principal: Principal,
+        query: str,
+        variables: dict[str, Any],
+        operation_name: str | None,
+        language: str,
+        rid: str,
+    ) -> ExecutionResult:
+        """Run the document with the request's actor and context on one request connection."""
         assert self.services.database is not None
         db = RequestDb(self.services.database.engine)
         try:
@@ -135,38 +138,111 @@ class GraphQLEndpoint:
                 actor=actor,
                 db=db,
                 settings=self.settings,
-                lang=lang(request),
+                lang=language,
                 today=date.today(),
                 request_id=rid,
                 services={"metrics": self.services.metrics},
             )
-            result = await self.schema.execute(
+            return await self.schema.execute(
                 query, variable_values=variables, context_value=context, operation_name=operation_name
             )
-        except Exception as exc:
-            if not _is_database_down(exc):
-                raise
-            observe(request.scope, Observation(operation, "unavailable"))
-            return _unavailable(rid, media)
         finally:
             await db.close()
-        if result.errors and any(_is_database_down(e.original_error) for e in result.errors):
-            observe(request.scope, Observation(operation, "unavailable"))
-            return _unavailable(rid, media)
+
+    async def _run(
+        self, request: Request, principal: Principal, params: dict[str, Any], document: Resolved, media: str
+    ) -> Response:
+        rid: str = request.state.request_id
+        language = lang(request)
+        query = document.query
+        variables: dict[str, Any] = params.get("variables") or {}
+        operation_name: str | None = params.get("operationName")
+        prepared = await self._prepare(query, operation_name, variables)
+        if isinstance(prepared, Refused):
+            observe(request.scope, Observation(OTHER, "refused"))
+            extensions = {"cost": prepared.extra.get("cost", 0), "requestId": rid}
+            body = {"errors": errors.contract([prepared.error(language)], rid, prepared.code), "extensions": extensions}
+            return json_response(body, 400, caching.NO_STORE, media)
+        if isinstance(prepared, Invalid):
+            observe(request.scope, Observation(OTHER, "invalid"))
+            found = [_library_error(e, language) for e in prepared.errors]
+            status = 400 if media == GRAPHQL_RESPONSE_JSON else 200
+            body = {"errors": errors.contract(found, rid, prepared.code), "extensions": {"cost": 0, "requestId": rid}}
+            return json_response(body, status, caching.NO_STORE, media)
+        assert isinstance(prepared, Prepared)
+        if document.register and document.key is not None:
+            self.services.documents.register(document.key, query)
+        operation = prepared.operation.name.value if prepared.operation.name else None
+        kind = prepared.operation.operation
+        if request.method == "GET" and kind is OperationType.MUTATION:
+            return errors.refusal(
+                405, errors.METHOD_NOT_ALLOWED, "mutation_get", language, rid, media, {"allow": "POST"}
+            )
         role = principal.role.value if principal.role else "ANONYMOUS"
-        body, status, outcome = _answer(result, rid, prepared.cost, media)
+        with self.services.tracing.operation(operation, kind.value, request.headers, rid) as span:
+            try:
+                result = await self._execute(principal, query, variables, operation_name, language, rid)
+                down = any(_is_database_down(e.original_error) for e in result.errors or ())
+            except Exception as exc:
+                down = _is_database_down(exc)
+                if not down:
+                    log.error("unexpected error [%s]", rid, exc_info=exc)
+                    observe(request.scope, Observation(operation, "error"))
+                    _traced(span, "error")
+                    return errors.refusal(500, errors.INTERNAL_SERVER_ERROR, "internal", language, rid, media)
+            if down:
+                observe(request.scope, Observation(operation, "unavailable"))
+                _traced(span, "unavailable")
+                headers = {"retry-after": "1"}
+                return errors.refusal(503, errors.SERVICE_UNAVAILABLE, "db_unavailable", language, rid, media, headers)
+            body, status, outcome = _answer(result, rid, prepared.cost, media, language)
+            _traced(span, outcome, role, prepared.cost)
         observe(request.scope, Observation(operation, outcome, ran=True, role=role, cost=prepared.cost))
-        return json_response(body, status, None, media)
+        public = (
+            request.method == "GET"
+            and principal.anonymous
+            and outcome == "ok"
+            and caching.public_query(prepared.document, prepared.operation, variables, PUBLIC_NODE_TYPES)
+        )
+        if not public:
+            return json_response(body, status, caching.NO_STORE, media)
+        content = orjson.dumps(body)
+        tag = caching.etag(content)
+        headers = caching.public_headers(tag, self.settings.cache_max_age)
+        if caching.matches(request.headers.get("if-none-match"), tag):
+            return Response(status_code=304, headers=headers)
+        return Response(content, status_code=status, headers=headers, media_type=media)
 
 
-def _answer(result: ExecutionResult, rid: str, cost: int, media: str) -> tuple[dict[str, Any], int, str]:
+def _refused(refusal: Refusal, language: str, rid: str, media: str) -> Response:
+    return errors.refusal(refusal.status, refusal.code, refusal.key, language, rid, media, **refusal.params)
+
+
+def _traced(span: Any, outcome: str, role: str | None = None, cost: int | None = None) -> None:
+    """The operation's outcome on its span (nothing when tracing is off)."""
+    if span is None:
+        return
+    span.set_attribute("pdo.outcome", outcome)
+    if role is not None:
+        span.set_attribute("pdo.role", role)
+    if cost is not None:
+        span.set_attribute("pdo.cost", cost)
+    if outcome != "ok":
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_status(Status(StatusCode.ERROR, outcome))
+
+
+def _answer(result: ExecutionResult, rid: str, cost: int, media: str, language: str) -> tuple[dict[str, Any], int, str]:
     """The body, the status and the outcome of an executed request."""
     body: dict[str, Any] = {}
     status = 200
     executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
     outcome = "ok"
     if result.errors:
-        body["errors"] = [_format_error(e, rid) for e in result.errors]
+        body["errors"] = errors.contract(
+            [_format_error(e, rid, language) for e in result.errors], rid, errors.BAD_USER_INPUT
+        )
         outcome = "error"
         if not executed and media == GRAPHQL_RESPONSE_JSON:
             status = 400
@@ -174,11 +250,6 @@ def _answer(result: ExecutionResult, rid: str, cost: int, media: str) -> tuple[d
         body["data"] = result.data
     body["extensions"] = {"cost": cost, "requestId": rid}
     return body, status, outcome
-
-
-def _unavailable(rid: str, media: str) -> Response:
-    body = {"errors": [{"message": DB_UNAVAILABLE, "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": rid}}]}
-    return json_response(body, 503, {"retry-after": "1"}, media)
 
 
 def _is_database_down(exc: BaseException | None) -> bool:
@@ -193,23 +264,25 @@ def _is_database_down(exc: BaseException | None) -> bool:
     return cause is not None and type(cause).__name__ in _DB_DOWN_CAUSES
 
 
-def _request_error(error: GraphQLError, code: str) -> dict[str, Any]:
-    """A syntax or validation error, with its code and without field suggestions."""
+def _library_error(error: GraphQLError, language: str) -> dict[str, Any]:
+    """A syntax, validation or variable error of the library: without field suggestions, in ``language``."""
     formatted: dict[str, Any] = dict(error.formatted)
     formatted["message"] = _SUGGESTION.sub("", str(formatted.get("message", "")))
-    formatted["extensions"] = {"code": code, **(error.extensions or {})}
-    return formatted
+    return errors.localize(formatted, language)
 
 
-def _format_error(error: GraphQLError, rid: str) -> dict[str, Any]:
+def _format_error(error: GraphQLError, rid: str, language: str) -> dict[str, Any]:
     original = error.original_error
     if original is not None and not isinstance(original, GraphQLError):
         log.error("unexpected error [%s]", rid, exc_info=original)
         return {
-            "message": MASKED_MESSAGE,
+            "message": errors.message("internal", language),
             "path": error.path,
-            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
+            "extensions": {"code": errors.INTERNAL_SERVER_ERROR},
         }
-    formatted = dict(error.formatted)
-    formatted["message"] = _SUGGESTION.sub("", str(formatted.get("message", "")))
-    return formatted
+    if error.extensions and "code" in error.extensions:
+        formatted = dict(error.formatted)
+        formatted["message"] = _SUGGESTION.sub("", str(formatted.get("message", "")))
+        return formatted
+    # the library's own (a variable's value refused while coercing it): translated, BAD_USER_INPUT
+    return _library_error(error, language)
