@@ -101,13 +101,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         media = graphiql.ASSET_TYPES.get(name)
         if media is None or not (assets_dir / name).is_file():
             return PlainTextResponse("not found", status_code=404)
-        headers = {"cache-control": "public, max-age=86400", "vary": "Accept-Encoding"}
+        headers = {"cache-control": "public, max-age=86400"}
         offered = tuple(c for c, suffix in graphiql.CODINGS.items() if (assets_dir / f"{name}{suffix}").is_file())
         coding = choose(request.headers.get("accept-encoding"), offered)
-        if coding is None:
+        if coding is None:  # the compression middleware adds Vary
             return FileResponse(assets_dir / name, media_type=media, headers=headers)
         path = assets_dir / f"{name}{graphiql.CODINGS[coding]}"
-        return FileResponse(path, media_type=media, headers={**headers, "content-encoding": coding})
+        headers.update({"content-encoding": coding, "vary": "Accept-Encoding"})
+        return FileResponse(path, media_type=media, headers=headers)
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")

@@ -102,9 +102,9 @@ def public_query(
     return _selection_public(operation.selection_set, fragments, variables, public_types, set())
 
 
-def etag(body: bytes) -> str:
-    """A weak validator of the response (the same for every content coding of it)."""
-    return 'W/"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+def etag(data: bytes) -> str:
+    """A weak validator of the response's data (the same for every content coding and request id)."""
+    return 'W/"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
 
 
 def matches(if_none_match: str | None, tag: str) -> bool:

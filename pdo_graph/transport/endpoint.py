@@ -82,13 +82,8 @@ class GraphQLEndpoint:
         except IssuerUnavailable:
             return errors.refusal(503, errors.SERVICE_UNAVAILABLE, "issuer_unavailable", language, rid, media)
         except AuthError as exc:
-            body = {
-                "errors": [
-                    {"message": exc.text(language), "extensions": {"code": errors.UNAUTHENTICATED, "requestId": rid}}
-                ],
-                "extensions": {"requestId": rid},
-            }
-            return json_response(body, 401, {"www-authenticate": 'Bearer error="invalid_token"'}, media)
+            refused = {"message": exc.text(language), "extensions": {"code": errors.UNAUTHENTICATED, "requestId": rid}}
+            return errors.respond(401, [refused], rid, media, {"www-authenticate": 'Bearer error="invalid_token"'})
         params = await read_params(request, self.settings.max_body_bytes)
         if isinstance(params, Refusal):
             return _refused(params, language, rid, media)
@@ -207,7 +202,7 @@ class GraphQLEndpoint:
         if not public:
             return json_response(body, status, caching.NO_STORE, media)
         content = orjson.dumps(body)
-        tag = caching.etag(content)
+        tag = caching.etag(orjson.dumps(body["data"]))  # weak: the same data, whatever the request id
         headers = caching.public_headers(tag, self.settings.cache_max_age)
         if caching.matches(request.headers.get("if-none-match"), tag):
             return Response(status_code=304, headers=headers)

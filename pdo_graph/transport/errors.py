@@ -93,6 +93,14 @@ def error(code: str, key: str, lang: str, rid: str, **params: object) -> dict[st
     return {"message": message(key, lang, **params), "extensions": {"code": code, "requestId": rid}}
 
 
+def respond(
+    status: int, errors: list[dict[str, Any]], rid: str, media: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """An answer of errors only (never stored by a cache)."""
+    body = {"errors": errors, "extensions": {"requestId": rid}}
+    return json_response(body, status, {"cache-control": "no-store", **(headers or {})}, media)
+
+
 def refusal(
     status: int,
     code: str,
@@ -103,9 +111,8 @@ def refusal(
     headers: Mapping[str, str] | None = None,
     **params: object,
 ) -> Response:
-    """A response refusing the request before any GraphQL ran (never stored by a cache)."""
-    body = {"errors": [error(code, key, lang, rid, **params)], "extensions": {"requestId": rid}}
-    return json_response(body, status, {"cache-control": "no-store", **(headers or {})}, media)
+    """A response refusing the request before any GraphQL ran."""
+    return respond(status, [error(code, key, lang, rid, **params)], rid, media, headers)
 
 
 def localize(formatted: dict[str, Any], lang: str) -> dict[str, Any]:
