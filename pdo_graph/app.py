@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             services.database = await open_database(settings)
         personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
         services.tracing.instrument(services.database.engine)
+        services.metrics.track_pool(services.database.engine.pool)
         services.verifier = make_verifier(settings)
         if not graphiql.assets_present(assets_dir):
             try:
@@ -92,8 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await services.database.dispose()
 
     async def metrics(request: Request) -> Response:
-        pool = services.database.engine.pool if services.database is not None else None
-        return Response(services.metrics.render(pool), media_type=METRICS_CONTENT_TYPE)
+        return Response(services.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def graphiql_asset(request: Request) -> Response:
         """GraphiQL's files, compressed once when fetched: brotli or gzip as the client accepts."""
