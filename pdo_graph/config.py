@@ -298,7 +298,7 @@ def _key_ring(value: str) -> str:
 
 
 def _trusted_documents(value: str) -> Path:
-    from pdo_graph.transport.documents import ManifestError, load_manifest
+    from pdo_graph.persisted import ManifestError, load_manifest
 
     path = Path(value.strip()).expanduser().absolute()
     try:

@@ -12,8 +12,8 @@ from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database
 from pdo_graph.observability import Metrics
+from pdo_graph.persisted import DocumentStore, load_manifest
 from pdo_graph.tracing import Tracing
-from pdo_graph.transport.documents import DocumentStore, load_manifest
 
 
 class Services:

@@ -15,7 +15,7 @@ import pytest
 from pdo_graph.app import create_app
 from pdo_graph.config import Settings, SettingsError
 from pdo_graph.db.engine import Database
-from pdo_graph.transport.documents import DocumentStore
+from pdo_graph.persisted import DocumentStore
 
 QUERY = "query Municipalities { municipalities { code name } }"
 
