@@ -129,7 +129,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "accept-language"],
+                allow_headers=["authorization", "content-type", "accept-language", "x-request-id", "traceparent"],
+                expose_headers=["x-request-id", "etag"],
             )
         )
     app = Starlette(

@@ -49,6 +49,9 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (rf"^Unknown directive {_NAME}\.$", "Неизвестная директива '{0}'."),
         (rf"^Unknown fragment {_NAME}\.$", "Неизвестный фрагмент '{0}'."),
         (rf"^Fragment {_NAME} is never used\.$", "Фрагмент '{0}' не используется."),
+        # the gate's own shape check (pdo_graph.limits.shape) words these two like the library
+        (r"^Unknown fragment (\S+)$", "Неизвестный фрагмент {0}"),
+        (r"^Fragment (\S+) spreads itself$", "Фрагмент {0} включает сам себя"),
         (
             rf"^Variable {_VAR} is not defined by operation {_NAME}\.$",
             "Переменная ${0} не объявлена в операции '{1}'.",

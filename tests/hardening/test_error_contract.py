@@ -80,6 +80,7 @@ def test_common_library_messages_are_translated():
     }
     for english, russian in samples.items():
         assert translate(english) == russian
+    assert translate("Unknown fragment F") == "Неизвестный фрагмент F"
     assert translate("Something graphql-core rarely says.") == FALLBACK.format("Something graphql-core rarely says.")
 
 
@@ -141,6 +142,7 @@ CASES: list[tuple[str, dict[str, Any], int, str]] = [
     ("no query", {"json": {"variables": {}}}, 400, "BAD_REQUEST"),
     ("parse", {"json": {"query": "{ viewer { role }"}}, 200, "GRAPHQL_PARSE_FAILED"),
     ("validation", {"json": {"query": "{ programs(first: 1) { nme } }"}}, 200, "GRAPHQL_VALIDATION_FAILED"),
+    ("unknown fragment", {"json": {"query": "{ ...Nope }"}}, 200, "GRAPHQL_VALIDATION_FAILED"),
     (
         "variables",
         {"json": {"query": "query($n: String!) { certificateByNumber(number: $n) { id } }", "variables": {"n": 5}}},
