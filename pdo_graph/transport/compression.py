@@ -9,9 +9,9 @@ what gzip's level 6 costs). GraphiQL's files are compressed once, when they are 
 from __future__ import annotations
 
 import brotli
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.gzip import GZipResponder, IdentityResponder
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BROTLI_QUALITY = 5  # dynamic responses (GraphiQL's files are compressed once, at 9)
 GZIP_LEVEL = 6
@@ -79,4 +79,13 @@ class Compression:
             responder = GZipResponder(self.app, self.minimum_size, compresslevel=GZIP_LEVEL)
         else:
             responder = IdentityResponder(self.app, self.minimum_size)
-        await responder(scope, receive, send)
+
+        async def send_once_varied(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "vary" in headers:  # the responder adds Accept-Encoding to what the app may have said
+                    names = [n.strip() for n in headers["vary"].split(",") if n.strip()]
+                    headers["vary"] = ", ".join(dict.fromkeys(names, None))
+            await send(message)
+
+        await responder(scope, receive, send_once_varied)

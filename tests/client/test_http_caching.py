@@ -53,6 +53,10 @@ async def test_public_get_is_cacheable_and_revalidates(client, db):
     assert "(новое)" in changed.text
     english = await get(client, MUNICIPALITIES, **{"accept-language": "en"})
     assert cacheable(english)
+    many = "{ " + " ".join(f"m{i}: municipalities {{ code name }}" for i in range(20)) + " }"  # over 1 KB
+    compressed = await get(client, many, **{"accept-encoding": "br"})
+    assert cacheable(compressed) and compressed.headers["content-encoding"] == "br"
+    assert compressed.headers["vary"] == VARY  # once each
 
 
 async def test_public_root_fields_and_fragments(client):
