@@ -225,3 +225,37 @@ async def test_english_401_and_the_russian_default(app, db):
     ru = _the_error(await _send(app, json=body, headers={"authorization": f"Bearer {expired}"}))
     en = _the_error(await _send(app, json=body, headers={"authorization": f"Bearer {expired}"}, lang="en-GB"))
     assert ru["message"].startswith("Недействительный токен") and en["message"].startswith("Invalid token")
+
+
+async def test_an_unreachable_issuer_is_503_with_its_code(engine, settings, database_url, db):
+    import socket
+    from dataclasses import replace
+
+    from pdo_graph.app import create_app
+    from pdo_graph.db.engine import Database
+    from tests.oidc_fixture import oidc_mode
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(
+        replace(oidc_mode(settings, f"http://127.0.0.1:{port}"), secret_key="k" * 32),
+        database=Database(url=database_url, engine=engine),
+    )
+    import base64
+    import json
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    # well formed, so that the verifier goes for the issuer's keys
+    jwt = f"{part({'alg': 'RS256', 'typ': 'at+jwt', 'kid': 'k1'})}.{part({'sub': 'x'})}.c2ln"
+    async with app.router.lifespan_context(app):
+        for lang in (None, "en"):
+            r = await _send(
+                app, json={"query": "{ viewer { role } }"}, headers={"authorization": f"Bearer {jwt}"}, lang=lang
+            )
+            assert r.status_code == 503
+            error = _the_error(r)
+            assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            assert bool(CYRILLIC.search(error["message"])) is (lang is None)
