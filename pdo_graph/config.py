@@ -95,6 +95,9 @@ class Settings:
     sync_request_timeout: float = 15.0
     log_format: str = "auto"  # auto (text on a terminal, JSON otherwise) | json | text
     log_level: str = "info"
+    cache_max_age: int = 60
+    trusted_documents: Path | None = None
+    otlp_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, serving: bool = False, **overrides: Any) -> Settings:
@@ -298,6 +301,25 @@ def _key_ring(value: str) -> str:
     return value
 
 
+def _trusted_documents(value: str) -> Path:
+    from pdo_graph.persisted import ManifestError, load_manifest
+
+    path = Path(value.strip()).expanduser().absolute()
+    try:
+        load_manifest(path)
+    except ManifestError as exc:
+        raise Bad(f"expected a trusted-documents manifest (JSON): {exc}") from exc
+    return path
+
+
+def _collector_url(value: str) -> str:
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Bad("expected the OTLP/HTTP endpoint of a collector, e.g. http://127.0.0.1:4318")
+    return text
+
+
 def _log_format(value: str) -> str:
     return _choice("json", "text", "auto")(value)
 
@@ -363,6 +385,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_SYNC_REQUEST_TIMEOUT", "sync_request_timeout", _seconds(0.1, 600)),
     Var("PDO_LOG_FORMAT", "log_format", _log_format),
     Var("PDO_LOG_LEVEL", "log_level", _choice(*LOG_LEVELS)),
+    Var("PDO_CACHE_MAX_AGE", "cache_max_age", _int_range(0, 86400, "seconds")),
+    Var("PDO_TRUSTED_DOCUMENTS", "trusted_documents", _trusted_documents),
+    Var("PDO_OTLP_ENDPOINT", "otlp_endpoint", _collector_url),
 )
 assert {v.field for v in VARIABLES} == {f.name for f in fields(Settings)}, "every setting has one variable"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -39,7 +40,14 @@ class AnalyticsRow:
 @strawberry.type
 class AnalyticsQuery:
     @strawberry.field(description="Analyst or operator: spending and enrollments by direction, municipality and month.")
-    async def analytics_summary(self, info: Info[Context, None], filter: AnalyticsFilter) -> list[AnalyticsRow]:
+    async def analytics_summary(
+        self,
+        info: Info[Context, None],
+        filter: Annotated[
+            AnalyticsFilter,
+            strawberry.argument(description="The months (at most 36) and optionally one municipality."),
+        ],
+    ) -> list[AnalyticsRow]:
         ctx = info.context
         require_auth(ctx)
 
