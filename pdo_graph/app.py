@@ -31,6 +31,7 @@ from pdo_graph.net import is_loopback
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pdo_graph.services import Services, make_verifier, open_live
 from pdo_graph.transport.analytics import AnalyticsPages
+from pdo_graph.transport.compression import Compression, choose
 from pdo_graph.transport.endpoint import GraphQLEndpoint
 from pdo_graph.transport.middleware import RequestObserver
 from pdo_graph.transport.websocket import LiveEndpoint
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if services.database is None:
             services.database = await open_database(settings)
         personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
+        services.tracing.instrument(services.database.engine)
+        services.metrics.track_pool(services.database.engine.pool)
         services.verifier = make_verifier(settings)
         services.live = open_live(services)
         if not graphiql.assets_present(assets_dir):
@@ -90,20 +93,28 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             await services.verifier.aclose()
             if services.live is not None:
                 await services.live.hub.close()
+            services.tracing.shutdown()
             services.gate_thread.shutdown(wait=False, cancel_futures=True)
             if services.owns_database and services.database is not None:
                 await services.database.dispose()
 
     async def metrics(request: Request) -> Response:
-        pool = services.database.engine.pool if services.database is not None else None
-        return Response(services.metrics.render(pool), media_type=METRICS_CONTENT_TYPE)
+        return Response(services.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def graphiql_asset(request: Request) -> Response:
+        """GraphiQL's files, compressed once when fetched: brotli or gzip as the client accepts."""
         name = request.path_params["name"]
         media = graphiql.ASSET_TYPES.get(name)
         if media is None or not (assets_dir / name).is_file():
             return PlainTextResponse("not found", status_code=404)
-        return FileResponse(assets_dir / name, media_type=media, headers={"cache-control": "public, max-age=86400"})
+        headers = {"cache-control": "public, max-age=86400"}
+        offered = tuple(c for c, suffix in graphiql.CODINGS.items() if (assets_dir / f"{name}{suffix}").is_file())
+        coding = choose(request.headers.get("accept-encoding"), offered)
+        if coding is None:  # the compression middleware adds Vary
+            return FileResponse(assets_dir / name, media_type=media, headers=headers)
+        path = assets_dir / f"{name}{graphiql.CODINGS[coding]}"
+        headers.update({"content-encoding": coding, "vary": "Accept-Encoding"})
+        return FileResponse(path, media_type=media, headers=headers)
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -117,14 +128,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    middleware = [Middleware(RequestObserver, metrics=services.metrics)]
+    middleware = [Middleware(RequestObserver, metrics=services.metrics), Middleware(Compression)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "accept-language"],
+                allow_headers=["authorization", "content-type", "accept-language", "x-request-id", "traceparent"],
+                expose_headers=["x-request-id", "etag"],
             )
         )
     app = Starlette(

@@ -100,6 +100,9 @@ class Settings:
     analytics_refresh_minutes: float = 60.0  # how often the server recomputes the aggregates (0: never)
     analytics_link_seconds: int = 600  # how long a table's signed CSV link lives
     url_signing_key: str | None = field(default=None, repr=False)
+    cache_max_age: int = 60
+    trusted_documents: Path | None = None
+    otlp_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, serving: bool = False, **overrides: Any) -> Settings:
@@ -303,6 +306,25 @@ def _key_ring(value: str) -> str:
     return value
 
 
+def _trusted_documents(value: str) -> Path:
+    from pdo_graph.persisted import ManifestError, load_manifest
+
+    path = Path(value.strip()).expanduser().absolute()
+    try:
+        load_manifest(path)
+    except ManifestError as exc:
+        raise Bad(f"expected a trusted-documents manifest (JSON): {exc}") from exc
+    return path
+
+
+def _collector_url(value: str) -> str:
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Bad("expected the OTLP/HTTP endpoint of a collector, e.g. http://127.0.0.1:4318")
+    return text
+
+
 def _log_format(value: str) -> str:
     return _choice("json", "text", "auto")(value)
 
@@ -373,6 +395,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_ANALYTICS_REFRESH_MINUTES", "analytics_refresh_minutes", _decimal(0, 7 * 24 * 60, "minutes")),
     Var("PDO_ANALYTICS_LINK_SECONDS", "analytics_link_seconds", _int_range(10, 86400, "a number of seconds")),
     Var("PDO_URL_SIGNING_KEY", "url_signing_key", _secret_key, secret=True),
+    Var("PDO_CACHE_MAX_AGE", "cache_max_age", _int_range(0, 86400, "seconds")),
+    Var("PDO_TRUSTED_DOCUMENTS", "trusted_documents", _trusted_documents),
+    Var("PDO_OTLP_ENDPOINT", "otlp_endpoint", _collector_url),
 )
 assert {v.field for v in VARIABLES} == {f.name for f in fields(Settings)}, "every setting has one variable"
 

@@ -12,25 +12,40 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
+import shutil
 import sys
 import time
 import traceback
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MAX_OPERATION_LABELS = 200
 OTHER = "other"
 
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
 class Metrics:
-    """The service's metrics, in their own registry (one per app)."""
+    """The service's metrics, in their own registry (one per app).
+
+    With several worker processes (``serve --workers N``) the supervisor sets
+    ``PROMETHEUS_MULTIPROC_DIR`` before the workers start: every worker then writes its values to
+    files there, and ``/metrics`` (whichever worker answers) renders all workers' values together
+    (counters and histograms summed; the gauges — pool, WebSocket connections, subscriptions — summed
+    over the live workers)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess = bool(os.environ.get(MULTIPROC_DIR))
+        self.pool: Any | None = None  # the database pool, once the app has one
         self.requests = Counter(
             "pdo_graphql_requests_total",
             "GraphQL requests by operation and outcome",
@@ -45,17 +60,27 @@ class Metrics:
             registry=self.registry,
         )
         self.pool_checked_out = Gauge(
-            "pdo_db_pool_connections_in_use", "Database connections checked out of the pool", registry=self.registry
+            "pdo_db_pool_connections_in_use",
+            "Database connections checked out of the pool",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        self.pool_size = Gauge("pdo_db_pool_size", "Database pool size", registry=self.registry)
+        self.pool_size = Gauge(
+            "pdo_db_pool_size", "Database pool size", registry=self.registry, multiprocess_mode="livesum"
+        )
         self._operations: set[str] = set()
         self.sync_runs = Counter(
             "pdo_catalog_sync_runs_total", "Catalog sync runs by status", ["status"], registry=self.registry
         )
         self.ws_connections = Gauge(
-            "pdo_ws_connections", "Open WebSocket connections (graphql-transport-ws)", registry=self.registry
+            "pdo_ws_connections",
+            "Open WebSocket connections (graphql-transport-ws)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        self.subscriptions = Gauge("pdo_subscriptions", "Active subscriptions", registry=self.registry)
+        self.subscriptions = Gauge(
+            "pdo_subscriptions", "Active subscriptions", registry=self.registry, multiprocess_mode="livesum"
+        )
         self.live_deliveries = Counter(
             "pdo_live_deliveries_total", "Subscription results sent (next messages)", registry=self.registry
         )
@@ -86,15 +111,43 @@ class Metrics:
         name = self.operation_label(operation, outcome)
         self.requests.labels(name, outcome).inc()
         self.latency.labels(name).observe(seconds)
+        if self.multiprocess:
+            self._pool_gauges()  # every worker keeps its own share current for whichever worker is scraped
 
-    def render(self, pool: Any | None) -> bytes:
-        if pool is not None:
+    def track_pool(self, pool: Any) -> None:
+        """The database pool whose use the gauges report (set at once: a worker counts from its start)."""
+        self.pool = pool
+        self._pool_gauges()
+
+    def _pool_gauges(self) -> None:
+        if self.pool is not None:
             try:
-                self.pool_checked_out.set(pool.checkedout())
-                self.pool_size.set(pool.size())
+                self.pool_checked_out.set(self.pool.checkedout())
+                self.pool_size.set(self.pool.size())
             except AttributeError:
                 pass
-        return generate_latest(self.registry)
+
+    def render(self) -> bytes:
+        self._pool_gauges()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+
+def prepare_multiprocess_dir(directory: Path) -> Path:
+    """An empty directory for the workers' metric files (the files of an earlier run removed)."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, mode=0o700)
+    return directory
+
+
+def mark_worker_dead(pid: int) -> None:
+    """A worker is gone: its live gauges leave the sums (its counters stay: they counted)."""
+    if os.environ.get(MULTIPROC_DIR):
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 # Only these record attributes go into a log line: never tokens, never personal data.

@@ -23,7 +23,13 @@ from typing import Any
 
 from pdo_graph.config import EXIT_INTERRUPTED, EXIT_OK, EXIT_PORT, Settings, SettingsError, StartupError
 from pdo_graph.console import Console
-from pdo_graph.observability import configure_logging, text_logs
+from pdo_graph.observability import (
+    MULTIPROC_DIR,
+    configure_logging,
+    mark_worker_dead,
+    prepare_multiprocess_dir,
+    text_logs,
+)
 from pdo_graph.startup import DevToken, Overview, dev_tokens, overview, prepare, summary
 
 log = logging.getLogger("pdo_graph")
@@ -187,7 +193,8 @@ def _serve_workers(
     import uvicorn
     import uvloop
     from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
+
+    Supervisor = _supervisor_class()
 
     async def prepared() -> tuple[Any, str, Overview, list[DevToken]]:
         db = await prepare(settings, console, migrations=args.migrate, demo=args.demo)
@@ -204,6 +211,8 @@ def _serve_workers(
     try:
         os.environ["PDO_DATABASE_URL"] = db_url
         os.environ["PDO_HOST"] = settings.host
+        # one scrape of /metrics covers every worker: each writes its values to files here
+        os.environ[MULTIPROC_DIR] = str(prepare_multiprocess_dir(settings.data_dir / "metrics"))
         config = uvicorn.Config(
             "pdo_graph.serve:worker_app", factory=True, workers=args.workers, **uvicorn_options(settings)
         )
@@ -221,7 +230,7 @@ def _serve_workers(
                 time.sleep(0.2)
 
         threading.Thread(target=tell_when_ready, daemon=True).start()
-        supervisor = Multiprocess(config, sockets=[sock])
+        supervisor = Supervisor(config, sockets=[sock])
         supervisor.run()
         if any(worker.process.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
             raise StartupError("the workers did not start: see the log above")
@@ -231,6 +240,32 @@ def _serve_workers(
             with console.step("stopping the embedded PostgreSQL") as step:
                 embedded.stop()
                 step.done = "stopped"
+
+
+def _supervisor_class() -> type:
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        """uvicorn's supervisor, telling the metrics of each worker it replaces (died, or restarted)."""
+
+        def keep_subprocess_alive(self) -> None:
+            before = self._pids()
+            super().keep_subprocess_alive()
+            self._gone(before)
+
+        def restart_all(self) -> None:
+            before = self._pids()
+            super().restart_all()
+            self._gone(before)
+
+        def _pids(self) -> set[int]:
+            return {p.pid for p in self.processes if p.pid is not None}
+
+        def _gone(self, before: set[int]) -> None:
+            for pid in before - self._pids():
+                mark_worker_dead(pid)
+
+    return Supervisor
 
 
 def worker_app() -> Any:

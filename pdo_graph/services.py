@@ -1,5 +1,6 @@
-"""The long-lived parts of the running app: database, token verifier, metrics, background tasks, and
-the live channel (the process's LISTEN connection and the reads subscriptions share)."""
+"""The long-lived parts of the running app: database, token verifier, metrics, traces, persisted
+documents, background tasks, and the live channel (the process's LISTEN connection and the reads
+subscriptions share)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database, driver_url
 from pdo_graph.live import Hub
 from pdo_graph.observability import Metrics
+from pdo_graph.persisted import DocumentStore, load_manifest
 from pdo_graph.reads.base import SharedReads
 from pdo_graph.schema.context import Live
+from pdo_graph.tracing import Tracing
 
 
 class Services:
@@ -28,6 +31,9 @@ class Services:
         self.background: list[asyncio.Task[None]] = []
         self.metrics = Metrics()
         self.live: Live | None = None
+        self.tracing = Tracing.to_endpoint(settings.otlp_endpoint)
+        trusted = load_manifest(settings.trusted_documents) if settings.trusted_documents is not None else None
+        self.documents = DocumentStore(trusted)
         # New documents are prepared (parsed, validated) here, one at a time: the event loop then
         # competes with one thread for the interpreter, however many hostile documents arrive.
         self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")

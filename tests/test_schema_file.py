@@ -7,7 +7,7 @@ def test_schema_file_matches_code():
     assert SCHEMA_FILE.read_text() == export_sdl(), "schema.graphql is out of date: run `make schema`"
 
 
-def test_every_type_and_field_is_described():
+def test_every_type_field_argument_and_enum_value_is_described():
     from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
     from pdo_graph.graphql_schema import build_schema
@@ -21,6 +21,10 @@ def test_every_type_and_field_is_described():
             missing.append(name)
         if isinstance(t, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
             missing += [f"{name}.{f}" for f, d in t.fields.items() if not d.description]
+        if isinstance(t, GraphQLObjectType | GraphQLInterfaceType):
+            missing += [
+                f"{name}.{f}({a}:)" for f, d in t.fields.items() for a, arg in d.args.items() if not arg.description
+            ]
         if isinstance(t, GraphQLEnumType):
-            pass
+            missing += [f"{name}.{v}" for v, value in t.values.items() if not value.description]
     assert missing == []

@@ -31,7 +31,7 @@ class IssuerUnavailable(AuthError):
     """The issuer's discovery document or JWKS could not be fetched (HTTP 503 rather than 401)."""
 
     def __init__(self) -> None:
-        super().__init__("Не удалось получить ключи издателя")
+        super().__init__("Не удалось получить ключи издателя", "The token issuer's keys could not be fetched")
 
 
 def _forbidden(alg: str) -> bool:
@@ -73,24 +73,34 @@ class OidcVerifier:
         try:
             header = jws.extract_compact(token.encode("ascii")).headers()
         except (JoseError, ValueError) as exc:
-            raise AuthError("Недействительный токен: неверный формат") from exc
+            raise AuthError("Недействительный токен: неверный формат", "Invalid token: malformed") from exc
         alg = header.get("alg")
         if not isinstance(alg, str) or _forbidden(alg) or alg not in self._algorithms:
-            raise AuthError(f"Недопустимый алгоритм подписи токена: {str(alg)[:20]}")
+            raise AuthError(
+                f"Недопустимый алгоритм подписи токена: {str(alg)[:20]}",
+                f"Signature algorithm not allowed: {str(alg)[:20]}",
+            )
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES:
-            raise AuthError(f"Недопустимый тип токена (typ): {str(typ)[:20]}")
+            raise AuthError(
+                f"Недопустимый тип токена (typ): {str(typ)[:20]}", f"Token type (typ) not allowed: {str(typ)[:20]}"
+            )
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise AuthError("В заголовке токена нет идентификатора ключа (kid)")
+            raise AuthError("В заголовке токена нет идентификатора ключа (kid)", "The token header has no key id (kid)")
 
         key = await self._key_for(kid, alg)
         try:
             decoded = jwt.decode(token, key, algorithms=[alg])
         except BadSignatureError as exc:
-            raise AuthError("Недействительный токен: подпись не проверена") from exc
+            raise AuthError(
+                "Недействительный токен: подпись не проверена", "Invalid token: the signature does not verify"
+            ) from exc
         except (JoseError, ValueError) as exc:
-            raise AuthError("Недействительный токен: не удалось проверить подпись") from exc
+            raise AuthError(
+                "Недействительный токен: не удалось проверить подпись",
+                "Invalid token: the signature could not be checked",
+            ) from exc
         claims = dict(decoded.claims)
         validate_claims(claims, issuer=self._issuer, audience=self._audience)
         return principal_from_claims(claims, self._names)
@@ -117,7 +127,7 @@ class OidcVerifier:
             if self._keys is None:
                 raise IssuerUnavailable()
         if key is None:
-            raise AuthError("Токен подписан неизвестным ключом (kid)")
+            raise AuthError("Токен подписан неизвестным ключом (kid)", "The token is signed with an unknown key (kid)")
         return key
 
     def _refetch_allowed(self) -> bool:
@@ -144,7 +154,10 @@ class OidcVerifier:
                 meta = await self._get_json(discovery_url)
                 if meta.get("issuer") != self._issuer:
                     log.error("OIDC discovery at %s names issuer %r", discovery_url, meta.get("issuer"))
-                    raise AuthError("Издатель в документе обнаружения OIDC не совпадает с настроенным")
+                    raise AuthError(
+                        "Издатель в документе обнаружения OIDC не совпадает с настроенным",
+                        "The issuer in the OIDC discovery document is not the configured one",
+                    )
                 jwks_uri = meta.get("jwks_uri")
                 if not isinstance(jwks_uri, str):
                     raise ValueError("no jwks_uri")

@@ -13,11 +13,16 @@ __all__ = ["ANONYMOUS", "AuthError", "ClaimNames", "Principal", "Role", "princip
 
 
 class AuthError(Exception):
-    """A bearer token was presented but cannot be accepted (HTTP 401)."""
+    """A bearer token was presented but cannot be accepted (HTTP 401); the reason in Russian
+    (``message``) and English."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, english: str) -> None:
         super().__init__(message)
         self.message = message
+        self.english = english
+
+    def text(self, lang: str) -> str:
+        return self.english if lang == "en" else self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +64,18 @@ def principal_from_claims(claims: Mapping[str, Any], names: ClaimNames) -> Princ
     municipality = claims.get(names.municipality)
     if raw_role is None:
         if provider is None:
-            raise AuthError("В токене нет роли")
+            raise AuthError("В токене нет роли", "The token has no role")
         raw_role = names.machine_role
     try:
         role = Role(str(raw_role).upper())
     except ValueError as exc:
-        raise AuthError(f"Неизвестная роль в токене: {raw_role}") from exc
+        raise AuthError(f"Неизвестная роль в токене: {raw_role}", f"Unknown role in the token: {raw_role}") from exc
     if not subject:
-        raise AuthError("В токене нет субъекта (sub)")
+        raise AuthError("В токене нет субъекта (sub)", "The token has no subject (sub)")
     if role is Role.PROVIDER and not provider:
-        raise AuthError("В токене поставщика нет организации")
+        raise AuthError("В токене поставщика нет организации", "The provider's token names no organisation")
     if role is Role.OPERATOR and not municipality:
-        raise AuthError("В токене оператора нет муниципалитета")
+        raise AuthError("В токене оператора нет муниципалитета", "The operator's token names no municipality")
     exp = claims.get("exp")
     return Principal(
         role=role,

@@ -93,20 +93,22 @@ def validate_claims(claims: dict[str, object], *, issuer: str, audience: str | N
     """Registered claims: iss, aud, exp (required), nbf, iat."""
     now = int(time.time())
     if claims.get("iss") != issuer:
-        raise AuthError("Токен выпущен другим издателем")
+        raise AuthError("Токен выпущен другим издателем", "The token was issued by another issuer")
     if audience is not None:
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         if audience not in auds:
-            raise AuthError("Токен выпущен не для этого сервиса (aud)")
+            raise AuthError(
+                "Токен выпущен не для этого сервиса (aud)", "The token was not issued for this service (aud)"
+            )
     exp = claims.get("exp")
     if not isinstance(exp, int | float):
-        raise AuthError("В токене нет срока действия (exp)")
+        raise AuthError("В токене нет срока действия (exp)", "The token has no expiry (exp)")
     if exp + leeway < now:
-        raise AuthError("Срок действия токена истёк")
+        raise AuthError("Срок действия токена истёк", "The token has expired")
     nbf = claims.get("nbf")
     if isinstance(nbf, int | float) and nbf - leeway > now:
-        raise AuthError("Токен ещё не действует (nbf)")
+        raise AuthError("Токен ещё не действует (nbf)", "The token is not valid yet (nbf)")
 
 
 class DevVerifier:
@@ -120,14 +122,18 @@ class DevVerifier:
         try:
             decoded = jwt.decode(token, self._key, algorithms=["ES256"])
         except (JoseError, ValueError) as exc:
-            raise AuthError("Недействительный токен: подпись не проверена") from exc
+            raise AuthError(
+                "Недействительный токен: подпись не проверена", "Invalid token: the signature does not verify"
+            ) from exc
         claims = dict(decoded.claims)
         validate_claims(claims, issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
         issued, expires = claims.get("iat"), claims.get("exp")
         if not isinstance(issued, int | float) or not isinstance(expires, int | float):
-            raise AuthError("В токене нет времени выпуска (iat)")
+            raise AuthError("В токене нет времени выпуска (iat)", "The token has no issue time (iat)")
         if expires - issued > MAX_DEV_TOKEN_TTL:
-            raise AuthError("Токен разработчика выпущен на срок больше 30 дней")
+            raise AuthError(
+                "Токен разработчика выпущен на срок больше 30 дней", "The dev token lives longer than 30 days"
+            )
         return principal_from_claims(claims, self._names)
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "No such object, or it is not yours to see",
     ),
     "bad_id": ("Некорректный идентификатор", "Malformed identifier"),
+    "too_many_ids": ("Не больше {max} идентификаторов за один запрос", "At most {max} ids in one request"),
     "text_length": (
         "Длина текста должна быть от {min} до {max} символов",
         "Text length must be between {min} and {max} characters",

@@ -31,6 +31,7 @@ DEFAULT_LIST_WEIGHT = 100
 LIST_WEIGHTS: dict[tuple[str, str], int] = {
     # Lists whose length grows with data, by their documented bound (or the size assumed for the cost).
     ("Query", "municipalities"): 100,  # municipalities of a region
+    ("Query", "nodes"): 100,  # at most 100 ids (resolvers.node.MAX_NODES)
     ("Query", "analyticsSummary"): 1000,  # rows: directions × municipalities × months, small cells suppressed
     ("AnalyticsTable", "columns"): 13,  # up to three dimensions and the ten measures (scalars)
     ("AnalyticsTable", "rows"): 5000,  # the finest level's cells (PDO_ANALYTICS_MAX_ROWS) and margins (scalars)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 from urllib.parse import quote
 
 import strawberry
@@ -51,9 +52,17 @@ class AnalyticsQuery:
     async def analytics(
         self,
         info: Info[Context, None],
-        measures: list[AnalyticsMeasure],
-        by: list[AnalyticsDimension],  # type: ignore[valid-type]
-        filter: AnalyticsQueryFilter | None = None,
+        measures: Annotated[
+            list[AnalyticsMeasure], strawberry.argument(description="The measures, in the order of the columns.")
+        ],
+        by: Annotated[
+            list[AnalyticsDimension],  # type: ignore[valid-type]
+            strawberry.argument(description="Up to three dimensions, in the order of the columns."),
+        ],
+        filter: Annotated[
+            AnalyticsQueryFilter | None,
+            strawberry.argument(description="Months, municipality and direction to keep; null: everything in scope."),
+        ] = None,
     ) -> AnalyticsTable:
         ctx = info.context
         require_auth(ctx)
@@ -98,7 +107,14 @@ class AnalyticsQuery:
             "any measures and dimensions, margins, and complementary suppression."
         ),
     )
-    async def analytics_summary(self, info: Info[Context, None], filter: AnalyticsFilter) -> list[AnalyticsRow]:
+    async def analytics_summary(
+        self,
+        info: Info[Context, None],
+        filter: Annotated[
+            AnalyticsFilter,
+            strawberry.argument(description="The months (at most 36) and optionally one municipality."),
+        ],
+    ) -> list[AnalyticsRow]:
         ctx = info.context
         require_auth(ctx)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -9,7 +11,7 @@ from pdo_graph.domain.access import audit_scope
 from pdo_graph.ids import decode_pk
 from pdo_graph.reads.audit import AuditRow, audit_page
 from pdo_graph.schema.audit import AuditEntry, AuditEntryConnection
-from pdo_graph.schema.base import build_connection
+from pdo_graph.schema.base import After, First, build_connection
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
 
@@ -21,7 +23,13 @@ class AuditQuery:
         "guardians, newest first (optionally of one child); others: empty."
     )
     async def audit_log(
-        self, info: Info[Context, None], first: int, after: str | None = None, child_id: strawberry.ID | None = None
+        self,
+        info: Info[Context, None],
+        first: First,
+        after: After = None,
+        child_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only the reads of this child.")
+        ] = None,
     ) -> AuditEntryConnection:
         ctx = info.context
         first, key = page_args(first, after, ctx.lang)

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from pdo_graph.domain import catalog
 from pdo_graph.domain.access import require_provider
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
+from pdo_graph.schema.base import Input
 from pdo_graph.schema.catalog import (
     Group,
     GroupArchiveInput,
@@ -38,14 +39,16 @@ OwnAction = Callable[[AsyncConnection, int], Awaitable[None]]
 @strawberry.type
 class CatalogMutation:
     @strawberry.mutation(description="Operator: register an organisation of the operator's municipality.")
-    async def provider_register(self, info: Info[Context, None], input: ProviderRegisterInput) -> ProviderPayload:
+    async def provider_register(
+        self, info: Info[Context, None], input: Input[ProviderRegisterInput]
+    ) -> ProviderPayload:
         ctx = info.context
         data = input.data()
         pk, errors = await run_write(ctx, lambda c: catalog.register_provider(c, ctx.actor, data), INPUT)
         return ProviderPayload(provider=None if pk is None else await Provider.load(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider staff (own organisation) or its operator: change name or address.")
-    async def provider_update(self, info: Info[Context, None], input: ProviderUpdateInput) -> ProviderPayload:
+    async def provider_update(self, info: Info[Context, None], input: Input[ProviderUpdateInput]) -> ProviderPayload:
         ctx = info.context
         changes = input.changes()
 
@@ -60,27 +63,27 @@ class CatalogMutation:
         return ProviderPayload(provider=None if pk is None else await Provider.load(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider: create a program of the caller's own organisation.")
-    async def program_create(self, info: Info[Context, None], input: ProgramCreateInput) -> ProgramPayload:
+    async def program_create(self, info: Info[Context, None], input: Input[ProgramCreateInput]) -> ProgramPayload:
         ctx = info.context
         data = input.data()
         pk, errors = await run_write(ctx, lambda c: catalog.create_program(c, require_provider(ctx.actor), data), INPUT)
         return ProgramPayload(program=None if pk is None else await Program.load(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider: change one of the caller's programs.")
-    async def program_update(self, info: Info[Context, None], input: ProgramUpdateInput) -> ProgramPayload:
+    async def program_update(self, info: Info[Context, None], input: Input[ProgramUpdateInput]) -> ProgramPayload:
         changes = input.changes()
         return await _on_own_program(
             info.context, input.program_id, lambda c, pk: catalog.update_program(c, pk, changes)
         )
 
     @strawberry.mutation(description="Provider: archive one of the caller's programs (or restore it).")
-    async def program_archive(self, info: Info[Context, None], input: ProgramArchiveInput) -> ProgramPayload:
+    async def program_archive(self, info: Info[Context, None], input: Input[ProgramArchiveInput]) -> ProgramPayload:
         return await _on_own_program(
             info.context, input.program_id, lambda c, pk: catalog.set_program_archived(c, pk, input.archived)
         )
 
     @strawberry.mutation(description="Operator of the program's municipality: certify a program or withdraw it.")
-    async def program_certify(self, info: Info[Context, None], input: ProgramCertifyInput) -> ProgramPayload:
+    async def program_certify(self, info: Info[Context, None], input: Input[ProgramCertifyInput]) -> ProgramPayload:
         ctx = info.context
 
         async def work(c: AsyncConnection) -> int:
@@ -92,7 +95,7 @@ class CatalogMutation:
         return ProgramPayload(program=None if pk is None else await Program.load(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider: create a group of one of the caller's programs.")
-    async def group_create(self, info: Info[Context, None], input: GroupCreateInput) -> GroupPayload:
+    async def group_create(self, info: Info[Context, None], input: Input[GroupCreateInput]) -> GroupPayload:
         ctx = info.context
         data = input.data()
 
@@ -106,18 +109,18 @@ class CatalogMutation:
         return GroupPayload(group=None if pk is None else await Group.load(ctx, pk), user_errors=errors)
 
     @strawberry.mutation(description="Provider: change one of the caller's groups (capacity not below seats taken).")
-    async def group_update(self, info: Info[Context, None], input: GroupUpdateInput) -> GroupPayload:
+    async def group_update(self, info: Info[Context, None], input: Input[GroupUpdateInput]) -> GroupPayload:
         changes = input.changes()
         return await _on_own_group(info.context, input.group_id, lambda c, pk: catalog.update_group(c, pk, changes))
 
     @strawberry.mutation(description="Provider: close one of the caller's groups for new applications.")
-    async def group_close(self, info: Info[Context, None], input: GroupCloseInput) -> GroupPayload:
+    async def group_close(self, info: Info[Context, None], input: Input[GroupCloseInput]) -> GroupPayload:
         return await _on_own_group(
             info.context, input.group_id, lambda c, pk: catalog.set_group_enrollment(c, pk, False)
         )
 
     @strawberry.mutation(description="Provider: archive one of the caller's groups (or restore it).")
-    async def group_archive(self, info: Info[Context, None], input: GroupArchiveInput) -> GroupPayload:
+    async def group_archive(self, info: Info[Context, None], input: Input[GroupArchiveInput]) -> GroupPayload:
         return await _on_own_group(
             info.context, input.group_id, lambda c, pk: catalog.set_group_archived(c, pk, input.archived)
         )

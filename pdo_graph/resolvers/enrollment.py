@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,7 +16,7 @@ from pdo_graph.domain.errors import DomainError
 from pdo_graph.ids import decode_pk
 from pdo_graph.reads.enrollment import provider_enrollments
 from pdo_graph.resolvers.common import INPUT, pk_of, require_auth, run_write
-from pdo_graph.schema.base import Connection, UserError, build_connection, money, user_errors
+from pdo_graph.schema.base import After, Connection, First, Input, UserError, build_connection, money, user_errors
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.enrollment import (
     Enrollment,
@@ -37,7 +38,12 @@ class EnrollmentQuery:
         description="The price of a group for a certificate and its split; the guardian of the certificate or the "
         "operator of its municipality (others get a FORBIDDEN user error and zero amounts)."
     )
-    async def quote(self, info: Info[Context, None], certificate_id: strawberry.ID, group_id: strawberry.ID) -> Quote:
+    async def quote(
+        self,
+        info: Info[Context, None],
+        certificate_id: Annotated[strawberry.ID, strawberry.argument(description="The certificate that pays.")],
+        group_id: Annotated[strawberry.ID, strawberry.argument(description="The group to price.")],
+    ) -> Quote:
         ctx = info.context
         require_auth(ctx)
         try:
@@ -55,10 +61,12 @@ class EnrollmentQuery:
     async def provider_enrollments(
         self,
         info: Info[Context, None],
-        first: int,
-        after: str | None = None,
-        status: EnrollmentStatus | None = None,
-        group_id: strawberry.ID | None = None,
+        first: First,
+        after: After = None,
+        status: Annotated[EnrollmentStatus | None, strawberry.argument(description="Only this status.")] = None,
+        group_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this group of the provider.")
+        ] = None,
     ) -> Connection[Enrollment]:
         ctx = info.context
         first, key = page_args(first, after, ctx.lang, (int,))
@@ -81,7 +89,10 @@ class EnrollmentQuery:
         "or the provider itself; null for others."
     )
     async def provider_settlement(
-        self, info: Info[Context, None], provider_id: strawberry.ID, month: date
+        self,
+        info: Info[Context, None],
+        provider_id: Annotated[strawberry.ID, strawberry.argument(description="The provider.")],
+        month: Annotated[date, strawberry.argument(description="The month: any day of it.")],
     ) -> ProviderSettlement | None:
         ctx = info.context
         pk = decode_pk(provider_id, "Provider")
@@ -94,7 +105,11 @@ class EnrollmentQuery:
         return _settlement(s)
 
     @strawberry.field(description="Operator: the month's settlement of every provider of the municipality.")
-    async def municipality_settlements(self, info: Info[Context, None], month: date) -> list[ProviderSettlement]:
+    async def municipality_settlements(
+        self,
+        info: Info[Context, None],
+        month: Annotated[date, strawberry.argument(description="The month: any day of it.")],
+    ) -> list[ProviderSettlement]:
         ctx = info.context
         try:
             rows = await ctx.db.read(lambda c: enrollment.municipality_settlements(c, ctx.actor, month.replace(day=1)))
@@ -123,7 +138,9 @@ class EnrollmentMutation:
     @strawberry.mutation(
         description="Guardian: apply for a group; reserves the certificate's part and takes a seat (REQUESTED)."
     )
-    async def enrollment_create(self, info: Info[Context, None], input: EnrollmentCreateInput) -> EnrollmentPayload:
+    async def enrollment_create(
+        self, info: Info[Context, None], input: Input[EnrollmentCreateInput]
+    ) -> EnrollmentPayload:
         ctx = info.context
 
         async def work(c: AsyncConnection) -> int:
@@ -135,13 +152,17 @@ class EnrollmentMutation:
         return await _payload(ctx, eid, errors)
 
     @strawberry.mutation(description="Provider: accept an application (the contract becomes ACTIVE).")
-    async def enrollment_accept(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
+    async def enrollment_accept(
+        self, info: Info[Context, None], input: Input[EnrollmentDecisionInput]
+    ) -> EnrollmentPayload:
         ctx = info.context
         days = ctx.settings.enrollment_expiry_days
         return await _on_enrollment(ctx, input.enrollment_id, lambda c, pk: enrollment.accept(c, ctx.actor, pk, days))
 
     @strawberry.mutation(description="Provider: refuse an application (reserve released, seat freed, reason kept).")
-    async def enrollment_refuse(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
+    async def enrollment_refuse(
+        self, info: Info[Context, None], input: Input[EnrollmentDecisionInput]
+    ) -> EnrollmentPayload:
         ctx = info.context
         return await _on_enrollment(
             ctx, input.enrollment_id, lambda c, pk: enrollment.refuse(c, ctx.actor, pk, input.reason)
@@ -151,7 +172,9 @@ class EnrollmentMutation:
         description="Guardian or provider: terminate a contract (TERMINATED). Charged months stay charged; the rest "
         "of the reserve returns at once; the seat is freed. The guardian may also withdraw an unanswered application."
     )
-    async def enrollment_cancel(self, info: Info[Context, None], input: EnrollmentDecisionInput) -> EnrollmentPayload:
+    async def enrollment_cancel(
+        self, info: Info[Context, None], input: Input[EnrollmentDecisionInput]
+    ) -> EnrollmentPayload:
         ctx = info.context
         return await _on_enrollment(
             ctx, input.enrollment_id, lambda c, pk: enrollment.cancel(c, ctx.actor, pk, input.reason)
@@ -161,7 +184,9 @@ class EnrollmentMutation:
         description="Provider: report a month's completeness per contract; charges the certificates "
         "(round(share × completeness / 100)) and releases the rest of each month's share. A month is reported once."
     )
-    async def provision_report(self, info: Info[Context, None], input: ProvisionReportInput) -> ProvisionReportPayload:
+    async def provision_report(
+        self, info: Info[Context, None], input: Input[ProvisionReportInput]
+    ) -> ProvisionReportPayload:
         ctx = info.context
         lines = [
             enrollment.ProvisionLine(decode_pk(item.enrollment_id, "Enrollment"), item.completeness)

@@ -3,6 +3,8 @@ mutations (apply, issue, freeze, unfreeze, revoke)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
@@ -12,6 +14,7 @@ from pdo_graph.domain import certificates
 from pdo_graph.domain.certificates import CertificateStatus
 from pdo_graph.reads.family import certificate_id_by_number
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
+from pdo_graph.schema.base import Input
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import (
     Certificate,
@@ -34,7 +37,13 @@ class FamilyQuery:
         return Viewer(role=actor.role, subject=actor.subject, municipality=actor.municipality)
 
     @strawberry.field(description="A certificate by its number: its guardian or an operator of its municipality.")
-    async def certificate_by_number(self, info: Info[Context, None], number: str) -> Certificate | None:
+    async def certificate_by_number(
+        self,
+        info: Info[Context, None],
+        number: Annotated[
+            str, strawberry.argument(description="The certificate number: region (2) + municipality (2) + 6 digits.")
+        ],
+    ) -> Certificate | None:
         ctx = info.context
         pk = await certificate_id_by_number(ctx.scope, number.strip())
         return None if pk is None else await Certificate.load(ctx, pk)
@@ -44,7 +53,7 @@ class FamilyQuery:
 class FamilyMutation:
     @strawberry.mutation(description="Guardian: apply for a child's certificate (once per child).")
     async def certificate_apply(
-        self, info: Info[Context, None], input: CertificateApplyInput
+        self, info: Info[Context, None], input: Input[CertificateApplyInput]
     ) -> CertificateApplyPayload:
         ctx = info.context
         req = certificates.ApplicationRequest(input.full_name, input.birth_date, input.snils, input.municipality)
@@ -55,7 +64,7 @@ class FamilyMutation:
 
     @strawberry.mutation(description="Operator: issue the certificate for a verified application.")
     async def certificate_issue(
-        self, info: Info[Context, None], input: CertificateIssueInput
+        self, info: Info[Context, None], input: Input[CertificateIssueInput]
     ) -> CertificateIssuePayload:
         ctx = info.context
 
@@ -68,12 +77,14 @@ class FamilyMutation:
         return CertificateIssuePayload(certificate=cert, user_errors=errors)
 
     @strawberry.mutation(description="Operator: freeze a certificate without running contracts.")
-    async def certificate_freeze(self, info: Info[Context, None], input: CertificateStatusInput) -> CertificatePayload:
+    async def certificate_freeze(
+        self, info: Info[Context, None], input: Input[CertificateStatusInput]
+    ) -> CertificatePayload:
         return await _change_status(info.context, input, CertificateStatus.FROZEN)
 
     @strawberry.mutation(description="Operator: unfreeze a frozen certificate.")
     async def certificate_unfreeze(
-        self, info: Info[Context, None], input: CertificateStatusInput
+        self, info: Info[Context, None], input: Input[CertificateStatusInput]
     ) -> CertificatePayload:
         return await _change_status(info.context, input, CertificateStatus.ACTIVE)
 
@@ -81,7 +92,9 @@ class FamilyMutation:
         description="Operator: revoke a certificate; its applications and contracts end (charged months stay"
         " charged, reserves are released, seats freed)."
     )
-    async def certificate_revoke(self, info: Info[Context, None], input: CertificateStatusInput) -> CertificatePayload:
+    async def certificate_revoke(
+        self, info: Info[Context, None], input: Input[CertificateStatusInput]
+    ) -> CertificatePayload:
         return await _change_status(info.context, input, CertificateStatus.REVOKED)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -58,7 +58,11 @@ class LiveSubscription:
         description="Anyone: the group at once, then after every change of its seats (seats taken or capacity), "
         "whichever server process made it."
     )
-    async def group_seats(self, info: Info[Context, None], group_id: strawberry.ID) -> AsyncGenerator[Group, None]:
+    async def group_seats(
+        self,
+        info: Info[Context, None],
+        group_id: Annotated[strawberry.ID, strawberry.argument(description="The group to follow.")],
+    ) -> AsyncGenerator[Group, None]:
         ctx = info.context
         pk = _pk(ctx, group_id, "Group")
         async with aclosing(ctx.changes(Topic.GROUP, pk)) as beats:
@@ -70,7 +74,9 @@ class LiveSubscription:
         "current period at once, then after every credit, reservation, release, charge or expiry."
     )
     async def certificate_balance(
-        self, info: Info[Context, None], certificate_id: strawberry.ID
+        self,
+        info: Info[Context, None],
+        certificate_id: Annotated[strawberry.ID, strawberry.argument(description="The certificate to follow.")],
     ) -> AsyncGenerator[Balance, None]:
         ctx = info.context
         require_auth(ctx)
@@ -108,7 +114,9 @@ class LiveSubscription:
         "municipality): the enrollment at once, then after every change of its status."
     )
     async def enrollment_updated(
-        self, info: Info[Context, None], enrollment_id: strawberry.ID
+        self,
+        info: Info[Context, None],
+        enrollment_id: Annotated[strawberry.ID, strawberry.argument(description="The enrollment to follow.")],
     ) -> AsyncGenerator[Enrollment, None]:
         ctx = info.context
         require_auth(ctx)

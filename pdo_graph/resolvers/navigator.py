@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
+from pdo_graph.schema.base import After, First
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.navigator import ProgramConnection, ProgramFilter, ProgramOrder, program_connection
 
@@ -21,10 +24,20 @@ class NavigatorQuery:
     async def programs(
         self,
         info: Info[Context, None],
-        first: int,
-        after: str | None = None,
-        search: str | None = None,
-        filter: ProgramFilter | None = None,
-        order_by: ProgramOrder | None = None,  # type: ignore[valid-type]
+        first: First,
+        after: After = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Words to find (Russian stemming; the last word as a prefix); empty: no text filter."
+            ),
+        ] = None,
+        filter: Annotated[
+            ProgramFilter | None, strawberry.argument(description="Filters; all given must hold.")
+        ] = None,
+        order_by: Annotated[
+            ProgramOrder | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Order of the results; default RELEVANCE."),
+        ] = None,
     ) -> ProgramConnection:
         return await program_connection(info, first, after, search, filter, order_by)

@@ -9,7 +9,7 @@ from strawberry.types import Info
 from pdo_graph.domain import periods
 from pdo_graph.reads.periods import municipalities
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
-from pdo_graph.schema.base import UserError, money
+from pdo_graph.schema.base import Input, UserError, money
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.periods import (
     FundingPeriod,
@@ -35,7 +35,7 @@ class PeriodsMutation:
         description="Operator: open a funding period; credits every active certificate of the municipality once."
     )
     async def funding_period_open(
-        self, info: Info[Context, None], input: FundingPeriodOpenInput
+        self, info: Info[Context, None], input: Input[FundingPeriodOpenInput]
     ) -> FundingPeriodOpenPayload:
         ctx = info.context
         req = input.request()
@@ -51,7 +51,7 @@ class PeriodsMutation:
 
     @strawberry.mutation(description="Operator: change a period's limit (funding the queue in order) or switch.")
     async def funding_period_update(
-        self, info: Info[Context, None], input: FundingPeriodUpdateInput
+        self, info: Info[Context, None], input: Input[FundingPeriodUpdateInput]
     ) -> FundingPeriodPayload:
         ctx = info.context
         limit_given = input.funded_certificate_limit is not strawberry.UNSET
@@ -69,7 +69,7 @@ class PeriodsMutation:
         description="Operator: close a period; its contracts end and unused money expires (EXPIRE entries)."
     )
     async def funding_period_close(
-        self, info: Info[Context, None], input: FundingPeriodCloseInput
+        self, info: Info[Context, None], input: Input[FundingPeriodCloseInput]
     ) -> FundingPeriodPayload:
         ctx = info.context
 

@@ -8,7 +8,7 @@ from strawberry.types import Info
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.integrations import push as push_service
 from pdo_graph.resolvers.common import INPUT, require_auth
-from pdo_graph.schema.base import UserError, user_errors
+from pdo_graph.schema.base import Input, UserError, user_errors
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.push import CatalogUpsertInput, CatalogUpsertPayload, CatalogUpsertRowResult
 
@@ -22,7 +22,7 @@ class PushMutation:
             " REJECT_FAILED_ROWS saves the valid rows. One result per row."
         )
     )
-    async def catalog_upsert(self, info: Info[Context, None], input: CatalogUpsertInput) -> CatalogUpsertPayload:
+    async def catalog_upsert(self, info: Info[Context, None], input: Input[CatalogUpsertInput]) -> CatalogUpsertPayload:
         ctx = info.context
         require_auth(ctx)
         policy = push_service.ErrorPolicy(input.error_policy or push_service.ErrorPolicy.REJECT_EVERYTHING)

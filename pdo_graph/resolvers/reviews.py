@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
@@ -9,7 +11,7 @@ from strawberry.types import Info
 from pdo_graph.domain import enrollment
 from pdo_graph.ids import decode_pk
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
-from pdo_graph.schema.base import Connection
+from pdo_graph.schema.base import After, Connection, First, Input
 from pdo_graph.schema.catalog import Program
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.reviews import ProgramReviewInput, ProgramReviewPayload, Review, program_reviews
@@ -19,7 +21,11 @@ from pdo_graph.schema.reviews import ProgramReviewInput, ProgramReviewPayload, R
 class ReviewsQuery:
     @strawberry.field(description="Reviews of a program, newest first (public).")
     async def program_reviews(
-        self, info: Info[Context, None], program_id: strawberry.ID, first: int, after: str | None = None
+        self,
+        info: Info[Context, None],
+        program_id: Annotated[strawberry.ID, strawberry.argument(description="The program.")],
+        first: First,
+        after: After = None,
     ) -> Connection[Review]:
         return await program_reviews(info.context, decode_pk(program_id, "Program") or 0, first, after)
 
@@ -27,7 +33,7 @@ class ReviewsQuery:
 @strawberry.type
 class ReviewsMutation:
     @strawberry.mutation(description="Guardian: rate the program of a contract that is or was active, once (1..5).")
-    async def program_review(self, info: Info[Context, None], input: ProgramReviewInput) -> ProgramReviewPayload:
+    async def program_review(self, info: Info[Context, None], input: Input[ProgramReviewInput]) -> ProgramReviewPayload:
         ctx = info.context
 
         async def work(c: AsyncConnection) -> tuple[int, int]:

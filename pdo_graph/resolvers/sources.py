@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,7 +17,7 @@ from pdo_graph.integrations.secrets import SecretBox
 from pdo_graph.integrations.sources import SOURCE
 from pdo_graph.reads.sources import sources_page
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
-from pdo_graph.schema.base import Connection, build_connection
+from pdo_graph.schema.base import After, Connection, First, Input, build_connection
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
 from pdo_graph.schema.sources import (
@@ -42,9 +43,11 @@ class SourcesQuery:
     async def catalog_sources(
         self,
         info: Info[Context, None],
-        first: int,
-        after: str | None = None,
-        provider_id: strawberry.ID | None = None,
+        first: First,
+        after: After = None,
+        provider_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only the sources of this provider.")
+        ] = None,
     ) -> Connection[CatalogSource]:
         ctx = info.context
         first, key = page_args(first, after, ctx.lang, (int,))
@@ -64,7 +67,9 @@ class SourcesQuery:
 @strawberry.type
 class SourcesMutation:
     @strawberry.mutation(description="Operator of the provider's municipality: register a provider's catalog feed.")
-    async def catalog_source_create(self, info: Info[Context, None], input: CatalogSourceInput) -> CatalogSourcePayload:
+    async def catalog_source_create(
+        self, info: Info[Context, None], input: Input[CatalogSourceInput]
+    ) -> CatalogSourcePayload:
         ctx = info.context
         box = SecretBox.from_settings(ctx.settings)
 
@@ -78,7 +83,7 @@ class SourcesMutation:
 
     @strawberry.mutation(description="Operator of the provider's municipality: change a catalog source.")
     async def catalog_source_update(
-        self, info: Info[Context, None], input: CatalogSourceUpdateInput
+        self, info: Info[Context, None], input: Input[CatalogSourceUpdateInput]
     ) -> CatalogSourcePayload:
         ctx = info.context
         box = SecretBox.from_settings(ctx.settings)
@@ -89,7 +94,7 @@ class SourcesMutation:
 
     @strawberry.mutation(description="Operator of the provider's municipality: pause a source or resume it.")
     async def catalog_source_pause(
-        self, info: Info[Context, None], input: CatalogSourcePauseInput
+        self, info: Info[Context, None], input: Input[CatalogSourcePauseInput]
     ) -> CatalogSourcePayload:
         ctx = info.context
         return await _on_source(
@@ -98,7 +103,7 @@ class SourcesMutation:
 
     @strawberry.mutation(description="Operator of the provider's municipality: delete a source and its runs.")
     async def catalog_source_delete(
-        self, info: Info[Context, None], input: CatalogSourceDeleteInput
+        self, info: Info[Context, None], input: Input[CatalogSourceDeleteInput]
     ) -> CatalogSourceDeletePayload:
         ctx = info.context
 

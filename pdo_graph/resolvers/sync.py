@@ -12,7 +12,7 @@ from pdo_graph.integrations.sources import SOURCE
 from pdo_graph.integrations.sync.run import SourceNotFound, SyncBusy, SyncOptions, run_source
 from pdo_graph.integrations.sync.scheduler import metrics_hook
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
-from pdo_graph.schema.base import user_errors
+from pdo_graph.schema.base import Input, user_errors
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.sync import CatalogSourceSyncInput, CatalogSyncPayload, CatalogSyncRun
 
@@ -29,7 +29,9 @@ class SyncMutation:
             " time budget; a run stopped by the budget is PARTIAL and the next one continues)."
         )
     )
-    async def catalog_source_sync(self, info: Info[Context, None], input: CatalogSourceSyncInput) -> CatalogSyncPayload:
+    async def catalog_source_sync(
+        self, info: Info[Context, None], input: Input[CatalogSourceSyncInput]
+    ) -> CatalogSyncPayload:
         ctx = info.context
 
         async def authorize(c: AsyncConnection) -> int:

@@ -9,7 +9,7 @@ import strawberry
 
 from pdo_graph.domain.analytics import summary
 from pdo_graph.domain.analytics.measures import Dimension
-from pdo_graph.schema.base import Money
+from pdo_graph.schema.base import Money, describe_values
 from pdo_graph.schema.catalog import Direction
 
 
@@ -83,6 +83,18 @@ AnalyticsDimension = strawberry.enum(
         "calendar month (first day; Europe/Moscow); AGE: the child's full years on the month's first day; "
         "DIRECTION, FUNDING_KIND, PROVIDER (its INN): of the contract's program."
     ),
+)
+
+describe_values(
+    AnalyticsDimension,
+    {
+        "MUNICIPALITY": "The certificate's municipality: the payer of its money.",
+        "DIRECTION": "The direction of the contract's program.",
+        "MONTH": "The calendar month (its first day, Europe/Moscow).",
+        "AGE": "The child's full years on the month's first day.",
+        "FUNDING_KIND": "The funding kind of the contract's program (certificate, municipal, paid).",
+        "PROVIDER": "The program's provider, by its INN.",
+    },
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, NewType, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NewType, Self, TypeVar
 
 import orjson
 import strawberry
@@ -22,20 +22,63 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
+def describe_values(enum: Any, descriptions: dict[str, str]) -> None:
+    """The descriptions of a GraphQL enum's values (every value, exactly: an enum of the domain cannot
+    say them itself)."""
+    values = enum.__strawberry_definition__.values
+    missing = {v.name for v in values} ^ descriptions.keys()
+    assert not missing, f"{enum.__name__}: values without a description or unknown: {sorted(missing)}"
+    for value in values:
+        value.description = descriptions[value.name]
+
+
 UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused.")
+describe_values(
+    UserErrorCode,
+    {
+        "NOT_FOUND": "The object does not exist, or the caller may not see it.",
+        "FORBIDDEN": "The caller may not do this.",
+        "INVALID": "A value is malformed or out of range; `field` points at it.",
+        "DUPLICATE": "It exists already (one certificate per child, one provider per ИНН, ...).",
+        "CERTIFICATE_NOT_ACTIVE": "The certificate is frozen, expired or revoked.",
+        "PERIOD_CLOSED": "No open funding period covers this.",
+        "PROGRAM_NOT_CERTIFIED": "The program is not certified for certificate payments.",
+        "GROUP_FULL": "No seats left in the group.",
+        "GROUP_CLOSED": "The group takes no applications (archived, ended or closed).",
+        "AGE_NOT_ELIGIBLE": "The child's age is outside the program's range.",
+        "ALREADY_ENROLLED": "The child already has a live application or contract for this group.",
+        "INVALID_TRANSITION": "The object's status does not allow this now.",
+        "IDEMPOTENCY_KEY_REUSED": "The idempotency key was used before for another request.",
+        "INSUFFICIENT_FUNDS": "The available balance does not cover it.",
+        "LIMIT_EXCEEDED": "Too many items in one call.",
+    },
+)
 
 
 strawberry.enum(Role, description="Who the caller is.")
+describe_values(
+    Role,
+    {
+        "GUARDIAN": "A parent or legal guardian: applies for certificates, enrolls children.",
+        "PROVIDER": "Staff (or the machine client) of an organisation providing programs.",
+        "OPERATOR": "The municipality's operator: issues certificates, opens funding periods.",
+        "ANALYST": "Reads aggregates only.",
+    },
+)
 
 
 @strawberry.interface(description="An object with an opaque global ID (Relay).")
 class Node:
     """A node type names the loader of its rows by pk (``rows``), builds itself from a row
     (``from_row``) and says who may see a row (``visible``, public by default); ``load`` is then the
-    one way to fetch it by id (``node(id)``, a mutation's payload, a relation that checks visibility)."""
+    one way to fetch it by id (``node(id)``, a mutation's payload, a relation that checks visibility).
+    A ``public`` type is the same for everyone who asks (the navigator's): its answers to anonymous
+    GETs may be cached by HTTP caches."""
 
     id: strawberry.ID = strawberry.field(description="Opaque global identifier.")
     rows: ClassVar[Key[int, Any] | None] = None
+    public: ClassVar[bool] = False
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -142,6 +185,21 @@ class Connection(Generic[T]):
 
 
 MAX_PAGE = 100
+
+# Arguments that many fields share, with their descriptions.
+First = Annotated[int, strawberry.argument(description=f"Page size: how many items, 1-{MAX_PAGE}.")]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Continue after this cursor (the endCursor of the page before); none: from the start."
+    ),
+]
+Input = Annotated[
+    T,
+    strawberry.argument(
+        description='What to do. A refusal comes back in the payload\'s userErrors, fields named under ["input", ...].'
+    ),
+]
 
 
 def encode_cursor(values: Sequence[Any]) -> str:

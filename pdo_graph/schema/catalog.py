@@ -22,7 +22,18 @@ from pdo_graph.reads.catalog import (
     ProgramRow,
     ProviderRow,
 )
-from pdo_graph.schema.base import Connection, Money, Node, SafeInt, UserError, build_connection, money
+from pdo_graph.schema.base import (
+    After,
+    Connection,
+    First,
+    Money,
+    Node,
+    SafeInt,
+    UserError,
+    build_connection,
+    describe_values,
+    money,
+)
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
 
@@ -41,6 +52,19 @@ class Direction(Enum):
     SOCIAL_HUMANITARIAN = "SOCIAL_HUMANITARIAN"
 
 
+describe_values(
+    Direction,
+    {
+        "TECHNICAL": "Техническая: robotics, programming, engineering.",
+        "NATURAL_SCIENCE": "Естественнонаучная: biology, chemistry, ecology.",
+        "PHYSICAL_SPORTS": "Физкультурно-спортивная: sports and physical education.",
+        "ARTS": "Художественная: music, dance, fine arts, theatre.",
+        "TOURISM_LOCAL_HISTORY": "Туристско-краеведческая: tourism and local history.",
+        "SOCIAL_HUMANITARIAN": "Социально-гуманитарная: languages, social and humanities studies.",
+    },
+)
+
+
 @strawberry.type(description="An organisation providing programs (поставщик образовательных услуг).")
 class Provider(Node):
     name: str = strawberry.field(description="Name of the organisation.")
@@ -50,6 +74,7 @@ class Provider(Node):
     pk: strawberry.Private[int]
 
     rows = PROVIDER
+    public = True
 
     @classmethod
     def from_row(cls, r: ProviderRow) -> Provider:
@@ -66,7 +91,7 @@ class Provider(Node):
         description="The provider's programs by id; archived ones are listed for the provider itself only."
     )
     async def programs(
-        self, info: Info[Context, None], first: int, after: str | None = None
+        self, info: Info[Context, None], first: First, after: After = None
     ) -> Annotated[ProgramConnection, strawberry.lazy("pdo_graph.schema.navigator")]:
         from pdo_graph.schema.navigator import program_connection
 
@@ -97,6 +122,7 @@ class Program(Node):
     provider_id: strawberry.Private[int]
 
     rows = PROGRAM
+    public = True
 
     @classmethod
     def from_row(cls, r: ProgramRow) -> Program:
@@ -130,7 +156,7 @@ class Program(Node):
         return Provider.from_row(row)
 
     @strawberry.field(description="Groups of the program (not archived), by start date.")
-    async def groups(self, info: Info[Context, None], first: int, after: str | None = None) -> Connection[Group]:
+    async def groups(self, info: Info[Context, None], first: First, after: After = None) -> Connection[Group]:
         first, key = page_args(first, after, info.context.lang, (str, int))
         rows = await info.context.loaders[GROUPS_OF_PROGRAM].load(self.pk)
         if key:
@@ -141,7 +167,7 @@ class Program(Node):
 
     @strawberry.field(description="Reviews of the program, newest first.")
     async def reviews(
-        self, info: Info[Context, None], first: int, after: str | None = None
+        self, info: Info[Context, None], first: First, after: After = None
     ) -> Connection[Annotated[Review, strawberry.lazy("pdo_graph.schema.reviews")]]:
         from pdo_graph.schema.reviews import program_reviews
 
@@ -164,6 +190,7 @@ class Group(Node):
     program_id: strawberry.Private[int]
 
     rows = GROUP
+    public = True
 
     @classmethod
     def from_row(cls, r: GroupRow) -> Group:

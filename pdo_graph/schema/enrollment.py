@@ -28,13 +28,24 @@ from pdo_graph.reads.enrollment import (
     count_child_enrollments,
 )
 from pdo_graph.reads.family import CHILD
-from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, money
+from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, describe_values, money
 from pdo_graph.schema.catalog import Group, Provider
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Child, Transaction
 from pdo_graph.schema.paging import page_args
 
 strawberry.enum(Status, name="EnrollmentStatus", description="Status of an application or contract.")
+describe_values(
+    Status,
+    {
+        "REQUESTED": "An application: the amount is reserved, the provider has not answered yet.",
+        "ACTIVE": "A contract: accepted by the provider, charged month by month.",
+        "REFUSED": "The provider refused the application; the reserve returned.",
+        "EXPIRED": "Not answered in time (or its period closed); the reserve returned.",
+        "TERMINATED": "Cancelled while it ran: charged months stay, the rest returned.",
+        "COMPLETED": "The group ended, or its funding period closed.",
+    },
+)
 EnrollmentStatus = Status
 
 

@@ -34,7 +34,17 @@ from pdo_graph.reads.family import (
     ChildRow,
     TransactionRow,
 )
-from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, money
+from pdo_graph.schema.base import (
+    After,
+    Connection,
+    First,
+    Money,
+    Node,
+    UserError,
+    build_connection,
+    describe_values,
+    money,
+)
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
 
@@ -43,8 +53,27 @@ if TYPE_CHECKING:
     from pdo_graph.schema.enrollment import Enrollment
 
 strawberry.enum(CertificateStatus, description="Status of a certificate.")
+describe_values(
+    CertificateStatus,
+    {
+        "ACTIVE": "Pays for services.",
+        "FROZEN": "Suspended by the operator; may be made active again.",
+        "EXPIRED": "Past its validity (the child turned 18).",
+        "REVOKED": "Withdrawn by the operator for good.",
+    },
+)
 TransactionKind: TypeAlias = ledger.Kind
 strawberry.enum(TransactionKind, name="TransactionKind", description="Kind of a ledger movement.")
+describe_values(
+    TransactionKind,
+    {
+        "CREDIT": "A period's nominal credited to the certificate.",
+        "RESERVE": "Held for an application or contract.",
+        "RELEASE": "A reserve returned to the available balance.",
+        "CHARGE": "Paid to a provider for a month of service (from the reserve).",
+        "EXPIRE": "Money not spent when its period closed.",
+    },
+)
 
 
 @strawberry.enum(description="Whether a certificate is funded in the current period.")
@@ -52,6 +81,16 @@ class FundingState(Enum):
     FUNDED = "FUNDED"
     QUEUED = "QUEUED"
     NOT_FUNDED = "NOT_FUNDED"
+
+
+describe_values(
+    FundingState,
+    {
+        "FUNDED": "Credited in the current period.",
+        "QUEUED": "Waiting for a place under the period's funded-certificate limit.",
+        "NOT_FUNDED": "Not funded in the current period (none is open, or its age has no nominal).",
+    },
+)
 
 
 @strawberry.type(description="Balance of a certificate in the current period, in four terms.")
@@ -181,7 +220,7 @@ class Certificate(Node):
 
     @strawberry.field(description="Every movement of the certificate's money, newest first.")
     async def transactions(
-        self, info: Info[Context, None], first: int, after: str | None = None
+        self, info: Info[Context, None], first: First, after: After = None
     ) -> Connection[Transaction]:
         ctx = info.context
         first, key = page_args(first, after, ctx.lang, (int,))
@@ -245,7 +284,7 @@ class Child(Node):
 
     @strawberry.field(description="The child's applications and contracts, newest first.")
     async def enrollments(
-        self, info: Info[Context, None], first: int, after: str | None = None
+        self, info: Info[Context, None], first: First, after: After = None
     ) -> Connection[Annotated[Enrollment, strawberry.lazy("pdo_graph.schema.enrollment")]]:
         from pdo_graph.schema.enrollment import child_enrollments
 

@@ -21,7 +21,7 @@ from pdo_graph.domain.messages import render
 from pdo_graph.ids import decode_pk
 from pdo_graph.reads.catalog import PROGRAM, search_programs
 from pdo_graph.reads.family import BALANCE
-from pdo_graph.schema.base import Edge, PageInfo, SafeInt, encode_cursor
+from pdo_graph.schema.base import Edge, PageInfo, SafeInt, describe_values, encode_cursor
 from pdo_graph.schema.catalog import Direction, Program
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Certificate
@@ -35,6 +35,15 @@ ProgramOrder = strawberry.enum(
         " PRICE_ASC (cheapest matching group), RATING_DESC (average rating, unrated last),"
         " STARTS_ON_ASC (earliest matching group starting today or later; none last). Ties by id."
     ),
+)
+describe_values(
+    ProgramOrder,
+    {
+        "RELEVANCE": "Text rank, title above description; by id without search text.",
+        "PRICE_ASC": "Cheapest matching group first.",
+        "RATING_DESC": "Highest average rating first, unrated last.",
+        "STARTS_ON_ASC": "Earliest matching group starting today or later first; none last.",
+    },
 )
 
 

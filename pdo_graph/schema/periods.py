@@ -10,7 +10,7 @@ from strawberry.types import Info
 from pdo_graph.domain import periods
 from pdo_graph.ids import encode_id
 from pdo_graph.reads.periods import CURRENT_PERIOD, PERIOD, PeriodRow
-from pdo_graph.schema.base import Money, Node, SafeInt, UserError
+from pdo_graph.schema.base import Money, Node, SafeInt, UserError, describe_values
 from pdo_graph.schema.context import Context
 
 
@@ -36,6 +36,7 @@ class FundingPeriod(Node):
     funded_certificate_limit: int | None = strawberry.field(description="How many certificates may be funded.")
 
     rows = PERIOD
+    public = True
 
     @classmethod
     def from_row(cls, r: PeriodRow) -> FundingPeriod:
@@ -53,6 +54,13 @@ class FundingPeriod(Node):
 
 ProrationRule = strawberry.enum(
     periods.Proration, name="ProrationRule", description="How certificates issued mid-period are credited."
+)
+describe_values(
+    ProrationRule,
+    {
+        "FULL": "The whole nominal, whenever the certificate is issued.",
+        "PRORATED_MONTHLY": "For a certificate issued after the start, the nominal's share of the months left.",
+    },
 )
 
 

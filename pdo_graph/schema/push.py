@@ -12,7 +12,7 @@ from strawberry.types import Info
 from pdo_graph.domain.catalog import ItemResult, Outcome, ProgramItem
 from pdo_graph.domain.errors import ErrorCode, Problem
 from pdo_graph.integrations import push as push_service
-from pdo_graph.schema.base import SafeInt, UserError, user_errors
+from pdo_graph.schema.base import SafeInt, UserError, describe_values, user_errors
 from pdo_graph.schema.catalog import Direction, Program, group_data, program_data
 from pdo_graph.schema.context import Context
 
@@ -20,6 +20,13 @@ ErrorPolicy = strawberry.enum(
     push_service.ErrorPolicy,
     name="ErrorPolicy",
     description="REJECT_EVERYTHING: all rows or none. REJECT_FAILED_ROWS: refused rows are skipped, the rest saved.",
+)
+describe_values(
+    ErrorPolicy,
+    {
+        "REJECT_EVERYTHING": "All rows or none: one refused row rolls the whole call back.",
+        "REJECT_FAILED_ROWS": "Refused rows are skipped, the rest are saved.",
+    },
 )
 # a pushed row's outcome: the catalog's one Outcome, less ARCHIVED (a push never deletes)
 _ROW_OUTCOMES = cast(
@@ -32,6 +39,16 @@ CatalogUpsertRowStatus = strawberry.enum(
         "What happened to a row: CREATED, UPDATED, UNCHANGED, REJECTED (see its userErrors), NOT_SAVED (valid, but"
         " rolled back because other rows were refused under REJECT_EVERYTHING)."
     ),
+)
+describe_values(
+    CatalogUpsertRowStatus,
+    {
+        "CREATED": "A new program (with its groups) was saved.",
+        "UPDATED": "The program or its groups changed.",
+        "UNCHANGED": "Nothing differed from what was saved.",
+        "REJECTED": "Refused: see the row's userErrors; nothing of it was saved.",
+        "NOT_SAVED": "Valid, but rolled back because other rows were refused under REJECT_EVERYTHING.",
+    },
 )
 
 

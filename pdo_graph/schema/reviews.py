@@ -27,6 +27,7 @@ class Review(Node):
     _program_id: strawberry.Private[int]
 
     rows = REVIEW
+    public = True
 
     @classmethod
     def from_row(cls, r: ReviewRow) -> Review:

@@ -19,7 +19,7 @@ from pdo_graph.ids import encode_id
 from pdo_graph.integrations.source_rules import SourceSpec
 from pdo_graph.reads.sources import SOURCE, SourceRow
 from pdo_graph.reads.sync import LAST_RUN, RUN_COUNT, RUNS_OF_SOURCE
-from pdo_graph.schema.base import Connection, Node, UserError, build_connection
+from pdo_graph.schema.base import After, Connection, First, Node, UserError, build_connection, describe_values
 from pdo_graph.schema.catalog import Direction, Provider
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
@@ -40,6 +40,22 @@ class CatalogFormat(Enum):
 class ClientAuthMethod(Enum):
     CLIENT_SECRET_BASIC = "CLIENT_SECRET_BASIC"
     PRIVATE_KEY_JWT = "PRIVATE_KEY_JWT"
+
+
+describe_values(
+    CatalogFormat,
+    {
+        "PDO_CATALOG_V1": "Our own JSON feed (docs/pdo-catalog-v1.schema.json), in RPDE pages.",
+        "OPENACTIVE_RPDE": "OpenActive's CourseInstance items in RPDE pages.",
+    },
+)
+describe_values(
+    ClientAuthMethod,
+    {
+        "CLIENT_SECRET_BASIC": "The client id and secret in HTTP Basic authentication.",
+        "PRIVATE_KEY_JWT": "A JWT signed with the client's private key (RFC 7523).",
+    },
+)
 
 
 @strawberry.type(description="An activity label (OpenActive prefLabel or URI) and the direction it maps to.")
@@ -120,7 +136,7 @@ class CatalogSource(Node):
 
     @strawberry.field(description="Runs, newest first.")
     async def runs(
-        self, info: Info[Context, None], first: int, after: str | None = None
+        self, info: Info[Context, None], first: First, after: After = None
     ) -> Connection[Annotated[CatalogSyncRun, SYNC]]:
         from pdo_graph.schema.sync import CatalogSyncRun
 

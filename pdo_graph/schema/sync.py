@@ -12,7 +12,7 @@ from strawberry.types import Info
 from pdo_graph.ids import encode_id
 from pdo_graph.integrations.sync.messages import render_failure, render_message
 from pdo_graph.reads.sync import RUN, RunRow
-from pdo_graph.schema.base import Node, UserError
+from pdo_graph.schema.base import Node, UserError, describe_values
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.sources import CatalogSource
 
@@ -35,6 +35,25 @@ class CatalogSyncTrigger(Enum):
     MANUAL = "MANUAL"
     SCHEDULE = "SCHEDULE"
     CLI = "CLI"
+
+
+describe_values(
+    CatalogSyncStatus,
+    {
+        "RUNNING": "Under way.",
+        "SUCCEEDED": "The feed was read to its end and nothing was refused.",
+        "PARTIAL": "Some items were refused, or the time budget ran out (the next run continues).",
+        "FAILED": "The feed could not be read on (pages before stay saved).",
+    },
+)
+describe_values(
+    CatalogSyncTrigger,
+    {
+        "MANUAL": "catalogSourceSync, by an operator or the provider.",
+        "SCHEDULE": "The background scheduler (the source's interval).",
+        "CLI": "`pdo-graph sync`.",
+    },
+)
 
 
 @strawberry.type(description="A feed item the sync refused, and why.")

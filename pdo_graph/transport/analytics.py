@@ -24,7 +24,8 @@ from pdo_graph.domain.messages import render
 from pdo_graph.reads import analytics as reads
 from pdo_graph.resolvers.analytics import CSV_PATH
 from pdo_graph.services import Services
-from pdo_graph.transport.execution import is_database_down, unavailable_error
+from pdo_graph.transport import errors
+from pdo_graph.transport.execution import is_database_down
 from pdo_graph.transport.params import json_response, lang
 
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
@@ -86,7 +87,9 @@ class AnalyticsPages:
         except Exception as exc:
             if not is_database_down(exc):
                 raise
-            return json_response({"errors": [unavailable_error(request.state.request_id)]}, 503, {"retry-after": "1"})
+            return json_response(
+                {"errors": [errors.unavailable(request.state.request_id, language)]}, 503, {"retry-after": "1"}
+            )
         return Response(
             tables.to_csv(table, language),
             media_type="text/csv; charset=utf-8",

@@ -1,5 +1,8 @@
-"""``/graphql``: GraphiQL on a browser's GET; otherwise authenticate, read the request, pass the gate,
-build the request's actor and context, execute, and answer (masking unexpected faults).
+"""``/graphql``: GraphiQL on a browser's GET; otherwise authenticate, read the request, find its
+document (text, or persisted: :mod:`.documents`), pass the gate, build the request's actor and
+context, execute, and answer: every error with its code and the request id in the request's
+language (:mod:`.errors`), public navigator GETs cacheable (:mod:`.caching`), unexpected faults
+masked. What the WebSocket side shares with this is :mod:`.execution`.
 
 The request id, the metric and the log line are the middleware's (:mod:`.middleware`); the endpoint
 tells it the outcome with :func:`~.middleware.observe`.
@@ -7,10 +10,10 @@ tells it the outcome with :func:`~.middleware.observe`.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -22,21 +25,18 @@ from pdo_graph.auth.oidc import IssuerUnavailable
 from pdo_graph.auth.principal import AuthError, Principal
 from pdo_graph.db.session import RequestDb
 from pdo_graph.graphql_schema import Schema
-from pdo_graph.limits import Invalid, Prepared, Refused
+from pdo_graph.limits import Prepared, Refused
 from pdo_graph.observability import OTHER
-from pdo_graph.schema.context import Context
+from pdo_graph.resolvers.node import PUBLIC_NODE_TYPES
 from pdo_graph.services import Services
-from pdo_graph.transport.execution import (
-    authenticate,
-    format_error,
-    is_database_down,
-    prepare,
-    request_error,
-    unavailable_error,
-)
+from pdo_graph.tracing import Tracing
+from pdo_graph.transport import caching, errors
+from pdo_graph.transport.documents import Resolved, resolve, wants_persisted
+from pdo_graph.transport.execution import authenticate, context, is_database_down, prepare
 from pdo_graph.transport.middleware import Observation, observe
 from pdo_graph.transport.params import (
     GRAPHQL_RESPONSE_JSON,
+    Refusal,
     check_params,
     json_response,
     lang,
@@ -57,86 +57,123 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             return HTMLResponse(graphiql.PAGE if graphiql.assets_present(self.assets_dir) else graphiql.MISSING)
+        rid: str = request.state.request_id
+        language = lang(request)
+        media = response_media(request)
         try:
             principal = await authenticate(self.services, request.headers.get("authorization"))
-        except IssuerUnavailable as exc:
-            return json_response({"errors": [{"message": exc.message}]}, 503)
+        except IssuerUnavailable:
+            return errors.refusal(503, errors.SERVICE_UNAVAILABLE, "issuer_unavailable", language, rid, media)
         except AuthError as exc:
-            return json_response(
-                {"errors": [{"message": exc.message}]}, 401, {"www-authenticate": 'Bearer error="invalid_token"'}
-            )
-        params, refusal = await read_params(request, self.settings.max_body_bytes)
-        if refusal is not None:
-            return refusal
-        media = response_media(request)
-        problem = check_params(params)
+            refused = {"message": exc.text(language), "extensions": {"code": errors.UNAUTHENTICATED, "requestId": rid}}
+            return errors.respond(401, [refused], rid, media, {"www-authenticate": 'Bearer error="invalid_token"'})
+        params = await read_params(request, self.settings.max_body_bytes)
+        if isinstance(params, Refusal):
+            return _refused(params, language, rid, media)
+        problem = check_params(params, query_required=not wants_persisted(params))
         if problem is not None:
-            return json_response({"errors": [{"message": problem}]}, 400, None, media)
-        return await self._run(request, principal, params, media)
-
-    async def _run(self, request: Request, principal: Principal, params: dict[str, Any], media: str) -> Response:
-        rid: str = request.state.request_id
-        query: str = params["query"]
-        variables: dict[str, Any] = params.get("variables") or {}
-        operation_name: str | None = params.get("operationName")
-        prepared = await prepare(self.schema, self.services, query, operation_name, variables)
-        if isinstance(prepared, Refused):
+            return _refused(problem, language, rid, media)
+        document = resolve(self.services.documents, params)
+        if isinstance(document, Refusal):
             observe(request.scope, Observation(OTHER, "refused"))
-            extensions = {"cost": prepared.extra.get("cost", 0), "requestId": rid}
-            return json_response(
-                {"errors": [prepared.error(lang(request))], "extensions": extensions}, 400, None, media
-            )
-        if isinstance(prepared, Invalid):
-            observe(request.scope, Observation(OTHER, "invalid"))
-            errors = [request_error(e, prepared.code) for e in prepared.errors]
-            status = 400 if media == GRAPHQL_RESPONSE_JSON else 200
-            return json_response({"errors": errors, "extensions": {"cost": 0, "requestId": rid}}, status, None, media)
-        assert isinstance(prepared, Prepared)
-        operation = prepared.operation.name.value if prepared.operation.name else None
-        if request.method == "GET" and prepared.operation.operation is OperationType.MUTATION:
-            return json_response(
-                {"errors": [{"message": "Мутации только методом POST"}]}, 405, {"allow": "POST"}, media
-            )
+            return _refused(document, language, rid, media)
+        return await self._run(request, principal, params, document, media)
+
+    async def _execute(
+        self,
+        principal: Principal,
+        query: str,
+        variables: dict[str, Any],
+        operation_name: str | None,
+        language: str,
+        rid: str,
+    ) -> ExecutionResult:
+        """Run the document with the request's actor and context on one request connection."""
         assert self.services.database is not None
         db = RequestDb(self.services.database.engine)
         try:
             actor = await resolve_actor(principal, db.read)
-            context = Context(
-                actor=actor,
-                db=db,
-                settings=self.settings,
-                lang=lang(request),
-                today=date.today(),
-                request_id=rid,
-                services={"metrics": self.services.metrics},
+            return await self.schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context(self.services, actor, db, language, rid),
+                operation_name=operation_name,
             )
-            result = await self.schema.execute(
-                query, variable_values=variables, context_value=context, operation_name=operation_name
-            )
-        except Exception as exc:
-            if not is_database_down(exc):
-                raise
-            observe(request.scope, Observation(operation, "unavailable"))
-            return _unavailable(rid, media)
         finally:
             await db.close()
-        if result.errors and any(is_database_down(e.original_error) for e in result.errors):
-            observe(request.scope, Observation(operation, "unavailable"))
-            return _unavailable(rid, media)
+
+    async def _run(
+        self, request: Request, principal: Principal, params: dict[str, Any], document: Resolved, media: str
+    ) -> Response:
+        rid: str = request.state.request_id
+        language = lang(request)
+        query = document.query
+        variables: dict[str, Any] = params.get("variables") or {}
+        operation_name: str | None = params.get("operationName")
+        prepared = await prepare(self.schema, self.services, document, operation_name, variables)
+        if not isinstance(prepared, Prepared):
+            refused = errors.rejected(prepared, rid, language)
+            if isinstance(prepared, Refused):  # a limit: 400 whatever the media type, with the cost it found
+                observe(request.scope, Observation(OTHER, "refused"))
+                status, cost = 400, prepared.extra.get("cost", 0)
+            else:  # syntax or validation: 400 only where GraphQL over HTTP's media type says so
+                observe(request.scope, Observation(OTHER, "invalid"))
+                status, cost = (400 if media == GRAPHQL_RESPONSE_JSON else 200), 0
+            body = {"errors": refused, "extensions": {"cost": cost, "requestId": rid}}
+            return json_response(body, status, caching.NO_STORE, media)
+        operation = prepared.operation.name.value if prepared.operation.name else None
+        kind = prepared.operation.operation
+        if request.method == "GET" and kind is OperationType.MUTATION:
+            return errors.refusal(
+                405, errors.METHOD_NOT_ALLOWED, "mutation_get", language, rid, media, {"allow": "POST"}
+            )
         role = principal.role.value if principal.role else "ANONYMOUS"
-        body, status, outcome = _answer(result, rid, prepared.cost, media)
+        with self.services.tracing.operation(operation, kind.value, request.headers, rid) as span:
+            try:
+                result = await self._execute(principal, query, variables, operation_name, language, rid)
+                down = any(is_database_down(e.original_error) for e in result.errors or ())
+            except Exception as exc:
+                down = is_database_down(exc)
+                if not down:
+                    observe(request.scope, Observation(operation, "error"))
+                    Tracing.record(span, "error")
+                    fault = errors.masked(rid, language, exc)
+                    return errors.respond(500, [fault], rid, media)
+            if down:
+                observe(request.scope, Observation(operation, "unavailable"))
+                Tracing.record(span, "unavailable")
+                return errors.respond(503, [errors.unavailable(rid, language)], rid, media, {"retry-after": "1"})
+            body, status, outcome = _answer(result, rid, prepared.cost, media, language)
+            Tracing.record(span, outcome, role, prepared.cost)
         observe(request.scope, Observation(operation, outcome, ran=True, role=role, cost=prepared.cost))
-        return json_response(body, status, None, media)
+        public = (
+            request.method == "GET"
+            and principal.anonymous
+            and outcome == "ok"
+            and caching.public_query(prepared.document, prepared.operation, variables, PUBLIC_NODE_TYPES)
+        )
+        if not public:
+            return json_response(body, status, caching.NO_STORE, media)
+        content = orjson.dumps(body)
+        tag = caching.etag(orjson.dumps(body["data"]))  # weak: the same data, whatever the request id
+        headers = caching.public_headers(tag, self.settings.cache_max_age)
+        if caching.matches(request.headers.get("if-none-match"), tag):
+            return Response(status_code=304, headers=headers)
+        return Response(content, status_code=status, headers=headers, media_type=media)
 
 
-def _answer(result: ExecutionResult, rid: str, cost: int, media: str) -> tuple[dict[str, Any], int, str]:
+def _refused(refusal: Refusal, language: str, rid: str, media: str) -> Response:
+    return errors.respond(refusal.status, [errors.refused(refusal, language, rid)], rid, media)
+
+
+def _answer(result: ExecutionResult, rid: str, cost: int, media: str, language: str) -> tuple[dict[str, Any], int, str]:
     """The body, the status and the outcome of an executed request."""
     body: dict[str, Any] = {}
     status = 200
     executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
     outcome = "ok"
     if result.errors:
-        body["errors"] = [format_error(e, rid) for e in result.errors]
+        body["errors"] = errors.executed(result.errors, rid, language)
         outcome = "error"
         if not executed and media == GRAPHQL_RESPONSE_JSON:
             status = 400
@@ -144,7 +181,3 @@ def _answer(result: ExecutionResult, rid: str, cost: int, media: str) -> tuple[d
         body["data"] = result.data
     body["extensions"] = {"cost": cost, "requestId": rid}
     return body, status, outcome
-
-
-def _unavailable(rid: str, media: str) -> Response:
-    return json_response({"errors": [unavailable_error(rid)]}, 503, {"retry-after": "1"}, media)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -57,49 +58,69 @@ def json_response(
     return Response(orjson.dumps(data), status_code=status, headers=headers, media_type=media)
 
 
-def _refusal(message: str, status: int) -> tuple[dict[str, Any], Response]:
-    return {}, json_response({"errors": [{"message": message}]}, status)
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an HTTP request is no GraphQL request: the status, the code and the message key
+    (:data:`pdo_graph.transport.errors.MESSAGES`)."""
+
+    status: int
+    code: str
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
 
 
-async def read_params(request: Request, max_body_bytes: int) -> tuple[dict[str, Any], Response | None]:
-    """The request's ``query``, ``variables`` and ``operationName``, or the response refusing it."""
+async def read_params(request: Request, max_body_bytes: int) -> dict[str, Any] | Refusal:
+    """The request's ``query``, ``variables``, ``operationName`` and ``extensions`` (GET: the query
+    string, ``variables`` and ``extensions`` as JSON; POST: a JSON body within the size limit), or
+    why they cannot be read."""
     if request.method == "GET":
         q = request.query_params
-        params: dict[str, Any] = {"query": q.get("query"), "operationName": q.get("operationName")}
-        if q.get("variables"):
-            try:
-                params["variables"] = orjson.loads(q["variables"])
-            except orjson.JSONDecodeError:
-                return _refusal("variables: некорректный JSON", 400)
-        return params, None
+        params: dict[str, Any] = {
+            "query": q.get("query"),
+            "operationName": q.get("operationName"),
+            "documentId": q.get("documentId"),
+        }
+        for name in ("variables", "extensions"):
+            if q.get(name):
+                try:
+                    params[name] = orjson.loads(q[name])
+                except orjson.JSONDecodeError:
+                    return Refusal(400, "BAD_REQUEST", f"{name}_not_json")
+        return params
     if not is_json_media_type(request.headers.get("content-type", "")):
-        return _refusal("Ожидается Content-Type: application/json", 415)
+        return Refusal(415, "UNSUPPORTED_MEDIA_TYPE", "content_type")
+    too_large = Refusal(413, "PAYLOAD_TOO_LARGE", "too_large", {"max": max_body_bytes})
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_body_bytes:
-        return _refusal("Слишком большой запрос", 413)
+        return too_large
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_body_bytes:
-            return _refusal("Слишком большой запрос", 413)
+            return too_large
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return _refusal("Тело запроса — некорректный JSON", 400)
+        return Refusal(400, "BAD_REQUEST", "body_not_json")
     if not isinstance(data, dict):
-        return _refusal("Пакетные запросы не поддерживаются", 400)
-    return data, None
+        return Refusal(400, "BAD_REQUEST", "batch" if isinstance(data, list) else "body_not_object")
+    return data
 
 
-def check_params(params: dict[str, Any]) -> str | None:
-    """Why the parameters are not a GraphQL request (None when they are)."""
+def check_params(params: dict[str, Any], query_required: bool = True) -> Refusal | None:
+    """Why the parameters are not a GraphQL request (None when they are); ``query_required=False``
+    when a persisted document may stand in for the query."""
     query = params.get("query")
-    if not isinstance(query, str) or not query.strip():
-        return "В запросе нет поля query"
+    if query is not None or query_required:
+        if not isinstance(query, str) or not query.strip():
+            return Refusal(400, "BAD_REQUEST", "no_query")
     variables = params.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        return "variables должен быть объектом"
+        return Refusal(400, "BAD_REQUEST", "variables_type")
     operation_name = params.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        return "operationName должен быть строкой"
+        return Refusal(400, "BAD_REQUEST", "operation_name_type")
+    extensions = params.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        return Refusal(400, "BAD_REQUEST", "extensions_type")
     return None

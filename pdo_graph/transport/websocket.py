@@ -19,12 +19,19 @@ A connection:
 - may then ``subscribe`` (before the ack: 4401; an id in use: 4409) up to ``PDO_WS_MAX_SUBSCRIPTIONS``
   operations at once (one more gets an ``error`` message with code TOO_MANY_SUBSCRIPTIONS, the
   connection stays). Only subscription operations run here (queries and mutations: an ``error``,
-  OPERATION_NOT_SUPPORTED; they go over HTTP). A refusal at subscribe time (the gate, validation,
+  OPERATION_NOT_SUPPORTED; they go over HTTP). The document is found as over HTTP (text, or a
+  persisted document by APQ's extension or ``documentId``; only the manifest's documents with
+  ``PDO_TRUSTED_DOCUMENTS``). A refusal at subscribe time (persisted documents, the gate, validation,
   authorisation, an object not visible) is the operation's ``error`` message; afterwards results
   come as ``next`` and the end as ``complete``;
 - sends messages of at most ``PDO_WS_MAX_MESSAGE_BYTES`` (else 1009), text JSON only (else 4400);
 - answers our ``ping`` (sent after ``PDO_WS_PING_SECONDS`` of silence) within as long again, or
   is closed with 4408 ("ping timeout"); its own ``ping`` gets a ``pong``.
+
+Every error in an ``error`` or ``next`` message keeps the error contract of HTTP (:mod:`.errors`):
+``extensions.code``, ``extensions.requestId`` (one per subscription, in its log line too), the
+message in the connection's language, unexpected faults masked. Close reasons are the protocol's,
+in English. ``docs/errors.md`` lists the close codes.
 
 No origin check is needed: nothing ambient (cookies) authenticates a WebSocket here, only the token
 the client itself puts in ``connection_init``.
@@ -38,12 +45,11 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Coroutine
-from datetime import date
 from enum import IntEnum
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, OperationType
+from graphql import OperationType
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.types import ExecutionResult
 
@@ -54,35 +60,20 @@ from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import ANONYMOUS as NOBODY
 from pdo_graph.domain.access import Actor
 from pdo_graph.graphql_schema import Schema
-from pdo_graph.limits import Invalid, Refused
+from pdo_graph.limits import Invalid, Prepared
 from pdo_graph.observability import bind_request_id
 from pdo_graph.schema.context import Context
 from pdo_graph.services import Services
-from pdo_graph.transport.execution import (
-    authenticate,
-    format_error,
-    is_database_down,
-    prepare,
-    request_error,
-    unavailable_error,
-)
-from pdo_graph.transport.params import check_params, lang
+from pdo_graph.tracing import Tracing
+from pdo_graph.transport import errors
+from pdo_graph.transport.documents import resolve, wants_persisted
+from pdo_graph.transport.execution import authenticate, context, is_database_down, prepare
+from pdo_graph.transport.params import Refusal, check_params, lang
 
 log = logging.getLogger("pdo_graph")
 
 PROTOCOL = "graphql-transport-ws"
 MAX_OPERATION_ID = 128
-
-_MESSAGES: dict[str, tuple[str, str]] = {
-    "too_many": (
-        "На одном соединении не больше {max} подписок",
-        "At most {max} subscriptions per connection",
-    ),
-    "not_subscription": (
-        "По WebSocket выполняются только подписки; запросы и мутации — POST /graphql",
-        "Only subscriptions run over WebSocket; send queries and mutations with POST /graphql",
-    ),
-}
 
 
 class Close(IntEnum):
@@ -97,11 +88,6 @@ class Close(IntEnum):
     TIMEOUT = 4408
     SUBSCRIBER_EXISTS = 4409
     TOO_MANY_INITIALISATION_REQUESTS = 4429
-
-
-def _text(key: str, language: str, **params: object) -> str:
-    ru, en = _MESSAGES[key]
-    return (en if language == "en" else ru).format(**params)
 
 
 class LiveEndpoint:
@@ -293,24 +279,22 @@ class _Connection:
             return
         op_id, payload = message.get("id"), message.get("payload")
         valid_id = isinstance(op_id, str) and 0 < len(op_id) <= MAX_OPERATION_ID
-        if not valid_id or not isinstance(payload, dict) or check_params(payload) is not None:
+        if not valid_id or not isinstance(payload, dict) or check_params(payload, not wants_persisted(payload)):
             await self.close(Close.BAD_REQUEST, "Invalid subscribe message")
             return
         assert isinstance(op_id, str)
         if op_id in self.operations:
             await self.close(Close.SUBSCRIBER_EXISTS, "Subscriber for this id already exists")
             return
-        most = self.settings.ws_max_subscriptions
-        if len(self.operations) >= most:
-            message_text = _text("too_many", self.lang, max=most)
-            error = {"message": message_text, "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS", "max": most}}
-            await self.send({"id": op_id, "type": "error", "payload": [error]})
-            return
         self.count += 1
         rid = f"{self.id[:16]}-{self.count}"
-        task = asyncio.create_task(
-            self._operation(op_id, rid, payload["query"], payload.get("variables") or {}, payload.get("operationName"))
-        )
+        most = self.settings.ws_max_subscriptions
+        if len(self.operations) >= most:
+            refused = errors.error(errors.TOO_MANY_SUBSCRIPTIONS, "too_many_subscriptions", self.lang, rid, max=most)
+            refused["extensions"]["max"] = most
+            await self.send({"id": op_id, "type": "error", "payload": [refused]})
+            return
+        task = asyncio.create_task(self._operation(op_id, rid, payload))
         self.operations[op_id] = task
 
     def _complete(self, op_id: object) -> None:
@@ -325,49 +309,61 @@ class _Connection:
         if self.operations.get(op_id) is asyncio.current_task():
             del self.operations[op_id]
 
-    async def _error(self, op_id: str, errors: list[dict[str, Any]]) -> None:
+    async def _error(self, op_id: str, refused: list[dict[str, Any]]) -> None:
         self._forget(op_id)
-        await self.send({"id": op_id, "type": "error", "payload": errors})
+        await self.send({"id": op_id, "type": "error", "payload": refused})
 
-    async def _operation(
-        self, op_id: str, rid: str, query: str, variables: dict[str, Any], operation_name: str | None
-    ) -> None:
+    async def _operation(self, op_id: str, rid: str, payload: dict[str, Any]) -> None:
         bind_request_id(rid)
         started = time.perf_counter()
         metrics = self.services.metrics
         metrics.subscriptions.inc()
         outcome, operation, cost = "ok", None, 0
+        role = self.principal.role.value if self.principal.role else "ANONYMOUS"
+        variables: dict[str, Any] = payload.get("variables") or {}
+        operation_name: str | None = payload.get("operationName")
         try:
-            prepared = await prepare(self.schema, self.services, query, operation_name, variables)
-            if isinstance(prepared, Refused):
+            document = resolve(self.services.documents, payload)
+            if isinstance(document, Refusal):
                 outcome = "refused"
-                await self._error(op_id, [prepared.error(self.lang)])
+                await self._error(op_id, [errors.refused(document, self.lang, rid)])
                 return
-            if isinstance(prepared, Invalid):
-                outcome = "invalid"
-                await self._error(op_id, [request_error(e, prepared.code) for e in prepared.errors])
+            prepared = await prepare(self.schema, self.services, document, operation_name, variables)
+            if not isinstance(prepared, Prepared):
+                outcome = "invalid" if isinstance(prepared, Invalid) else "refused"
+                await self._error(op_id, errors.rejected(prepared, rid, self.lang))
                 return
             operation = prepared.operation.name.value if prepared.operation.name else None
             cost = prepared.cost
-            if prepared.operation.operation is not OperationType.SUBSCRIPTION:
+            kind = prepared.operation.operation
+            if kind is not OperationType.SUBSCRIPTION:
                 outcome = "refused"
-                text = _text("not_subscription", self.lang)
-                await self._error(op_id, [{"message": text, "extensions": {"code": "OPERATION_NOT_SUPPORTED"}}])
+                await self._error(
+                    op_id, [errors.error(errors.OPERATION_NOT_SUPPORTED, "not_subscription", self.lang, rid)]
+                )
                 return
-            outcome = await self._follow(op_id, rid, query, variables, operation_name)
+            with self.services.tracing.operation(operation, kind.value, self.ws.headers, rid) as span:
+                try:
+                    outcome = await self._follow(op_id, rid, document.query, variables, operation_name)
+                except asyncio.CancelledError:
+                    Tracing.record(span, "completed", role, cost)
+                    raise
+                except Exception:
+                    Tracing.record(span, "error", role, cost)
+                    raise
+                Tracing.record(span, outcome, role, cost)
         except asyncio.CancelledError:
             outcome = "completed"
             raise
         except Exception as exc:
             outcome = "error"
             if is_database_down(exc):
-                await self._error(op_id, [unavailable_error(rid)])
+                await self._error(op_id, [errors.unavailable(rid, self.lang)])
             else:
-                await self._error(op_id, [format_error(GraphQLError("fault", original_error=exc), rid)])
+                await self._error(op_id, [errors.masked(rid, self.lang, exc)])
         finally:
             self._forget(op_id)
             metrics.subscriptions.dec()
-            role = self.principal.role.value if self.principal.role else "ANONYMOUS"
             log.info(
                 "graphql subscription",
                 extra={
@@ -385,16 +381,8 @@ class _Connection:
     ) -> str:
         """Run the subscription: its first result (or its refusal), then one ``next`` per result."""
         assert self.services.database is not None
-        ctx = Context(
-            actor=self.actor,
-            db=RequestDb(self.services.database.engine),
-            settings=self.settings,
-            lang=self.lang,
-            today=date.today(),
-            request_id=rid,
-            services={"metrics": self.services.metrics},
-            live=self.services.live,
-        )
+        db = RequestDb(self.services.database.engine)
+        ctx = context(self.services, self.actor, db, self.lang, rid, self.services.live)
         try:
             stream = await self.schema.subscribe(
                 query, variable_values=variables, context_value=ctx, operation_name=operation_name
@@ -408,22 +396,22 @@ class _Connection:
         async with contextlib.aclosing(stream):
             async for result in stream:
                 failed = result.data is None and bool(result.errors)
-                errors = self._errors(result, rid)
+                found = self._errors(result, rid)
                 if first and failed:
                     await ctx.end_delivery()
-                    await self._error(op_id, errors or [])
+                    await self._error(op_id, found or [])
                     return "refused"
                 try:
                     await ctx.flush_audit()  # nothing read about a child leaves before its audit entry
                 except Exception as exc:
                     await ctx.end_delivery()
-                    fault = format_error(GraphQLError("audit log unavailable", original_error=exc), rid)
+                    fault = errors.masked(rid, self.lang, exc)
                     await self.send({"id": op_id, "type": "next", "payload": {"errors": [fault]}})
                     break
                 await ctx.end_delivery()
                 payload: dict[str, Any] = {"data": result.data}
-                if errors:
-                    payload["errors"] = errors
+                if found:
+                    payload["errors"] = found
                 if not await self.send({"id": op_id, "type": "next", "payload": payload}):
                     return "closed"
                 self.services.metrics.live_deliveries.inc()
@@ -434,10 +422,9 @@ class _Connection:
         await self.send({"id": op_id, "type": "complete"})
         return "ok"
 
-    @staticmethod
-    def _errors(result: ExecutionResult, rid: str) -> list[dict[str, Any]] | None:
+    def _errors(self, result: ExecutionResult, rid: str) -> list[dict[str, Any]] | None:
         if not result.errors:
             return None
         if any(is_database_down(e.original_error) for e in result.errors):
-            return [unavailable_error(rid)]
-        return [format_error(e, rid) for e in result.errors]
+            return [errors.unavailable(rid, self.lang)]
+        return errors.executed(result.errors, rid, self.lang)

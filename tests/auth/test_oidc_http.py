@@ -81,7 +81,12 @@ async def test_bad_tokens_get_401_with_a_message(oidc_client, oidc_provider):
         r = await post(oidc_client, bad)
         assert r.status_code == 401, name
         assert r.headers["www-authenticate"].startswith("Bearer"), name
-        message = r.json()["errors"][0]["message"]
-        assert message and "Traceback" not in message, name
+        [error] = r.json()["errors"]
+        assert error["message"] and "Traceback" not in error["message"], name
+        assert error["extensions"] == {"code": "UNAUTHENTICATED", "requestId": r.headers["x-request-id"]}, name
+        english = await oidc_client.post(
+            "/graphql", json={"query": VIEWER}, headers={"authorization": f"Bearer {bad}", "accept-language": "en"}
+        )
+        assert english.status_code == 401 and english.json()["errors"][0]["message"].isascii(), name
     r = await oidc_client.post("/graphql", json={"query": VIEWER}, headers={"authorization": "Basic abc"})
     assert r.status_code == 401

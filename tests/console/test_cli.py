@@ -111,7 +111,8 @@ def test_demo_data_shows_progress_on_a_terminal_and_refuses_a_database_that_is_n
     finally:
         term.close()
     raw, screen = term.raw(), term.text()
-    assert re.search(r"applying migrations… 000\d applied", raw)
+    # rich redraws the spinner about 12 times a second: which migration a frame shows is up to timing
+    assert re.search(r"applying migrations… \d{4} applied", raw)
     assert re.search(r"loading the demo region… certificates \d+/\d+", raw)
     assert re.search(r"✓ database schema migrated: empty → \d+", screen)
     assert re.search(r"demo data loaded: municipalities=\d+, certificates=\d+", screen)

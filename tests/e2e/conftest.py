@@ -23,9 +23,10 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, url: str, env: dict[str, str]) -> None:
+    def __init__(self, url: str, env: dict[str, str], pid: int = 0) -> None:
         self.url = url
         self.env = env
+        self.pid = pid
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
@@ -40,9 +41,11 @@ class LiveServer:
 
 
 @contextmanager
-def running_server(database_url: str, data_dir: Path, log_path: Path, **env_overrides: str) -> Iterator[LiveServer]:
-    """`pdo-graph serve` in a subprocess on a free port; everything it writes (stdout and stderr) goes
-    to ``log_path``. Stopped (SIGTERM, then kill) on exit."""
+def running_server(
+    database_url: str, data_dir: Path, log_path: Path, *args: str, **env_overrides: str
+) -> Iterator[LiveServer]:
+    """`pdo-graph serve [args]` in a subprocess on a free port; everything it writes (stdout and
+    stderr) goes to ``log_path``. Stopped (SIGTERM, then kill) on exit."""
     port = free_port()
     env = {
         **os.environ,
@@ -55,7 +58,7 @@ def running_server(database_url: str, data_dir: Path, log_path: Path, **env_over
     }
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pdo_graph.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "pdo_graph.cli", "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -71,7 +74,7 @@ def running_server(database_url: str, data_dir: Path, log_path: Path, **env_over
         proc.kill()
         raise RuntimeError("server did not start")
     try:
-        yield LiveServer(url, env)
+        yield LiveServer(url, env, proc.pid)
     finally:
         proc.terminate()
         try:

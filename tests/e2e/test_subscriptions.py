@@ -222,9 +222,12 @@ async def test_a_subscriber_without_the_right_is_refused_at_subscribe_time(
 
     stranger = await LiveClient.start(pair.b.url, attackers["guardian B"], **{"Accept-Language": "en"})
     await stranger.subscribe("1", BALANCE, {"c": cert})
-    assert await stranger.error("1") == [
-        {"message": "No such object, or it is not yours to see", "extensions": {"code": "NOT_FOUND"}}
-    ]
+    [refused] = await stranger.error("1")
+    assert refused == {
+        "message": "No such object, or it is not yours to see",
+        "extensions": {"code": "NOT_FOUND", "requestId": refused["extensions"]["requestId"]},
+    }
+    assert refused["extensions"]["requestId"]
     await stranger.close()
     # the positive controls: the family, its provider and its municipality's operator
     for bearer, (document, variables) in (
@@ -391,7 +394,11 @@ async def test_subscriptions_per_connection_are_limited(pair: Pair, db: AsyncEng
         await client.next(str(n))
     await client.subscribe("one-too-many", SEATS, {"g": world.group})
     refused = await client.error("one-too-many")
-    assert refused[0]["extensions"] == {"code": "TOO_MANY_SUBSCRIPTIONS", "max": MAX_SUBSCRIPTIONS}
+    assert refused[0]["extensions"] == {
+        "code": "TOO_MANY_SUBSCRIPTIONS",
+        "max": MAX_SUBSCRIPTIONS,
+        "requestId": refused[0]["extensions"]["requestId"],
+    }
     await client.send({"id": "0", "type": "complete"})
     await client.subscribe("again", SEATS, {"g": world.group})
     assert (await client.next("again"))["groupSeats"]["seatsLeft"] == 10

@@ -84,6 +84,10 @@ async def test_months_out_of_range_are_refused_not_failed(gql, token, db):
     ):
         body = await gql(query, {"f": start, "t": end}, token=analyst)
         assert body["data"] is None
-        assert body["errors"][0]["extensions"] == {"code": "INVALID", "field": field}, body
+        assert body["errors"][0]["extensions"] == {
+            "code": "INVALID",
+            "field": field,
+            "requestId": body["extensions"]["requestId"],
+        }, body
     ok = await gql(query, {"f": "2024-01-01", "t": "2026-12-31"}, token=analyst)
     assert ok["data"] == {"analyticsSummary": []}

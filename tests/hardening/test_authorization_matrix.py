@@ -518,7 +518,7 @@ def queries(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], Any]]:
 
 
 # Public by design (the navigator, reference data, node() itself is the Node matrix).
-PUBLIC_QUERIES = {"node", "municipalities", "programs", "programReviews"}
+PUBLIC_QUERIES = {"node", "nodes", "municipalities", "programs", "programReviews"}
 ANALYST_MAY = {"analyticsSummary", "analytics"}  # analysts read aggregates of every municipality
 
 
@@ -549,6 +549,17 @@ async def test_authorization_matrix(gql, token, db):
             body = await gql(node_q, {"id": gid}, token=t[attacker])
             assert body["data"]["node"] is None, f"{attacker} read {type_name} of tenant A"
             tried += 1
+
+    # nodes(ids:) checks each id as node(id:) does: every private object of tenant A at once
+    private = [w[NODE_IDS[name]] for name in sorted(node_types) if name not in PUBLIC_NODES]
+    nodes_q = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    for attacker in ATTACKERS:
+        body = await gql(nodes_q, {"ids": private}, token=t[attacker])
+        assert body["data"]["nodes"] == [None] * len(private), f"{attacker} read tenant A through nodes: {body}"
+        tried += 1
+    owned = [w[NODE_IDS[name]] for name in sorted(node_types) if OWNER_OF_NODE.get(name) == "guardian A"]
+    body = await gql(nodes_q, {"ids": [*owned, private[0]]}, token=t["guardian A"])
+    assert [n and n["id"] for n in body["data"]["nodes"]][: len(owned)] == owned
 
     for name, (doc, variables, denied) in q_rules.items():
         for attacker in ATTACKERS:

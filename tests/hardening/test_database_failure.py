@@ -48,6 +48,10 @@ async def test_killed_connections_give_503_then_recovery(app, engine, db, token)
             else:
                 body = {"query": VIEW}
             r = await client.post("/graphql", json=body, headers={"authorization": f"Bearer {guardian}"})
+            if r.status_code == 503:
+                [error] = r.json()["errors"]
+                assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE", "requestId": r.headers["x-request-id"]}
+                assert r.headers["retry-after"] == "1" and error["message"].startswith("База данных")
             return r.status_code
 
         for _round in range(3):

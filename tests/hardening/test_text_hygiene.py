@@ -116,7 +116,7 @@ async def test_nul_in_a_certificate_number_is_an_invalid_query_argument(gql, tok
     body = await gql(BY_NUMBER, {"n": "7701\x0000001"}, token=token("OPERATOR", "op-01", municipality="01"))
     assert body["data"] == {"certificateByNumber": None}
     [error] = body["errors"]
-    assert error["extensions"] == {"code": "INVALID", "field": ["number"]}
+    assert error["extensions"] == {"code": "INVALID", "field": ["number"], "requestId": body["extensions"]["requestId"]}
     assert error["path"] == ["certificateByNumber"]
 
 
@@ -126,7 +126,7 @@ async def test_nested_field_arguments_are_checked_too(gql, token, db):
       transactions(first: 5, after: $after) { totalCount } } }"""
     body = await gql(query, {"n": cert["number"], "after": "\x01"}, token=token("GUARDIAN", "alice"))
     [error] = body["errors"]
-    assert error["extensions"] == {"code": "INVALID", "field": ["after"]}
+    assert error["extensions"] == {"code": "INVALID", "field": ["after"], "requestId": body["extensions"]["requestId"]}
     assert error["path"] == ["certificateByNumber", "transactions"]
 
 

@@ -30,6 +30,10 @@ async def test_cors_allow_list(engine, settings, database_url, db):
         )
         assert ok.status_code == 200
         assert ok.headers["access-control-allow-origin"] == "https://navigator.example"
+        plain_ok = await client.post(
+            "/graphql", json={"query": "{ viewer { role } }"}, headers={"origin": "https://navigator.example"}
+        )
+        assert "x-request-id" in plain_ok.headers["access-control-expose-headers"]
         evil = await client.options(
             "/graphql", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
         )

@@ -63,7 +63,7 @@ async def test_due_sources_run_in_the_background(db, feed, provider_x, make_sour
     metrics = Metrics()
     done = await sync_due_sources(db, sync_settings, options=FAST, tokens=tokens, on_finish=metrics_hook(metrics))
     assert [(s.source_id, s.status) for s in done] == [(source, "SUCCEEDED")]
-    assert b'pdo_catalog_sync_runs_total{status="SUCCEEDED"} 1.0' in metrics.render(None)
+    assert b'pdo_catalog_sync_runs_total{status="SUCCEEDED"} 1.0' in metrics.render()
     # not due again before its interval has passed
     assert await sync_due_sources(db, sync_settings, options=FAST, tokens=tokens) == []
     async with db.connect() as conn:
