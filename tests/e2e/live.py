@@ -89,6 +89,18 @@ class LiveClient:
         data: dict[str, Any] = message["payload"]["data"]
         return data
 
+    async def next_for(self, op_id: str, wait: float = 15) -> dict[str, Any]:
+        """The data of the next ``next`` message for ``op_id``, passing over other operations' ``next``
+        messages (a subscription's state is sent again when the process's listener (re)connects)."""
+        while True:
+            message = await self.message(wait)
+            assert message.get("type") == "next", message
+            if message.get("id") != op_id:
+                continue
+            assert "errors" not in message["payload"], message
+            data: dict[str, Any] = message["payload"]["data"]
+            return data
+
     async def nexts(self, count: int, wait: float = 15) -> dict[str, dict[str, Any]]:
         """The data of the next ``count`` messages (all ``next``, for different operations) by id."""
         found: dict[str, dict[str, Any]] = {}
@@ -99,7 +111,10 @@ class LiveClient:
         return found
 
     async def error(self, op_id: str, wait: float = 15) -> list[dict[str, Any]]:
+        """The payload of the ``error`` message for ``op_id`` (other operations' ``next`` passed over)."""
         message = await self.message(wait)
+        while message.get("type") == "next" and message.get("id") != op_id:
+            message = await self.message(wait)
         assert message.get("type") == "error" and message.get("id") == op_id, message
         errors: list[dict[str, Any]] = message["payload"]
         return errors

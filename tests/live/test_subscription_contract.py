@@ -174,7 +174,7 @@ async def test_unexpected_faults_in_subscriptions_are_masked(
         }
         monkeypatch.undo()
         await client.subscribe("3", SEATS, {"g": group})  # the connection still serves
-        assert (await client.next("3"))["groupSeats"]["id"] == group
+        assert (await client.next_for("3"))["groupSeats"]["id"] == group
         await client.close()
 
 
@@ -193,7 +193,7 @@ async def test_persisted_documents_over_websocket(
         await client.send({"id": "2", "type": "subscribe", "payload": payload})  # registered once it passed
         assert (await client.next("2"))["groupSeats"]["id"] == group
         await client.send({"id": "3", "type": "subscribe", "payload": {"extensions": apq, "variables": {"g": group}}})
-        assert (await client.next("3"))["groupSeats"]["id"] == group
+        assert (await client.next_for("3"))["groupSeats"]["id"] == group
         await client.close()
 
     # trusted documents: only the manifest's run, over WebSocket as over HTTP
@@ -207,7 +207,7 @@ async def test_persisted_documents_over_websocket(
         )
         assert (await client.next("1"))["groupSeats"]["id"] == group
         await client.subscribe("2", SEATS, {"g": group})  # the manifest's text, sent in full
-        assert (await client.next("2"))["groupSeats"]["id"] == group
+        assert (await client.next_for("2"))["groupSeats"]["id"] == group
         await client.subscribe("3", "subscription($g: ID!) { groupSeats(groupId: $g) { capacity } }", {"g": group})
         [refused] = await client.error("3")
         the_contract([refused])
