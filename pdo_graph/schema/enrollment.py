@@ -38,6 +38,8 @@ strawberry.enum(Status, name="EnrollmentStatus", description="Status of an appli
 describe_values(
     Status,
     {
+        "AWAITING_CONSENT": "A prolonged contract whose family share changed: reserved, waiting for the guardian's"
+        " consent (enrollmentConsent) to become ACTIVE.",
         "REQUESTED": "An application: the amount is reserved, the provider has not answered yet.",
         "ACTIVE": "A contract: accepted by the provider, charged month by month.",
         "REFUSED": "The provider refused the application; the reserve returned.",

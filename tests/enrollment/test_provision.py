@@ -218,14 +218,14 @@ async def test_ended_groups_complete_and_release_what_is_left(gql, token, world)
     carol = await new_certificate(gql, token, "carol", "Орлов Денис Олегович", 10)
     pending = (await enroll(gql, token, "carol", carol["id"], world.group))["enrollment"]
 
-    # alice's months are all reported (by the provider, on the group's last day)
+    # alice's months are all reported (by the provider, each in its month)
     provider = Actor.provider("staff", world.provider_id)
     for i in range(9):
         month = add_months(world.starts_on, i)
         line = enrollment.ProvisionLine(pk(contracts["alice"][1]["id"]), 100 if i % 2 else 90)
         await transaction(
             world.engine,
-            lambda c, m=month, ln=line: enrollment.report_provision(c, provider, m, [ln], world.ends_on),
+            lambda c, m=month, ln=line: enrollment.report_provision(c, provider, m, [ln], m),
         )
     assert await enrollment.complete_finished_groups(world.engine, world.ends_on) == 0
     closed = await enrollment.complete_finished_groups(world.engine, world.ends_on + timedelta(days=1))
