@@ -59,7 +59,7 @@ class PeriodsMutation:
         ctx = info.context
         limit_given = input.funded_certificate_limit is not strawberry.UNSET
 
-        async def work(c: AsyncConnection) -> tuple[int, int]:
+        async def work(c: AsyncConnection) -> tuple[int, periods.CloseResult, int]:
             pk = pk_of(input.period_id, "FundingPeriod", periods.PERIOD)
             limit = input.funded_certificate_limit if limit_given else None
             credited, _ = await periods.update_period(c, ctx.actor, pk, limit, limit_given, input.open_for_applications)
