@@ -352,7 +352,7 @@ enrollments = Table(
     Column("group_id", BigInteger, ForeignKey("groups.id"), nullable=False, index=True),
     Column("period_id", BigInteger, ForeignKey("funding_periods.id"), nullable=False),
     Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False),
-    Column("status", String(12), nullable=False),
+    Column("status", String(16), nullable=False),
     Column("price", BigInteger, nullable=False),
     Column("from_certificate", BigInteger, nullable=False),
     Column("from_family", BigInteger, nullable=False),

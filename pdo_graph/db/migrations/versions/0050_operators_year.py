@@ -40,6 +40,20 @@ CARRY_ACCOUNTS = (
     " OR (kind = 'CARRY' AND debit_account = 'carried' AND credit_account = 'available')"
     " OR (kind = 'CARRY' AND debit_account = 'available' AND credit_account = 'carry')"
 )
+# the live-update triggers of migration 0040 that name columns changed here
+ENROLLMENT_TRIGGER = (
+    "CREATE TRIGGER live_enrollment_status AFTER UPDATE OF status ON enrollments FOR EACH ROW"
+    " WHEN (OLD.status IS DISTINCT FROM NEW.status)"
+    " EXECUTE FUNCTION live_announce('enrollment', 'id')"
+)
+def balance_trigger(*columns: str) -> str:
+    old, new = (", ".join(f"{row}.{c}" for c in columns) for row in ("OLD", "NEW"))
+    return (
+        "CREATE TRIGGER live_balance_changed AFTER UPDATE ON balances FOR EACH ROW"
+        f" WHEN (({old}) IS DISTINCT FROM ({new}))"
+        " EXECUTE FUNCTION live_announce('certificate', 'certificate_id')"
+    )
+
 STATUSES = "'REQUESTED', 'ACTIVE', 'REFUSED', 'EXPIRED', 'TERMINATED', 'COMPLETED'"
 
 
@@ -60,6 +74,8 @@ def upgrade() -> None:
     )
 
     op.add_column("balances", sa.Column("carried", sa.BigInteger, nullable=False, server_default="0"))
+    op.execute("DROP TRIGGER live_balance_changed ON balances")
+    op.execute(balance_trigger("credited", "reserved", "spent", "expired", "carried"))
     op.execute("ALTER TABLE balances DROP CONSTRAINT ck_balances_available_non_negative")
     op.execute("ALTER TABLE balances DROP CONSTRAINT ck_balances_non_negative")
     op.execute("ALTER TABLE balances DROP COLUMN available")
@@ -94,6 +110,9 @@ def upgrade() -> None:
     )
 
     op.execute("ALTER TABLE enrollments DROP CONSTRAINT ck_enrollments_status")
+    op.execute("DROP TRIGGER live_enrollment_status ON enrollments")
+    op.execute("ALTER TABLE enrollments ALTER COLUMN status TYPE varchar(16)")
+    op.execute(ENROLLMENT_TRIGGER)
     op.execute(f"ALTER TABLE enrollments ADD CONSTRAINT ck_enrollments_status CHECK (status IN ({STATUSES}, 'AWAITING_CONSENT'))")
     op.add_column("enrollments", sa.Column("prolonged_from", sa.BigInteger, sa.ForeignKey("enrollments.id")))
     op.create_unique_constraint("uq_enrollments_prolonged_from", "enrollments", ["prolonged_from"])
@@ -154,6 +173,9 @@ def downgrade() -> None:
     op.drop_constraint("uq_enrollments_prolonged_from", "enrollments", type_="unique")
     op.drop_column("enrollments", "prolonged_from")
     op.execute("ALTER TABLE enrollments DROP CONSTRAINT ck_enrollments_status")
+    op.execute("DROP TRIGGER live_enrollment_status ON enrollments")
+    op.execute("ALTER TABLE enrollments ALTER COLUMN status TYPE varchar(12)")
+    op.execute(ENROLLMENT_TRIGGER)
     op.execute(f"ALTER TABLE enrollments ADD CONSTRAINT ck_enrollments_status CHECK (status IN ({STATUSES}))")
     op.drop_index("ix_carry_overs_pending", table_name="carry_overs")
     op.drop_table("carry_overs")
@@ -163,7 +185,9 @@ def downgrade() -> None:
     op.execute("ALTER TABLE balances DROP CONSTRAINT ck_balances_available_non_negative")
     op.execute("ALTER TABLE balances DROP CONSTRAINT ck_balances_non_negative")
     op.execute("ALTER TABLE balances DROP COLUMN available")
+    op.execute("DROP TRIGGER live_balance_changed ON balances")
     op.drop_column("balances", "carried")
+    op.execute(balance_trigger("credited", "reserved", "spent", "expired"))
     op.execute(
         "ALTER TABLE balances ADD COLUMN available bigint"
         " GENERATED ALWAYS AS (credited - reserved - spent - expired) STORED NOT NULL"
