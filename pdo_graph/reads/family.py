@@ -187,7 +187,7 @@ TRANSACTION_COUNT: Key[int, int] = counts_by_owner("transaction_count", "ledger_
 _QUEUE_WHERE = (
     " WHERE a.municipality = :m AND (CAST(:status AS text) IS NULL OR a.status = :status)"
     " AND (CAST(:search AS text) IS NULL OR a.child_id IN"
-    " (SELECT ch.id FROM children ch WHERE ch.name_key LIKE '%' || :search || '%'))"
+    " (SELECT ch.id FROM children ch WHERE strpos(lower(translate(ch.full_name, 'Ёё', 'Ее')), :search) > 0))"
 )
 
 
@@ -195,8 +195,8 @@ async def application_queue(
     scope: Scope, municipality: str, status: str | None, search: str | None, after: int | None, limit: int
 ) -> tuple[list[ApplicationRow], int]:
     """The verification queue of a municipality, oldest first (keyset on the id, which grows with the
-    time of application), filtered by status and by a part of the child's name (``search``: a
-    matching key, see domain.matching.name_key); and how many match in all."""
+    time of application), filtered by status and by a part of the child's name (``search``: lower
+    case, ё as е); and how many match in all."""
     params = {"m": municipality, "status": status, "search": search, "after": after, "limit": limit}
     rows: list[ApplicationRow] = await scope.rows(
         APPLICATION_SQL + _QUEUE_WHERE + " AND (CAST(:after AS bigint) IS NULL OR a.id > :after)"

@@ -13,7 +13,6 @@ from pdo_graph.crypto import personal_data_keys
 from pdo_graph.domain import certificates
 from pdo_graph.domain.access import Role
 from pdo_graph.domain.certificates import CertificateStatus
-from pdo_graph.domain.matching import name_key
 from pdo_graph.reads.family import ApplicationRow, application_queue, certificate_id_by_number
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
 from pdo_graph.schema.base import After, Connection, First, Input, build_connection
@@ -73,7 +72,9 @@ class FamilyQuery:
         total = 0
         actor = ctx.actor
         if actor.role is Role.OPERATOR and actor.municipality is not None:
-            wanted = None if search is None or not search.strip() else name_key(search)
+            wanted = (
+                None if search is None or not search.strip() else " ".join(search.split()).lower().replace("ё", "е")
+            )
             rows, total = await application_queue(
                 ctx.scope,
                 actor.municipality,
