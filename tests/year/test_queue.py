@@ -3,8 +3,6 @@ reject with a reason; the guardian sees the reason and may apply again; one open
 
 from __future__ import annotations
 
-from datetime import date
-
 from tests.helpers import apply, issue, years_ago
 
 QUEUE = """query($first: Int!, $after: String, $status: CertificateApplicationStatus, $search: String) {
