@@ -33,7 +33,7 @@ class StatementLineRow(Protocol):
 # an ISSUED statement keeps its frozen total; a DRAFT one sums the ledger's charges now
 STATEMENT_SQL = (
     "SELECT s.id, s.number, s.status, s.month, s.payer, m.name AS payer_name, s.provider_id,"
-    " CASE WHEN s.status = 'ISSUED' THEN s.total ELSE coalesce(t.total, 0) END AS total"
+    " CAST(CASE WHEN s.status = 'ISSUED' THEN s.total ELSE coalesce(t.total, 0) END AS bigint) AS total"
     " FROM settlement_statements s JOIN municipalities m ON m.code = s.payer"
     " LEFT JOIN LATERAL (SELECT sum(le.amount) AS total" + LINES_FROM + ") t ON true"
 )
