@@ -358,8 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     lsub.add_parser(
         "check",
         help="check the ledger invariants (journal = balances, available >= 0, seats = live contracts,"
-        " no available or reserved money in a closed period, no live contract on a revoked or frozen"
-        " certificate); non-zero exit on violation",
+        " no available or reserved money in a closed period, no live contract in a closed period or on a"
+        " revoked or frozen certificate, carried money = carry-overs, issued statements = the ledger's"
+        " charges); non-zero exit on violation",
         description="Check the ledger invariants; exit 1 on any violation.",
     ).set_defaults(func=cmd_ledger_check)
     p = command("export-schema", "write schema.graphql from the code")
