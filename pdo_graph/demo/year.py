@@ -367,11 +367,11 @@ class YearRun:
             return [(int(r.id), str(r.subject), int(r.from_family)) for r in rows]
 
         for eid, subject, from_family in await transaction(self.engine, waiting):
-            guardian = Actor.guardian(subject)
-            await transaction(
-                self.engine,
-                lambda c, eid=eid, guardian=guardian, f=from_family: enrollment.consent(c, guardian, eid, f),
-            )
+
+            async def agree(conn: AsyncConnection, eid: int = eid, subject: str = subject, f: int = from_family) -> int:
+                return await enrollment.consent(conn, Actor.guardian(subject), eid, f)
+
+            await transaction(self.engine, agree)
             self.summary.note(day, f"consent to contract {eid}")
 
     async def _ledger_figures(self) -> None:
@@ -407,7 +407,10 @@ async def simulate(
 
 def table(summary: Summary) -> str:
     """The summary as a plain-text table (what ``pdo-graph demo-year`` prints)."""
-    rub = lambda k: f"{k / 100:,.2f}".replace(",", " ")  # noqa: E731
+
+    def rub(kopecks: int) -> str:
+        return f"{kopecks / 100:,.2f}".replace(",", " ")
+
     lines = [
         f"Municipality {summary.municipality}, {summary.first_day} – {summary.last_day}",
         f"credited {rub(summary.credited)} ₽, carried in {rub(summary.carried_in)} ₽, applications rejected"

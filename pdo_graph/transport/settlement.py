@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from pdo_graph.crypto import open_link, url_signing_key
 from pdo_graph.domain import settlement
-from pdo_graph.domain.errors import DomainError, ErrorCode
 from pdo_graph.domain.messages import render
 from pdo_graph.schema.settlement import CSV_PATH
 from pdo_graph.services import Services
-from pdo_graph.transport import errors
-from pdo_graph.transport.execution import is_database_down
-from pdo_graph.transport.params import json_response, lang
+from pdo_graph.transport.exports import export, refusal
+from pdo_graph.transport.params import lang
 
 
 class SettlementExport:
@@ -42,31 +41,18 @@ class SettlementExport:
                 raise ValueError("bad link")
             actor, statement_id = settlement.from_link(payload)
         except (ValueError, KeyError, TypeError):
-            return _refusal("LINK_INVALID", render("analytics_link_invalid", language, {}), 403)
-        assert self.services.database is not None
-        try:
-            async with self.services.database.engine.connect() as conn:
-                statement = await settlement.load_statement(conn, actor, statement_id)
-        except DomainError as exc:
-            problem = exc.problems[0]
-            status = 404 if problem.code is ErrorCode.NOT_FOUND else 403
-            return _refusal(problem.code.value, problem.message(language), status)
-        except Exception as exc:
-            if not is_database_down(exc):
-                raise
-            return json_response(
-                {"errors": [errors.unavailable(request.state.request_id, language)]}, 503, {"retry-after": "1"}
+            return refusal("LINK_INVALID", render("analytics_link_invalid", language, {}), 403)
+
+        async def work(conn: AsyncConnection) -> Response:
+            statement = await settlement.load_statement(conn, actor, statement_id)
+            name = statement.number or f"draft-{statement.payer}-{statement.month:%Y-%m}-{statement.provider_id}"
+            return Response(
+                settlement.to_csv(statement),
+                media_type="text/csv; charset=utf-8",
+                headers={
+                    "content-disposition": f'attachment; filename="statement-{name}.csv"',
+                    "cache-control": "no-store",
+                },
             )
-        name = statement.number or f"draft-{statement.payer}-{statement.month:%Y-%m}-{statement.provider_id}"
-        return Response(
-            settlement.to_csv(statement),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "content-disposition": f'attachment; filename="statement-{name}.csv"',
-                "cache-control": "no-store",
-            },
-        )
 
-
-def _refusal(code: str, message: str, status: int) -> Response:
-    return json_response({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+        return await export(request, self.services, language, work)

@@ -10,9 +10,6 @@ import pytest
 from sqlalchemy import text
 
 from pdo_graph import clock
-from pdo_graph.db.session import transaction
-from pdo_graph.domain import periods
-from pdo_graph.domain.access import Actor
 from tests.enrollment.conftest import (
     ACCEPT,
     CREATE,
