@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
+from pdo_graph import clock
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import enrollment
 from pdo_graph.domain.access import Actor
@@ -154,9 +155,12 @@ async def test_several_months_first_takes_the_remainder(gql, token, world):
             {"m": add_months(THIS_MONTH, -2), "id": pk(e["id"])},
         )
     staff = provider_token(token)
-    full = await report(gql, staff, add_months(THIS_MONTH, -2), [(e["id"], 100)])
-    none = await report(gql, staff, add_months(THIS_MONTH, -1), [(e["id"], 0)])
-    half = await report(gql, staff, THIS_MONTH, [(e["id"], 50)])
+    reports = []
+    for back, completeness in ((2, 100), (1, 0), (0, 50)):  # each month reported in its own month
+        month = add_months(THIS_MONTH, -back)
+        with clock.use(clock.FixedClock.on(month.replace(day=25))):
+            reports.append(await report(gql, staff, month, [(e["id"], completeness)]))
+    full, none, half = reports
     assert (full["charged"]["kopecks"], full["released"]["kopecks"]) == (100_004, 0)
     assert (none["charged"]["kopecks"], none["released"]["kopecks"]) == (0, 100_000)
     assert (half["charged"]["kopecks"], half["released"]["kopecks"]) == (50_000, 50_000)
