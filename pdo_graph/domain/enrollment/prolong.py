@@ -22,7 +22,7 @@ from pdo_graph.domain.access import Actor, Role, require_operator_of, require_pr
 from pdo_graph.domain.enrollment.consent import share_changed
 from pdo_graph.domain.enrollment.eligibility import assess, load_facts
 from pdo_graph.domain.enrollment.terms import compute_terms, request_hash
-from pdo_graph.domain.errors import DomainError, ErrorCode
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.money import format_amount
 from pdo_graph.domain.periods import PERIOD, lock_shared
 
@@ -64,6 +64,8 @@ async def prolong(
     gate = (await lock_shared(conn, [period_id]))[period_id]
     if gate.closed:
         raise DomainError.of(ErrorCode.INVALID_TRANSITION, "prolong_period_not_open", PERIOD)
+    if enrollment_ids is not None:
+        await _require_in_scope(conn, enrollment_ids, period.municipality, provider_id)
     params = {"m": period.municipality, "starts": period.starts_on, "provider": provider_id, "ids": enrollment_ids}
     found = (await conn.execute(text(_CANDIDATES), params)).all()
     earlier: list[int] = []
@@ -84,6 +86,28 @@ async def prolong(
         elif enrollment_ids is not None:
             raise DomainError.of(ErrorCode.INVALID, "prolong_not_eligible", IDS)
     return sorted(earlier + created)
+
+
+async def _require_in_scope(
+    conn: AsyncConnection, enrollment_ids: list[int], municipality: str, provider_id: int | None
+) -> None:
+    """Each id is a contract of the caller: of its groups (a provider), of a period of the new period's
+    municipality (the operator); others are NOT_FOUND (their existence is not the caller's to know)."""
+    rows = await conn.execute(
+        text(
+            "SELECT e.id FROM enrollments e JOIN funding_periods p ON p.id = e.period_id"
+            " JOIN groups g ON g.id = e.group_id JOIN programs pg ON pg.id = g.program_id"
+            " WHERE e.id = ANY(:ids) AND p.municipality = :m"
+            " AND (CAST(:provider AS bigint) IS NULL OR pg.provider_id = :provider)"
+        ),
+        {"ids": enrollment_ids, "m": municipality, "provider": provider_id},
+    )
+    mine = {int(r.id) for r in rows}
+    problems = [
+        Problem(ErrorCode.NOT_FOUND, "not_found", [*IDS, str(i)]) for i, e in enumerate(enrollment_ids) if e not in mine
+    ]
+    if problems:
+        raise DomainError(*problems)
 
 
 async def _prolong_one(conn: AsyncConnection, actor: Actor, period_id: int, old: object, today: date) -> int | None:
