@@ -24,6 +24,7 @@ The convention (also written, for README authors, in a comment at the top of the
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import shlex
@@ -33,8 +34,6 @@ from datetime import date
 from typing import Any
 
 from graphql import OperationDefinitionNode, parse
-
-from pdo_graph.domain.money import add_months, month_start
 
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^`\n]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 PLACEHOLDER = re.compile(r"<([^<>\n]+)>")
@@ -109,13 +108,15 @@ def computed(name: str, today: date) -> str | None:
     if match is None:
         return None
     base, sign, count, unit = match.groups()
-    day = today if base == "today" else month_start(today)
+    day = today if base == "today" else today.replace(day=1)
     if sign:
         n = int(count) * (1 if sign == "+" else -1)
         if unit == "day":
             day = date.fromordinal(day.toordinal() + n)
-        else:
-            day = add_months(day, n * (12 if unit == "year" else 1))
+        else:  # the same day of the month, or the month's last day (31 January + 1 month: 28 February)
+            year, month = divmod(day.month - 1 + n * (12 if unit == "year" else 1), 12)
+            year, month = day.year + year, month + 1
+            day = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
     return day.isoformat()
 
 
