@@ -160,7 +160,10 @@ def commands(step: Step, names: Names) -> Iterator[tuple[list[str], str | None]]
 def check(actual: Any, step: Step, names: Names) -> None:
     """The answer matches the README's (keeping new names), and nothing unannounced went wrong."""
     where = f"README.md:{step.answer_line}"
-    _match(actual, step.answer, names, where, "")
+    try:
+        _match(actual, step.answer, names, where, "")
+    except ReadmeError as e:  # the whole answer, to write the README's from
+        raise ReadmeError(f"{e}\nthe server answered: {json.dumps(actual, ensure_ascii=False)[:3000]}") from None
     if "errors" in actual and "errors" not in step.answer:
         raise ReadmeError(f"{where}: errors the README does not show: {actual['errors']}")
     for path, errors in _user_errors(actual, ""):
