@@ -81,9 +81,12 @@ OnDay = Callable[[date], Awaitable[None]]
 
 
 def first_year(today: date) -> int:
-    """The school year the simulation starts in: the one after today's (the demo region's periods run
-    through today's school year, to its end in August)."""
-    return (today.year if today.month >= 9 else today.year - 1) + 1
+    """The school year the simulation starts in: the first whose September comes after the demo
+    region's period (today's school year, pdo_graph.demo.loader.school_year) has ended."""
+    from pdo_graph.demo.loader import school_year
+
+    _, ends = school_year(today)
+    return ends.year if ends.month < 9 else ends.year + 1
 
 
 class YearRun:
