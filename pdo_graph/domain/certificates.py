@@ -91,6 +91,9 @@ async def apply(conn: AsyncConnection, actor: Actor, req: ApplicationRequest, to
     ).scalar()
     if child is None:
         child = await _reapplying_child(conn, guardian, name_key(name), req.birth_date, snils, keys)
+        await conn.execute(  # the family may have moved since the rejection
+            text("UPDATE children SET municipality = :m WHERE id = :c"), {"m": req.municipality, "c": child}
+        )
     application = await conn.execute(
         text(
             "INSERT INTO certificate_applications (child_id, guardian_id, municipality)"
