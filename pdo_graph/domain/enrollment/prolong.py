@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.domain import ledger
 from pdo_graph.domain.access import Actor, Role, require_operator_of, require_provider
+from pdo_graph.domain.enrollment.apply import insert_enrollment
 from pdo_graph.domain.enrollment.consent import share_changed
 from pdo_graph.domain.enrollment.eligibility import assess, load_facts
 from pdo_graph.domain.enrollment.terms import compute_terms, request_hash
@@ -155,35 +156,9 @@ async def _prolong_one(conn: AsyncConnection, actor: Actor, period_id: int, old:
         facts.period_ends_on,
     )
     changed = share_changed(int(old.from_family), int(old.months), terms.from_family, terms.months)  # type: ignore[attr-defined]
-    new_id = (
-        await conn.execute(
-            text(
-                "INSERT INTO enrollments (certificate_id, child_id, group_id, period_id, guardian_id, status, price,"
-                " from_certificate, from_family, first_month, months, reserved, idempotency_key, request_hash,"
-                " prolonged_from, decided_at)"
-                " VALUES (:c, :ch, :g, :p, :gu, :s, :price, :fc, :ff, :fm, :m, :fc, :k, :h, :old,"
-                " CASE WHEN :active THEN now() END)"
-                " ON CONFLICT DO NOTHING RETURNING id"
-            ),
-            {
-                "c": certificate_id,
-                "ch": facts.child_id,
-                "g": group_id,
-                "p": period_id,
-                "gu": facts.guardian_id,
-                "s": "AWAITING_CONSENT" if changed else "ACTIVE",
-                "active": not changed,
-                "price": terms.price,
-                "fc": terms.from_certificate,
-                "ff": terms.from_family,
-                "fm": terms.first_month,
-                "m": terms.months,
-                "k": key,
-                "h": request_hash(certificate_id, group_id),
-                "old": int(old.id),  # type: ignore[attr-defined]
-            },
-        )
-    ).scalar()
+    status = "AWAITING_CONSENT" if changed else "ACTIVE"
+    hashed = request_hash(certificate_id, group_id)
+    new_id = await insert_enrollment(conn, facts, period_id, terms, key, hashed, status, int(old.id))  # type: ignore[attr-defined]
     if new_id is None:  # prolonged meanwhile, or the child holds another live contract for the group
         await conn.execute(text("UPDATE groups SET seats_taken = seats_taken - 1 WHERE id = :g"), {"g": group_id})
         return None
@@ -197,7 +172,7 @@ async def _prolong_one(conn: AsyncConnection, actor: Actor, period_id: int, old:
                 amount=terms.from_certificate,
                 description=f"Резерв по продлённому договору: {format_amount(terms.from_certificate)} ₽",
                 actor=actor.label,
-                enrollment_id=int(new_id),
+                enrollment_id=new_id,
             ),
         )
-    return int(new_id)
+    return new_id
