@@ -42,6 +42,9 @@ describe_values(
         "INVALID": "A value is malformed or out of range; `field` points at it.",
         "DUPLICATE": "It exists already (one certificate per child, one provider per ИНН, ...).",
         "CERTIFICATE_NOT_ACTIVE": "The certificate is frozen, expired or revoked.",
+        "CERTIFICATE_NOT_FUNDED": (
+            "The certificate holds no funded place in the period (QUEUED): only MUNICIPAL and PAID programs."
+        ),
         "PERIOD_CLOSED": "No open funding period covers this.",
         "PROGRAM_NOT_CERTIFIED": "The program is not certified for certificate payments.",
         "GROUP_FULL": "No seats left in the group.",
