@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 MESSAGES: dict[str, tuple[str, str]] = {
+    # notifications
+    "notifications_too_many": ("Не более {max} уведомлений за раз", "At most {max} notifications at once"),
     # applying
     "enrollment_certificate_inactive": (
         "Сертификат не действует (статус {status}): подать заявку с ним нельзя",

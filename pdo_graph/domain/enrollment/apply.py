@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.domain import ledger
+from pdo_graph.domain import ledger, notifications
 from pdo_graph.domain.access import Actor, can_read_family, require_guardian, require_guardian_of
 from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
 from pdo_graph.domain.enrollment.lifecycle import CERTIFICATE, GROUP, release_seat
@@ -19,6 +19,7 @@ from pdo_graph.domain.money import format_amount
 from pdo_graph.domain.periods import lock_shared
 
 MAX_KEY_LENGTH = 200
+DEFAULT_EXPIRY_DAYS = 5  # settings.enrollment_expiry_days (domain.md: unanswered applications expire after 5 days)
 KEY = ["idempotencyKey"]
 
 
@@ -53,11 +54,20 @@ def _replay(enrollment_id: int, stored_hash: str | None, wanted_hash: str) -> in
     return enrollment_id
 
 
-async def create(conn: AsyncConnection, actor: Actor, certificate_id: int, group_id: int, key: str, today: date) -> int:
+async def create(
+    conn: AsyncConnection,
+    actor: Actor,
+    certificate_id: int,
+    group_id: int,
+    key: str,
+    today: date,
+    expiry_days: int = DEFAULT_EXPIRY_DAYS,
+) -> int:
     """A guardian applies for a group with a certificate; returns the enrollment id.
 
     The split is recomputed here under the locks; the client's quote is never trusted. A
-    replay of the same key and request returns the first enrollment and changes nothing.
+    replay of the same key and request returns the first enrollment and changes nothing. The
+    provider is told of the new application (it expires after ``expiry_days`` unanswered).
     """
     require_guardian(actor)
     key = _validate_key(key)
@@ -151,6 +161,7 @@ async def create(conn: AsyncConnection, actor: Actor, certificate_id: int, group
                 idempotency_key=key,
             ),
         )
+    await notifications.application_received(conn, int(enrollment_id), expiry_days)
     return int(enrollment_id)
 
 
