@@ -208,6 +208,10 @@ def _where(r: Any) -> str:
     return f"в группу «{r.group_name}» программы «{r.program_title}»"
 
 
+def _in(r: Any) -> str:
+    return f"в группе «{r.group_name}» программы «{r.program_title}»"
+
+
 async def application_received(conn: AsyncConnection, enrollment_id: int, expiry_days: int) -> None:
     """The provider of the group: a new application waits for its decision."""
     (r,) = await _enrollments(conn, [enrollment_id])
@@ -251,10 +255,10 @@ async def enrollment_ended(conn: AsyncConnection, enrollment_id: int, kind: Kind
     if kind is Kind.ENROLLMENT_REFUSED:
         reason = f" Причина: {r.reason}." if r.reason else ""
         title = "Заявка отклонена"
-        body = f"{r.provider_name} отказал в зачислении: {r.full_name} {_where(r)}.{reason}{money}"
+        body = f"{r.provider_name} отказал в зачислении ребёнка {r.full_name} {_where(r)}.{reason}{money}"
     elif kind is Kind.ENROLLMENT_EXPIRED:
         title = "Заявка закрыта без ответа"
-        body = f"Заявка {r.full_name} {_where(r)} не была рассмотрена в срок и закрыта.{money}"
+        body = f"Заявка на зачисление ребёнка {r.full_name} {_where(r)} не была рассмотрена в срок и закрыта.{money}"
     else:
         raise ValueError(f"not an ending: {kind}")
     await send(
@@ -299,7 +303,7 @@ async def charges_posted(conn: AsyncConnection, month: date, charges: Sequence[C
             Notice(
                 Kind.CHARGE_POSTED,
                 f"Занятия за {_month(month)}",
-                f"{r.provider_name} отчитался за {_month(month)}: {r.full_name} {_where(r)},"
+                f"{r.provider_name} отчитался за {_month(month)}: занятия ребёнка {r.full_name} {_in(r)},"
                 f" полнота оказания услуги {c.completeness}%.{money}",
                 guardian_id=r.guardian_id,
                 data={
