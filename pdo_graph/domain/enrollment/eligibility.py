@@ -2,8 +2,8 @@
 contract and every reason applying would be refused now.
 
 The program's funding kind decides the money (domain.md, "Program kinds and certificate kinds"):
-CERTIFICATE programs are paid from a funded certificate (certified programs only; a QUEUED
-certificate is refused), MUNICIPAL ones take a seat and no money, PAID ones are paid by the family in
+CERTIFICATE programs are paid from a certificate (certified programs only; a certificate QUEUED
+beyond the period's funded limit is refused, CERTIFICATE_NOT_FUNDED), MUNICIPAL ones take a seat and no money, PAID ones are paid by the family in
 full and touch no certificate money. Every kind needs the certificate ACTIVE and a period of its
 municipality (the contract belongs to one); the period's ``openForApplications`` switch governs
 certificate money, so it does not hold MUNICIPAL and PAID applications back.
@@ -56,7 +56,7 @@ class Facts:
     normative_cost: int | None
     provider_id: int
     funding_kind: str
-    funded: bool  # the certificate holds a funded place in the period
+    queued: bool  # the certificate waits beyond the period's funded limit (QUEUED)
     period_id: int | None
     open_for_applications: bool
     cap_at_normative: bool
@@ -74,7 +74,7 @@ SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.
        pg.id AS program_id, pg.min_age, pg.max_age, pg.certified, pg.archived AS program_archived,
        pg.normative_cost, pg.provider_id, pg.funding_kind,
        EXISTS (SELECT 1 FROM period_fundings f WHERE f.period_id = fp.id AND f.certificate_id = c.id
-                AND f.status = 'FUNDED') AS funded,
+                AND f.status = 'QUEUED') AS queued,
        fp.id AS period_id, coalesce(fp.open_for_applications, false) AS open_for_applications,
        coalesce(fp.cap_at_normative, false) AS cap_at_normative,
        coalesce((SELECT b.available FROM balances b WHERE b.certificate_id = c.id AND b.period_id = fp.id), 0)
@@ -135,7 +135,7 @@ def assess(facts: Facts, today: date, holding_seat: bool = False) -> tuple[Terms
         problems.append(Problem(ErrorCode.PERIOD_CLOSED, "no_open_period", CERTIFICATE))
     elif by_certificate and not facts.open_for_applications:
         problems.append(Problem(ErrorCode.PERIOD_CLOSED, "period_closed", CERTIFICATE))
-    elif by_certificate and not facts.funded:
+    elif by_certificate and facts.queued:
         problems.append(Problem(ErrorCode.CERTIFICATE_NOT_FUNDED, "enrollment_certificate_not_funded", CERTIFICATE))
     if by_certificate and not facts.certified:
         problems.append(Problem(ErrorCode.PROGRAM_NOT_CERTIFIED, "enrollment_program_not_certified", GROUP))
