@@ -278,7 +278,7 @@ programs = Table(
         "municipality",
         "direction",
         "id",
-        postgresql_include=["min_age", "max_age", "certified", "rating_sum", "rating_count"],
+        postgresql_include=["min_age", "max_age", "certified", "rating_sum", "rating_count", "funding_kind"],
         postgresql_where=text("NOT archived"),
     ),
     Index(

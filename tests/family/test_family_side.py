@@ -305,3 +305,43 @@ async def test_a_family_year_of_notifications(gql, token, db, settings: Settings
     )
     assert len(adapter.delivered) == 12
     assert (await jobs.deliver_notifications(db, adapter)).delivered == 0
+
+
+def _feed_item(data: dict[str, Any]) -> Any:
+    from pdo_graph.integrations.sync.rpde import FeedItem
+
+    return FeedItem(id="X-1", kind="program", state="updated", modified=1, data=data)
+
+
+def test_feeds_carry_the_kind_and_a_free_openactive_offer_is_municipal():
+    import pytest
+
+    from pdo_graph.integrations.feeds import ItemRefused, MappingContext, map_openactive, map_pdo_catalog
+
+    ctx = MappingContext("7707083893", "01")
+    program = {
+        "title": "Хор",
+        "description": "Бесплатные занятия хором.",
+        "direction": "ARTS",
+        "minAge": 7,
+        "maxAge": 12,
+        "groups": [],
+    }
+    assert map_pdo_catalog(_feed_item(program), ctx).program.funding_kind == "CERTIFICATE"
+    item = map_pdo_catalog(_feed_item({**program, "fundingKind": "municipal", "forDisabilities": True}), ctx)
+    assert (item.program.funding_kind, item.program.for_disabilities) == ("MUNICIPAL", True)
+    with pytest.raises(ItemRefused):
+        map_pdo_catalog(_feed_item({**program, "forDisabilities": "yes"}), ctx)
+
+    def offer(price: float) -> dict[str, Any]:
+        return {
+            "name": "Плавание",
+            "ageRange": {"minValue": 7, "maxValue": 12},
+            "offers": [{"price": price, "priceCurrency": "RUB"}],
+            "startDate": "2026-09-01T10:00:00+03:00",
+            "endDate": "2027-05-31T10:00:00+03:00",
+            "maximumAttendeeCapacity": 12,
+        }
+
+    assert map_openactive(_feed_item(offer(0)), ctx).program.funding_kind == "MUNICIPAL"
+    assert map_openactive(_feed_item(offer(1500.5)), ctx).program.funding_kind == "CERTIFICATE"

@@ -7,6 +7,8 @@ Create Date: 2026-12-01 17:40:00
 - programs.for_disabilities: the provider says the program suits children with disabilities (ОВЗ).
   A certified program is a certificate-funded one (CHECK: certified only with funding_kind
   CERTIFICATE); existing rows are all CERTIFICATE or uncertified.
+- ix_programs_browse INCLUDEs funding_kind too: the navigator's facets count by (direction, kind), and
+  a browse without text stays an index-only scan.
 - ix_programs_location: (latitude, longitude) of searchable programs with coordinates; the
   navigator's distance filter takes a bounding box on it before the exact (haversine) distance.
   Plain SQL: the embedded PostgreSQL has neither cube nor earthdistance.
@@ -37,6 +39,11 @@ def upgrade() -> None:
     op.execute("UPDATE programs SET certified = false WHERE certified AND funding_kind <> 'CERTIFICATE'")
     op.create_check_constraint(
         "ck_programs_certified_kind", "programs", "NOT certified OR funding_kind = 'CERTIFICATE'"
+    )
+    op.execute("DROP INDEX ix_programs_browse")
+    op.execute(
+        "CREATE INDEX ix_programs_browse ON programs (municipality, direction, id)"
+        " INCLUDE (min_age, max_age, certified, rating_sum, rating_count, funding_kind) WHERE NOT archived"
     )
     op.execute(
         "CREATE INDEX ix_programs_location ON programs (latitude, longitude)"
@@ -135,5 +142,10 @@ def downgrade() -> None:
     op.drop_column("enrollments", "contract_number")
     op.execute("DROP SEQUENCE contract_serial")
     op.execute("DROP INDEX ix_programs_location")
+    op.execute("DROP INDEX ix_programs_browse")
+    op.execute(
+        "CREATE INDEX ix_programs_browse ON programs (municipality, direction, id)"
+        " INCLUDE (min_age, max_age, certified, rating_sum, rating_count) WHERE NOT archived"
+    )
     op.drop_constraint("ck_programs_certified_kind", "programs")
     op.drop_column("programs", "for_disabilities")
