@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.domain.access import Actor, Role, require_provider
-from pdo_graph.domain.errors import DomainError, ErrorCode
+from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.money import format_amount
 
 EXPIRY_WARNING_DAYS = 30  # a certificate's validity, a period's money: warned this many days ahead
@@ -430,14 +430,26 @@ def recipient(actor: Actor) -> tuple[str, dict[str, Any]]:
     raise DomainError.of(ErrorCode.FORBIDDEN, "forbidden")
 
 
-async def mark_read(conn: AsyncConnection, actor: Actor, ids: Sequence[int]) -> int:
-    """Mark the caller's notifications among ``ids`` read (anyone else's are left alone: an id that is
-    not the caller's is simply not theirs to mark); returns how many of the caller's stay unread."""
+async def mark_read(conn: AsyncConnection, actor: Actor, ids: Sequence[int | None]) -> int:
+    """Mark the caller's notifications ``ids`` read, all or none: an id that is not one of the caller's
+    (someone else's, unknown, malformed: None) is NOT_FOUND at its index. Returns how many of the
+    caller's notifications stay unread."""
     own, params = recipient(actor)
-    if ids:
+    known = [i for i in ids if i is not None]
+    found = {
+        int(r.id)
+        for r in await conn.execute(
+            text(f"SELECT id FROM notifications WHERE id = ANY(:ids) AND {own} FOR NO KEY UPDATE"),
+            {**params, "ids": known},
+        )
+    }
+    missing = [Problem(ErrorCode.NOT_FOUND, "not_found", ["ids", str(n)]) for n, i in enumerate(ids) if i not in found]
+    if missing:
+        raise DomainError(*missing)
+    if found:
         await conn.execute(
-            text(f"UPDATE notifications SET read_at = now() WHERE id = ANY(:ids) AND read_at IS NULL AND {own}"),
-            {**params, "ids": list(ids)},
+            text("UPDATE notifications SET read_at = now() WHERE id = ANY(:ids) AND read_at IS NULL"),
+            {"ids": sorted(found)},
         )
     unread = await conn.execute(text(f"SELECT count(*) FROM notifications WHERE read_at IS NULL AND {own}"), params)
     return int(unread.scalar_one())

@@ -22,8 +22,8 @@ MAX_IDS = 100
 @strawberry.type
 class NotificationsMutation:
     @strawberry.mutation(
-        description="Guardian or provider: mark own notifications read (ids not the caller's are left alone);"
-        " returns how many stay unread."
+        description="Guardian or provider: mark own notifications read, all or none (an id that is not the caller's"
+        " is NOT_FOUND); returns how many stay unread."
     )
     async def notifications_mark_read(
         self, info: Info[Context, None], input: Input[NotificationsMarkReadInput]
@@ -33,8 +33,7 @@ class NotificationsMutation:
         async def work(c: AsyncConnection) -> int:
             if len(input.ids) > MAX_IDS:
                 raise DomainError.of(ErrorCode.LIMIT_EXCEEDED, "notifications_too_many", ["ids"], max=MAX_IDS)
-            pks = [pk for pk in (decode_pk(i, "Notification") for i in input.ids) if pk is not None]
-            return await notifications.mark_read(c, ctx.actor, pks)
+            return await notifications.mark_read(c, ctx.actor, [decode_pk(i, "Notification") for i in input.ids])
 
         unread, errors = await run_write(ctx, work, INPUT)
         return NotificationsMarkReadPayload(unread=unread or 0, user_errors=errors)

@@ -85,14 +85,14 @@ async def viewer_unread(ctx: Context) -> int:
     return 0 if who is None else (await inbox_counts(ctx.scope, who[0], who[1]))[1]
 
 
-@strawberry.input(description="Mark notifications read: the caller's own (others' ids are left alone).")
+@strawberry.input(description="Mark notifications read: the caller's own, all or none.")
 class NotificationsMarkReadInput:
     ids: list[strawberry.ID] = strawberry.field(description="The notifications (at most 100).")
 
 
 @strawberry.type(description="Result of notificationsMarkRead.")
 class NotificationsMarkReadPayload:
-    unread: int = strawberry.field(description="How many of the caller's notifications stay unread.")
+    unread: int = strawberry.field(description="How many of the caller's notifications stay unread (0 when refused).")
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 

@@ -55,7 +55,7 @@ query($unread: Boolean) { viewer { unreadNotifications
   notifications(first: 100, unreadOnly: $unread) { totalCount edges { node { id kind title body readAt } } } } }"""
 
 MARK = """
-mutation($ids: [ID!]!) { notificationsMarkRead(input: {ids: $ids}) { unread userErrors { code } } }"""
+mutation($ids: [ID!]!) { notificationsMarkRead(input: {ids: $ids}) { unread userErrors { code field } } }"""
 
 
 async def _kind(engine: AsyncEngine, program_id: int, kind: str) -> None:
@@ -286,7 +286,9 @@ async def test_a_family_year_of_notifications(gql, token, db, settings: Settings
     # read marks: one's own only
     first_two = [e["node"]["id"] for e in inbox["notifications"]["edges"][:2]]
     foreign = await gql(MARK, {"ids": first_two}, token=provider)
-    assert foreign["data"]["notificationsMarkRead"] == {"unread": 4, "userErrors": []}
+    assert [e["code"] for e in foreign["data"]["notificationsMarkRead"]["userErrors"]] == ["NOT_FOUND", "NOT_FOUND"]
+    mixed = await gql(MARK, {"ids": [*first_two, "bm90LWFuLWlk"]}, token=token("GUARDIAN", "galina"))
+    assert [e["field"] for e in mixed["data"]["notificationsMarkRead"]["userErrors"]] == [["input", "ids", "2"]]
     marked = await gql(MARK, {"ids": first_two}, token=token("GUARDIAN", "galina"))
     assert marked["data"]["notificationsMarkRead"] == {"unread": 6, "userErrors": []}
     unread = (await gql(INBOX, {"unread": True}, token=token("GUARDIAN", "galina")))["data"]["viewer"]
