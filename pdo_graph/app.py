@@ -32,6 +32,7 @@ from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pdo_graph.services import Services, make_verifier, open_live
 from pdo_graph.transport.analytics import AnalyticsPages
 from pdo_graph.transport.compression import Compression, choose
+from pdo_graph.transport.contracts import ContractDocuments
 from pdo_graph.transport.endpoint import GraphQLEndpoint
 from pdo_graph.transport.middleware import RequestObserver
 from pdo_graph.transport.settlement import SettlementExport
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Route("/graphiql/{name}", graphiql_asset),
             *AnalyticsPages(services).routes(),
             *SettlementExport(services).routes(),
+            *ContractDocuments(services).routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -1,15 +1,16 @@
 """Background jobs of the server: expiring stale applications and certificates, completing ended groups
 (housekeeping, every few minutes), closing the funding periods whose ``endsOn`` has passed
 (``close_due_periods``, with housekeeping), refreshing the analysts' aggregates (every
-``PDO_ANALYTICS_REFRESH_MINUTES``). Each job is one pass that the CLI can run too; the server runs
-the passes periodically."""
+``PDO_ANALYTICS_REFRESH_MINUTES``), the daily notices (a certificate or a period's money about to expire,
+an application about to expire: hourly, each notice once) and the delivery of the notification outbox
+(every minute). Each job is one pass that the CLI can run too; the server runs the passes periodically."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -17,13 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from pdo_graph import clock
 from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
-from pdo_graph.domain import certificates, enrollment, periods
+from pdo_graph.domain import certificates, enrollment, notifications, outbox, periods
 from pdo_graph.domain.access import Actor, Role
 from pdo_graph.domain.analytics import refresh
 
 log = logging.getLogger(__name__)
 
 JOB_INTERVAL_SECONDS = 300
+NOTICES_INTERVAL_SECONDS = 3600
+DELIVERY_INTERVAL_SECONDS = 60
+APPLICATION_WARNING = timedelta(days=1)  # providers hear of an unanswered application a day before it expires
 
 
 async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
@@ -73,6 +77,25 @@ async def close_due_periods(engine: AsyncEngine, settings: Settings, today: date
     return {"periods_closed": closed, "expired": expired, "carried": carried}
 
 
+async def send_daily_notices(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
+    """The daily notices: certificates expiring within 30 days, money of a period closing within 30 days
+    that would expire, applications expiring within a day (to providers). Each is written once (its
+    dedupe key), so the pass may run as often as wanted, from many processes."""
+    return {
+        "certificates_expiring": await transaction(engine, lambda c: notifications.certificates_expiring(c, today)),
+        "funds_expiring": await transaction(engine, lambda c: notifications.funds_expiring(c, today)),
+        "applications_expiring": await transaction(
+            engine,
+            lambda c: notifications.applications_expiring(c, settings.enrollment_expiry_days, APPLICATION_WARNING),
+        ),
+    }
+
+
+async def deliver_notifications(engine: AsyncEngine, adapter: outbox.Adapter) -> outbox.Delivered:
+    """Hand the outbox's due messages to ``adapter`` (the server's: outbox.LoggingAdapter)."""
+    return await outbox.deliver_pending(engine, adapter)
+
+
 async def refresh_analytics(
     engine: AsyncEngine, settings: Settings, progress: Callable[[str], None] | None = None
 ) -> refresh.Refreshed | None:
@@ -88,6 +111,18 @@ async def _housekeeping(engine: AsyncEngine, settings: Settings) -> None:
     closed = await close_due_periods(engine, settings)
     if closed["periods_closed"]:
         log.info("periods closed %s", closed)
+
+
+async def _notices(engine: AsyncEngine, settings: Settings) -> None:
+    result = await send_daily_notices(engine, settings, clock.today(settings.time_zone))
+    if any(result.values()):
+        log.info("notices %s", result)
+
+
+async def _delivery(engine: AsyncEngine, adapter: outbox.Adapter) -> None:
+    done = await deliver_notifications(engine, adapter)
+    if done.delivered or done.failed:
+        log.info("notifications delivered %s, failed %s", done.delivered, done.failed)
 
 
 async def _analytics(engine: AsyncEngine, settings: Settings) -> None:
@@ -128,11 +163,19 @@ async def _analytics_loop(engine: AsyncEngine, settings: Settings) -> None:
 
 
 def start_background_jobs(engine: AsyncEngine, settings: Settings) -> list[asyncio.Task[None]]:
+    adapter = outbox.LoggingAdapter()
     tasks = [
         asyncio.create_task(
             _every("housekeeping", JOB_INTERVAL_SECONDS, lambda: _housekeeping(engine, settings)),
             name="pdo-housekeeping",
-        )
+        ),
+        asyncio.create_task(
+            _every("notices", NOTICES_INTERVAL_SECONDS, lambda: _notices(engine, settings)), name="pdo-notices"
+        ),
+        asyncio.create_task(
+            _every("notification delivery", DELIVERY_INTERVAL_SECONDS, lambda: _delivery(engine, adapter)),
+            name="pdo-notification-delivery",
+        ),
     ]
     if settings.analytics_refresh_minutes > 0:
         tasks.append(asyncio.create_task(_analytics_loop(engine, settings), name="pdo-analytics-refresh"))

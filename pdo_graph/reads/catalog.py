@@ -40,6 +40,8 @@ class ProgramRow(Protocol):
     archived: bool
     rating_sum: int
     rating_count: int
+    funding_kind: str
+    for_disabilities: bool
 
 
 class GroupRow(Protocol):

@@ -35,6 +35,7 @@ class EnrollmentRow(Protocol):
     guardian_subject: str
     municipality: str  # the child's
     provider_id: int  # the group's
+    contract_number: str
 
 
 class ChildEnrollmentRow(EnrollmentRow, Protocol):
@@ -46,7 +47,7 @@ class ChildEnrollmentRow(EnrollmentRow, Protocol):
 ENROLLMENT_SQL = (
     "SELECT e.id, e.certificate_id, e.child_id, e.group_id, e.period_id, e.status, e.price, e.from_certificate,"
     " e.from_family, e.first_month, e.months, e.reserved, e.charged, e.reason, e.created_at, e.decided_at,"
-    " gu.subject AS guardian_subject, ch.municipality, p.provider_id"
+    " gu.subject AS guardian_subject, ch.municipality, p.provider_id, e.contract_number"
     " FROM enrollments e JOIN guardians gu ON gu.id = e.guardian_id JOIN children ch ON ch.id = e.child_id"
     " JOIN groups g ON g.id = e.group_id JOIN programs p ON p.id = g.program_id"
 )

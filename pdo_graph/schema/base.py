@@ -42,6 +42,9 @@ describe_values(
         "INVALID": "A value is malformed or out of range; `field` points at it.",
         "DUPLICATE": "It exists already (one certificate per child, one provider per ИНН, ...).",
         "CERTIFICATE_NOT_ACTIVE": "The certificate is frozen, expired or revoked.",
+        "CERTIFICATE_NOT_FUNDED": (
+            "The certificate holds no funded place in the period (QUEUED): only MUNICIPAL and PAID programs."
+        ),
         "PERIOD_CLOSED": "No open funding period covers this.",
         "PROGRAM_NOT_CERTIFIED": "The program is not certified for certificate payments.",
         "GROUP_FULL": "No seats left in the group.",
@@ -146,15 +149,36 @@ def money(kopecks: int) -> Money:
     return Money(amount=format_amount(kopecks), kopecks=SafeInt(kopecks), currency=CURRENCY)
 
 
+@strawberry.type(description="The split recomputed when applying, which differs from what the family confirmed.")
+class ChangedQuote:
+    price: Money = strawberry.field(description="Price of the contract.")
+    from_certificate: Money = strawberry.field(description="Paid from the certificate.")
+    from_family: Money = strawberry.field(description="Co-paid by the family (what to confirm next time).")
+
+
 @strawberry.type(description="A business refusal of a mutation, with the input path it concerns.")
 class UserError:
     code: UserErrorCode = strawberry.field(description="Machine-readable code.")  # type: ignore[valid-type]
     field: list[str] | None = strawberry.field(description='Path into the input, e.g. ["input", "groupId"].')
     message: str = strawberry.field(description="Human-readable message, Russian by default.")
+    changed_quote: ChangedQuote | None = strawberry.field(
+        default=None, description="With QUOTE_CHANGED: the new figures, machine-readable (else null)."
+    )
+
+
+def _changed_quote(p: Problem) -> ChangedQuote | None:
+    figures = p.params.get("figures")
+    if p.code is not ErrorCode.QUOTE_CHANGED or not isinstance(figures, tuple):
+        return None
+    price, from_certificate, from_family = figures
+    return ChangedQuote(price=money(price), from_certificate=money(from_certificate), from_family=money(from_family))
 
 
 def user_errors(problems: Sequence[Problem], lang: str) -> list[UserError]:
-    return [UserError(code=p.code, field=p.field, message=p.message(lang)) for p in problems]
+    return [
+        UserError(code=p.code, field=p.field, message=p.message(lang), changed_quote=_changed_quote(p))
+        for p in problems
+    ]
 
 
 def error_list(exc: DomainError, lang: str) -> list[UserError]:

@@ -94,6 +94,26 @@ class Pupil:
         return self._age
 
 
+CONTRACT_PATH = "/contracts/{enrollment_id}"  # served by pdo_graph.transport.contracts
+
+
+@strawberry.type(description="The contract (договор-оферта) of an enrollment: its number and its document.")
+class Contract:
+    number: str = strawberry.field(
+        description="The contract's number: municipality code, year of the application, serial (01-2026-000042)."
+    )
+    accepted_at: datetime | None = strawberry.field(
+        description="When the family accepted the offer: the guardian's application is its acceptance."
+    )
+    document_url: str = strawberry.field(
+        description=(
+            "The offer rendered in Russian (parties, child, program, group, months, price, the certificate's and the"
+            " family's parts by month, acceptance time): an authenticated GET (Authorization: Bearer, as /graphql)"
+            " for those who may see the enrollment; HTML, or PDF with `?format=pdf`. Relative to the server."
+        )
+    )
+
+
 @strawberry.type(description="An application to a group and, once accepted, the contract.")
 class Enrollment(Node):
     status: EnrollmentStatus = strawberry.field(description="Status.")
@@ -107,6 +127,7 @@ class Enrollment(Node):
     reason: str | None = strawberry.field(description="Reason of a refusal or cancellation.")
     created_at: datetime = strawberry.field(description="When the application was made.")
     decided_at: datetime | None = strawberry.field(description="When the provider accepted or refused it.")
+    contract: Contract = strawberry.field(description="The contract: its number and its document (HTML or PDF).")
     pk: strawberry.Private[int]
     _child_id: strawberry.Private[int]
     _group_id: strawberry.Private[int]
@@ -131,6 +152,11 @@ class Enrollment(Node):
             reason=r.reason,
             created_at=r.created_at,
             decided_at=r.decided_at,
+            contract=Contract(
+                number=r.contract_number,
+                accepted_at=r.created_at,
+                document_url=CONTRACT_PATH.format(enrollment_id=encode_id("Enrollment", r.id)),
+            ),
             pk=r.id,
             _child_id=r.child_id,
             _group_id=r.group_id,
@@ -267,6 +293,14 @@ class EnrollmentCreateInput:
     group_id: strawberry.ID = strawberry.field(description="The group.")
     idempotency_key: str = strawberry.field(
         description="Client-chosen key (1..200 characters): a retry with the same key returns the first result."
+    )
+    expected_from_family: SafeInt | None = strawberry.field(
+        default=None,
+        description=(
+            "The family's share the guardian saw in the quote and agrees to pay, kopecks in total: when the"
+            " share recomputed at applying differs, nothing is reserved and the answer is QUOTE_CHANGED with"
+            " the new figures. Omitted: the guardian confirms nothing."
+        ),
     )
 
 

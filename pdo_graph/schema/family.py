@@ -52,6 +52,7 @@ from pdo_graph.schema.paging import page_args
 if TYPE_CHECKING:
     from pdo_graph.schema.catalog import Provider
     from pdo_graph.schema.enrollment import Enrollment
+    from pdo_graph.schema.notifications import Notification
     from pdo_graph.schema.periods import FundingPeriod
 
 strawberry.enum(CertificateStatus, description="Status of a certificate.")
@@ -408,6 +409,26 @@ class Viewer:
 
         pk = info.context.actor.provider_id
         return None if pk is None else await Provider.load(info.context, pk)
+
+    @strawberry.field(
+        description="Guardian: own notifications; provider: its organisation's; newest first (others: empty)."
+    )
+    async def notifications(
+        self,
+        info: Info[Context, None],
+        first: First,
+        after: After = None,
+        unread_only: Annotated[bool | None, strawberry.argument(description="True: only the unread ones.")] = False,
+    ) -> Connection[Annotated[Notification, strawberry.lazy("pdo_graph.schema.notifications")]]:
+        from pdo_graph.schema.notifications import viewer_notifications
+
+        return await viewer_notifications(info.context, first, after, bool(unread_only))
+
+    @strawberry.field(description="How many of the caller's notifications are unread (0 for those without any).")
+    async def unread_notifications(self, info: Info[Context, None]) -> int:
+        from pdo_graph.schema.notifications import viewer_unread
+
+        return await viewer_unread(info.context)
 
     @strawberry.field(description="Guardian: own certificate applications with their status.")
     async def certificate_applications(self, info: Info[Context, None]) -> list[CertificateApplication]:
