@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NewType, Self, TypeVar
 
 import orjson
 import strawberry
 from graphql import FloatValueNode, IntValueNode, ValueNode
+from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 from strawberry.types.scalar import ScalarDefinition
 
 from pdo_graph.domain.access import Role
@@ -97,6 +99,23 @@ class Node:
         return None if row is None or not cls.visible(ctx, row) else cls.from_row(row)
 
 
+def _selects(selections: Iterable[Any], path: Sequence[str]) -> bool:
+    for sel in selections:
+        if isinstance(sel, SelectedField):
+            if sel.name == path[0] and (len(path) == 1 or _selects(sel.selections, path[1:])):
+                return True
+        elif isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, path):
+            return True
+    return False
+
+
+def selects(info: Info[Any, Any], *path: str) -> bool:
+    """Whether the field being resolved selects ``path`` (GraphQL names, through fragments), e.g.
+    ``selects(info, "edges", "node", "group")``: a resolver looks ahead to read the levels below in
+    its own statement."""
+    return any(_selects(f.selections, path) for f in info.selected_fields if isinstance(f, SelectedField))
+
+
 SAFE_INT_MAX = 2**53 - 1
 
 
@@ -177,11 +196,20 @@ class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
 
 
+Total = int | Callable[[], Awaitable[int]]
+"""How many items a whole list has: known already, or counted when ``totalCount`` is selected."""
+
+
 @strawberry.type(description="A page of a list, with keyset cursors.")
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page.")
     page_info: PageInfo = strawberry.field(description="Paging information.")
-    total_count: int = strawberry.field(description="Number of items in the whole list.")
+    _total: strawberry.Private[Total]
+
+    @strawberry.field(description="Number of items in the whole list.")
+    async def total_count(self) -> int:
+        total = self._total
+        return total if isinstance(total, int) else await total()
 
 
 MAX_PAGE = 100
@@ -223,12 +251,13 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
 def build_connection(
     items: Sequence[Any],
     first: int,
-    total: int,
+    total: Total,
     key: Callable[[Any], Sequence[Any]],
     wrap: Callable[[Any], T],
     after: str | None,
 ) -> Connection[T]:
-    """``items`` holds up to first+1 rows in keyset order; the extra row says a next page exists."""
+    """``items`` holds up to first+1 rows in keyset order; the extra row says a next page exists.
+    ``total`` is a number, or a function that counts (called only when ``totalCount`` is selected)."""
     page = list(items[:first])
     edges = [Edge(cursor=encode_cursor(key(row)), node=wrap(row)) for row in page]
     return Connection(
@@ -239,5 +268,5 @@ def build_connection(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=total,
+        _total=total,
     )

@@ -25,6 +25,7 @@ from pdo_graph.reads.family import (
     CERTIFICATE_OF_CHILD,
     CHILD,
     CHILDREN_OF_GUARDIAN,
+    CHILDREN_OF_GUARDIAN_WITH_CERTIFICATES,
     FUNDING,
     TRANSACTION,
     TRANSACTION_COUNT,
@@ -44,6 +45,7 @@ from pdo_graph.schema.base import (
     build_connection,
     describe_values,
     money,
+    selects,
 )
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
@@ -225,8 +227,8 @@ class Certificate(Node):
         ctx = info.context
         first, key = page_args(first, after, ctx.lang, (int,))
         rows = await ctx.loaders[TRANSACTIONS_OF_CERTIFICATE].load((self.pk, first, key[0] if key else None))
-        total = await ctx.loaders[TRANSACTION_COUNT].load(self.pk)
-        return build_connection(rows, first, total, lambda r: [r.id], Transaction.from_row, after)
+        count = ctx.loaders[TRANSACTION_COUNT]
+        return build_connection(rows, first, lambda: count.load(self.pk), lambda r: [r.id], Transaction.from_row, after)
 
 
 @strawberry.type(
@@ -288,7 +290,8 @@ class Child(Node):
     ) -> Connection[Annotated[Enrollment, strawberry.lazy("pdo_graph.schema.enrollment")]]:
         from pdo_graph.schema.enrollment import child_enrollments
 
-        return await child_enrollments(info.context, self.pk, first, after)
+        catalog = selects(info, "edges", "node", "group")
+        return await child_enrollments(info.context, self.pk, first, after, with_catalog=catalog)
 
 
 @strawberry.type(description="An application for a certificate, verified by the operator.")
@@ -333,7 +336,8 @@ class Viewer:
         actor = info.context.actor
         if actor.role is not Role.GUARDIAN or actor.subject is None:
             return []
-        rows = await info.context.loaders[CHILDREN_OF_GUARDIAN].load(actor.subject)
+        key = CHILDREN_OF_GUARDIAN_WITH_CERTIFICATES if selects(info, "certificate") else CHILDREN_OF_GUARDIAN
+        rows = await info.context.loaders[key].load(actor.subject)
         return [Child.from_row(r) for r in rows]
 
     @strawberry.field(description="Provider: own organisation; others: null.")

@@ -1,0 +1,86 @@
+"""The read pool: GraphQL reads go straight to asyncpg, one autocommit statement each.
+
+SQLAlchemy stays for migrations, writes and the domain's units of work; the hot read path (every
+loader, every root field's list) skips its async adapter (a greenlet switch and a cache key per
+statement) and the explicit transaction: a read is one statement on a pooled connection, prepared
+once per connection (asyncpg's statement cache) and given back at once, so sibling loaders of one
+request run side by side on different connections.
+
+This module is the one place the pool is made (``open_read_pool``): a read replica or a pooler in
+front of the database is a different URL here, nothing else changes. Statements keep SQLAlchemy's
+``:name`` parameters, translated once per statement text to asyncpg's ``$n``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+
+from pdo_graph.db.engine import driver_url
+
+# what SQLAlchemy's text() takes for a bind parameter: ``:name``, not ``::type`` nor ``\:``
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+
+
+class Row(asyncpg.Record):  # type: ignore[misc]
+    """A row whose columns are attributes too (``row.id``), as SQLAlchemy's rows are."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@lru_cache(maxsize=1024)
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with ``:name`` parameters as ``$1, $2, ...`` and the names in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _BIND.sub(number, sql), tuple(names)
+
+
+class ReadPool:
+    """Pooled asyncpg connections for reads (``fetch``: one statement, no transaction)."""
+
+    def __init__(self, pool: asyncpg.Pool[Row]) -> None:
+        self._pool = pool
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Sequence[Row]:
+        statement, names = positional(sql)
+        rows: list[Row] = await self._pool.fetch(statement, *[params[n] for n in names])
+        return rows
+
+    @property
+    def size(self) -> int:
+        size: int = self._pool.get_max_size()
+        return size
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_read_pool(url: str, size: int) -> ReadPool:
+    """The read pool of a database URL (SQLAlchemy's or asyncpg's form), ``size`` connections at most,
+    opened lazily (none at start), with the session settings of the SQLAlchemy engine."""
+    pool = await asyncpg.create_pool(
+        driver_url(url),
+        min_size=0,
+        max_size=size,
+        record_class=Row,
+        max_inactive_connection_lifetime=300,
+        server_settings={"application_name": "pdo-graph-reads", "timezone": "UTC"},
+    )
+    return ReadPool(pool)
