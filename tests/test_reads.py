@@ -15,11 +15,11 @@ from pdo_graph.reads.base import Key
 
 
 def simple_keys() -> list[Key]:  # type: ignore[type-arg]
-    keys = []
+    keys: dict[int, Key] = {}  # type: ignore[type-arg]  # a key imported by another module is one key
     for module in pkgutil.iter_modules(pdo_graph.reads.__path__):
         loaded = importlib.import_module(f"pdo_graph.reads.{module.name}")
-        keys += [v for v in vars(loaded).values() if isinstance(v, Key) and v.sql is not None]
-    return keys
+        keys |= {id(v): v for v in vars(loaded).values() if isinstance(v, Key) and v.sql is not None}
+    return list(keys.values())
 
 
 def columns_of(row_type: type) -> set[str]:

@@ -14,7 +14,7 @@ front of the database is a different URL here, nothing else changes. Statements 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -52,6 +52,10 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     return _BIND.sub(number, sql), tuple(names)
 
 
+statement_observers: list[Callable[[str], None]] = []
+"""Called with the text of every read statement before it is sent (tests count statements with it)."""
+
+
 class ReadPool:
     """Pooled asyncpg connections for reads (``fetch``: one statement, no transaction)."""
 
@@ -60,6 +64,8 @@ class ReadPool:
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> Sequence[Row]:
         statement, names = positional(sql)
+        for observe in statement_observers:
+            observe(statement)
         rows: list[Row] = await self._pool.fetch(statement, *[params[n] for n in names])
         return rows
 
@@ -72,6 +78,12 @@ class ReadPool:
         await self._pool.close()
 
 
+async def _keep_session(connection: asyncpg.Connection[Row]) -> None:
+    """A read leaves no session state (one statement, no transaction, no SET): a connection goes back
+    to the pool as it is, without asyncpg's default reset (a round trip of ``RESET ALL`` and the like
+    after every statement). asyncpg still rolls back a transaction left open."""
+
+
 async def open_read_pool(url: str, size: int) -> ReadPool:
     """The read pool of a database URL (SQLAlchemy's or asyncpg's form), ``size`` connections at most,
     opened lazily (none at start), with the session settings of the SQLAlchemy engine."""
@@ -81,6 +93,7 @@ async def open_read_pool(url: str, size: int) -> ReadPool:
         max_size=size,
         record_class=Row,
         max_inactive_connection_lifetime=300,
+        reset=_keep_session,
         server_settings={"application_name": "pdo-graph-reads", "timezone": "UTC"},
     )
     return ReadPool(pool)

@@ -215,7 +215,7 @@ def many_by_key(
 
         return DataLoader(load_fn=load)
 
-    return Key(name, build, sql, row)
+    return Key(name, build, statement, row)
 
 
 Page = tuple[int, int, int | None]  # (owner id, first, after id): one page of an owner's list, newest first

@@ -111,9 +111,14 @@ def _selects(selections: Iterable[Any], path: Sequence[str]) -> bool:
 
 def selects(info: Info[Any, Any], *path: str) -> bool:
     """Whether the field being resolved selects ``path`` (GraphQL names, through fragments), e.g.
-    ``selects(info, "edges", "node", "group")``: a resolver looks ahead to read the levels below in
-    its own statement."""
+    ``selects(info, "edges", "node", "total")``."""
     return any(_selects(f.selections, path) for f in info.selected_fields if isinstance(f, SelectedField))
+
+
+def reads_ahead(info: Info[Context, Any], *path: str) -> bool:
+    """Whether a resolver reads the levels down ``path`` in its own statement (``Along``), because the
+    selection asks for them; off when the context says so (tests compare both ways)."""
+    return info.context.read_ahead and selects(info, *path)
 
 
 SAFE_INT_MAX = 2**53 - 1

@@ -45,7 +45,7 @@ from pdo_graph.schema.base import (
     build_connection,
     describe_values,
     money,
-    selects,
+    reads_ahead,
 )
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
@@ -290,7 +290,7 @@ class Child(Node):
     ) -> Connection[Annotated[Enrollment, strawberry.lazy("pdo_graph.schema.enrollment")]]:
         from pdo_graph.schema.enrollment import child_enrollments
 
-        catalog = selects(info, "edges", "node", "group")
+        catalog = reads_ahead(info, "edges", "node", "group")
         return await child_enrollments(info.context, self.pk, first, after, with_catalog=catalog)
 
 
@@ -336,7 +336,7 @@ class Viewer:
         actor = info.context.actor
         if actor.role is not Role.GUARDIAN or actor.subject is None:
             return []
-        key = CHILDREN_OF_GUARDIAN_WITH_CERTIFICATES if selects(info, "certificate") else CHILDREN_OF_GUARDIAN
+        key = CHILDREN_OF_GUARDIAN_WITH_CERTIFICATES if reads_ahead(info, "certificate") else CHILDREN_OF_GUARDIAN
         rows = await info.context.loaders[key].load(actor.subject)
         return [Child.from_row(r) for r in rows]
 
