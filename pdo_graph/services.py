@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pdo_graph.auth.oidc import OidcVerifier
 from pdo_graph.auth.principal import ClaimNames
-from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev_key
+from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, VerifiedTokens, load_or_create_dev_key
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database, driver_url
 from pdo_graph.db.reads import ReadPool
@@ -60,6 +60,11 @@ def open_live(services: Services) -> Live:
 
 
 def make_verifier(settings: Settings) -> TokenVerifier:
+    """The verifier of the auth mode, remembering the tokens it accepted for a minute (``VerifiedTokens``)."""
+    return VerifiedTokens(_verifier(settings))
+
+
+def _verifier(settings: Settings) -> TokenVerifier:
     if settings.auth_mode == "oidc":
         if not settings.oidc_issuer:
             raise RuntimeError("PDO_AUTH_MODE=oidc needs PDO_OIDC_ISSUER")

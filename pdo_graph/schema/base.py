@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NewType, Self, TypeVar
 
 import orjson
 import strawberry
-from graphql import FloatValueNode, IntValueNode, ValueNode
+from graphql import (
+    FieldNode,
+    FloatValueNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    IntValueNode,
+    SelectionSetNode,
+    ValueNode,
+)
 from strawberry.types import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 from strawberry.types.scalar import ScalarDefinition
 
 from pdo_graph.domain.access import Role
@@ -99,20 +107,29 @@ class Node:
         return None if row is None or not cls.visible(ctx, row) else cls.from_row(row)
 
 
-def _selects(selections: Iterable[Any], path: Sequence[str]) -> bool:
-    for sel in selections:
-        if isinstance(sel, SelectedField):
-            if sel.name == path[0] and (len(path) == 1 or _selects(sel.selections, path[1:])):
+def _selects(selection_set: SelectionSetNode | None, path: Sequence[str], fragments: dict[str, Any]) -> bool:
+    if selection_set is None:
+        return False
+    for sel in selection_set.selections:
+        if isinstance(sel, FieldNode):
+            if sel.name.value == path[0] and (len(path) == 1 or _selects(sel.selection_set, path[1:], fragments)):
                 return True
-        elif isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, path):
-            return True
+        elif isinstance(sel, InlineFragmentNode):
+            if _selects(sel.selection_set, path, fragments):
+                return True
+        elif isinstance(sel, FragmentSpreadNode):
+            fragment = fragments.get(sel.name.value)
+            if fragment is not None and _selects(fragment.selection_set, path, fragments):
+                return True
     return False
 
 
 def selects(info: Info[Any, Any], *path: str) -> bool:
-    """Whether the field being resolved selects ``path`` (GraphQL names, through fragments), e.g.
-    ``selects(info, "edges", "node", "total")``."""
-    return any(_selects(f.selections, path) for f in info.selected_fields if isinstance(f, SelectedField))
+    """Whether the field being resolved selects ``path`` (GraphQL names, through fragments; ``@skip``
+    and ``@include`` are not looked at), e.g. ``selects(info, "edges", "node", "group")``. It walks
+    the document itself: Strawberry's ``selected_fields`` converts the whole subtree on every call."""
+    raw = info._raw_info
+    return any(_selects(node.selection_set, path, raw.fragments) for node in raw.field_nodes)
 
 
 def reads_ahead(info: Info[Context, Any], *path: str) -> bool:
@@ -164,7 +181,9 @@ class Money:
     currency: str = strawberry.field(description='Currency code, always "RUB".')
 
 
+@lru_cache(maxsize=4096)
 def money(kopecks: int) -> Money:
+    """The Money of an amount (amounts repeat: prices, nominals; the objects are never changed)."""
     return Money(amount=format_amount(kopecks), kopecks=SafeInt(kopecks), currency=CURRENCY)
 
 
