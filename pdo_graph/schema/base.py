@@ -138,6 +138,32 @@ def reads_ahead(info: Info[Context, Any], *path: str) -> bool:
     return info.context.read_ahead and selects(info, *path)
 
 
+def related(ctx: Context, key: Key[Any, Any], pk: Any, build: Callable[[Any], Any]) -> Any:
+    """``build(row)`` for the row of ``key`` at ``pk`` (None when there is none): at once when the
+    request's loader holds it already (read along, or loaded before), else an awaitable of it. A
+    relation field returns this from a plain ``def``: graphql-core awaits only what needs awaiting,
+    and a field resolved at once costs a fraction of an ``async`` one."""
+    loader = ctx.loaders[key]
+    future = loader.cache_map.get(pk)
+    if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+        return build(future.result())
+    return _later(loader.load(pk), build)
+
+
+async def _later(row: Awaitable[Any], build: Callable[[Any], Any]) -> Any:
+    return build(await row)
+
+
+def existing(build: Callable[[Any], T]) -> Callable[[Any], T]:
+    """``build`` for a row that must exist (a foreign key)."""
+
+    def checked(row: Any) -> T:
+        assert row is not None
+        return build(row)
+
+    return checked
+
+
 SAFE_INT_MAX = 2**53 - 1
 
 

@@ -29,7 +29,18 @@ from pdo_graph.reads.enrollment import (
     count_child_enrollments,
 )
 from pdo_graph.reads.family import CHILD
-from pdo_graph.schema.base import Connection, Money, Node, Total, UserError, build_connection, describe_values, money
+from pdo_graph.schema.base import (
+    Connection,
+    Money,
+    Node,
+    Total,
+    UserError,
+    build_connection,
+    describe_values,
+    existing,
+    money,
+    related,
+)
 from pdo_graph.schema.catalog import Group, Provider
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Child, Transaction
@@ -156,10 +167,8 @@ class Enrollment(Node):
         )
 
     @strawberry.field(description="The group.")
-    async def group(self, info: Info[Context, None]) -> Group:
-        row = await info.context.loaders[GROUP].load(self._group_id)
-        assert row is not None
-        return Group.from_row(row)
+    def group(self, info: Info[Context, None]) -> Group:
+        return related(info.context, GROUP, self._group_id, existing(Group.from_row))  # type: ignore[no-any-return]
 
     @strawberry.field(description="Monthly charges so far (CHARGE movements with month and completeness).")
     async def charges(self, info: Info[Context, None]) -> list[Transaction]:

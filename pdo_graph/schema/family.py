@@ -31,6 +31,7 @@ from pdo_graph.reads.family import (
     TRANSACTION_COUNT,
     TRANSACTIONS_OF_CERTIFICATE,
     ApplicationRow,
+    BalanceRow,
     CertificateRow,
     ChildRow,
     TransactionRow,
@@ -46,6 +47,7 @@ from pdo_graph.schema.base import (
     describe_values,
     money,
     reads_ahead,
+    related,
 )
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
@@ -106,7 +108,11 @@ class Balance:
     @classmethod
     async def of_certificate(cls, ctx: Context, certificate_pk: int) -> Balance:
         """The certificate's balance in its municipality's current period (zero when none is open)."""
-        row = await ctx.loaders[BALANCE].load(certificate_pk)
+        return cls.of_row(await ctx.loaders[BALANCE].load(certificate_pk))
+
+    @classmethod
+    def of_row(cls, row: BalanceRow | None) -> Balance:
+        """A certificate's balance in its municipality's current period (zero when none is open)."""
         if row is None:
             return ZERO_BALANCE
         return cls(
@@ -209,8 +215,8 @@ class Certificate(Node):
         return Child.from_row(row)
 
     @strawberry.field(description="Balance for the current period (zero when no period is open).")
-    async def balance(self, info: Info[Context, None]) -> Balance:
-        return await Balance.of_certificate(info.context, self.pk)
+    def balance(self, info: Info[Context, None]) -> Balance:
+        return related(info.context, BALANCE, self.pk, Balance.of_row)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Funding in the current period: funded, or the place in the queue.")
     async def funding(self, info: Info[Context, None]) -> Funding:
@@ -229,6 +235,10 @@ class Certificate(Node):
         rows = await ctx.loaders[TRANSACTIONS_OF_CERTIFICATE].load((self.pk, first, key[0] if key else None))
         count = ctx.loaders[TRANSACTION_COUNT]
         return build_connection(rows, first, lambda: count.load(self.pk), lambda r: [r.id], Transaction.from_row, after)
+
+
+def _certificate_or_none(row: CertificateRow | None) -> Certificate | None:
+    return None if row is None else Certificate.from_row(row)
 
 
 @strawberry.type(
@@ -280,9 +290,8 @@ class Child(Node):
         return format_snils(personal_data_keys(info.context.settings).open(self._snils_sealed))
 
     @strawberry.field(description="The child's certificate, once issued.")
-    async def certificate(self, info: Info[Context, None]) -> Certificate | None:
-        row = await info.context.loaders[CERTIFICATE_OF_CHILD].load(self.pk)
-        return None if row is None else Certificate.from_row(row)
+    def certificate(self, info: Info[Context, None]) -> Certificate | None:
+        return related(info.context, CERTIFICATE_OF_CHILD, self.pk, _certificate_or_none)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The child's applications and contracts, newest first.")
     async def enrollments(
