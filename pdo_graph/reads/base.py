@@ -8,8 +8,9 @@ for ``ctx.loaders[KEY]`` and never see SQL.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict, namedtuple
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -44,6 +45,18 @@ class Scope:
     async def rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
         """``fetch`` for a caller that types the rows (``rows: list[ChildRow] = await scope.rows(...)``)."""
         return list(await self.fetch(sql, params))
+
+
+class Loader(DataLoader[K, V]):
+    """A DataLoader whose callers wait for a row each on their own: one caller cancelled (graphql-core
+    cancels the siblings of a failed non-null field; a subscriber goes away while its round reads)
+    does not cancel the shared future that the others of the request, or of the round, wait for."""
+
+    def load(self, key: K) -> Awaitable[V]:
+        future = super().load(key)
+        if isinstance(future, asyncio.Future) and not future.done():
+            return asyncio.shield(future)
+        return future
 
 
 Build = Callable[[Scope], DataLoader[Any, Any]]
@@ -143,7 +156,7 @@ def one_by_key(name: str, sql: str, row: object, key: str = "id") -> Key[Any, An
             by_key = {getattr(r, key): r for r in rows}
             return [by_key.get(k) for k in keys]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return Key(name, build, sql, row, key)
 
@@ -213,7 +226,7 @@ def many_by_key(
                 grouped[getattr(r, key)].append(r)
             return [grouped.get(k, []) for k in keys]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return Key(name, build, statement, row)
 
@@ -253,7 +266,7 @@ def pages_by_owner(name: str, select: str, owner: str, along: Sequence[Along] = 
                 grouped[r.batch_key].append(r)
             return grouped
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return Key(name, build)
 
@@ -268,6 +281,6 @@ def counts_by_owner(name: str, table: str, owner: str) -> Key[int, int]:
             counts = {r.owner_id: int(r.n) for r in rows}
             return [counts.get(k, 0) for k in keys]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return Key(name, build)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from strawberry.dataloader import DataLoader
 
-from pdo_graph.reads.base import Along, Key, Page, Scope, many_by_key, one_by_key, prime_along, with_along
+from pdo_graph.reads.base import Along, Key, Loader, Page, Scope, many_by_key, one_by_key, prime_along, with_along
 from pdo_graph.reads.catalog import GROUP, PROGRAM, PROVIDER
 from pdo_graph.reads.family import TRANSACTION_SQL, TransactionRow
 
@@ -94,7 +94,7 @@ def _child_pages(along: tuple[Along, ...] = ()) -> Callable[[Scope], DataLoader[
                     pages[(r.child_id, first, after)].append(r)
             return [pages[k] for k in keys]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return build
 
