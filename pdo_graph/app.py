@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
         services.reads = await open_read_pool(services.database.url, settings.db_pool_size)
         services.tracing.instrument(services.database.engine)
+        services.tracing.instrument_reads(services.reads, services.database.url)
         services.metrics.track_pool(services.database.engine.pool)
         services.verifier = make_verifier(settings)
         services.live = open_live(services)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import Any
 
@@ -61,12 +62,20 @@ class ReadPool:
 
     def __init__(self, pool: asyncpg.Pool[Row]) -> None:
         self._pool = pool
+        # set by tracing: a span around each statement, given its text (never its parameters)
+        self.span: Callable[[str], AbstractContextManager[object]] | None = None
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> Sequence[Row]:
         statement, names = positional(sql)
         for observe in statement_observers:
             observe(statement)
-        rows: list[Row] = await self._pool.fetch(statement, *[params[n] for n in names])
+        args = [params[n] for n in names]
+        rows: list[Row]
+        if self.span is None:
+            rows = await self._pool.fetch(statement, *args)
+        else:
+            with self.span(statement):
+                rows = await self._pool.fetch(statement, *args)
         return rows
 
     @property
