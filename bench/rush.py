@@ -942,19 +942,32 @@ async def ladder(
                 finally:
                     stop_server(server)
                 answered = sum(out.statuses.values())
-                bad = out.transport_errors or out.top_level_errors or answered != len(requests)
-                bad = bad or any(status >= 500 for status in out.statuses)
+                problems = [
+                    f"{what} {n}"
+                    for what, n in (
+                        ("transport errors", out.transport_errors),
+                        ("top-level errors", out.top_level_errors),
+                        ("unanswered", len(requests) - answered),
+                        ("5xx", sum(n for status, n in out.statuses.items() if status >= 500)),
+                    )
+                    if n
+                ]
             else:
                 out, _, _ = await floor(asyncpg_dsn(url), requests, args.concurrency, total_pool, today, rate)
-                bad = bool(out.transport_errors)
+                problems = [f"errors {out.transport_errors}"] if out.transport_errors else []
             checks = await verify(url)
-            ok = checks.ok and not bad
-            failed = failed or not ok
+            if not checks.ok:
+                problems.append(
+                    f"checks: oversold {checks.oversold}, overdrawn {checks.overdrawn}, ledger {checks.ledger}, {checks.other}"
+                )
+            failed = failed or bool(problems)
             outs[side] = out
             print(
                 f"{rate:8.0f} {side:10} {out.rate:10.0f} {out.pct(0.5):8.1f} {out.pct(0.99):8.1f}  "
-                + (f"hold (oversold {checks.oversold}, overdrawn {checks.overdrawn})" if ok else "FAILED")
+                + ("FAILED: " + "; ".join(problems) if problems else "hold (0 oversold, 0 overdrawn)")
             )
+            for message, count in out.transport_messages.most_common(3):
+                print(f"{'':20}x{count}: {message}")
             if not args.keep:
                 await admin(admin_url, f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
                 created.remove(copy)
