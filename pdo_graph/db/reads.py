@@ -13,6 +13,7 @@ front of the database is a different URL here, nothing else changes. Statements 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -87,6 +88,16 @@ class ReadPool:
         await self._pool.close()
 
 
+def _same(value: str) -> str:
+    return value
+
+
+async def _json_codecs(connection: asyncpg.Connection[Row]) -> None:
+    """json and jsonb come back as Python values and go in as JSON text, as through SQLAlchemy."""
+    for name in ("json", "jsonb"):
+        await connection.set_type_codec(name, encoder=_same, decoder=json.loads, schema="pg_catalog")
+
+
 async def _keep_session(connection: asyncpg.Connection[Row]) -> None:
     """A read leaves no session state (one statement, no transaction, no SET): a connection goes back
     to the pool as it is, without asyncpg's default reset (a round trip of ``RESET ALL`` and the like
@@ -103,6 +114,7 @@ async def open_read_pool(url: str, size: int) -> ReadPool:
         record_class=Row,
         max_inactive_connection_lifetime=300,
         reset=_keep_session,
+        init=_json_codecs,
         server_settings={"application_name": "pdo-graph-reads", "timezone": "UTC"},
     )
     return ReadPool(pool)
