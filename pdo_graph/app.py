@@ -26,6 +26,7 @@ from pdo_graph import graphiql
 from pdo_graph.config import Settings
 from pdo_graph.crypto import personal_data_keys
 from pdo_graph.db.engine import Database, open_database
+from pdo_graph.db.reads import open_read_pool
 from pdo_graph.graphql_schema import build_schema
 from pdo_graph.net import is_loopback
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -64,7 +65,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if services.database is None:
             services.database = await open_database(settings)
         personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
+        services.reads = await open_read_pool(services.database.url, settings.db_pool_size)
         services.tracing.instrument(services.database.engine)
+        services.tracing.instrument_reads(services.reads, services.database.url)
         services.metrics.track_pool(services.database.engine.pool)
         services.verifier = make_verifier(settings)
         services.live = open_live(services)
@@ -97,6 +100,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await services.live.hub.close()
             services.tracing.shutdown()
             services.gate_thread.shutdown(wait=False, cancel_futures=True)
+            if services.reads is not None:
+                await services.reads.close()
+                services.reads = None
             if services.owns_database and services.database is not None:
                 await services.database.dispose()
 

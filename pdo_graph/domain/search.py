@@ -380,7 +380,11 @@ async def search(
 ) -> SearchPage:
     """One page of programs (up to ``first + 1`` rows: the extra one says a next page exists)."""
     sql, params, tag = build(q, first, after, counts)
-    result = (await conn.execute(text(sql), params)).all()
+    return page_of(q, (await conn.execute(text(sql), params)).all(), tag, counts)
+
+
+def page_of(q: SearchQuery, result: Sequence[Any], tag: str, counts: bool) -> SearchPage:
+    """The page of the rows of ``build``'s statement (its facets and total with ``counts``)."""
     if not counts:
         return SearchPage(rows=list(result), tag=tag, total=None)
     head = result[0]

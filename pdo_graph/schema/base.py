@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NewType, Self, TypeVar
 
 import orjson
 import strawberry
-from graphql import FloatValueNode, IntValueNode, ValueNode
+from graphql import (
+    FieldNode,
+    FloatValueNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    IntValueNode,
+    SelectionSetNode,
+    ValueNode,
+)
+from strawberry.types import Info
 from strawberry.types.scalar import ScalarDefinition
 
 from pdo_graph.domain.access import Role
@@ -102,6 +112,63 @@ class Node:
         return None if row is None or not cls.visible(ctx, row) else cls.from_row(row)
 
 
+def _selects(selection_set: SelectionSetNode | None, path: Sequence[str], fragments: dict[str, Any]) -> bool:
+    if selection_set is None:
+        return False
+    for sel in selection_set.selections:
+        if isinstance(sel, FieldNode):
+            if sel.name.value == path[0] and (len(path) == 1 or _selects(sel.selection_set, path[1:], fragments)):
+                return True
+        elif isinstance(sel, InlineFragmentNode):
+            if _selects(sel.selection_set, path, fragments):
+                return True
+        elif isinstance(sel, FragmentSpreadNode):
+            fragment = fragments.get(sel.name.value)
+            if fragment is not None and _selects(fragment.selection_set, path, fragments):
+                return True
+    return False
+
+
+def selects(info: Info[Any, Any], *path: str) -> bool:
+    """Whether the field being resolved selects ``path`` (GraphQL names, through fragments; ``@skip``
+    and ``@include`` are not looked at), e.g. ``selects(info, "edges", "node", "group")``. It walks
+    the document itself: Strawberry's ``selected_fields`` converts the whole subtree on every call."""
+    raw = info._raw_info
+    return any(_selects(node.selection_set, path, raw.fragments) for node in raw.field_nodes)
+
+
+def reads_ahead(info: Info[Context, Any], *path: str) -> bool:
+    """Whether a resolver reads the levels down ``path`` in its own statement (``Along``), because the
+    selection asks for them; off when the context says so (tests compare both ways)."""
+    return info.context.read_ahead and selects(info, *path)
+
+
+def related(ctx: Context, key: Key[Any, Any], pk: Any, build: Callable[[Any], Any]) -> Any:
+    """``build(row)`` for the row of ``key`` at ``pk`` (None when there is none): at once when the
+    request's loader holds it already (read along, or loaded before), else an awaitable of it. A
+    relation field returns this from a plain ``def``: graphql-core awaits only what needs awaiting,
+    and a field resolved at once costs a fraction of an ``async`` one."""
+    loader = ctx.loaders[key]
+    future = loader.cache_map.get(pk)
+    if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+        return build(future.result())
+    return _later(loader.load(pk), build)
+
+
+async def _later(row: Awaitable[Any], build: Callable[[Any], Any]) -> Any:
+    return build(await row)
+
+
+def existing(build: Callable[[Any], T]) -> Callable[[Any], T]:
+    """``build`` for a row that must exist (a foreign key)."""
+
+    def checked(row: Any) -> T:
+        assert row is not None
+        return build(row)
+
+    return checked
+
+
 SAFE_INT_MAX = 2**53 - 1
 
 
@@ -145,7 +212,9 @@ class Money:
     currency: str = strawberry.field(description='Currency code, always "RUB".')
 
 
+@lru_cache(maxsize=4096)
 def money(kopecks: int) -> Money:
+    """The Money of an amount (amounts repeat: prices, nominals; the objects are never changed)."""
     return Money(amount=format_amount(kopecks), kopecks=SafeInt(kopecks), currency=CURRENCY)
 
 
@@ -203,11 +272,20 @@ class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
 
 
+Total = int | Callable[[], Awaitable[int]]
+"""How many items a whole list has: known already, or counted when ``totalCount`` is selected."""
+
+
 @strawberry.type(description="A page of a list, with keyset cursors.")
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page.")
     page_info: PageInfo = strawberry.field(description="Paging information.")
-    total_count: int = strawberry.field(description="Number of items in the whole list.")
+    _total: strawberry.Private[Total]
+
+    @strawberry.field(description="Number of items in the whole list.")
+    async def total_count(self) -> int:
+        total = self._total
+        return total if isinstance(total, int) else await total()
 
 
 MAX_PAGE = 100
@@ -249,12 +327,13 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
 def build_connection(
     items: Sequence[Any],
     first: int,
-    total: int,
+    total: Total,
     key: Callable[[Any], Sequence[Any]],
     wrap: Callable[[Any], T],
     after: str | None,
 ) -> Connection[T]:
-    """``items`` holds up to first+1 rows in keyset order; the extra row says a next page exists."""
+    """``items`` holds up to first+1 rows in keyset order; the extra row says a next page exists.
+    ``total`` is a number, or a function that counts (called only when ``totalCount`` is selected)."""
     page = list(items[:first])
     edges = [Edge(cursor=encode_cursor(key(row)), node=wrap(row)) for row in page]
     return Connection(
@@ -265,5 +344,5 @@ def build_connection(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=total,
+        _total=total,
     )

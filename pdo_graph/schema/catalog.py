@@ -32,7 +32,9 @@ from pdo_graph.schema.base import (
     UserError,
     build_connection,
     describe_values,
+    existing,
     money,
+    related,
 )
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
@@ -175,10 +177,8 @@ class Program(Node):
         )
 
     @strawberry.field(description="The provider running the program.")
-    async def provider(self, info: Info[Context, None]) -> Provider:
-        row = await info.context.loaders[PROVIDER].load(self.provider_id)
-        assert row is not None
-        return Provider.from_row(row)
+    def provider(self, info: Info[Context, None]) -> Provider:
+        return related(info.context, PROVIDER, self.provider_id, existing(Provider.from_row))  # type: ignore[no-any-return]
 
     @strawberry.field(description="Groups of the program (not archived), by start date.")
     async def groups(self, info: Info[Context, None], first: First, after: After = None) -> Connection[Group]:
@@ -236,10 +236,8 @@ class Group(Node):
         )
 
     @strawberry.field(description="The program of the group.")
-    async def program(self, info: Info[Context, None]) -> Program:
-        row = await info.context.loaders[PROGRAM].load(self.program_id)
-        assert row is not None
-        return Program.from_row(row)
+    def program(self, info: Info[Context, None]) -> Program:
+        return related(info.context, PROGRAM, self.program_id, existing(Program.from_row))  # type: ignore[no-any-return]
 
 
 # --- inputs and payloads of the catalog's upkeep ------------------------------------------------------

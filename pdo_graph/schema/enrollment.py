@@ -22,6 +22,7 @@ from pdo_graph.ids import encode_id
 from pdo_graph.reads.catalog import GROUP, PROVIDER
 from pdo_graph.reads.enrollment import (
     CHILD_ENROLLMENTS,
+    CHILD_ENROLLMENTS_WITH_CATALOG,
     ENROLLMENT,
     ENROLLMENT_CHARGES,
     EnrollmentRow,
@@ -33,10 +34,13 @@ from pdo_graph.schema.base import (
     Money,
     Node,
     SafeInt,
+    Total,
     UserError,
     build_connection,
     describe_values,
+    existing,
     money,
+    related,
 )
 from pdo_graph.schema.catalog import Group, Provider
 from pdo_graph.schema.context import Context
@@ -201,10 +205,8 @@ class Enrollment(Node):
         )
 
     @strawberry.field(description="The group.")
-    async def group(self, info: Info[Context, None]) -> Group:
-        row = await info.context.loaders[GROUP].load(self._group_id)
-        assert row is not None
-        return Group.from_row(row)
+    def group(self, info: Info[Context, None]) -> Group:
+        return related(info.context, GROUP, self._group_id, existing(Group.from_row))  # type: ignore[no-any-return]
 
     @strawberry.field(description="Monthly charges so far (CHARGE movements with month and completeness).")
     async def charges(self, info: Info[Context, None]) -> list[Transaction]:
@@ -217,15 +219,22 @@ class Enrollment(Node):
         return [MonthlyShare.of(s) for s in plan]
 
 
-async def child_enrollments(ctx: Context, child_pk: int, first: int, after: str | None) -> Connection[Enrollment]:
-    """Enrollments of a child the caller may already see (checked by the Child node), newest first."""
+async def child_enrollments(
+    ctx: Context, child_pk: int, first: int, after: str | None, *, with_catalog: bool = False
+) -> Connection[Enrollment]:
+    """Enrollments of a child the caller may already see (checked by the Child node), newest first;
+    ``with_catalog``: their groups, programs and providers read in the same statement."""
     first, key = page_args(first, after, ctx.lang, (int,))
     after_id = key[0] if key else None
-    rows = await ctx.loaders[CHILD_ENROLLMENTS].load((child_pk, first, after_id))
+    pages = CHILD_ENROLLMENTS_WITH_CATALOG if with_catalog else CHILD_ENROLLMENTS
+    rows = await ctx.loaders[pages].load((child_pk, first, after_id))
+    total: Total
     if rows:
         total = int(rows[0].total)
-    else:  # zero without a cursor, else counted (paged past the end)
-        total = 0 if after_id is None else await count_child_enrollments(ctx.scope, child_pk)
+    elif after_id is None:
+        total = 0
+    else:  # paged past the end: counted, when totalCount is selected
+        total = lambda: count_child_enrollments(ctx.scope, child_pk)  # noqa: E731
     return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
 
 

@@ -6,13 +6,9 @@ One statement per page (``reads.catalog.search_programs``; its rows prime the pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from pdo_graph.db.tables import DIRECTIONS, FUNDING_KINDS
 from pdo_graph.domain import search as search_domain
@@ -21,7 +17,7 @@ from pdo_graph.domain.messages import render
 from pdo_graph.ids import decode_pk
 from pdo_graph.reads.catalog import PROGRAM, search_programs
 from pdo_graph.reads.family import BALANCE
-from pdo_graph.schema.base import Edge, PageInfo, SafeInt, describe_values, encode_cursor
+from pdo_graph.schema.base import Edge, PageInfo, SafeInt, describe_values, encode_cursor, selects
 from pdo_graph.schema.catalog import Direction, Program, ProgramFundingKind
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Certificate
@@ -124,21 +120,9 @@ class ProgramConnection:
     )
 
 
-def _selects(selections: Iterable[Any], names: frozenset[str]) -> bool:
-    for sel in selections:
-        if isinstance(sel, SelectedField) and sel.name in names:
-            return True
-        if isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, names):
-            return True
-    return False
-
-
-_COUNT_FIELDS = frozenset({"totalCount", "facets", "kindFacets"})
-
-
 def wants_counts(info: Info[Context, None]) -> bool:
     """Whether the connection's totalCount or facets are selected (otherwise they are not computed)."""
-    return any(_selects(f.selections, _COUNT_FIELDS) for f in info.selected_fields if isinstance(f, SelectedField))
+    return selects(info, "totalCount") or selects(info, "facets") or selects(info, "kindFacets")
 
 
 async def certificate_coverage(ctx: Context, certificate_id: str) -> search_domain.Coverage | None:

@@ -23,7 +23,6 @@ from pdo_graph import graphiql
 from pdo_graph.auth.actor import resolve_actor
 from pdo_graph.auth.oidc import IssuerUnavailable
 from pdo_graph.auth.principal import AuthError, Principal
-from pdo_graph.db.session import RequestDb
 from pdo_graph.graphql_schema import Schema
 from pdo_graph.limits import Prepared, Refused
 from pdo_graph.observability import OTHER
@@ -90,7 +89,7 @@ class GraphQLEndpoint:
     ) -> ExecutionResult:
         """Run the document with the request's actor and context on one request connection."""
         assert self.services.database is not None
-        db = RequestDb(self.services.database.engine)
+        db = self.services.request_db()
         try:
             actor = await resolve_actor(principal, db.read)
             return await self.schema.execute(
