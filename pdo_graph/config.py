@@ -87,6 +87,7 @@ class Settings:
     ws_init_timeout_seconds: float = 10.0  # from the WebSocket handshake to connection_init
     ws_ping_seconds: float = 30.0  # a silent client is pinged after this; closed after as long again
     enrollment_expiry_days: int = 5
+    waitlist_offer_hours: int = 48  # how long a waitlist offer holds its seat
     background_jobs: bool = True
     sync_background: bool = False
     sync_poll_seconds: float = 30.0
@@ -382,6 +383,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_seconds", _decimal(0.1, 600)),
     Var("PDO_WS_PING_SECONDS", "ws_ping_seconds", _decimal(0.1, 3600)),
     Var("PDO_ENROLLMENT_EXPIRY_DAYS", "enrollment_expiry_days", _int_range(1, 365, "a number of days")),
+    Var("PDO_WAITLIST_OFFER_HOURS", "waitlist_offer_hours", _int_range(1, 24 * 30, "a number of hours")),
     Var("PDO_BACKGROUND_JOBS", "background_jobs", _bool),
     Var("PDO_SYNC_BACKGROUND", "sync_background", _bool),
     Var("PDO_SYNC_POLL_SECONDS", "sync_poll_seconds", _decimal(1, 86400)),

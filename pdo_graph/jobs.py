@@ -16,10 +16,12 @@ from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import certificates, enrollment
 from pdo_graph.domain.analytics import refresh
+from pdo_graph.domain.enrollment import draw, waitlist
 
 log = logging.getLogger(__name__)
 
 JOB_INTERVAL_SECONDS = 300
+FAIR_INTERVAL_SECONDS = 10  # draws at the end of fair windows, waitlist offers and their lapses
 
 
 async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
@@ -31,6 +33,19 @@ async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date)
         "certificates_expired": expired_certificates,
         "applications_expired": expired_applications,
         "enrollments_completed": completed,
+    }
+
+
+async def run_draws_and_offers(engine: AsyncEngine, settings: Settings) -> dict[str, int]:
+    """One pass: draw the seats of every group whose fair window has ended, lapse unanswered waitlist
+    offers, offer free seats to the queues. Safe to run from many processes at once."""
+    drawn = await draw.run_due_draws(engine)
+    offers = await waitlist.run_offers(engine, settings.waitlist_offer_hours)
+    return {
+        "groups_drawn": len(drawn),
+        "seats_drawn": sum(d.winners for d in drawn),
+        "offers_lapsed": offers.lapsed,
+        "offers_made": offers.offered,
     }
 
 
@@ -46,6 +61,12 @@ async def _housekeeping(engine: AsyncEngine, settings: Settings) -> None:
     result = await run_housekeeping(engine, settings, date.today())
     if any(result.values()):
         log.info("housekeeping %s", result)
+
+
+async def _draws_and_offers(engine: AsyncEngine, settings: Settings) -> None:
+    result = await run_draws_and_offers(engine, settings)
+    if any(result.values()):
+        log.info("draws and offers %s", result)
 
 
 async def _analytics(engine: AsyncEngine, settings: Settings) -> None:
@@ -90,7 +111,11 @@ def start_background_jobs(engine: AsyncEngine, settings: Settings) -> list[async
         asyncio.create_task(
             _every("housekeeping", JOB_INTERVAL_SECONDS, lambda: _housekeeping(engine, settings)),
             name="pdo-housekeeping",
-        )
+        ),
+        asyncio.create_task(
+            _every("draws and offers", FAIR_INTERVAL_SECONDS, lambda: _draws_and_offers(engine, settings)),
+            name="pdo-draws-offers",
+        ),
     ]
     if settings.analytics_refresh_minutes > 0:
         tasks.append(asyncio.create_task(_analytics_loop(engine, settings), name="pdo-analytics-refresh"))

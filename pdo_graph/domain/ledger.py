@@ -11,7 +11,8 @@ Each entry moves ``amount`` from one account of a certificate's period balance t
 Every entry updates ``balances`` in the same statement batch, so the projection always equals
 the journal; ``check_invariants`` proves it with one query, together with the rules that keep
 money where it may be: no available or reserved money in a closed period, no live contract on
-a revoked or frozen certificate, seats taken equal to live contracts.
+a revoked or frozen certificate, seats taken equal to live contracts plus the seats held by waitlist
+offers.
 """
 
 from __future__ import annotations
@@ -171,11 +172,14 @@ UNION ALL
 SELECT 'unbalanced_entry', format('entry %s', id)
   FROM ledger_entries WHERE amount <= 0 OR debit_account = credit_account
 UNION ALL
-SELECT 'seats_mismatch', format('group %s: seats_taken %s, live enrollments %s', g.id, g.seats_taken, coalesce(e.n, 0))
+SELECT 'seats_mismatch', format('group %s: seats_taken %s, live enrollments %s, held offers %s', g.id,
+              g.seats_taken, coalesce(e.n, 0), coalesce(w.n, 0))
   FROM groups g
   LEFT JOIN (SELECT group_id, count(*) AS n FROM enrollments
               WHERE status IN ('REQUESTED', 'ACTIVE') GROUP BY group_id) e ON e.group_id = g.id
- WHERE g.seats_taken <> coalesce(e.n, 0)
+  LEFT JOIN (SELECT group_id, count(*) AS n FROM waitlist_entries
+              WHERE state = 'OFFERED' GROUP BY group_id) w ON w.group_id = g.id
+ WHERE g.seats_taken <> coalesce(e.n, 0) + coalesce(w.n, 0)
 UNION ALL
 SELECT 'enrollment_reserve_mismatch', format('enrollment %s', e.id)
   FROM enrollments e

@@ -38,6 +38,8 @@ strawberry.enum(Status, name="EnrollmentStatus", description="Status of an appli
 describe_values(
     Status,
     {
+        "PENDING_DRAW": "An application within a group's fair window: the amount is reserved, the seat is drawn "
+        "by lot when the window ends.",
         "REQUESTED": "An application: the amount is reserved, the provider has not answered yet.",
         "ACTIVE": "A contract: accepted by the provider, charged month by month.",
         "REFUSED": "The provider refused the application; the reserve returned.",

@@ -35,6 +35,7 @@ ENROLLMENT = ["enrollmentId"]
 
 
 class Status(StrEnum):
+    PENDING_DRAW = "PENDING_DRAW"
     REQUESTED = "REQUESTED"
     ACTIVE = "ACTIVE"
     REFUSED = "REFUSED"
