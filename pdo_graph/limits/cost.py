@@ -47,6 +47,9 @@ LIST_WEIGHTS: dict[tuple[str, str], int] = {
     ("CatalogSyncRun", "events"): 100,  # the first 100 are kept
     ("CatalogUpsertPayload", "results"): 500,  # items per call
     ("AuditEntry", "fields"): 5,  # the audited fields of a child
+    ("Plan", "items"): 20,  # groups of a plan (domain.enrollment.plan.MAX_GROUPS)
+    ("PlanItem", "monthly"): 36,
+    ("EnrollmentCreateManyPayload", "enrollments"): 20,
 }
 SMALL_LISTS = frozenset({"userErrors", "field"})
 """Lists of a refusal (user errors and their paths): a handful of items, multiplier 1."""
