@@ -54,8 +54,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PRICE = 900_000
 
 
-async def rush(port: int, families: list[tuple[str, int]], group: int, tokens: dict[str, str], concurrency: int,
-               tag: str) -> Outcome:
+async def rush(
+    port: int, families: list[tuple[str, int]], group: int, tokens: dict[str, str], concurrency: int, tag: str
+) -> Outcome:
     out = Outcome()
     queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
     for f in families:
@@ -66,8 +67,16 @@ async def rush(port: int, families: list[tuple[str, int]], group: int, tokens: d
         try:
             while not queue.empty():
                 subject, cert = queue.get_nowait()
-                body = orjson.dumps({"query": CREATE, "variables": {
-                    "c": encode_id("Certificate", cert), "g": encode_id("Group", group), "k": f"{tag}-{subject}"}})
+                body = orjson.dumps(
+                    {
+                        "query": CREATE,
+                        "variables": {
+                            "c": encode_id("Certificate", cert),
+                            "g": encode_id("Group", group),
+                            "k": f"{tag}-{subject}",
+                        },
+                    }
+                )
                 started = time.perf_counter()
                 try:
                     status, raw = await http.post("/graphql", body, tokens[subject])
@@ -98,8 +107,9 @@ async def rush(port: int, families: list[tuple[str, int]], group: int, tokens: d
 def cli(url: str, data_dir: Path, *args: str) -> tuple[int, str, float]:
     env = {**os.environ, "PDO_DATABASE_URL": url, "PDO_DATA_DIR": str(data_dir), "PDO_LOG_FORMAT": "text"}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pdo_graph.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pdo_graph.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
     return done.returncode, done.stdout + done.stderr, time.perf_counter() - started
 
 
@@ -133,31 +143,50 @@ async def main() -> int:
         fair, peer = groups
         engine = make_engine(url, 2)
         async with engine.begin() as c:
-            await c.execute(text("UPDATE groups SET capacity = :n, price = :p WHERE id = ANY(:g)"),
-                            {"n": args.seats, "p": PRICE, "g": groups})
-        await transaction(engine, lambda c: draw.schedule(
-            c, fair, datetime.now().astimezone() + timedelta(minutes=1),
-            draw.DEFAULT_WINDOW_MINUTES))
-        print(f"seeded {len(families)} funded certificates; two groups of {args.seats} seats at {PRICE / 100:.0f} ₽"
-              f" in {time.perf_counter() - t0:.1f} s; fair opening scheduled, seed hash published")
+            await c.execute(
+                text("UPDATE groups SET capacity = :n, price = :p WHERE id = ANY(:g)"),
+                {"n": args.seats, "p": PRICE, "g": groups},
+            )
+        await transaction(
+            engine,
+            lambda c: draw.schedule(
+                c, fair, datetime.now().astimezone() + timedelta(minutes=1), draw.DEFAULT_WINDOW_MINUTES
+            ),
+        )
+        print(
+            f"seeded {len(families)} funded certificates; two groups of {args.seats} seats at {PRICE / 100:.0f} ₽"
+            f" in {time.perf_counter() - t0:.1f} s; fair opening scheduled, seed hash published"
+        )
         key = load_or_create_dev_key(tmp)
         tokens = {s: mint_dev_token(key, role=Role.GUARDIAN, subject=s) for s, _ in families}
         port = free_port()
         server = start_server(port, url, tmp, args.pool, args.workers, log)
         await asyncio.to_thread(wait_ready, port, server)
         async with engine.begin() as c:  # the opening minute is now
-            await c.execute(text("UPDATE groups SET enrollment_opens_at = now() - interval '1 second' WHERE id = :g"),
-                            {"g": fair})
-            await c.execute(text("UPDATE group_draws SET window_ends_at = now() + interval '10 minutes'"
-                                 " WHERE group_id = :g"), {"g": fair})
-        print(f"\nserver: pdo-graph serve --workers {args.workers}, PDO_DB_POOL_SIZE={args.pool};"
-              f" {args.concurrency} keep-alive client connections; {os.cpu_count()} CPUs")
+            await c.execute(
+                text("UPDATE groups SET enrollment_opens_at = now() - interval '1 second' WHERE id = :g"), {"g": fair}
+            )
+            await c.execute(
+                text("UPDATE group_draws SET window_ends_at = now() + interval '10 minutes' WHERE group_id = :g"),
+                {"g": fair},
+            )
+        print(
+            f"\nserver: pdo-graph serve --workers {args.workers}, PDO_DB_POOL_SIZE={args.pool};"
+            f" {args.concurrency} keep-alive client connections; {os.cpu_count()} CPUs"
+        )
         window = await rush(port, families, fair, tokens, args.concurrency, "fair")
         print_run("fair window", window, len(families))
-        print(f"HTTP statuses {dict(window.statuses)}; transport errors {window.transport_errors};"
-              f" top-level errors {window.top_level_errors}; outcomes {dict(window.outcomes)}")
+        print(
+            f"HTTP statuses {dict(window.statuses)}; transport errors {window.transport_errors};"
+            f" top-level errors {window.top_level_errors}; outcomes {dict(window.outcomes)}"
+        )
         five_xx = sum(n for s, n in window.statuses.items() if s >= 500)
-        if window.transport_errors or five_xx or window.top_level_errors or sum(window.statuses.values()) != len(families):
+        if (
+            window.transport_errors
+            or five_xx
+            or window.top_level_errors
+            or sum(window.statuses.values()) != len(families)
+        ):
             print("  FAILED not every request was answered with 200 and a payload")
             failed = True
 
@@ -170,29 +199,63 @@ async def main() -> int:
         failed = failed or code != 0
 
         async with engine.connect() as c:
-            statuses = Counter(dict((await c.execute(text(
-                "SELECT status, count(*) FROM enrollments WHERE group_id = :g GROUP BY status"), {"g": fair})).all()))
-            ranks = [int(r[0]) for r in await c.execute(text(
-                "SELECT rank FROM (SELECT id, status, row_number() OVER (ORDER BY id) AS rank FROM enrollments"
-                " WHERE group_id = :g) x WHERE status = 'REQUESTED' ORDER BY rank"), {"g": fair})]
-            queued = int((await c.execute(text(
-                "SELECT count(*) FROM waitlist_entries WHERE group_id = :g AND state = 'WAITING'"), {"g": fair})
-            ).scalar_one())
-            leftover = int((await c.execute(text(
-                "SELECT coalesce(sum(reserved), 0) FROM enrollments WHERE group_id = :g AND status = 'EXPIRED'"),
-                {"g": fair})).scalar_one())
+            statuses = Counter(
+                dict(
+                    (
+                        await c.execute(
+                            text("SELECT status, count(*) FROM enrollments WHERE group_id = :g GROUP BY status"),
+                            {"g": fair},
+                        )
+                    ).all()
+                )
+            )
+            ranks = [
+                int(r[0])
+                for r in await c.execute(
+                    text(
+                        "SELECT rank FROM (SELECT id, status, row_number() OVER (ORDER BY id) AS rank FROM enrollments"
+                        " WHERE group_id = :g) x WHERE status = 'REQUESTED' ORDER BY rank"
+                    ),
+                    {"g": fair},
+                )
+            ]
+            queued = int(
+                (
+                    await c.execute(
+                        text("SELECT count(*) FROM waitlist_entries WHERE group_id = :g AND state = 'WAITING'"),
+                        {"g": fair},
+                    )
+                ).scalar_one()
+            )
+            leftover = int(
+                (
+                    await c.execute(
+                        text(
+                            "SELECT coalesce(sum(reserved), 0) FROM enrollments WHERE group_id = :g AND status = 'EXPIRED'"
+                        ),
+                        {"g": fair},
+                    )
+                ).scalar_one()
+            )
         n = sum(statuses.values())
         print(f"\nafter the draw: {dict(statuses)}; waitlist {queued}; reserve left on losers {leftover}")
-        if statuses.get("REQUESTED") != args.seats or statuses.get("PENDING_DRAW") or queued != n - args.seats or leftover:
+        if (
+            statuses.get("REQUESTED") != args.seats
+            or statuses.get("PENDING_DRAW")
+            or queued != n - args.seats
+            or leftover
+        ):
             print("  FAILED the draw's outcome")
             failed = True
         if ranks:
             first = sum(1 for r in ranks if r <= args.seats)
             print(f"fairness: winners' places in arrival order (1..{n}): {ranks}")
-            print(f"  median place {statistics.median(ranks):.0f} (uniform: {(n + 1) / 2:.0f});"
-                  f" winners among the first {args.seats} arrivals: {first} (first come, first served: {args.seats};"
-                  f" uniform expectation {args.seats * args.seats / n:.2f});"
-                  f" winners in each fifth of the arrivals: {[sum(1 for r in ranks if k * n / 5 < r <= (k + 1) * n / 5) for k in range(5)]}")
+            print(
+                f"  median place {statistics.median(ranks):.0f} (uniform: {(n + 1) / 2:.0f});"
+                f" winners among the first {args.seats} arrivals: {first} (first come, first served: {args.seats};"
+                f" uniform expectation {args.seats * args.seats / n:.2f});"
+                f" winners in each fifth of the arrivals: {[sum(1 for r in ranks if k * n / 5 < r <= (k + 1) * n / 5) for k in range(5)]}"
+            )
 
         peer_run = await rush(port, families, peer, tokens, args.concurrency, "fcfs")
         print_run("\npeer, first come first served", peer_run, len(families))
@@ -203,9 +266,15 @@ async def main() -> int:
         # rush.py's check "reserve = fromCertificate" holds for live applications only: a lost draw returned its reserve
         checks.other = [o for o in checks.other if not o.startswith("reserve != fromCertificate")]
         async with engine.connect() as c:
-            live_short = int((await c.execute(text(
-                "SELECT count(*) FROM enrollments WHERE status IN ('PENDING_DRAW', 'REQUESTED') AND reserved <> from_certificate"
-            ))).scalar_one())
+            live_short = int(
+                (
+                    await c.execute(
+                        text(
+                            "SELECT count(*) FROM enrollments WHERE status IN ('PENDING_DRAW', 'REQUESTED') AND reserved <> from_certificate"
+                        )
+                    )
+                ).scalar_one()
+            )
         if live_short:
             checks.other.append(f"live application's reserve != fromCertificate: {live_short}")
         checks.print()

@@ -196,8 +196,12 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
     print(f"group {group_id}: {v.entrants} application(s), {v.seats} seat(s) drawn")
     print(f"seed {v.seed}")
     print(f"sha256(seed) = published hash {v.seed_hash}: {'yes' if v.seed_matches_hash else 'NO'}")
-    print(f"order recomputed from the seed and the application ids = recorded order: {'yes' if v.order_matches else 'NO'}")
-    print(f"seats went to the first {v.seats} of the order, the rest to the waitlist: {'yes' if v.outcome_matches else 'NO'}")
+    print(
+        f"order recomputed from the seed and the application ids = recorded order: {'yes' if v.order_matches else 'NO'}"
+    )
+    print(
+        f"seats went to the first {v.seats} of the order, the rest to the waitlist: {'yes' if v.outcome_matches else 'NO'}"
+    )
     if args.order:
         for n, eid in enumerate(v.order, 1):
             print(f"{n}\t{eid}\t{draw.ticket(v.seed or '', eid)}")

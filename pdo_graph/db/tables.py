@@ -395,8 +395,13 @@ waitlist_entries = Table(
     CheckConstraint(f"state IN ({', '.join(repr(s) for s in WAITLIST_STATES)})", name="state"),
     CheckConstraint("source IN ('JOIN','DRAW')", name="source"),
     CheckConstraint("(state = 'OFFERED') <= (offer_expires_at IS NOT NULL)", name="offer"),
-    Index("uq_waitlist_entries_live", "child_id", "group_id", unique=True,
-          postgresql_where=text("state IN ('WAITING','OFFERED')")),
+    Index(
+        "uq_waitlist_entries_live",
+        "child_id",
+        "group_id",
+        unique=True,
+        postgresql_where=text("state IN ('WAITING','OFFERED')"),
+    ),
     Index("ix_waitlist_entries_queue", "group_id", "queue_no", postgresql_where=text("state = 'WAITING'")),
     Index("ix_waitlist_entries_offers", "offer_expires_at", postgresql_where=text("state = 'OFFERED'")),
 )

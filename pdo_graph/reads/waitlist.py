@@ -51,7 +51,8 @@ WAITLIST_ENTRY: Key[int, EntryRow | None] = one_by_key(
 )
 WAITLIST_OF_CERTIFICATE: Key[int, list[EntryRow]] = many_by_key(
     "waitlist_of_certificate",
-    ENTRY_SQL + " WHERE w.certificate_id = ANY(:keys) AND w.state IN ('WAITING', 'OFFERED') ORDER BY w.certificate_id, w.id",
+    ENTRY_SQL
+    + " WHERE w.certificate_id = ANY(:keys) AND w.state IN ('WAITING', 'OFFERED') ORDER BY w.certificate_id, w.id",
     EntryRow,
     key="certificate_id",
 )

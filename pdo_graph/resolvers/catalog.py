@@ -107,7 +107,9 @@ class CatalogMutation:
             pk = await catalog.create_group(c, program, data)
             if input.enrollment_opens_at is not None:
                 minutes = input.fair_window_minutes
-                await draw.schedule(c, pk, input.enrollment_opens_at, draw.DEFAULT_WINDOW_MINUTES if minutes is None else minutes)
+                await draw.schedule(
+                    c, pk, input.enrollment_opens_at, draw.DEFAULT_WINDOW_MINUTES if minutes is None else minutes
+                )
             return pk
 
         pk, errors = await run_write(ctx, work, INPUT)

@@ -14,7 +14,7 @@ from pdo_graph.domain.enrollment import plan as plans
 from pdo_graph.domain.enrollment import waitlist
 from pdo_graph.domain.errors import DomainError
 from pdo_graph.resolvers.common import INPUT, pk_of, require_auth, run_write
-from pdo_graph.schema.base import Input, user_errors
+from pdo_graph.schema.base import Input, UserError, user_errors
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.enrollment import Enrollment, EnrollmentPayload
 from pdo_graph.schema.waitlist import (
@@ -61,7 +61,7 @@ class WaitlistQuery:
         return Plan.of(result, items, user_errors(result.problems, ctx.lang))
 
 
-async def _entry_payload(ctx: Context, entry_id: int | None, errors: list) -> WaitlistPayload:  # type: ignore[type-arg]
+async def _entry_payload(ctx: Context, entry_id: int | None, errors: list[UserError]) -> WaitlistPayload:
     node = None if entry_id is None else await WaitlistEntry.load(ctx, entry_id)
     return WaitlistPayload(entry=node, user_errors=errors)
 

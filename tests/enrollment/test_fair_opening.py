@@ -17,8 +17,8 @@ from pdo_graph.domain.access import Actor
 from pdo_graph.domain.enrollment import draw
 from pdo_graph.domain.enrollment.apply import create
 from pdo_graph.domain.errors import DomainError
-from pdo_graph.jobs import run_draws_and_offers
 from pdo_graph.domain.money import add_months
+from pdo_graph.jobs import run_draws_and_offers
 from tests.enrollment.conftest import (
     CREATE,
     QUOTE,
@@ -47,6 +47,7 @@ async def families(db: Any, count: int, capacity: int = 10) -> tuple[World, list
     certs = await bulk_certificates(db, count)
     period = await open_period(db)
     return World(db, provider, program, group, period, starts, ends), certs
+
 
 GROUP = """query($id: ID!) { node(id: $id) { ... on Group {
   seatsLeft enrollmentOpensAt fairWindowEndsAt drawSeedHash drawSeed waitlistLength } } }"""
@@ -92,7 +93,8 @@ async def _shift(world: World, opens_at: timedelta, window_ends_at: timedelta) -
     """Move the opening relative to now (the clock of the test)."""
     async with world.engine.begin() as c:
         await c.execute(
-            text("UPDATE groups SET enrollment_opens_at = now() + :o WHERE id = :g"), {"o": opens_at, "g": world.group_id}
+            text("UPDATE groups SET enrollment_opens_at = now() + :o WHERE id = :g"),
+            {"o": opens_at, "g": world.group_id},
         )
         await c.execute(
             text("UPDATE group_draws SET window_ends_at = now() + :e WHERE group_id = :g"),
@@ -119,8 +121,9 @@ async def test_fair_opening_walkthrough(gql: Any, token: Any, db: Any) -> None:
     await _shift(world, timedelta(minutes=-1), timedelta(minutes=9))
     ids = []
     for n, (subject, cert) in enumerate(certs):
-        body = await gql(CREATE, {"c": gid("Certificate", cert), "g": world.group, "k": f"k{n}"},
-                         token=token("GUARDIAN", subject))
+        body = await gql(
+            CREATE, {"c": gid("Certificate", cert), "g": world.group, "k": f"k{n}"}, token=token("GUARDIAN", subject)
+        )
         e = body["data"]["enrollmentCreate"]
         assert e["userErrors"] == [] and e["enrollment"]["status"] == "PENDING_DRAW", e
         ids.append(pk(e["enrollment"]["id"]))
@@ -139,7 +142,9 @@ async def test_fair_opening_walkthrough(gql: Any, token: Any, db: Any) -> None:
         queue = [
             int(r.child_id)
             for r in await c.execute(
-                text("SELECT child_id FROM waitlist_entries WHERE group_id = :g AND state = 'WAITING' ORDER BY queue_no"),
+                text(
+                    "SELECT child_id FROM waitlist_entries WHERE group_id = :g AND state = 'WAITING' ORDER BY queue_no"
+                ),
                 {"g": world.group_id},
             )
         ]
@@ -159,11 +164,14 @@ async def test_fair_opening_walkthrough(gql: Any, token: Any, db: Any) -> None:
     assert sum(1 for i in ids if statuses[i] == "REQUESTED") == 3
     # tampering with the recorded outcome is caught
     async with world.engine.begin() as c:
-        await c.execute(text("UPDATE group_draws SET drawn_order = :o WHERE group_id = :g"),
-                        {"o": list(reversed(v.order)), "g": world.group_id})
+        await c.execute(
+            text("UPDATE group_draws SET drawn_order = :o WHERE group_id = :g"),
+            {"o": list(reversed(v.order)), "g": world.group_id},
+        )
         assert not (await draw.verify(c, world.group_id)).ok
-        await c.execute(text("UPDATE group_draws SET drawn_order = :o WHERE group_id = :g"),
-                        {"o": v.order, "g": world.group_id})
+        await c.execute(
+            text("UPDATE group_draws SET drawn_order = :o WHERE group_id = :g"), {"o": v.order, "g": world.group_id}
+        )
 
 
 def _settings() -> Any:
@@ -180,14 +188,20 @@ async def test_the_first_application_after_the_window_draws_first(db: Any) -> No
     await _shift(world, timedelta(minutes=-1), timedelta(minutes=9))
     early = certs[:4]
     for n, (subject, cert) in enumerate(early):
-        await transaction(world.engine, lambda c, s=subject, ce=cert, n=n: create(
-            c, Actor.guardian(s), ce, world.group_id, f"w{n}", datetime.now().date()))
+        await transaction(
+            world.engine,
+            lambda c, s=subject, ce=cert, n=n: create(
+                c, Actor.guardian(s), ce, world.group_id, f"w{n}", datetime.now().date()
+            ),
+        )
     await _shift(world, timedelta(minutes=-11), timedelta(seconds=-1))
 
     async def late(subject: str, cert: int, n: int) -> str:
         try:
-            await transaction(world.engine, lambda c: create(
-                c, Actor.guardian(subject), cert, world.group_id, f"late{n}", datetime.now().date()))
+            await transaction(
+                world.engine,
+                lambda c: create(c, Actor.guardian(subject), cert, world.group_id, f"late{n}", datetime.now().date()),
+            )
         except DomainError as exc:
             return exc.problems[0].code.value
         return "OK"
@@ -207,10 +221,19 @@ async def test_the_first_application_after_the_window_draws_first(db: Any) -> No
 
 async def test_group_create_with_an_opening(gql: Any, token: Any, world: World) -> None:
     opens = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
-    base = {"programId": gid("Program", world.program_id), "name": "Группа жеребьёвки", "startsOn": str(world.starts_on),
-            "endsOn": str(world.ends_on), "capacity": 20, "price": 100_000}
-    body = await gql(GROUP_CREATE, {"input": {**base, "enrollmentOpensAt": opens.isoformat(), "fairWindowMinutes": 5}},
-                     token=provider_token(token))
+    base = {
+        "programId": gid("Program", world.program_id),
+        "name": "Группа жеребьёвки",
+        "startsOn": str(world.starts_on),
+        "endsOn": str(world.ends_on),
+        "capacity": 20,
+        "price": 100_000,
+    }
+    body = await gql(
+        GROUP_CREATE,
+        {"input": {**base, "enrollmentOpensAt": opens.isoformat(), "fairWindowMinutes": 5}},
+        token=provider_token(token),
+    )
     g = body["data"]["groupCreate"]
     assert g["userErrors"] == []
     assert datetime.fromisoformat(g["group"]["fairWindowEndsAt"]) == opens + timedelta(minutes=5)
@@ -218,6 +241,9 @@ async def test_group_create_with_an_opening(gql: Any, token: Any, world: World) 
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     body = await gql(GROUP_CREATE, {"input": {**base, "enrollmentOpensAt": past}}, token=provider_token(token))
     assert body["data"]["groupCreate"]["userErrors"] == [{"code": "INVALID", "field": ["input", "enrollmentOpensAt"]}]
-    body = await gql(GROUP_CREATE, {"input": {**base, "enrollmentOpensAt": opens.isoformat(), "fairWindowMinutes": -1}},
-                     token=provider_token(token))
+    body = await gql(
+        GROUP_CREATE,
+        {"input": {**base, "enrollmentOpensAt": opens.isoformat(), "fairWindowMinutes": -1}},
+        token=provider_token(token),
+    )
     assert body["data"]["groupCreate"]["userErrors"] == [{"code": "INVALID", "field": ["input", "fairWindowMinutes"]}]

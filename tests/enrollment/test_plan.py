@@ -24,8 +24,15 @@ async def _groups(world: Any, prices: list[int], capacity: int = 5) -> list[str]
     async with world.engine.begin() as c:
         await c.execute(text("UPDATE groups SET price = :p WHERE id = :g"), {"p": prices[0], "g": world.group_id})
     for n, price in enumerate(prices[1:]):
-        pk = await add_group(world.engine, world.program_id, starts_on=world.starts_on, ends_on=world.ends_on,
-                             capacity=capacity, price=price, name=f"Группа {n + 2}")
+        pk = await add_group(
+            world.engine,
+            world.program_id,
+            starts_on=world.starts_on,
+            ends_on=world.ends_on,
+            capacity=capacity,
+            price=price,
+            name=f"Группа {n + 2}",
+        )
         ids.append(gid("Group", pk))
     return ids
 
@@ -34,11 +41,19 @@ async def test_plan_flows_money_from_one_group_to_the_next(gql: Any, token: Any,
     world, [(subject, cert)] = await families(db, 1)
     # 30 000 ₽ available: 18 000 + 9 000 + 9 000 -> the third is co-paid 6 000 ₽
     groups = await _groups(world, [1_800_000, 900_000, 900_000])
-    async with db.begin() as c:  # a fourth group that would fail (closed)
-        closed = await add_group(db, world.program_id, starts_on=world.starts_on, ends_on=world.ends_on,
-                                 price=100, enrollment_open=False, name="Закрытая")
+    closed = await add_group(  # a fourth group that would fail (closed)
+        db,
+        world.program_id,
+        starts_on=world.starts_on,
+        ends_on=world.ends_on,
+        price=100,
+        enrollment_open=False,
+        name="Закрытая",
+    )
     t = token("GUARDIAN", subject)
-    body = await gql(PLAN, {"c": gid("Certificate", cert), "g": [*groups[:2], gid("Group", closed), groups[2]]}, token=t)
+    body = await gql(
+        PLAN, {"c": gid("Certificate", cert), "g": [*groups[:2], gid("Group", closed), groups[2]]}, token=t
+    )
     p = body["data"]["plan"]
     assert [i["fromCertificate"]["kopecks"] for i in p["items"]] == [1_800_000, 900_000, 100, 300_000]
     assert [i["fromFamily"]["kopecks"] for i in p["items"]] == [0, 0, 0, 600_000]
@@ -69,7 +84,9 @@ async def test_plan_flows_money_from_one_group_to_the_next(gql: Any, token: Any,
     assert (await balance(gql, t, gid("Certificate", cert)))["available"] == 0
     # idempotent: the same key and plan return the same enrollments; the key with another plan is refused
     replay = await gql(MANY, {"c": gid("Certificate", cert), "g": groups, "k": "p3", "x": 600_000}, token=t)
-    assert [e["id"] for e in replay["data"]["enrollmentCreateMany"]["enrollments"]] == [e["id"] for e in made["enrollments"]]
+    assert [e["id"] for e in replay["data"]["enrollmentCreateMany"]["enrollments"]] == [
+        e["id"] for e in made["enrollments"]
+    ]
     reused = await gql(MANY, {"c": gid("Certificate", cert), "g": groups[:2], "k": "p3"}, token=t)
     assert [e["code"] for e in reused["data"]["enrollmentCreateMany"]["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
     repeated = await gql(MANY, {"c": gid("Certificate", cert), "g": [groups[0], groups[0]], "k": "p4"}, token=t)

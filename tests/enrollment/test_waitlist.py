@@ -13,7 +13,7 @@ from sqlalchemy import text
 from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
 from pdo_graph.domain.access import Actor
-from pdo_graph.domain.enrollment import waitlist
+from pdo_graph.domain.enrollment import refuse, waitlist
 from pdo_graph.domain.enrollment.apply import create
 from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.ledger import check_invariants
@@ -26,7 +26,9 @@ JOIN = """mutation($c: ID!, $g: ID!) { waitlistJoin(input: {certificateId: $c, g
 ACCEPT = """mutation($e: ID!, $k: String!, $x: SafeInt) {
   waitlistOfferAccept(input: {entryId: $e, idempotencyKey: $k, expectedFromFamily: $x}) {
     enrollment { id status fromFamily { kopecks } } userErrors { code field message } } }"""
-DECLINE = """mutation($e: ID!) { waitlistOfferDecline(input: {entryId: $e}) { entry { id state } userErrors { code } } }"""
+DECLINE = (
+    """mutation($e: ID!) { waitlistOfferDecline(input: {entryId: $e}) { entry { id state } userErrors { code } } }"""
+)
 LEAVE = """mutation($e: ID!) { waitlistLeave(input: {entryId: $e}) { entry { id state } userErrors { code } } }"""
 ENTRY = """query($e: ID!) { node(id: $e) { ... on WaitlistEntry { state position offerExpiresAt
   enrollment { status } } } }"""
@@ -77,7 +79,9 @@ async def test_waitlist_walkthrough(gql: Any, token: Any, db: Any) -> None:
     # decline: the next in line is offered at once
     body = await gql(DECLINE, {"e": entries[0]["id"]}, token=token("GUARDIAN", s4))
     assert body["data"]["waitlistOfferDecline"]["entry"]["state"] == "DECLINED"
-    assert (await gql(ENTRY, {"e": entries[1]["id"]}, token=token("GUARDIAN", s2)))["data"]["node"]["state"] == "OFFERED"
+    assert (await gql(ENTRY, {"e": entries[1]["id"]}, token=token("GUARDIAN", s2)))["data"]["node"][
+        "state"
+    ] == "OFFERED"
 
     # accept with a wrong confirmed share: QUOTE_CHANGED, nothing written; then accept
     wrong = await gql(ACCEPT, {"e": entries[1]["id"], "k": "x", "x": 1}, token=token("GUARDIAN", s2))
@@ -93,10 +97,14 @@ async def test_waitlist_walkthrough(gql: Any, token: Any, db: Any) -> None:
     # a lapsed offer passes on; accepting it afterwards is OFFER_EXPIRED
     await gql(CANCEL, {"id": e["enrollment"]["id"], "reason": None}, token=token("GUARDIAN", s2))
     await run_draws_and_offers(db, SETTINGS)
-    assert (await gql(ENTRY, {"e": entries[2]["id"]}, token=token("GUARDIAN", s3)))["data"]["node"]["state"] == "OFFERED"
+    assert (await gql(ENTRY, {"e": entries[2]["id"]}, token=token("GUARDIAN", s3)))["data"]["node"][
+        "state"
+    ] == "OFFERED"
     async with db.begin() as c:
-        await c.execute(text("UPDATE waitlist_entries SET offer_expires_at = now() - interval '1 second'"
-                             " WHERE id = :e"), {"e": pk(entries[2]["id"])})
+        await c.execute(
+            text("UPDATE waitlist_entries SET offer_expires_at = now() - interval '1 second' WHERE id = :e"),
+            {"e": pk(entries[2]["id"])},
+        )
     late = await gql(ACCEPT, {"e": entries[2]["id"], "k": "z"}, token=token("GUARDIAN", s3))
     assert [x["code"] for x in late["data"]["waitlistOfferAccept"]["userErrors"]] == ["OFFER_EXPIRED"]
     done = await run_draws_and_offers(db, SETTINGS)
@@ -118,46 +126,59 @@ async def test_races_between_a_freed_seat_new_applications_and_an_accepted_offer
     for s, c in queue:
         await transaction(db, lambda conn, s=s, c=c: waitlist.join(conn, Actor.guardian(s), c, world.group_id, TODAY))
     newcomers = certs[6:]
+    provider = Actor.provider("staff", world.provider_id)
     outcomes: Counter[str] = Counter()
     for rnd in range(2):
-        provider = Actor.provider("staff", world.provider_id)
-
-        async def free() -> str:
-            from pdo_graph.domain.enrollment import refuse
-
-            await transaction(db, lambda c: refuse(c, provider, holders[rnd], None))
-            return "freed"
-
-        async def newcomer(n: int) -> str:
-            s, c = newcomers[n]
-            try:
-                await _apply(db, s, c, world.group_id, f"n{rnd}-{n}")
-            except DomainError as exc:
-                return exc.problems[0].code.value
-            return "newcomer-seated"
-
-        results = await asyncio.gather(free(), run_draws_and_offers(db, SETTINGS), *(newcomer(n) for n in range(4)))
+        results = await asyncio.gather(
+            _refuse(db, provider, holders[rnd]),
+            run_draws_and_offers(db, SETTINGS),
+            *(_newcomer(db, world.group_id, s, c, f"n{rnd}-{n}") for n, (s, c) in enumerate(newcomers[:4])),
+        )
         outcomes.update(r for r in results if isinstance(r, str))
         await run_draws_and_offers(db, SETTINGS)
         async with db.connect() as c:
-            offered = [tuple(r) for r in await c.execute(text(
-                "SELECT w.id, gu.subject FROM waitlist_entries w JOIN guardians gu ON gu.id = w.guardian_id"
-                " WHERE w.state = 'OFFERED'"))]
+            offered = [
+                (int(r.id), str(r.subject))
+                for r in await c.execute(
+                    text(
+                        "SELECT w.id, gu.subject FROM waitlist_entries w JOIN guardians gu ON gu.id = w.guardian_id"
+                        " WHERE w.state = 'OFFERED'"
+                    )
+                )
+            ]
             assert len(offered) == 1 and await check_invariants(c) == []
         entry, subject = offered[0]
-
-        async def accept() -> str:
-            try:
-                await transaction(db, lambda c: waitlist.accept(c, Actor.guardian(subject), entry, f"o{rnd}", TODAY))
-            except DomainError as exc:
-                return exc.problems[0].code.value
-            return "offer-accepted"
-
-        results = await asyncio.gather(accept(), run_draws_and_offers(db, SETTINGS), *(newcomer(n) for n in range(4)))
+        results = await asyncio.gather(
+            _accept(db, subject, entry, f"o{rnd}"),
+            run_draws_and_offers(db, SETTINGS),
+            *(_newcomer(db, world.group_id, s, c, f"m{rnd}-{n}") for n, (s, c) in enumerate(newcomers[4:])),
+        )
         outcomes.update(r for r in results if isinstance(r, str))
     assert outcomes["newcomer-seated"] == 0 and outcomes["offer-accepted"] == 2, outcomes
     async with db.connect() as c:
-        taken, capacity = (await c.execute(text("SELECT seats_taken, capacity FROM groups WHERE id = :g"),
-                                           {"g": world.group_id})).one()
+        taken, capacity = (
+            await c.execute(text("SELECT seats_taken, capacity FROM groups WHERE id = :g"), {"g": world.group_id})
+        ).one()
         states = Counter(r[0] for r in await c.execute(text("SELECT state FROM waitlist_entries")))
     assert taken == capacity == 2 and states == {"ACCEPTED": 2, "WAITING": 2}
+
+
+async def _refuse(db: Any, provider: Actor, enrollment_id: int) -> str:
+    await transaction(db, lambda c: refuse(c, provider, enrollment_id, None))
+    return "freed"
+
+
+async def _newcomer(db: Any, group_id: int, subject: str, cert: int, key: str) -> str:
+    try:
+        await _apply(db, subject, cert, group_id, key)
+    except DomainError as exc:
+        return exc.problems[0].code.value
+    return "newcomer-seated"
+
+
+async def _accept(db: Any, subject: str, entry: int, key: str) -> str:
+    try:
+        await transaction(db, lambda c: waitlist.accept(c, Actor.guardian(subject), entry, key, TODAY))
+    except DomainError as exc:
+        return exc.problems[0].code.value
+    return "offer-accepted"

@@ -220,9 +220,7 @@ async def run_draw(conn: AsyncConnection, group_id: int) -> DrawResult | None:
     seats = max(0, min(len(order), int(group.capacity) - int(group.seats_taken)))
     winners, losers = order[:seats], order[seats:]
     if winners:
-        await conn.execute(
-            text("UPDATE enrollments SET status = 'REQUESTED' WHERE id = ANY(:ids)"), {"ids": winners}
-        )
+        await conn.execute(text("UPDATE enrollments SET status = 'REQUESTED' WHERE id = ANY(:ids)"), {"ids": winners})
         await conn.execute(
             text("UPDATE groups SET seats_taken = seats_taken + :n WHERE id = :g"), {"n": len(winners), "g": group_id}
         )
@@ -331,7 +329,9 @@ async def verify(conn: AsyncConnection, group_id: int) -> Verification:
         )
     ).first()
     if row is None or row.drawn_at is None:
-        return Verification(group_id, False, False, False, False, 0, 0, None, None if row is None else row.seed_hash, [])
+        return Verification(
+            group_id, False, False, False, False, 0, 0, None, None if row is None else row.seed_hash, []
+        )
     entrants = [int(i) for i in row.entrants or []]
     recorded = [int(i) for i in row.drawn_order or []]
     order = drawn_order(row.seed, entrants)

@@ -71,7 +71,9 @@ async def join(conn: AsyncConnection, actor: Actor, certificate_id: int, group_i
     require_guardian_of(actor, facts.guardian_subject, ["certificateId"])
     existing = (
         await conn.execute(
-            text("SELECT id FROM waitlist_entries WHERE child_id = :c AND group_id = :g AND state IN ('WAITING','OFFERED')"),
+            text(
+                "SELECT id FROM waitlist_entries WHERE child_id = :c AND group_id = :g AND state IN ('WAITING','OFFERED')"
+            ),
             {"c": facts.child_id, "g": group_id},
         )
     ).scalar()
@@ -124,9 +126,7 @@ async def _end(conn: AsyncConnection, entry: EntryRecord, allowed: tuple[str, ..
         text("UPDATE waitlist_entries SET state = :t, ended_at = now() WHERE id = :id"), {"t": target, "id": entry.id}
     )
     if was == "OFFERED":
-        await conn.execute(
-            text("UPDATE groups SET seats_taken = seats_taken - 1 WHERE id = :g"), {"g": entry.group_id}
-        )
+        await conn.execute(text("UPDATE groups SET seats_taken = seats_taken - 1 WHERE id = :g"), {"g": entry.group_id})
         await offer_seats(conn, entry.group_id, hours)
 
 
@@ -170,9 +170,7 @@ async def accept(
         )
         return taken.first() is not None
 
-    enrollment_id = await apply.create(
-        conn, actor, entry.certificate_id, entry.group_id, key, today, held_seat=claim
-    )
+    enrollment_id = await apply.create(conn, actor, entry.certificate_id, entry.group_id, key, today, held_seat=claim)
     await conn.execute(
         text("UPDATE waitlist_entries SET enrollment_id = :e WHERE id = :id AND enrollment_id IS NULL"),
         {"e": enrollment_id, "id": entry_id},
