@@ -212,7 +212,9 @@ async def change_status(
         )
     if target is CertificateStatus.FROZEN:
         running = await conn.execute(
-            text("SELECT 1 FROM enrollments WHERE certificate_id = :id AND status IN ('REQUESTED','ACTIVE') LIMIT 1"),
+            text(
+                "SELECT 1 FROM enrollments WHERE certificate_id = :id AND status IN ('PENDING_DRAW','REQUESTED','ACTIVE') LIMIT 1"
+            ),
             {"id": certificate_id},
         )
         if running.first() is not None:

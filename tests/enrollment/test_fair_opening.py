@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 
 from pdo_graph.db.session import transaction
+from pdo_graph.domain import periods
 from pdo_graph.domain.access import Actor
 from pdo_graph.domain.enrollment import draw
 from pdo_graph.domain.enrollment.apply import create
@@ -20,6 +21,7 @@ from pdo_graph.domain.errors import DomainError
 from pdo_graph.domain.money import add_months
 from pdo_graph.jobs import run_draws_and_offers
 from tests.enrollment.conftest import (
+    CANCEL,
     CREATE,
     QUOTE,
     World,
@@ -247,3 +249,36 @@ async def test_group_create_with_an_opening(gql: Any, token: Any, world: World) 
         token=provider_token(token),
     )
     assert body["data"]["groupCreate"]["userErrors"] == [{"code": "INVALID", "field": ["input", "fairWindowMinutes"]}]
+
+
+async def test_waiting_for_the_draw_can_be_withdrawn_and_ends_with_its_period(gql: Any, token: Any, db: Any) -> None:
+    """A guardian withdraws an application waiting for the draw (reserve back, out of the draw); a period
+    closed before the draw expires the others (no money left in it); neither ever held a seat."""
+    world, certs = await families(db, 3, capacity=1)
+    await _open_at(world, datetime.now(UTC) + timedelta(hours=1))
+    await _shift(world, timedelta(minutes=-1), timedelta(minutes=9))
+    ids = []
+    for n, (subject, cert) in enumerate(certs):
+        body = await gql(
+            CREATE, {"c": gid("Certificate", cert), "g": world.group, "k": f"k{n}"}, token=token("GUARDIAN", subject)
+        )
+        ids.append(body["data"]["enrollmentCreate"]["enrollment"]["id"])
+    subject, cert = certs[0]
+    body = await gql(CANCEL, {"id": ids[0], "reason": None}, token=token("GUARDIAN", subject))
+    assert body["data"]["r"]["enrollment"]["status"] == "TERMINATED"
+    assert (await balance(gql, token("GUARDIAN", subject), gid("Certificate", cert)))["reserved"] == 0
+    again = await gql(
+        CREATE,
+        {"c": gid("Certificate", certs[1][1]), "g": world.group, "k": "twice"},
+        token=token("GUARDIAN", certs[1][0]),
+    )
+    assert again["data"]["enrollmentCreate"]["userErrors"][0]["code"] == "ALREADY_ENROLLED"
+    operator = Actor.operator("op", "01")
+    await transaction(db, lambda c: periods.close_period(c, operator, world.period_id))
+    async with db.connect() as c:
+        statuses = [r[0] for r in await c.execute(text("SELECT status FROM enrollments ORDER BY id"))]
+        taken = (await c.execute(text("SELECT seats_taken FROM groups WHERE id = :g"), {"g": world.group_id})).scalar()
+    assert statuses == ["TERMINATED", "EXPIRED", "EXPIRED"] and taken == 0
+    await _shift(world, timedelta(minutes=-11), timedelta(seconds=-1))
+    result = await transaction(db, lambda c: draw.run_draw(c, world.group_id))
+    assert result is not None and result.entrants == 0 and result.winners == 0

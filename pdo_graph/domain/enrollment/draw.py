@@ -232,21 +232,22 @@ async def run_draw(conn: AsyncConnection, group_id: int) -> DrawResult | None:
             ),
             {"ids": losers, "reason": LOST_REASON},
         )
-        for eid in sorted(losers, key=lambda i: (int(by_id[i].certificate_id), i)):
-            r = by_id[eid]
-            if int(r.reserved) > 0:
-                await ledger.release(
-                    conn,
-                    ledger.Entry(
-                        kind=ledger.Kind.RELEASE,
-                        certificate_id=int(r.certificate_id),
-                        period_id=int(r.period_id),
-                        amount=int(r.reserved),
-                        description=f"Возврат резерва: место не выпало в жеребьёвке: {format_amount(int(r.reserved))} ₽",
-                        actor=SYSTEM,
-                        enrollment_id=eid,
-                    ),
+        await ledger.release_many(
+            conn,
+            [
+                ledger.Entry(
+                    kind=ledger.Kind.RELEASE,
+                    certificate_id=int(by_id[eid].certificate_id),
+                    period_id=int(by_id[eid].period_id),
+                    amount=int(by_id[eid].reserved),
+                    description=f"Возврат резерва: место не выпало в жеребьёвке: {format_amount(int(by_id[eid].reserved))} ₽",
+                    actor=SYSTEM,
+                    enrollment_id=eid,
                 )
+                for eid in losers
+                if int(by_id[eid].reserved) > 0
+            ],
+        )
         # the waitlist in the drawn order
         await conn.execute(
             text(

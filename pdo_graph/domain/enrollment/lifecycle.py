@@ -153,7 +153,8 @@ async def close(
         ),
         {"s": target.value, "r": reason, "decided": decided, "id": enrollment_id},
     )
-    await release_seat(conn, where.group_id)
+    if e.status is not Status.PENDING_DRAW:  # an application waiting for a draw holds no seat
+        await release_seat(conn, where.group_id)
     if e.reserved > 0:
         await ledger.release(
             conn,
@@ -191,7 +192,7 @@ async def end_contracts(
         await conn.execute(
             text(
                 "SELECT id, group_id, period_id, certificate_id FROM enrollments"
-                f" WHERE {of} = :owner AND status IN ('REQUESTED', 'ACTIVE')"
+                f" WHERE {of} = :owner AND status IN ('PENDING_DRAW', 'REQUESTED', 'ACTIVE')"
             ),
             {"owner": owner_id},
         )
@@ -224,7 +225,7 @@ async def end_period_contracts(conn: AsyncConnection, period_id: int, actor: str
         conn,
         "period_id",
         period_id,
-        {Status.REQUESTED: Status.EXPIRED, Status.ACTIVE: Status.COMPLETED},
+        {Status.PENDING_DRAW: Status.EXPIRED, Status.REQUESTED: Status.EXPIRED, Status.ACTIVE: Status.COMPLETED},
         actor,
         reason="Период финансирования закрыт",
         release_text="Возврат резерва: период финансирования закрыт",
@@ -237,7 +238,7 @@ async def end_certificate_contracts(conn: AsyncConnection, certificate_id: int, 
         conn,
         "certificate_id",
         certificate_id,
-        {Status.REQUESTED: Status.TERMINATED, Status.ACTIVE: Status.TERMINATED},
+        {Status.PENDING_DRAW: Status.TERMINATED, Status.REQUESTED: Status.TERMINATED, Status.ACTIVE: Status.TERMINATED},
         actor,
         reason=reason,
         release_text="Возврат резерва: сертификат отозван",
@@ -287,7 +288,7 @@ async def cancel(conn: AsyncConnection, actor: Actor, enrollment_id: int, reason
     reason = clean_reason(reason)
     e = await load_enrollment(conn, enrollment_id)
     if can_act_for_family(actor, e.guardian_subject):
-        allowed: tuple[Status, ...] = LIVE
+        allowed: tuple[Status, ...] = (Status.PENDING_DRAW, *LIVE)  # withdrawing from a draw too
     elif can_act_for_provider(actor, e.provider_id):
         allowed = (Status.ACTIVE,)
     else:
