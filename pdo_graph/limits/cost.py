@@ -47,6 +47,7 @@ LIST_WEIGHTS: dict[tuple[str, str], int] = {
     ("CatalogSyncRun", "events"): 100,  # the first 100 are kept
     ("CatalogUpsertPayload", "results"): 500,  # items per call
     ("AuditEntry", "fields"): 5,  # the audited fields of a child
+    ("Certificate", "waitlist"): 20,  # live waitlist places of a certificate
     ("Plan", "items"): 20,  # groups of a plan (domain.enrollment.plan.MAX_GROUPS)
     ("PlanItem", "monthly"): 36,
     ("EnrollmentCreateManyPayload", "enrollments"): 20,

@@ -32,6 +32,7 @@ DECLINE = (
 LEAVE = """mutation($e: ID!) { waitlistLeave(input: {entryId: $e}) { entry { id state } userErrors { code } } }"""
 ENTRY = """query($e: ID!) { node(id: $e) { ... on WaitlistEntry { state position offerExpiresAt
   enrollment { status } } } }"""
+MINE = """query($c: ID!) { node(id: $c) { ... on Certificate { waitlist { id position state } } } }"""
 SETTINGS = Settings()
 TODAY = date.today()
 
@@ -58,6 +59,8 @@ async def test_waitlist_walkthrough(gql: Any, token: Any, db: Any) -> None:
     assert again["data"]["waitlistJoin"]["userErrors"] == [{"code": "DUPLICATE", "field": ["input", "groupId"]}]
     other = await gql(ENTRY, {"e": entries[0]["id"]}, token=token("GUARDIAN", s2))
     assert other["data"]["node"] is None  # another family's entry is invisible
+    mine = await gql(MINE, {"c": gid("Certificate", c2)}, token=token("GUARDIAN", s2))
+    assert mine["data"]["node"]["waitlist"] == [{"id": entries[1]["id"], "position": 2, "state": "WAITING"}]
 
     # a seat frees (the provider refuses): nobody but the queue may take it, the pass offers it
     await gql(REFUSE, {"id": gid("Enrollment", first), "reason": "нет"}, token=provider_token(token))
