@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
     lsub.add_parser(
         "check",
-        help="check the ledger invariants (journal = balances, available >= 0, seats = live contracts,"
+        help="check the ledger invariants (journal = balances, available >= 0, seats = live contracts and offers,"
         " no available or reserved money in a closed period, no live contract on a revoked or frozen"
         " certificate); non-zero exit on violation",
         description="Check the ledger invariants; exit 1 on any violation.",
