@@ -282,3 +282,42 @@ async def test_waiting_for_the_draw_can_be_withdrawn_and_ends_with_its_period(gq
     await _shift(world, timedelta(minutes=-11), timedelta(seconds=-1))
     result = await transaction(db, lambda c: draw.run_draw(c, world.group_id))
     assert result is not None and result.entrants == 0 and result.winners == 0
+
+
+async def test_applications_racing_the_end_of_the_window_are_drawn_or_served_after(db: Any) -> None:
+    """Applications keep arriving while the window ends and draws run from several connections: each
+    one is either in the draw or served after it; none is left waiting for a draw that has happened,
+    no seat is oversold, the draw verifies."""
+    world, certs = await families(db, 24, capacity=6)
+    await _open_at(world, datetime.now(UTC) + timedelta(hours=1))
+    await _shift(world, timedelta(minutes=-1), timedelta(seconds=1))
+
+    async def apply_late(n: int, subject: str, cert: int) -> str:
+        await asyncio.sleep(n * 0.08)  # spread over the window's last second and after it
+        try:
+            await transaction(
+                db, lambda c: create(c, Actor.guardian(subject), cert, world.group_id, f"r{n}", datetime.now().date())
+            )
+        except DomainError as exc:
+            return exc.problems[0].code.value
+        return "OK"
+
+    async def draws() -> int:
+        done = 0
+        for _ in range(12):
+            await asyncio.sleep(0.2)
+            done += (await transaction(db, lambda c: draw.run_draw(c, world.group_id))) is not None
+        return done
+
+    *outcomes, drawn_here, drawn_there = await asyncio.gather(
+        *(apply_late(n, s, c) for n, (s, c) in enumerate(certs)), draws(), draws()
+    )
+    await transaction(db, lambda c: draw.run_draw(c, world.group_id))
+    async with db.connect() as c:
+        statuses = Counter(r[0] for r in await c.execute(text("SELECT status FROM enrollments")))
+        taken = (await c.execute(text("SELECT seats_taken FROM groups WHERE id = :g"), {"g": world.group_id})).scalar()
+        v = await draw.verify(c, world.group_id)
+    assert v.ok and statuses["PENDING_DRAW"] == 0
+    assert taken == statuses["REQUESTED"] <= 6
+    assert set(outcomes) <= {"OK", "GROUP_FULL"} and outcomes.count("OK") == statuses["REQUESTED"] + statuses["EXPIRED"]
+    assert drawn_here + drawn_there <= 1

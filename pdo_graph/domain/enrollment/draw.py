@@ -16,10 +16,12 @@ makes every order of the entrants equally likely as long as the seed is unpredic
 published hash keeps the operator from choosing the seed after seeing the applications.
 ``pdo-graph draw verify GROUP_ID`` recomputes it (:func:`verify`).
 
-Exactly once across processes: the draw holds the group row ``FOR UPDATE`` and re-reads
-``drawn_at`` under it. A window application holds the group row ``FOR KEY SHARE`` (as its insert's
-foreign key would) and reads the draw's state after the lock, so an application is either in the
-draw or sees it done.
+Exactly once across processes: the draw holds the group's ``group_draws`` row ``FOR UPDATE`` and
+re-reads ``drawn_at`` under it. A window application reads that row ``FOR KEY SHARE`` (a locking
+read returns its newest version, after waiting for a draw in progress) and holds it until it
+commits, so an application is either in the draw or sees it done. Locks: the periods (shared),
+the certificate, the draw row, then the group row (a window application's insert takes it
+``FOR KEY SHARE`` through its foreign key; the draw ``FOR NO KEY UPDATE``), enrollments, balances.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ async def quote_problems(conn: AsyncConnection, group_id: int) -> list[Problem]:
 
 async def admit(conn: AsyncConnection, group_id: int) -> Phase:
     """Where an application to the group goes now: FIRST_COME (a seat, as usual) or WINDOW (it waits
-    for the draw; the group row is held ``FOR KEY SHARE`` until the commit). Refuses NOT_YET with
+    for the draw; the draw row is held ``FOR KEY SHARE`` until the commit). Refuses NOT_YET with
     NOT_OPEN_YET; a DUE draw is run here first (then FIRST_COME)."""
     o = await opening(conn, group_id)
     phase = o.phase
@@ -130,12 +132,23 @@ async def admit(conn: AsyncConnection, group_id: int) -> Phase:
         await run_draw(conn, group_id)
         return Phase.FIRST_COME
     if phase is Phase.WINDOW:
-        await conn.execute(text("SELECT 1 FROM groups WHERE id = :g FOR KEY SHARE"), {"g": group_id})
-        again = await opening(conn, group_id)  # a new statement: sees a draw that committed meanwhile
-        if again.phase is Phase.DUE:  # the window ended while waiting for the lock
+        # the draw's row, shared until the commit: a draw waits for this application, or has committed
+        # and is seen here (a locking read returns the row's newest version)
+        state = (
+            await conn.execute(
+                text(
+                    "SELECT drawn_at IS NULL AS undrawn, now() < window_ends_at AS open FROM group_draws"
+                    " WHERE group_id = :g FOR KEY SHARE"
+                ),
+                {"g": group_id},
+            )
+        ).one()
+        if not state.undrawn:
+            return Phase.FIRST_COME
+        if not state.open:  # the window ended while waiting for the lock
             await run_draw(conn, group_id)
             return Phase.FIRST_COME
-        return again.phase
+        return Phase.WINDOW
     return phase
 
 
@@ -180,19 +193,15 @@ class DrawResult:
 async def run_draw(conn: AsyncConnection, group_id: int) -> DrawResult | None:
     """Draw the group's seats if its window has ended and it is not drawn; None otherwise.
 
-    Locks: the entrants' periods (shared), the group row (FOR UPDATE: no window application is in
-    flight, no second draw), the entrants' rows (sorted), then balances in certificate order.
+    Locks: the entrants' periods (shared), the draw row (FOR UPDATE: no window application is in
+    flight, no second draw), the group row, the entrants' rows (sorted), then balances in
+    certificate order.
     """
     periods = await conn.execute(
         text("SELECT DISTINCT period_id FROM enrollments WHERE group_id = :g AND status = 'PENDING_DRAW'"),
         {"g": group_id},
     )
     await lock_shared(conn, [int(r.period_id) for r in periods])
-    group = (
-        await conn.execute(
-            text("SELECT capacity, seats_taken, name FROM groups WHERE id = :g FOR UPDATE"), {"g": group_id}
-        )
-    ).one()
     state = (
         await conn.execute(
             text(
@@ -203,6 +212,11 @@ async def run_draw(conn: AsyncConnection, group_id: int) -> DrawResult | None:
     ).first()
     if state is None or state.drawn_at is not None or not state.due:
         return None
+    group = (
+        await conn.execute(
+            text("SELECT capacity, seats_taken, name FROM groups WHERE id = :g FOR NO KEY UPDATE"), {"g": group_id}
+        )
+    ).one()
     rows = (
         await conn.execute(
             text(
