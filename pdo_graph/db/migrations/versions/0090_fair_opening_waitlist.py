@@ -102,7 +102,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("waitlist_entries")
     op.execute("DROP SEQUENCE waitlist_queue_seq")
-    op.execute("UPDATE enrollments SET status = 'EXPIRED' WHERE status = 'PENDING_DRAW'")
+    # an application waiting for a draw holds a reserve: the draw (or a withdrawal) must settle it first
+    op.execute(
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM enrollments WHERE status = 'PENDING_DRAW') THEN"
+        " RAISE EXCEPTION 'applications wait for a draw (PENDING_DRAW): run pdo-graph draw run first'; END IF; END $$"
+    )
     op.drop_index("ix_enrollments_pending_draw", "enrollments")
     op.drop_index("uq_enrollments_live", "enrollments")
     op.create_index("uq_enrollments_live", "enrollments", ["child_id", "group_id"], unique=True,
