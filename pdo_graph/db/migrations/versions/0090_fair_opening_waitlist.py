@@ -36,7 +36,7 @@ def _statuses(names: tuple[str, ...]) -> str:
 def upgrade() -> None:
     op.add_column("groups", sa.Column("enrollment_opens_at", sa.DateTime(timezone=True)))
     op.add_column("groups", sa.Column("fair_window_minutes", sa.Integer, nullable=False, server_default="10"))
-    op.create_check_constraint("ck_groups_fair_window", "groups", "fair_window_minutes BETWEEN 0 AND 1440")
+    op.create_check_constraint(op.f("ck_groups_fair_window"), "groups", "fair_window_minutes BETWEEN 0 AND 1440")
     op.create_table(
         "group_draws",
         sa.Column("group_id", sa.BigInteger, sa.ForeignKey("groups.id", name="fk_group_draws_group_id_groups"),
@@ -54,7 +54,7 @@ def upgrade() -> None:
     op.create_index("ix_group_draws_due", "group_draws", ["window_ends_at"], postgresql_where=sa.text("drawn_at IS NULL"))
 
     op.drop_constraint("ck_enrollments_status", "enrollments")
-    op.create_check_constraint("ck_enrollments_status", "enrollments", _statuses(STATUSES))
+    op.create_check_constraint(op.f("ck_enrollments_status"), "enrollments", _statuses(STATUSES))
     op.drop_index("uq_enrollments_live", "enrollments")
     op.create_index("uq_enrollments_live", "enrollments", ["child_id", "group_id"], unique=True,
                     postgresql_where=sa.text(LIVE))
@@ -85,10 +85,10 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("id", name="pk_waitlist_entries"),
         sa.CheckConstraint(
-            "state IN ('WAITING','OFFERED','ACCEPTED','DECLINED','LAPSED','LEFT')", name="ck_waitlist_entries_state"
+            "state IN ('WAITING','OFFERED','ACCEPTED','DECLINED','LAPSED','LEFT')", name=op.f("ck_waitlist_entries_state")
         ),
-        sa.CheckConstraint("source IN ('JOIN','DRAW')", name="ck_waitlist_entries_source"),
-        sa.CheckConstraint("(state = 'OFFERED') <= (offer_expires_at IS NOT NULL)", name="ck_waitlist_entries_offer"),
+        sa.CheckConstraint("source IN ('JOIN','DRAW')", name=op.f("ck_waitlist_entries_source")),
+        sa.CheckConstraint("(state = 'OFFERED') <= (offer_expires_at IS NOT NULL)", name=op.f("ck_waitlist_entries_offer")),
     )
     op.create_index("uq_waitlist_entries_live", "waitlist_entries", ["child_id", "group_id"], unique=True,
                     postgresql_where=sa.text("state IN ('WAITING','OFFERED')"))
@@ -112,7 +112,7 @@ def downgrade() -> None:
     op.create_index("uq_enrollments_live", "enrollments", ["child_id", "group_id"], unique=True,
                     postgresql_where=sa.text(OLD_LIVE))
     op.drop_constraint("ck_enrollments_status", "enrollments")
-    op.create_check_constraint("ck_enrollments_status", "enrollments", _statuses(OLD_STATUSES))
+    op.create_check_constraint(op.f("ck_enrollments_status"), "enrollments", _statuses(OLD_STATUSES))
     op.drop_table("group_draws")
     op.drop_constraint("ck_groups_fair_window", "groups")
     op.drop_column("groups", "fair_window_minutes")
