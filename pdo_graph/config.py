@@ -88,6 +88,7 @@ class Settings:
     ws_ping_seconds: float = 30.0  # a silent client is pinged after this; closed after as long again
     enrollment_expiry_days: int = 5
     waitlist_offer_hours: int = 48  # how long a waitlist offer holds its seat
+    time_zone: str = "Europe/Moscow"  # municipalities' days (a municipality may name its own zone)
     background_jobs: bool = True
     sync_background: bool = False
     sync_poll_seconds: float = 30.0
@@ -354,6 +355,17 @@ class Var:
         return repr(raw if len(raw) <= 80 else raw[:77] + "...")
 
 
+def _time_zone(raw: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Bad("an IANA time zone such as Europe/Moscow or Asia/Yekaterinburg") from None
+    return name
+
+
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
@@ -387,6 +399,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_WS_MAX_MESSAGE_BYTES", "ws_max_message_bytes", _int_range(1024, 16 * 1024 * 1024, "a number of bytes")),
     Var("PDO_WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_seconds", _decimal(0.1, 600)),
     Var("PDO_WS_PING_SECONDS", "ws_ping_seconds", _decimal(0.1, 3600)),
+    Var("PDO_TIME_ZONE", "time_zone", _time_zone),
     Var("PDO_ENROLLMENT_EXPIRY_DAYS", "enrollment_expiry_days", _int_range(1, 365, "a number of days")),
     Var("PDO_WAITLIST_OFFER_HOURS", "waitlist_offer_hours", _int_range(1, 24 * 30, "a number of hours")),
     Var("PDO_BACKGROUND_JOBS", "background_jobs", _bool),

@@ -36,6 +36,7 @@ from pdo_graph.resolvers.node import NODE_TYPES, NodeQuery
 from pdo_graph.resolvers.periods import PeriodsMutation, PeriodsQuery
 from pdo_graph.resolvers.push import PushMutation
 from pdo_graph.resolvers.reviews import ReviewsMutation, ReviewsQuery
+from pdo_graph.resolvers.settlement import SettlementMutation, SettlementQuery
 from pdo_graph.resolvers.sources import SourcesMutation, SourcesQuery
 from pdo_graph.resolvers.sync import SyncMutation
 from pdo_graph.resolvers.waitlist import WaitlistMutation, WaitlistQuery
@@ -54,6 +55,7 @@ QUERY_TYPES: list[type] = [
     WaitlistQuery,
     ReviewsQuery,
     SourcesQuery,
+    SettlementQuery,
 ]
 MUTATION_TYPES: list[type] = [
     FamilyMutation,
@@ -65,6 +67,7 @@ MUTATION_TYPES: list[type] = [
     SourcesMutation,
     SyncMutation,
     PushMutation,
+    SettlementMutation,
 ]
 SUBSCRIPTION_TYPES: list[type] = [LiveSubscription]
 

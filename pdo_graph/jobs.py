@@ -1,5 +1,6 @@
 """Background jobs of the server: expiring stale applications and certificates, completing ended groups
-(housekeeping, every few minutes), refreshing the analysts' aggregates (every
+(housekeeping, every few minutes), closing the funding periods whose ``endsOn`` has passed
+(``close_due_periods``, with housekeeping), refreshing the analysts' aggregates (every
 ``PDO_ANALYTICS_REFRESH_MINUTES``). Each job is one pass that the CLI can run too; the server runs
 the passes periodically."""
 
@@ -10,11 +11,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import date
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from pdo_graph import clock
 from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
-from pdo_graph.domain import certificates, enrollment
+from pdo_graph.domain import certificates, enrollment, periods
+from pdo_graph.domain.access import Actor, Role
 from pdo_graph.domain.analytics import refresh
 from pdo_graph.domain.enrollment import draw, waitlist
 
@@ -49,6 +53,41 @@ async def run_draws_and_offers(engine: AsyncEngine, settings: Settings) -> dict[
     }
 
 
+PERIOD_JOB = Actor(Role.OPERATOR, "system:periods")  # the job acts as the operator of each period's municipality
+
+
+async def close_due_periods(engine: AsyncEngine, settings: Settings, today: date | None = None) -> dict[str, int]:
+    """Close every open period whose ``endsOn`` has passed in its municipality's time zone
+    (``municipalities.time_zone``, else ``PDO_TIME_ZONE``); ``today`` (tests, the simulated year)
+    overrides the clock for every municipality.
+
+    One transaction per period; safe from many processes at once: the close takes the period's gate
+    and row exclusively and re-reads its status, so a period closed meanwhile (by another process
+    or by the operator) is skipped, and each period closes exactly once.
+    """
+
+    def today_of(zone: str | None) -> date:
+        return today if today is not None else clock.today(zone or settings.time_zone)
+
+    due = await transaction(engine, lambda c: periods.due_periods(c, today_of))
+    closed = expired = carried = 0
+    for period_id in due:
+
+        async def one(conn: AsyncConnection, period_id: int = period_id) -> periods.CloseResult | None:
+            municipality = (
+                await conn.execute(text("SELECT municipality FROM funding_periods WHERE id = :p"), {"p": period_id})
+            ).scalar_one()
+            actor = Actor(Role.OPERATOR, PERIOD_JOB.subject, str(municipality))
+            return await periods.close_if_open(conn, actor, period_id)
+
+        result = await transaction(engine, one)
+        if result is not None:
+            closed += 1
+            expired += result.expired
+            carried += result.carried
+    return {"periods_closed": closed, "expired": expired, "carried": carried}
+
+
 async def refresh_analytics(
     engine: AsyncEngine, settings: Settings, progress: Callable[[str], None] | None = None
 ) -> refresh.Refreshed | None:
@@ -58,9 +97,12 @@ async def refresh_analytics(
 
 
 async def _housekeeping(engine: AsyncEngine, settings: Settings) -> None:
-    result = await run_housekeeping(engine, settings, date.today())
+    result = await run_housekeeping(engine, settings, clock.today(settings.time_zone))
     if any(result.values()):
         log.info("housekeeping %s", result)
+    closed = await close_due_periods(engine, settings)
+    if closed["periods_closed"]:
+        log.info("periods closed %s", closed)
 
 
 async def _draws_and_offers(engine: AsyncEngine, settings: Settings) -> None:

@@ -120,8 +120,4 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "plan_size": ("В плане от {min} до {max} групп", "A plan holds {min} to {max} groups"),
     "plan_repeated": ("Группа указана в плане дважды", "The group appears twice in the plan"),
-    "quote_changed": (
-        "Сумма доплаты семьи изменилась: {actual} ₽ вместо подтверждённых {expected} ₽; пересчитайте",
-        "The family's share has changed: {actual} RUB instead of the confirmed {expected} RUB; quote again",
-    ),
 }

@@ -51,6 +51,10 @@ LIST_WEIGHTS: dict[tuple[str, str], int] = {
     ("Plan", "items"): 20,  # groups of a plan (domain.enrollment.plan.MAX_GROUPS)
     ("PlanItem", "monthly"): 36,
     ("EnrollmentCreateManyPayload", "enrollments"): 20,
+    ("Certificate", "balances"): 20,  # a period a year: years of a childhood
+    ("Query", "settlementStatements"): 50,  # the cost assumes a page of a month's statements
+    ("SettlementStatement", "lines"): 100,  # the cost assumes a statement of a hundred contracts
+    ("ContractsProlongPayload", "prolonged"): 500,
 }
 SMALL_LISTS = frozenset({"userErrors", "field"})
 """Lists of a refusal (user errors and their paths): a handful of items, multiplier 1."""

@@ -20,6 +20,7 @@ from pdo_graph.schema import (
     notifications,
     periods,
     reviews,
+    settlement,
     sources,
     sync,
     waitlist,
@@ -38,6 +39,7 @@ NODES: dict[str, type[Node]] = {
     **sync.NODES,
     **notifications.NODES,
     **waitlist.NODES,
+    **settlement.NODES,
 }
 NODE_TYPES: list[type] = list(NODES.values())
 PUBLIC_NODE_TYPES = frozenset(name for name, node_type in NODES.items() if node_type.public)

@@ -8,6 +8,8 @@ contract (accept, refuse, cancel, bulk endings), ``provision`` charges it month 
 opening (PENDING_DRAW inside its window, the verifiable draw at its end), ``waitlist`` the queue of
 a full group and its offers, ``plan`` several groups quoted and applied for together, ``notices``
 the notifications they write.
+``housekeeping`` expires and completes, ``reviews`` rates the program, ``prolong`` carries contracts
+into the next period, ``consent`` holds the one rule of the family's confirmed share (QUOTE_CHANGED).
 
 Problems carry the area's field names (``["certificateId"]``, ``["items", "3", "completeness"]``);
 resolvers put them under the argument they concern.
@@ -39,6 +41,7 @@ COMPLETED``. ``decided_at`` is when the provider accepted or refused, so "was ev
 """
 
 from pdo_graph.domain.enrollment.apply import Quote, create, quote
+from pdo_graph.domain.enrollment.consent import consent, require_family_share
 from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
 from pdo_graph.domain.enrollment.housekeeping import (
     complete_finished_groups,
@@ -56,6 +59,7 @@ from pdo_graph.domain.enrollment.lifecycle import (
     end_period_contracts,
     refuse,
 )
+from pdo_graph.domain.enrollment.prolong import prolong
 from pdo_graph.domain.enrollment.provision import (
     ProvisionLine,
     ProvisionResult,
@@ -99,6 +103,7 @@ __all__ = [
     "completes",
     "completion_due",
     "compute_terms",
+    "consent",
     "contract_price",
     "contract_span",
     "create",
@@ -110,11 +115,13 @@ __all__ = [
     "month_index",
     "monthly_plan",
     "municipality_settlements",
+    "prolong",
     "provision_amounts",
     "quote",
     "refuse",
     "report_provision",
     "request_hash",
+    "require_family_share",
     "review",
     "settlement",
 ]

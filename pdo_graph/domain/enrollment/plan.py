@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.domain.access import Actor, can_read_family, require_guardian
 from pdo_graph.domain.enrollment import apply, draw
+from pdo_graph.domain.enrollment.consent import require_family_share
 from pdo_graph.domain.enrollment.eligibility import assess, load_facts
 from pdo_graph.domain.enrollment.lifecycle import CERTIFICATE
 from pdo_graph.domain.enrollment.terms import Terms
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
-from pdo_graph.domain.money import format_amount
 
 MAX_GROUPS = 20
 GROUPS = ["groupIds"]
@@ -158,19 +158,17 @@ async def create_many(
 
 async def confirm_family_share(conn: AsyncConnection, enrollment_ids: list[int], expected: int | None) -> None:
     """QUOTE_CHANGED (the transaction rolls back) when the family's recomputed share of these
-    enrollments differs from the one it confirmed; nothing to check without a confirmation."""
+    enrollments differs from the one it confirmed (``consent.require_family_share``, the one rule);
+    nothing to check without a confirmation."""
     if expected is None:
         return
-    actual = (
+    total = (
         await conn.execute(
-            text("SELECT coalesce(sum(from_family), 0) FROM enrollments WHERE id = ANY(:ids)"), {"ids": enrollment_ids}
+            text(
+                "SELECT coalesce(sum(price), 0) AS price, coalesce(sum(from_certificate), 0) AS fc,"
+                " coalesce(sum(from_family), 0) AS ff FROM enrollments WHERE id = ANY(:ids)"
+            ),
+            {"ids": enrollment_ids},
         )
-    ).scalar_one()
-    if int(actual) != expected:
-        raise DomainError.of(
-            ErrorCode.QUOTE_CHANGED,
-            "quote_changed",
-            ["expectedFromFamily"],
-            expected=format_amount(expected),
-            actual=format_amount(int(actual)),
-        )
+    ).one()
+    require_family_share(expected, int(total.price), int(total.fc), int(total.ff))

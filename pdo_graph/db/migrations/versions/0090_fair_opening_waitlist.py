@@ -1,7 +1,7 @@
 """fair opening and waitlist: a group's opening minute and its draw; the waitlist with offers
 
 Revision ID: 0090
-Revises: 0041
+Revises: 0050
 Create Date: 2026-12-01 18:00:00
 
 - groups.enrollment_opens_at, groups.fair_window_minutes: applications before the opening are
@@ -19,14 +19,14 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0090"
-down_revision = "0041"
+down_revision = "0050"
 branch_labels = None
 depends_on = None
 
-STATUSES = ("PENDING_DRAW", "REQUESTED", "ACTIVE", "REFUSED", "EXPIRED", "TERMINATED", "COMPLETED")
-OLD_STATUSES = ("REQUESTED", "ACTIVE", "REFUSED", "EXPIRED", "TERMINATED", "COMPLETED")
-LIVE = "status IN ('PENDING_DRAW','REQUESTED','ACTIVE')"
-OLD_LIVE = "status IN ('REQUESTED','ACTIVE')"
+STATUSES = ("PENDING_DRAW", "REQUESTED", "ACTIVE", "REFUSED", "EXPIRED", "TERMINATED", "COMPLETED", "AWAITING_CONSENT")
+OLD_STATUSES = ("REQUESTED", "ACTIVE", "REFUSED", "EXPIRED", "TERMINATED", "COMPLETED", "AWAITING_CONSENT")
+LIVE = "status IN ('PENDING_DRAW','REQUESTED','ACTIVE','AWAITING_CONSENT')"
+OLD_LIVE = "status IN ('REQUESTED','ACTIVE','AWAITING_CONSENT')"
 
 
 def _statuses(names: tuple[str, ...]) -> str:
