@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
 TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
-.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync bench-dashboard bench-live bench-analytics bench-close-gate clean
+.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-fair bench-sync bench-dashboard bench-live bench-analytics bench-close-gate clean
 
 # pip's own output goes to $(VENV)/install.log; on failure its end is shown.
 $(STAMP): pyproject.toml
@@ -57,6 +57,9 @@ bench-search: install
 
 bench-rush: install
 	$(PY) bench/rush.py
+
+bench-fair: install
+	$(PY) bench/fair_opening.py
 
 bench-sync: install node
 	$(PY) bench/sync.py

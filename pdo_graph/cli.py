@@ -1,5 +1,5 @@
 """``pdo-graph``: serve, migrate, demo-data, dev-token, ledger check, export-schema, housekeeping, notices,
-analytics refresh, sync.
+draw verify / run, analytics refresh, sync.
 
 Every command validates the settings first (each mistake one line naming its variable) and ends
 with one of the exit codes of ``pdo_graph.config`` (README "Exit codes")."""
@@ -174,6 +174,44 @@ def cmd_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
     result = asyncio.run(_with_db(settings, run))
     print(", ".join(f"{k}={v}" for k, v in result.items()))
     return EXIT_OK
+
+
+def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.domain.enrollment import draw
+    from pdo_graph.ids import decode_pk
+    from pdo_graph.jobs import run_draws_and_offers
+
+    if args.draw_command == "run":
+        result = asyncio.run(_with_db(settings, lambda db: run_draws_and_offers(db.engine, settings)))
+        print(", ".join(f"{k}={v}" for k, v in result.items()))
+        return EXIT_OK
+    group_id = int(args.group) if args.group.isdigit() else decode_pk(args.group, "Group")
+    if group_id is None:
+        print(f"not a group id: {args.group!r} (the Group's global ID or its number)", file=sys.stderr)
+        return EXIT_SETTINGS
+
+    async def run(db: Database) -> draw.Verification:
+        async with db.engine.connect() as conn:
+            return await draw.verify(conn, group_id)
+
+    v = asyncio.run(_with_db(settings, run))
+    if not v.drawn:
+        print(f"group {group_id}: not drawn yet (seed hash {v.seed_hash or '-'})")
+        return EXIT_FAILED
+    print(f"group {group_id}: {v.entrants} application(s), {v.seats} seat(s) drawn")
+    print(f"seed {v.seed}")
+    print(f"sha256(seed) = published hash {v.seed_hash}: {'yes' if v.seed_matches_hash else 'NO'}")
+    print(
+        f"order recomputed from the seed and the application ids = recorded order: {'yes' if v.order_matches else 'NO'}"
+    )
+    print(
+        f"seats went to the first {v.seats} of the order, the rest to the waitlist: {'yes' if v.outcome_matches else 'NO'}"
+    )
+    if args.order:
+        for n, eid in enumerate(v.order, 1):
+            print(f"{n}\t{eid}\t{draw.ticket(v.seed or '', eid)}")
+    print("draw verified" if v.ok else "draw NOT verified")
+    return EXIT_OK if v.ok else EXIT_FAILED
 
 
 def cmd_demo_year(args: argparse.Namespace, settings: Settings) -> int:
@@ -372,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
     lsub.add_parser(
         "check",
-        help="check the ledger invariants (journal = balances, available >= 0, seats = live contracts,"
+        help="check the ledger invariants (journal = balances, available >= 0, seats = live contracts and offers,"
         " no available or reserved money in a closed period, no live contract in a closed period or on a"
         " revoked or frozen certificate, carried money = carry-overs, issued statements = the ledger's"
         " charges); non-zero exit on violation",
@@ -396,6 +434,23 @@ def build_parser() -> argparse.ArgumentParser:
     esub.add_parser(
         "complete", help="complete contracts of ended groups", description="Complete contracts of ended groups."
     ).set_defaults(func=cmd_enrollments)
+    p = command("draw", "the fair opening's draws")
+    dsub = p.add_subparsers(dest="draw_command", required=True, metavar="COMMAND")
+    v = dsub.add_parser(
+        "verify",
+        help="recompute a group's draw from its published seed and application ids; exit 1 unless it matches",
+        description="Recompute a group's draw: sha256(seed) against the hash published before the window, the order"
+        " (ascending sha256(seed:application id)) against the recorded one, the seats against the order.",
+    )
+    v.add_argument("group", metavar="GROUP_ID", help="the Group's global ID (or its number)")
+    v.add_argument("--order", action="store_true", help="also print the drawn order: place, application id, ticket")
+    v.set_defaults(func=cmd_draw)
+    dsub.add_parser(
+        "run",
+        help="draw every group whose fair window has ended, lapse and make waitlist offers now (the server does it"
+        " every few seconds)",
+        description="Draw due groups; lapse unanswered waitlist offers; offer free seats to the queues.",
+    ).set_defaults(func=cmd_draw)
     command("assets", "fetch GraphiQL's files (pinned, integrity-checked) into $PDO_DATA_DIR/assets").set_defaults(
         func=cmd_assets
     )

@@ -89,6 +89,7 @@ class Settings:
     ws_init_timeout_seconds: float = 10.0  # from the WebSocket handshake to connection_init
     ws_ping_seconds: float = 30.0  # a silent client is pinged after this; closed after as long again
     enrollment_expiry_days: int = 5
+    waitlist_offer_hours: int = 48  # how long a waitlist offer holds its seat
     time_zone: str = "Europe/Moscow"  # municipalities' days (a municipality may name its own zone)
     pdf_font: Path = Path(DEFAULT_PDF_FONT)  # a Unicode TrueType font for contract PDFs (Cyrillic)
     background_jobs: bool = True
@@ -411,6 +412,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_TIME_ZONE", "time_zone", _time_zone),
     Var("PDO_ENROLLMENT_EXPIRY_DAYS", "enrollment_expiry_days", _int_range(1, 365, "a number of days")),
     Var("PDO_PDF_FONT", "pdf_font", _font_file),
+    Var("PDO_WAITLIST_OFFER_HOURS", "waitlist_offer_hours", _int_range(1, 24 * 30, "a number of hours")),
     Var("PDO_BACKGROUND_JOBS", "background_jobs", _bool),
     Var("PDO_SYNC_BACKGROUND", "sync_background", _bool),
     Var("PDO_SYNC_POLL_SECONDS", "sync_poll_seconds", _decimal(1, 86400)),

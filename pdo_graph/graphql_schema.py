@@ -40,6 +40,7 @@ from pdo_graph.resolvers.reviews import ReviewsMutation, ReviewsQuery
 from pdo_graph.resolvers.settlement import SettlementMutation, SettlementQuery
 from pdo_graph.resolvers.sources import SourcesMutation, SourcesQuery
 from pdo_graph.resolvers.sync import SyncMutation
+from pdo_graph.resolvers.waitlist import WaitlistMutation, WaitlistQuery
 from pdo_graph.schema import hygiene
 from pdo_graph.schema.base import SCALARS
 from pdo_graph.schema.context import Context
@@ -52,6 +53,7 @@ QUERY_TYPES: list[type] = [
     AuditQuery,
     NavigatorQuery,
     EnrollmentQuery,
+    WaitlistQuery,
     ReviewsQuery,
     SourcesQuery,
     SettlementQuery,
@@ -61,6 +63,7 @@ MUTATION_TYPES: list[type] = [
     PeriodsMutation,
     CatalogMutation,
     EnrollmentMutation,
+    WaitlistMutation,
     ReviewsMutation,
     SourcesMutation,
     SyncMutation,

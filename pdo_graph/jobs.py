@@ -21,6 +21,7 @@ from pdo_graph.db.session import transaction
 from pdo_graph.domain import certificates, enrollment, notifications, outbox, periods
 from pdo_graph.domain.access import Actor, Role
 from pdo_graph.domain.analytics import refresh
+from pdo_graph.domain.enrollment import draw, waitlist
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ JOB_INTERVAL_SECONDS = 300
 NOTICES_INTERVAL_SECONDS = 3600
 DELIVERY_INTERVAL_SECONDS = 60
 APPLICATION_WARNING = timedelta(days=1)  # providers hear of an unanswered application a day before it expires
+FAIR_INTERVAL_SECONDS = 10  # draws at the end of fair windows, waitlist offers and their lapses
 
 
 async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
@@ -39,6 +41,19 @@ async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date)
         "certificates_expired": expired_certificates,
         "applications_expired": expired_applications,
         "enrollments_completed": completed,
+    }
+
+
+async def run_draws_and_offers(engine: AsyncEngine, settings: Settings) -> dict[str, int]:
+    """One pass: draw the seats of every group whose fair window has ended, lapse unanswered waitlist
+    offers, offer free seats to the queues. Safe to run from many processes at once."""
+    drawn = await draw.run_due_draws(engine)
+    offers = await waitlist.run_offers(engine, settings.waitlist_offer_hours)
+    return {
+        "groups_drawn": len(drawn),
+        "seats_drawn": sum(d.winners for d in drawn),
+        "offers_lapsed": offers.lapsed,
+        "offers_made": offers.offered,
     }
 
 
@@ -125,6 +140,12 @@ async def _delivery(engine: AsyncEngine, adapter: outbox.Adapter) -> None:
         log.info("notifications delivered %s, failed %s", done.delivered, done.failed)
 
 
+async def _draws_and_offers(engine: AsyncEngine, settings: Settings) -> None:
+    result = await run_draws_and_offers(engine, settings)
+    if any(result.values()):
+        log.info("draws and offers %s", result)
+
+
 async def _analytics(engine: AsyncEngine, settings: Settings) -> None:
     done = await refresh_analytics(engine, settings)
     if done is not None:
@@ -175,6 +196,10 @@ def start_background_jobs(engine: AsyncEngine, settings: Settings) -> list[async
         asyncio.create_task(
             _every("notification delivery", DELIVERY_INTERVAL_SECONDS, lambda: _delivery(engine, adapter)),
             name="pdo-notification-delivery",
+        ),
+        asyncio.create_task(
+            _every("draws and offers", FAIR_INTERVAL_SECONDS, lambda: _draws_and_offers(engine, settings)),
+            name="pdo-draws-offers",
         ),
     ]
     if settings.analytics_refresh_minutes > 0:

@@ -333,11 +333,14 @@ groups = Table(
     Column("enrollment_open", Boolean, nullable=False, server_default="true"),
     Column("archived", Boolean, nullable=False, server_default="false"),
     Column("modified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("enrollment_opens_at", DateTime(timezone=True)),  # 0090: the fair opening minute
+    Column("fair_window_minutes", Integer, nullable=False, server_default="10"),
     _created(),
     CheckConstraint("ends_on >= starts_on", name="dates"),
     CheckConstraint("capacity >= 1", name="capacity"),
     CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="seats"),
     CheckConstraint("price >= 0", name="price"),
+    CheckConstraint("fair_window_minutes BETWEEN 0 AND 1440", name="fair_window"),
     UniqueConstraint("program_id", "external_id", name="uq_groups_program_external"),
     Index(
         "ix_groups_searchable",
@@ -350,7 +353,16 @@ groups = Table(
 
 # --- enrollment --------------------------------------------------------------------------------
 
-ENROLLMENT_STATUSES = ("REQUESTED", "ACTIVE", "REFUSED", "EXPIRED", "TERMINATED", "COMPLETED", "AWAITING_CONSENT")
+ENROLLMENT_STATUSES = (
+    "PENDING_DRAW",
+    "REQUESTED",
+    "ACTIVE",
+    "REFUSED",
+    "EXPIRED",
+    "TERMINATED",
+    "COMPLETED",
+    "AWAITING_CONSENT",
+)
 
 enrollments = Table(
     "enrollments",
@@ -391,9 +403,58 @@ enrollments = Table(
         "child_id",
         "group_id",
         unique=True,
-        postgresql_where=text("status IN ('REQUESTED','ACTIVE','AWAITING_CONSENT')"),
+        postgresql_where=text("status IN ('PENDING_DRAW','REQUESTED','ACTIVE','AWAITING_CONSENT')"),
     ),
+    Index("ix_enrollments_pending_draw", "group_id", postgresql_where=text("status = 'PENDING_DRAW'")),
     Index("ix_enrollments_requested", "created_at", postgresql_where=text("status = 'REQUESTED'")),
+)
+
+# 0090: a group's fair opening: the committed seed and, once drawn, the entrants and their order
+group_draws = Table(
+    "group_draws",
+    metadata,
+    Column("group_id", BigInteger, ForeignKey("groups.id"), primary_key=True),
+    Column("seed", Text, nullable=False),  # secret until drawn_at
+    Column("seed_hash", Text, nullable=False),  # sha256(seed), published before the window opens
+    Column("window_ends_at", DateTime(timezone=True), nullable=False),
+    Column("drawn_at", DateTime(timezone=True)),
+    Column("entrants", ARRAY(BigInteger)),  # the PENDING_DRAW application ids that took part
+    Column("drawn_order", ARRAY(BigInteger)),
+    Column("seats", Integer),  # how many of the drawn order won a seat
+    _created(),
+    Index("ix_group_draws_due", "window_ends_at", postgresql_where=text("drawn_at IS NULL")),
+)
+
+# 0090: the waitlist of full groups; an OFFERED entry holds a seat until offer_expires_at
+WAITLIST_STATES = ("WAITING", "OFFERED", "ACCEPTED", "DECLINED", "LAPSED", "LEFT")
+waitlist_entries = Table(
+    "waitlist_entries",
+    metadata,
+    _id(),
+    Column("group_id", BigInteger, ForeignKey("groups.id"), nullable=False),
+    Column("certificate_id", BigInteger, ForeignKey("certificates.id"), nullable=False, index=True),
+    Column("child_id", BigInteger, ForeignKey("children.id"), nullable=False),
+    Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False),
+    Column("queue_no", BigInteger, nullable=False, server_default=text("nextval('waitlist_queue_seq')")),
+    Column("state", String(10), nullable=False, server_default="WAITING"),
+    Column("offered_at", DateTime(timezone=True)),
+    Column("offer_expires_at", DateTime(timezone=True)),
+    Column("enrollment_id", BigInteger, ForeignKey("enrollments.id")),
+    Column("source", String(8), nullable=False, server_default="JOIN"),  # JOIN | DRAW (lost the draw)
+    _created(),
+    Column("ended_at", DateTime(timezone=True)),
+    CheckConstraint(f"state IN ({', '.join(repr(s) for s in WAITLIST_STATES)})", name="state"),
+    CheckConstraint("source IN ('JOIN','DRAW')", name="source"),
+    CheckConstraint("(state = 'OFFERED') <= (offer_expires_at IS NOT NULL)", name="offer"),
+    Index(
+        "uq_waitlist_entries_live",
+        "child_id",
+        "group_id",
+        unique=True,
+        postgresql_where=text("state IN ('WAITING','OFFERED')"),
+    ),
+    Index("ix_waitlist_entries_queue", "group_id", "queue_no", postgresql_where=text("state = 'WAITING'")),
+    Index("ix_waitlist_entries_offers", "offer_expires_at", postgresql_where=text("state = 'OFFERED'")),
 )
 
 provision_reports = Table(

@@ -276,7 +276,8 @@ async def change_status(
     if target is CertificateStatus.FROZEN:
         running = await conn.execute(
             text(
-                "SELECT 1 FROM enrollments WHERE certificate_id = :id AND status IN ('REQUESTED','ACTIVE','AWAITING_CONSENT') LIMIT 1"
+                "SELECT 1 FROM enrollments WHERE certificate_id = :id"
+                " AND status IN ('PENDING_DRAW','REQUESTED','ACTIVE','AWAITING_CONSENT') LIMIT 1"
             ),
             {"id": certificate_id},
         )

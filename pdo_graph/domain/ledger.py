@@ -13,7 +13,8 @@ Each entry moves ``amount`` from one account of a certificate's period balance t
 Every entry updates ``balances`` in the same statement batch, so the projection always equals
 the journal; ``check_invariants`` proves it with one query, together with the rules that keep
 money where it may be: no available or reserved money in a closed period, no live contract on
-a revoked or frozen certificate, seats taken equal to live contracts.
+a revoked or frozen certificate, seats taken equal to live contracts plus the seats held by waitlist
+offers.
 """
 
 from __future__ import annotations
@@ -154,6 +155,71 @@ async def release(conn: AsyncConnection, entry: Entry) -> int:
     return entry.amount
 
 
+async def release_many(conn: AsyncConnection, entries: list[Entry]) -> None:
+    """Many RELEASE entries at once (a draw's losers): the balance rows locked in certificate order,
+    one guarded UPDATE of them and one INSERT of the entries. Entries of a closed period go through
+    :func:`release` one by one (they expire at once). The caller holds the periods ``FOR SHARE``."""
+    if any(e.kind is not Kind.RELEASE or e.amount <= 0 for e in entries):
+        raise ValueError("release_many posts positive RELEASE entries")
+    if not entries:
+        return
+    closed = {
+        int(r.id)
+        for r in await conn.execute(
+            text("SELECT id FROM funding_periods WHERE id = ANY(:p) AND status = 'CLOSED'"),
+            {"p": sorted({e.period_id for e in entries})},
+        )
+    }
+    for e in (e for e in entries if e.period_id in closed):
+        await release(conn, e)
+    entries = [e for e in entries if e.period_id not in closed]
+    if not entries:
+        return
+    columns = {
+        "c": [e.certificate_id for e in entries],
+        "p": [e.period_id for e in entries],
+        "a": [e.amount for e in entries],
+    }
+    keys = sorted({(e.certificate_id, e.period_id) for e in entries})
+    await conn.execute(
+        text(
+            "SELECT 1 FROM balances b JOIN unnest(CAST(:c AS bigint[]), CAST(:p AS bigint[])) AS k(c, p)"
+            " ON b.certificate_id = k.c AND b.period_id = k.p ORDER BY b.certificate_id, b.period_id"
+            " FOR NO KEY UPDATE OF b"
+        ),
+        {"c": [k[0] for k in keys], "p": [k[1] for k in keys]},
+    )
+    updated = await conn.execute(
+        text(
+            "UPDATE balances b SET reserved = b.reserved - x.a"
+            " FROM (SELECT c, p, sum(a) AS a FROM unnest(CAST(:c AS bigint[]), CAST(:p AS bigint[]),"
+            " CAST(:a AS bigint[])) AS t(c, p, a) GROUP BY c, p) x"
+            " WHERE b.certificate_id = x.c AND b.period_id = x.p AND b.reserved >= x.a RETURNING 1"
+        ),
+        columns,
+    )
+    if len(updated.all()) != len(keys):
+        raise InsufficientFunds(entries[0])
+    debit, credit = ACCOUNTS[Kind.RELEASE]
+    await conn.execute(
+        text(
+            "INSERT INTO ledger_entries (kind, certificate_id, period_id, enrollment_id, amount, debit_account,"
+            " credit_account, description, actor)"
+            " SELECT 'RELEASE', t.c, t.p, t.e, t.a, :debit, :credit, t.d, t.actor FROM unnest(CAST(:c AS bigint[]),"
+            " CAST(:p AS bigint[]), CAST(:e AS bigint[]), CAST(:a AS bigint[]), CAST(:d AS text[]),"
+            " CAST(:actors AS text[])) AS t(c, p, e, a, d, actor)"
+        ),
+        {
+            **columns,
+            "e": [e.enrollment_id for e in entries],
+            "d": [e.description for e in entries],
+            "actors": [e.actor for e in entries],
+            "debit": debit,
+            "credit": credit,
+        },
+    )
+
+
 INVARIANTS_SQL = """
 WITH sums AS (
     SELECT certificate_id, period_id,
@@ -182,11 +248,14 @@ UNION ALL
 SELECT 'unbalanced_entry', format('entry %s', id)
   FROM ledger_entries WHERE amount <= 0 OR debit_account = credit_account
 UNION ALL
-SELECT 'seats_mismatch', format('group %s: seats_taken %s, live enrollments %s', g.id, g.seats_taken, coalesce(e.n, 0))
+SELECT 'seats_mismatch', format('group %s: seats_taken %s, live enrollments %s, held offers %s', g.id,
+              g.seats_taken, coalesce(e.n, 0), coalesce(w.n, 0))
   FROM groups g
   LEFT JOIN (SELECT group_id, count(*) AS n FROM enrollments
               WHERE status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT') GROUP BY group_id) e ON e.group_id = g.id
- WHERE g.seats_taken <> coalesce(e.n, 0)
+  LEFT JOIN (SELECT group_id, count(*) AS n FROM waitlist_entries
+              WHERE state = 'OFFERED' GROUP BY group_id) w ON w.group_id = g.id
+ WHERE g.seats_taken <> coalesce(e.n, 0) + coalesce(w.n, 0)
 UNION ALL
 SELECT 'enrollment_reserve_mismatch', format('enrollment %s', e.id)
   FROM enrollments e
@@ -207,11 +276,11 @@ UNION ALL
 SELECT 'live_contract_on_inactive_certificate',
        format('enrollment %s (%s) on certificate %s (%s)', e.id, e.status, c.id, c.status)
   FROM enrollments e JOIN certificates c ON c.id = e.certificate_id
- WHERE e.status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT') AND c.status IN ('REVOKED', 'FROZEN')
+ WHERE e.status IN ('PENDING_DRAW', 'REQUESTED', 'ACTIVE', 'AWAITING_CONSENT') AND c.status IN ('REVOKED', 'FROZEN')
 UNION ALL
 SELECT 'live_contract_in_closed_period', format('enrollment %s (%s) in period %s', e.id, e.status, e.period_id)
   FROM enrollments e JOIN funding_periods p ON p.id = e.period_id
- WHERE p.status = 'CLOSED' AND e.status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')
+ WHERE p.status = 'CLOSED' AND e.status IN ('PENDING_DRAW', 'REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')
 UNION ALL
 SELECT 'carry_mismatch', format('certificate %s period %s: carried %s, carry-overs %s', b.certificate_id,
        b.period_id, b.carried, coalesce(c.amount, 0))

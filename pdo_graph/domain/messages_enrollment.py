@@ -93,4 +93,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Отзыв по этому договору уже оставлен",
         "This contract has already been reviewed",
     ),
+    # fair opening, waitlist, plans
+    "enrollment_not_open_yet": (
+        "Запись в группу ещё не открыта: она начнётся {opens_at}",
+        "Enrollment in the group has not opened yet: it opens at {opens_at}",
+    ),
+    "fair_window_range": (
+        "Окно равных шансов — от {min} до {max} минут",
+        "The fair window must be from {min} to {max} minutes",
+    ),
+    "fair_opening_past": (
+        "Время открытия записи должно быть в будущем",
+        "The enrollment opening must lie in the future",
+    ),
+    "fair_opening_passed": (
+        "Запись в группу уже открылась: время открытия менять нельзя",
+        "Enrollment in the group has already opened; its opening cannot change",
+    ),
+    "waitlist_offer_gone": (
+        "Предложение места истекло или уже недействительно",
+        "The offer has expired or is no longer valid",
+    ),
+    "waitlist_already": (
+        "Ребёнок уже стоит в листе ожидания этой группы",
+        "The child is already on this group's waitlist",
+    ),
+    "waitlist_group_not_full": (
+        "В группе есть свободные места: подайте заявку",
+        "The group has free seats: apply instead",
+    ),
+    "waitlist_transition": (
+        "Действие недоступно для места в очереди в состоянии {state}",
+        "Not possible for a waitlist entry in state {state}",
+    ),
+    "plan_size": ("В плане от {min} до {max} групп", "A plan holds {min} to {max} groups"),
+    "plan_repeated": ("Группа указана в плане дважды", "The group appears twice in the plan"),
 }

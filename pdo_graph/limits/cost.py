@@ -48,6 +48,10 @@ LIST_WEIGHTS: dict[tuple[str, str], int] = {
     ("CatalogSyncRun", "events"): 100,  # the first 100 are kept
     ("CatalogUpsertPayload", "results"): 500,  # items per call
     ("AuditEntry", "fields"): 5,  # the audited fields of a child
+    ("Certificate", "waitlist"): 20,  # live waitlist places of a certificate
+    ("Plan", "items"): 20,  # groups of a plan (domain.enrollment.plan.MAX_GROUPS)
+    ("PlanItem", "monthly"): 36,
+    ("EnrollmentCreateManyPayload", "enrollments"): 20,
     ("Certificate", "balances"): 20,  # a period a year: years of a childhood
     ("Query", "settlementStatements"): 50,  # the cost assumes a page of a month's statements
     ("SettlementStatement", "lines"): 100,  # the cost assumes a statement of a hundred contracts

@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from pdo_graph.domain import catalog
 from pdo_graph.domain.access import require_provider
+from pdo_graph.domain.enrollment import draw
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
 from pdo_graph.schema.base import Input
 from pdo_graph.schema.catalog import (
@@ -103,7 +104,13 @@ class CatalogMutation:
             field = ["programId"]
             program = pk_of(input.program_id, "Program", field)
             await catalog.own_program(c, ctx.actor, program, field)
-            return await catalog.create_group(c, program, data)
+            pk = await catalog.create_group(c, program, data)
+            if input.enrollment_opens_at is not None:
+                minutes = input.fair_window_minutes
+                await draw.schedule(
+                    c, pk, input.enrollment_opens_at, draw.DEFAULT_WINDOW_MINUTES if minutes is None else minutes
+                )
+            return pk
 
         pk, errors = await run_write(ctx, work, INPUT)
         return GroupPayload(group=None if pk is None else await Group.load(ctx, pk), user_errors=errors)

@@ -23,6 +23,7 @@ from pdo_graph.schema import (
     settlement,
     sources,
     sync,
+    waitlist,
 )
 from pdo_graph.schema.base import Node
 from pdo_graph.schema.context import Context
@@ -37,6 +38,7 @@ NODES: dict[str, type[Node]] = {
     **sources.NODES,
     **sync.NODES,
     **notifications.NODES,
+    **waitlist.NODES,
     **settlement.NODES,
 }
 NODE_TYPES: list[type] = list(NODES.values())

@@ -67,6 +67,8 @@ describe_values(
         "LIMIT_EXCEEDED": "Too many items in one call.",
         "QUOTE_CHANGED": "The family's share recomputed now differs from the one the family confirmed; the message"
         " carries the new figures.",
+        "NOT_OPEN_YET": "Before the group's enrollmentOpensAt.",
+        "OFFER_EXPIRED": "The waitlist offer has lapsed (or was answered already).",
     },
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,6 +22,7 @@ from pdo_graph.reads.catalog import (
     ProgramRow,
     ProviderRow,
 )
+from pdo_graph.reads.waitlist import GROUP_OPENING, OpeningRow
 from pdo_graph.schema.base import (
     After,
     Connection,
@@ -239,6 +240,46 @@ class Group(Node):
     def program(self, info: Info[Context, None]) -> Program:
         return related(info.context, PROGRAM, self.program_id, existing(Program.from_row))  # type: ignore[no-any-return]
 
+    async def _opening(self, info: Info[Context, None]) -> OpeningRow:
+        row = await info.context.loaders[GROUP_OPENING].load(self.pk)
+        assert row is not None
+        return row
+
+    @strawberry.field(
+        description="When enrollment opens (the fair opening minute); null: no opening, first come, first served."
+    )
+    async def enrollment_opens_at(self, info: Info[Context, None]) -> datetime | None:
+        return (await self._opening(info)).enrollment_opens_at
+
+    @strawberry.field(
+        description="The end of the fair window: applications until then wait as PENDING_DRAW and the seats are "
+        "drawn by lot at this time; after it, first come, first served."
+    )
+    async def fair_window_ends_at(self, info: Info[Context, None]) -> datetime | None:
+        return (await self._opening(info)).window_ends_at
+
+    @strawberry.field(
+        description="SHA-256 (hex) of the draw's seed, published before the window opens "
+        "(`pdo-graph draw verify` checks the revealed seed against it)."
+    )
+    async def draw_seed_hash(self, info: Info[Context, None]) -> str | None:
+        return (await self._opening(info)).seed_hash
+
+    @strawberry.field(
+        description="The draw's seed (hex), revealed once the seats are drawn; each application's ticket is "
+        "SHA-256(seed + ':' + application number), the seats go to the lowest tickets."
+    )
+    async def draw_seed(self, info: Info[Context, None]) -> str | None:
+        return (await self._opening(info)).seed
+
+    @strawberry.field(description="When the seats were drawn; null before.")
+    async def drawn_at(self, info: Info[Context, None]) -> datetime | None:
+        return (await self._opening(info)).drawn_at
+
+    @strawberry.field(description="How many wait in the group's queue (offers not counted).")
+    async def waitlist_length(self, info: Info[Context, None]) -> int:
+        return int((await self._opening(info)).waiting)
+
 
 # --- inputs and payloads of the catalog's upkeep ------------------------------------------------------
 
@@ -395,6 +436,14 @@ class GroupCreateInput:
     schedule: str | None = strawberry.field(default=None, description="Schedule as text.")
     external_id: str | None = strawberry.field(
         default=None, description="The provider's own id of the group (unique within the program)."
+    )
+    enrollment_opens_at: datetime | None = strawberry.field(
+        default=None,
+        description="A fair opening minute (in the future): applications before it are refused (NOT_OPEN_YET), "
+        "those within the fair window after it are drawn by lot.",
+    )
+    fair_window_minutes: int | None = strawberry.field(
+        default=None, description="Length of the fair window in minutes, 0..1440 (default 10)."
     )
 
     def data(self) -> catalog.GroupData:

@@ -52,6 +52,8 @@ strawberry.enum(Status, name="EnrollmentStatus", description="Status of an appli
 describe_values(
     Status,
     {
+        "PENDING_DRAW": "An application within a group's fair window: the amount is reserved, the seat is drawn "
+        "by lot when the window ends.",
         "AWAITING_CONSENT": "A prolonged contract whose family share changed: reserved, waiting for the guardian's"
         " consent (enrollmentConsent) to become ACTIVE.",
         "REQUESTED": "An application: the amount is reserved, the provider has not answered yet.",

@@ -37,6 +37,7 @@ from pdo_graph.reads.family import (
     ChildRow,
     TransactionRow,
 )
+from pdo_graph.reads.waitlist import WAITLIST_OF_CERTIFICATE
 from pdo_graph.schema.base import (
     After,
     Connection,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from pdo_graph.schema.enrollment import Enrollment
     from pdo_graph.schema.notifications import Notification
     from pdo_graph.schema.periods import FundingPeriod
+    from pdo_graph.schema.waitlist import WaitlistEntry
 
 strawberry.enum(CertificateStatus, description="Status of a certificate.")
 describe_values(
@@ -243,6 +245,15 @@ class Certificate(Node):
         row = await info.context.loaders[CHILD].load(self._child_id)
         assert row is not None
         return Child.from_row(row)
+
+    @strawberry.field(description="The certificate's live places in group waitlists (waiting or offered a seat).")
+    async def waitlist(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[WaitlistEntry, strawberry.lazy("pdo_graph.schema.waitlist")]]:
+        from pdo_graph.schema.waitlist import WaitlistEntry
+
+        rows = await info.context.loaders[WAITLIST_OF_CERTIFICATE].load(self.pk)
+        return [WaitlistEntry.from_row(r) for r in rows]
 
     @strawberry.field(description="Balance for the current period (zero when no period is open).")
     def balance(self, info: Info[Context, None]) -> Balance:

@@ -535,3 +535,35 @@ async def test_a_completed_subscription_sends_nothing_more_and_its_id_is_free(
     seen = await client.nexts(2)
     assert {k: v["groupSeats"]["capacity"] for k, v in seen.items()} == {"s": 12, "t": 12}
     await client.close()
+
+
+async def test_a_waitlist_offer_reaches_the_family_live(pair: Pair, db: AsyncEngine, token: Any) -> None:
+    """A seat freed through process A is offered by the periodic pass; the offered family, subscribed
+    on process B, gets the WAITLIST_OFFER notification, the other waiting family nothing yet."""
+    from pdo_graph.config import Settings
+    from pdo_graph.jobs import run_draws_and_offers
+
+    world = await make_world(db, families=3, capacity=1)
+    (holder, holder_cert), (first, first_cert), (second, second_cert) = world.families
+    enrollment = await enroll(pair.a, token, holder, holder_cert, world.group)
+    join = """mutation($c: ID!, $g: ID!) { waitlistJoin(input: {certificateId: $c, groupId: $g}) {
+      entry { id position } userErrors { code } } }"""
+    for subject, cert in ((first, first_cert), (second, second_cert)):
+        assert (await gql(pair.a, join, {"c": cert, "g": world.group}, token("GUARDIAN", subject)))["waitlistJoin"][
+            "userErrors"
+        ] == []
+    me = await LiveClient.start(pair.b.url, token("GUARDIAN", first))
+    other = await LiveClient.start(pair.b.url, token("GUARDIAN", second))
+    await me.subscribe("n", NOTIFICATIONS)
+    await other.subscribe("n", NOTIFICATIONS)
+    await following(me, db, first)
+    await following(other, db, second)
+    cancelled = await gql(pair.a, CANCEL, {"id": enrollment}, token("GUARDIAN", holder))
+    assert cancelled["enrollmentCancel"]["userErrors"] == []
+    assert (await run_draws_and_offers(db, Settings()))["offers_made"] == 1
+    offer = (await me.next("n"))["notificationAdded"]
+    assert offer["kind"] == "WAITLIST_OFFER" and offer["title"] == "Освободилось место в группе"
+    with pytest.raises(TimeoutError):
+        await other.message(wait=1.0)
+    await me.close()
+    await other.close()

@@ -30,6 +30,7 @@ OWNER_OF_NODE = {
     "CatalogSyncRun": "operator 01",
     "AuditEntry": "operator 01",
     "Notification": "guardian A",
+    "WaitlistEntry": "guardian A",
     "SettlementStatement": "operator 01",
 }
 
@@ -189,6 +190,18 @@ async def build_world(gql: Any, token: Any, db: Any) -> dict[str, Any]:
             )
         ).scalar_one()
     w["notification A"] = encode_id("Notification", notification)
+    async with db.begin() as conn:  # guardian A's place in the queue of group Y (as waitlistJoin writes it)
+        entry = (
+            await conn.execute(
+                text(
+                    "INSERT INTO waitlist_entries (group_id, certificate_id, child_id, guardian_id)"
+                    " SELECT :g, c.id, c.child_id, ch.guardian_id FROM certificates c JOIN children ch"
+                    " ON ch.id = c.child_id WHERE c.id = :c RETURNING id"
+                ),
+                {"g": decode_pk(w["group Y"], "Group"), "c": decode_pk(w["certificate A"], "Certificate")},
+            )
+        ).scalar_one()
+    w["waitlist A"] = encode_id("WaitlistEntry", entry)
     # the month's statement of payer 01 and provider X (a DRAFT, created with the report's charge)
     statements = await ok(
         gql, "query($m: Date!) { settlementStatements(month: $m) { id } }", {"m": w["month"]}, t["operator 01"]
@@ -212,6 +225,7 @@ NODE_IDS = {
     "Review": "review A",
     "AuditEntry": "audit A",
     "Notification": "notification A",
+    "WaitlistEntry": "waitlist A",
     "SettlementStatement": "statement A",
 }
 
@@ -372,6 +386,39 @@ def mutations(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], str | N
             "enrollment",
             set(),
         ),
+        "enrollmentCreateMany": (
+            "mutation($c: ID!, $g: ID!) { r: enrollmentCreateMany(input: {certificateId: $c, groupIds: [$g], "
+            'idempotencyKey: "attack"}) { enrollments { id } userErrors { code } } }',
+            {"c": w["certificate A"], "g": w["group Y"]},
+            "enrollments",
+            set(),
+        ),
+        "waitlistJoin": (
+            "mutation($c: ID!, $g: ID!) { r: waitlistJoin(input: {certificateId: $c, groupId: $g}) "
+            "{ entry { id } userErrors { code } } }",
+            {"c": w["certificate A"], "g": w["group X"]},
+            "entry",
+            set(),
+        ),
+        "waitlistLeave": (
+            "mutation($e: ID!) { r: waitlistLeave(input: {entryId: $e}) { entry { id } userErrors { code } } }",
+            {"e": w["waitlist A"]},
+            "entry",
+            set(),
+        ),
+        "waitlistOfferDecline": (
+            "mutation($e: ID!) { r: waitlistOfferDecline(input: {entryId: $e}) { entry { id } userErrors { code } } }",
+            {"e": w["waitlist A"]},
+            "entry",
+            set(),
+        ),
+        "waitlistOfferAccept": (
+            'mutation($e: ID!) { r: waitlistOfferAccept(input: {entryId: $e, idempotencyKey: "attack"}) '
+            "{ enrollment { id } userErrors { code } } }",
+            {"e": w["waitlist A"]},
+            "enrollment",
+            set(),
+        ),
         "certificateApplicationReject": (
             'mutation($id: ID!) { r: certificateApplicationReject(input: {applicationId: $id, reason: "Нет"}) '
             "{ application { id } userErrors { code } } }",
@@ -488,6 +535,12 @@ def queries(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], Any]]:
         q = body["data"]["quote"]
         return {e["code"] for e in q["userErrors"]} & DENIED != set() and q["fromCertificate"]["kopecks"] == 0
 
+    def plan_denied(body: dict[str, Any]) -> bool:
+        if body.get("errors"):
+            return all((e.get("extensions") or {}).get("code") in DENIED for e in body["errors"])
+        p = body["data"]["plan"]
+        return {e["code"] for e in p["userErrors"]} & DENIED != set() and p["items"] == []
+
     def viewer_has_nothing_of_a(body: dict[str, Any]) -> bool:
         v = body["data"]["viewer"]
         return all(c["id"] != w["child A"] for c in v["children"]) and (
@@ -531,6 +584,12 @@ def queries(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], Any]]:
             "query($c: ID!, $g: ID!) { quote(certificateId: $c, groupId: $g) { fromCertificate { kopecks } userErrors { code } } }",
             {"c": w["certificate A"], "g": w["group X"]},
             quote_denied,
+        ),
+        "plan": (
+            "query($c: ID!, $g: ID!) { plan(certificateId: $c, groupIds: [$g]) { fromCertificate { kopecks } "
+            "items { fromCertificate { kopecks } } userErrors { code } } }",
+            {"c": w["certificate A"], "g": w["group X"]},
+            plan_denied,
         ),
         "providerEnrollments": (
             "{ providerEnrollments(first: 10) { edges { node { id } } } }",

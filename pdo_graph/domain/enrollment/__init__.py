@@ -4,6 +4,10 @@ One rule, one place: ``terms`` is the money rule (pure); ``eligibility.assess`` 
 terms and the refusals from the facts of a certificate and a group; ``apply.quote`` shows them and
 ``apply.create`` redoes them inside the transaction after taking the locks. ``lifecycle`` moves a
 contract (accept, refuse, cancel, bulk endings), ``provision`` charges it month by month,
+``housekeeping`` expires and completes, ``reviews`` rates the program. ``draw`` is a group's fair
+opening (PENDING_DRAW inside its window, the verifiable draw at its end), ``waitlist`` the queue of
+a full group and its offers, ``plan`` several groups quoted and applied for together, ``notices``
+the notifications they write.
 ``housekeeping`` expires and completes, ``reviews`` rates the program, ``prolong`` carries contracts
 into the next period, ``consent`` holds the one rule of the family's confirmed share (QUOTE_CHANGED).
 
@@ -29,7 +33,8 @@ rows: periods, enrollment rows, then balances. Ending several contracts in one t
 revocation, a period's close: ``end_contracts``) takes every period, group and enrollment lock,
 each sorted, before the first balance.
 
-Statuses: ``REQUESTED -> ACTIVE | REFUSED | EXPIRED | TERMINATED`` (the guardian withdraws an
+Statuses: ``PENDING_DRAW -> REQUESTED | EXPIRED (lost the draw, or its period closed) | TERMINATED``,
+``REQUESTED -> ACTIVE | REFUSED | EXPIRED | TERMINATED`` (the guardian withdraws an
 unanswered application: TERMINATED with ``decided_at`` empty), ``ACTIVE -> TERMINATED |
 COMPLETED``. ``decided_at`` is when the provider accepted or refused, so "was ever active" is
 ``decided_at IS NOT NULL`` for TERMINATED.

@@ -3,6 +3,7 @@ rule runs again under the locks before the seat, the reserve and the enrollment 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.domain import ledger, notifications
 from pdo_graph.domain.access import Actor, can_read_family, require_guardian, require_guardian_of
+from pdo_graph.domain.enrollment import draw
 from pdo_graph.domain.enrollment.consent import require_family_share
 from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
 from pdo_graph.domain.enrollment.lifecycle import CERTIFICATE, GROUP, release_seat
@@ -39,7 +41,7 @@ async def quote(conn: AsyncConnection, actor: Actor, certificate_id: int, group_
     if not can_read_family(actor, facts.guardian_subject, facts.municipality):
         return Quote(None, [Problem(ErrorCode.FORBIDDEN, "forbidden", CERTIFICATE)])
     terms, problems = assess(facts, today)
-    return Quote(terms, problems)
+    return Quote(terms, problems + await draw.quote_problems(conn, group_id))
 
 
 def _validate_key(key: str) -> str:
@@ -55,6 +57,23 @@ def _replay(enrollment_id: int, stored_hash: str | None, wanted_hash: str) -> in
     return enrollment_id
 
 
+SeatTaker = Callable[[AsyncConnection], Awaitable[bool]]
+
+
+async def take_free_seat(conn: AsyncConnection, group_id: int) -> bool:
+    """One guarded update: a free seat of an open group that nobody waits for (the waitlist goes first)."""
+    seat = await conn.execute(
+        text(
+            "UPDATE groups SET seats_taken = seats_taken + 1"
+            " WHERE id = :g AND seats_taken < capacity AND enrollment_open AND NOT archived"
+            " AND NOT EXISTS (SELECT 1 FROM waitlist_entries w WHERE w.group_id = :g AND w.state = 'WAITING')"
+            " RETURNING seats_taken"
+        ),
+        {"g": group_id},
+    )
+    return seat.first() is not None
+
+
 async def create(
     conn: AsyncConnection,
     actor: Actor,
@@ -64,6 +83,7 @@ async def create(
     today: date,
     expiry_days: int = DEFAULT_EXPIRY_DAYS,
     expected_from_family: int | None = None,
+    held_seat: SeatTaker | None = None,
 ) -> int:
     """A guardian applies for a group with a certificate; returns the enrollment id.
 
@@ -72,7 +92,11 @@ async def create(
     one, nothing is written (QUOTE_CHANGED with the new figures). A replay of the same key and
     request returns the first enrollment and changes nothing. The provider is told of the new
     application (it expires after ``expiry_days`` unanswered).
+    ``held_seat``: the seat is already held for this application (a waitlist offer); it claims it
+    (False: the hold is gone) instead of taking a free seat. A group's fair window makes the
+    application PENDING_DRAW: money reserved, no seat (module ``draw``).
     """
+    holding = held_seat is not None
     require_guardian(actor)
     key = _validate_key(key)
     wanted = request_hash(certificate_id, group_id)
@@ -83,30 +107,31 @@ async def create(
     require_guardian_of(actor, facts.guardian_subject, CERTIFICATE)
     if facts.key_enrollment_id is not None:
         return _replay(facts.key_enrollment_id, facts.key_request_hash, wanted)
-    _, problems = assess(facts, today)
+    _, problems = assess(facts, today, holding_seat=holding)
     if problems:
         raise DomainError(*problems)
     # 3. the period and the certificate rows, shared: a close, a revocation or a freeze racing this
     #    application waits for it, or has committed and is seen here (the rule runs again on them)
     facts = await _lock_period_and_certificate(conn, facts)
-    _, problems = assess(facts, today)
+    _, problems = assess(facts, today, holding_seat=holding)
     if problems:
         raise DomainError(*problems)
-    # 4. the seat row: one guarded update
-    seat = (
-        await conn.execute(
-            text(
-                "UPDATE groups SET seats_taken = seats_taken + 1"
-                " WHERE id = :g AND seats_taken < capacity AND enrollment_open AND NOT archived RETURNING seats_taken"
-            ),
-            {"g": group_id},
-        )
-    ).first()
-    if seat is None:
+    # 4. the seat row: one guarded update (inside a fair window: no seat, the draw decides)
+    phase = draw.Phase.FIRST_COME if holding else await draw.admit(conn, group_id)
+    pending = phase is draw.Phase.WINDOW
+    if pending:
+        seat = True
+    elif held_seat is not None:
+        seat = await held_seat(conn)
+    else:
+        seat = await take_free_seat(conn, group_id)
+    if not seat:
         # no seat: a twin of this request may have taken the last one, or the group just closed
         facts = await load_facts(conn, certificate_id, group_id, today, key)
         if facts.key_enrollment_id is not None:
             return _replay(facts.key_enrollment_id, facts.key_request_hash, wanted)
+        if holding:
+            raise DomainError.of(ErrorCode.OFFER_EXPIRED, "waitlist_offer_gone", [])
         _, problems = assess(facts, today)
         raise DomainError(*(problems or [Problem(ErrorCode.GROUP_FULL, "enrollment_group_full", GROUP)]))
     # 5. the balance row, while holding the seat: the split is computed from the locked balance
@@ -118,17 +143,19 @@ async def create(
             {"c": certificate_id, "p": facts.period_id},
         )
     ).scalar()
-    terms, _ = assess(replace(facts, available=int(available or 0)), today, holding_seat=True)
+    terms, _ = assess(replace(facts, available=int(available or 0)), today, holding_seat=not pending)
     # the family's confirmed share, against the split computed from the locked balance (a refusal
     # rolls the seat back with the transaction)
     require_family_share(expected_from_family, terms.price, terms.from_certificate, terms.from_family)
     # 6. only now the insert that references the locked rows
-    enrollment_id = await insert_enrollment(conn, facts, facts.period_id, terms, key, wanted, "REQUESTED")
+    status = "PENDING_DRAW" if pending else "REQUESTED"
+    enrollment_id = await insert_enrollment(conn, facts, facts.period_id, terms, key, wanted, status)
     if enrollment_id is None:
         # a unique index said no: the key (a twin on another group), or the live application
         again = await load_facts(conn, certificate_id, group_id, today, key)
         if again.key_enrollment_id is not None:
-            await release_seat(conn, group_id)
+            if not pending:
+                await release_seat(conn, group_id)
             return _replay(again.key_enrollment_id, again.key_request_hash, wanted)
         raise DomainError.of(ErrorCode.ALREADY_ENROLLED, "enrollment_already", GROUP)
     if terms.from_certificate > 0:

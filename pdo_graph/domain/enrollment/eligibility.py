@@ -82,7 +82,7 @@ SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.
        coalesce((SELECT b.available FROM balances b WHERE b.certificate_id = c.id AND b.period_id = fp.id), 0)
          AS available,
        EXISTS (SELECT 1 FROM enrollments e WHERE e.child_id = ch.id AND e.group_id = g.id
-                AND e.status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')) AS enrolled,
+                AND e.status IN ('PENDING_DRAW', 'REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')) AS enrolled,
        k.id AS key_enrollment_id, k.request_hash AS key_request_hash
   FROM certificates c
   JOIN children ch ON ch.id = c.child_id

@@ -36,6 +36,7 @@ ENROLLMENT = ["enrollmentId"]
 
 
 class Status(StrEnum):
+    PENDING_DRAW = "PENDING_DRAW"
     AWAITING_CONSENT = "AWAITING_CONSENT"
     REQUESTED = "REQUESTED"
     ACTIVE = "ACTIVE"
@@ -161,7 +162,8 @@ async def close(
         ),
         {"s": target.value, "r": reason, "decided": decided, "id": enrollment_id, "bp": by_period},
     )
-    await release_seat(conn, where.group_id)
+    if e.status is not Status.PENDING_DRAW:  # an application waiting for a draw holds no seat
+        await release_seat(conn, where.group_id)
     if e.reserved > 0:
         await ledger.release(
             conn,
@@ -203,7 +205,7 @@ async def end_contracts(
         await conn.execute(
             text(
                 "SELECT id, group_id, period_id, certificate_id FROM enrollments"
-                f" WHERE {of} = :owner AND status IN {LIVE_SQL}"
+                f" WHERE {of} = :owner AND (status IN {LIVE_SQL} OR status = 'PENDING_DRAW')"
             ),
             {"owner": owner_id},
         )
@@ -247,7 +249,12 @@ async def end_period_contracts(conn: AsyncConnection, period_id: int, actor: str
         conn,
         "period_id",
         period_id,
-        {Status.REQUESTED: Status.EXPIRED, Status.AWAITING_CONSENT: Status.EXPIRED, Status.ACTIVE: Status.COMPLETED},
+        {
+            Status.PENDING_DRAW: Status.EXPIRED,
+            Status.REQUESTED: Status.EXPIRED,
+            Status.AWAITING_CONSENT: Status.EXPIRED,
+            Status.ACTIVE: Status.COMPLETED,
+        },
         actor,
         reason=PERIOD_ENDED,
         release_text="Возврат резерва: период финансирования закрыт",
@@ -262,6 +269,7 @@ async def end_certificate_contracts(conn: AsyncConnection, certificate_id: int, 
         "certificate_id",
         certificate_id,
         {
+            Status.PENDING_DRAW: Status.TERMINATED,
             Status.REQUESTED: Status.TERMINATED,
             Status.ACTIVE: Status.TERMINATED,
             Status.AWAITING_CONSENT: Status.TERMINATED,
@@ -316,7 +324,7 @@ async def cancel(conn: AsyncConnection, actor: Actor, enrollment_id: int, reason
     reason = clean_reason(reason)
     e = await load_enrollment(conn, enrollment_id)
     if can_act_for_family(actor, e.guardian_subject):
-        allowed: tuple[Status, ...] = LIVE
+        allowed: tuple[Status, ...] = (Status.PENDING_DRAW, *LIVE)  # withdrawing from a draw too
     elif can_act_for_provider(actor, e.provider_id):
         allowed = (Status.ACTIVE,)
     else:
