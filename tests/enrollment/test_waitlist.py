@@ -75,7 +75,10 @@ async def test_waitlist_walkthrough(gql: Any, token: Any, db: Any) -> None:
     assert offered["state"] == "OFFERED" and offered["offerExpiresAt"] and offered["position"] is None
     assert (await gql(ENTRY, {"e": entries[1]["id"]}, token=token("GUARDIAN", s2)))["data"]["node"]["position"] == 1
     async with db.connect() as c:
-        kinds = [r[0] for r in await c.execute(text("SELECT kind FROM notifications ORDER BY id"))]
+        kinds = [
+            r[0]
+            for r in await c.execute(text("SELECT kind FROM notifications WHERE kind LIKE 'WAITLIST%' ORDER BY id"))
+        ]
         seats = (await c.execute(text("SELECT seats_taken FROM groups WHERE id = :g"), {"g": world.group_id})).scalar()
     assert kinds == ["WAITLIST_OFFER"] and seats == 2  # the offer holds the seat
 
