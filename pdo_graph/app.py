@@ -71,14 +71,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await asyncio.to_thread(graphiql.ensure_assets, assets_dir)
             except Exception as exc:
                 log.warning("GraphiQL assets unavailable: %s", exc)
-        from pdo_graph.jobs import start_background_jobs
+        if settings.background_jobs:  # a worker of the job queue in this process (`serve --with-worker`)
+            from pdo_graph.jobs.worker import run_worker
 
-        if settings.background_jobs:
-            services.background = start_background_jobs(services.database.engine, settings)
-        if settings.background_jobs and settings.sync_background:
-            from pdo_graph.integrations.sync.scheduler import start_background_sync
-
-            services.background.append(start_background_sync(services.database.engine, settings, services.metrics))
+            worker = run_worker(services.database, settings, install_signal_handlers=False)
+            services.background = [asyncio.create_task(worker, name="pdo-queue-worker")]
         # Objects made at startup (schema, tables, modules) are never garbage: keep full collections,
         # which a burst of parsed documents triggers, from scanning them again and again.
         gc.freeze()

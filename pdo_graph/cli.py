@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import logging
 import re
 import sys
 import textwrap
@@ -31,6 +33,7 @@ from pdo_graph.db.engine import Database, open_database
 from pdo_graph.observability import configure_logging
 
 T = TypeVar("T")
+log = logging.getLogger("pdo_graph")
 
 
 async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -> T:
@@ -171,6 +174,20 @@ def cmd_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.jobs.worker import run_worker
+
+    if args.concurrency:
+        settings = dataclasses.replace(settings, worker_concurrency=args.concurrency)
+
+    async def run(db: Database) -> None:
+        log.info("worker started (queue pdo, %s jobs at once)", settings.worker_concurrency)
+        await run_worker(db, settings, name=args.name)
+
+    asyncio.run(_with_db(settings, run))
+    return EXIT_OK
+
+
 def cmd_assets(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph.graphiql import ensure_assets
 
@@ -264,7 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_workers, default=1, metavar="N", help="worker processes sharing the port (default 1)"
     )
     p.add_argument(
-        "--with-sync", action="store_true", help="sync due catalog sources in the background (PDO_SYNC_BACKGROUND=1)"
+        "--with-worker",
+        action="store_true",
+        help="run a worker of the job queue in the server too (PDO_BACKGROUND_JOBS=1; else run `pdo-graph worker`)",
+    )
+    p.add_argument(
+        "--with-sync",
+        action="store_true",
+        help="sync due catalog sources in the background (PDO_SYNC_BACKGROUND=1; implies --with-worker)",
     )
     p.set_defaults(func=cmd_serve)
     command("migrate", "apply the database migrations (Alembic) up to the newest").set_defaults(func=cmd_migrate)
@@ -316,6 +340,20 @@ def build_parser() -> argparse.ArgumentParser:
     command("housekeeping", "expire stale applications and certificates, complete ended groups now").set_defaults(
         func=cmd_housekeeping
     )
+    p = command(
+        "worker",
+        "run a worker of the job queue (housekeeping, period credits, analytics refresh, catalog sync)",
+        "Run a worker of the job queue: periodic housekeeping (expiry, completion), credits of large period"
+        " openings in batches, the analytics refresh and, with PDO_SYNC_BACKGROUND=1, catalog syncs. Run as"
+        " many as you like on as many machines: each periodic task runs once per tick across them, and the"
+        " jobs of a worker that dies are run again by the others. SIGTERM or Ctrl-C: the jobs in flight"
+        " finish, then it exits.",
+    )
+    p.add_argument(
+        "--concurrency", type=_workers, metavar="N", help="jobs at once (default: PDO_WORKER_CONCURRENCY, 4)"
+    )
+    p.add_argument("--name", metavar="NAME", help="the worker's name in logs and the queue (default host:pid)")
+    p.set_defaults(func=cmd_worker)
     p = command("enrollments", "enrollment housekeeping, one rule at a time")
     esub = p.add_subparsers(dest="enrollments_command", required=True, metavar="COMMAND")
     esub.add_parser(

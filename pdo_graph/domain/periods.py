@@ -20,12 +20,13 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pdo_graph.db import queue
 from pdo_graph.domain import ledger
 from pdo_graph.domain.access import Actor, require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.funding import Nominal as Nominal
 from pdo_graph.domain.funding import Proration as Proration
-from pdo_graph.domain.funding import fund_period, lock_municipality, promote_queue
+from pdo_graph.domain.funding import credit_progress, fund_period, lock_municipality, promote_queue
 from pdo_graph.domain.money import FIRST_YEAR, LAST_YEAR, format_amount, in_service_years
 
 MAX_NOMINAL = 10_000_000  # 100 000 ₽ per certificate and period
@@ -42,6 +43,9 @@ class PeriodRequest:
     proration: Proration = Proration.FULL
     open_for_applications: bool = True
     cap_at_normative: bool = False
+    # None: every certificate is credited in this transaction. N: at most N here; the rest by the
+    # queue's credit job in batches of N (one short transaction each, progress visible meanwhile).
+    credit_batch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,7 @@ class OpenResult:
     period_id: int
     credited: int
     certificates_credited: int
+    credit_job: int | None = None  # the queued job crediting the rest (None: nothing left, or one waits)
 
 
 def _validate(req: PeriodRequest) -> None:
@@ -122,8 +127,19 @@ async def open_period(conn: AsyncConnection, actor: Actor, req: PeriodRequest) -
         )
     else:
         period_id = int(same)
-    credited, count = await fund_period(conn, period_id, actor=actor.label)
-    return OpenResult(period_id, credited, count)
+    credited, count = await fund_period(conn, period_id, actor=actor.label, batch=req.credit_batch)
+    job = None
+    if req.credit_batch is not None and not (await credit_progress(conn, period_id)).done:
+        job = await enqueue_credits(conn, period_id, req.credit_batch)
+    return OpenResult(period_id, credited, count, job)
+
+
+async def enqueue_credits(conn: AsyncConnection, period_id: int, batch: int) -> int | None:
+    """The queue's job crediting the period's waiting certificates (in the caller's transaction)."""
+    lock, queueing_lock = queue.credit_period_locks(period_id)
+    return await queue.enqueue(
+        conn, queue.CREDIT_PERIOD, {"period_id": period_id, "batch": batch}, lock=lock, queueing_lock=queueing_lock
+    )
 
 
 async def update_period(

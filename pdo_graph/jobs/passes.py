@@ -1,0 +1,79 @@
+"""The passes of background work, each safe to run from many processes at once and to repeat."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from pdo_graph.config import Settings
+from pdo_graph.db.session import transaction
+from pdo_graph.domain import certificates, enrollment, funding, periods
+from pdo_graph.domain.analytics import refresh
+
+log = logging.getLogger(__name__)
+
+CREDITS = "system:credits"  # the actor of credits made by the queue
+
+
+async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
+    """One pass of every periodic rule; safe to run from many processes at once."""
+    expired_certificates = await transaction(engine, lambda c: certificates.expire_certificates(c, today))
+    expired_applications = await enrollment.expire_stale_applications(engine, settings.enrollment_expiry_days)
+    completed = await enrollment.complete_finished_groups(engine, today)
+    requeued = await requeue_credits(engine, settings)
+    return {
+        "certificates_expired": expired_certificates,
+        "applications_expired": expired_applications,
+        "enrollments_completed": completed,
+        "credit_jobs_queued": requeued,
+    }
+
+
+async def requeue_credits(engine: AsyncEngine, settings: Settings) -> int:
+    """A credit job for every open period whose allowed queue waits without one (a period opened where
+    no queue runs, or a job given up after its retries): the credits are never left half done."""
+
+    async def work(conn: AsyncConnection) -> int:
+        queued = 0
+        for period_id in await funding.periods_waiting_for_credits(conn):
+            queued += await periods.enqueue_credits(conn, period_id, settings.credit_batch) is not None
+        return queued
+
+    return await transaction(engine, work)
+
+
+async def credit_period(
+    engine: AsyncEngine,
+    period_id: int,
+    batch: int,
+    progress: Callable[[funding.CreditProgress], None] | None = None,
+) -> funding.CreditProgress:
+    """Credit a period's waiting certificates, ``batch`` per transaction, until none waits (or the period
+    closes). Killed half-way, it loses at most the batch in flight (rolled back); run again, it goes on."""
+    while True:
+        done = await transaction(engine, lambda c: funding.credit_batch(c, period_id, batch, CREDITS))
+        if progress is not None:
+            progress(done)
+        if done.done:
+            return done
+
+
+async def refresh_analytics(
+    engine: AsyncEngine, settings: Settings, progress: Callable[[str], None] | None = None
+) -> refresh.Refreshed | None:
+    """Recompute the analysts' aggregates; None when another refresh is running (one at a time across
+    processes: the others skip)."""
+    return await refresh.refresh(engine, settings.analytics_min_cell, progress)
+
+
+async def refresh_analytics_if_due(engine: AsyncEngine, settings: Settings) -> refresh.Refreshed | None:
+    """Refresh when the aggregates are older than ``PDO_ANALYTICS_REFRESH_MINUTES`` (or missing)."""
+    if settings.analytics_refresh_minutes <= 0:
+        return None
+    age = await refresh.seconds_since_refresh(engine)
+    if age is not None and age < settings.analytics_refresh_minutes * 60:
+        return None
+    return await refresh_analytics(engine, settings)
