@@ -26,9 +26,16 @@ def credit_period_locks(period_id: int) -> tuple[str, str]:
 async def enqueue(
     conn: AsyncConnection, task: str, args: dict[str, Any], *, lock: str | None = None, queueing_lock: str | None = None
 ) -> int | None:
-    """Insert a job in the caller's transaction; None when a job with the same queueing lock is
-    already waiting (that one will do the work). A savepoint keeps the refusal from aborting the
-    caller's transaction."""
+    """Insert a job in the caller's transaction; None when a job with the same lock is waiting or
+    running (that one does the work). A savepoint keeps a refusal by the queueing lock's index (a job
+    enqueued meanwhile) from aborting the caller's transaction."""
+    if lock is not None:
+        busy = await conn.execute(
+            text("SELECT 1 FROM procrastinate_jobs WHERE lock = :l AND status IN ('todo', 'doing') LIMIT 1"),
+            {"l": lock},
+        )
+        if busy.first() is not None:
+            return None
     try:
         async with conn.begin_nested():
             job_id = await conn.execute(

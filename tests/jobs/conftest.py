@@ -47,7 +47,9 @@ async def open_in_batches(engine: AsyncEngine, batch: int, municipality: str = "
 async def jobs(engine: AsyncEngine, task: str) -> list[Any]:
     async with engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT id, status, attempts, args, worker_id FROM procrastinate_jobs WHERE task_name = :t ORDER BY id"),
+            text(
+                "SELECT id, status, attempts, args, worker_id FROM procrastinate_jobs WHERE task_name = :t ORDER BY id"
+            ),
             {"t": task},
         )
         return list(rows.all())
