@@ -78,7 +78,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         console = _console(settings)
         db = await open_database_step(settings, console)
         try:
-            await migrate_step(db.engine, settings, console)
+            await migrate_step(db.direct, settings, console)
         finally:
             await db.dispose()
 
@@ -121,7 +121,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
         console = _console(settings)
         db = await open_database_step(settings, console)
         try:
-            await migrate_step(db.engine, settings, console)
+            await migrate_step(db.direct, settings, console)
             return await demo_step(db.engine, settings, console)
         finally:
             await db.dispose()

@@ -43,7 +43,7 @@ def open_live(services: Services) -> Live:
     """The live channel of this process, listening (in the background, reconnecting) on the database."""
     assert services.database is not None
     hub = Hub(
-        driver_url(services.database.url),
+        driver_url(services.database.session_url),  # LISTEN needs a session of its own: past any pooler
         on_notification=services.metrics.live_notifications.inc,
         on_reconnect=services.metrics.live_reconnects.inc,
     )

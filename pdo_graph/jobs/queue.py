@@ -35,6 +35,7 @@ class Runtime:
 
     engine: AsyncEngine
     settings: Settings
+    direct: AsyncEngine  # past any pooler: a sync run holds a session lock
 
 
 def runtime(context: JobContext) -> Runtime:
@@ -119,6 +120,6 @@ def make_app(conninfo: str, settings: Settings, pool_size: int = 4) -> App:
             from pdo_graph.integrations.sync.scheduler import sync_due_sources
 
             rt = runtime(context)
-            return len(await sync_due_sources(rt.engine, rt.settings))
+            return len(await sync_due_sources(rt.direct, rt.settings))
 
     return app

@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 STALLED_HEARTBEATS = 3  # a worker silent this many heartbeats is dead
 
 
-def queue_conninfo(database: Database, settings: Settings) -> str:
+def queue_conninfo(database: Database) -> str:
     """The libpq URL of the queue's connections: past any pooler."""
-    return driver_url(settings.database_direct_url or database.url)
+    return driver_url(database.session_url)
 
 
 async def rescue_stalled(app: App, seconds_since_heartbeat: float) -> int:
@@ -55,7 +55,7 @@ async def run_worker(
     in flight finishes first)."""
     heartbeat = settings.worker_heartbeat_seconds
     stalled_after = heartbeat * STALLED_HEARTBEATS
-    app = make_app(queue_conninfo(database, settings), settings, pool_size=settings.worker_concurrency + 2)
+    app = make_app(queue_conninfo(database), settings, pool_size=settings.worker_concurrency + 2)
     name = name or f"{socket.gethostname()}:{os.getpid()}"
 
     async def rescuer() -> None:
@@ -74,7 +74,7 @@ async def run_worker(
             await app.run_worker_async(
                 name=name,
                 concurrency=settings.worker_concurrency,
-                additional_context={"runtime": Runtime(database.engine, settings)},
+                additional_context={"runtime": Runtime(database.engine, settings, database.direct)},
                 install_signal_handlers=install_signal_handlers,
                 update_heartbeat_interval=heartbeat,
                 stalled_worker_timeout=stalled_after,

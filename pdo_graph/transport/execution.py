@@ -78,7 +78,11 @@ def context(
         lang=lang,
         today=date.today(),
         request_id=rid,
-        services={"metrics": services.metrics},
+        services={
+            "metrics": services.metrics,
+            # past any pooler: what holds a session lock (a catalog sync run)
+            "direct": None if services.database is None else services.database.direct,
+        },
         live=live,
     )
 
