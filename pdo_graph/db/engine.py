@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from pdo_graph.config import EXIT_DATABASE, Settings, StartupError
 from pdo_graph.db.embedded import EmbeddedFailed, EmbeddedPostgres
+from pdo_graph.db.replica import Replica
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class Database:
     embedded: EmbeddedPostgres | None = field(default=None)
     direct_url: str | None = None
     direct_engine: AsyncEngine | None = None
+    replica: Replica | None = None  # reads that may lag a little (PDO_DATABASE_REPLICA_URL)
 
     @property
     def direct(self) -> AsyncEngine:
@@ -96,6 +98,8 @@ class Database:
         await self.engine.dispose()
         if self.direct_engine is not None:
             await self.direct_engine.dispose()
+        if self.replica is not None:
+            await self.replica.engine.dispose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None
@@ -183,6 +187,9 @@ async def open_database(settings: Settings) -> Database:
         assert settings.database_direct_url is not None
         database.direct_url = async_url(settings.database_direct_url)
         database.direct_engine = make_engine(database.direct_url, DIRECT_POOL_SIZE)
+    if settings.database_replica_url:  # checked on use: a replica down sends its reads to the primary
+        replica_engine = make_engine(settings.database_replica_url, settings.db_pool_size, settings.database_pooler)
+        database.replica = Replica(engine, replica_engine, settings.replica_max_lag_seconds)
     try:
         await check_connection(engine, url, "PDO_DATABASE_URL" if embedded is None else "PDO_DATA_DIR")
         if database.direct_engine is not None:

@@ -10,10 +10,11 @@ import functools
 from datetime import date
 from typing import Any
 
+from graphql import OperationType
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal
+from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal, Role
 from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import Actor
 from pdo_graph.graphql_schema import Schema
@@ -85,6 +86,13 @@ def context(
         },
         live=live,
     )
+
+
+def may_read_lagging(principal: Principal, kind: OperationType) -> bool:
+    """Whether an operation's reads may come from a replica a little behind: queries of anonymous
+    visitors (the navigator, the catalog) and of analysts (their tables). A guardian, a provider or an
+    operator reads the primary: what they just wrote is there."""
+    return kind is OperationType.QUERY and (principal.role is None or principal.role is Role.ANALYST)
 
 
 def is_database_down(exc: BaseException | None) -> bool:
