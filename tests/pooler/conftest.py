@@ -61,8 +61,8 @@ def pgbouncer(database_url: str) -> Iterator[str]:
     )
     ini.chmod(0o644)
     command = [PGBOUNCER, str(ini)]
-    if os.geteuid() == 0:  # PgBouncer refuses to run as root
-        command[1:1] = ["-u", "postgres"]
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root: it runs as the server's user
+        command[1:1] = ["-u", Path(host).owner() if host.startswith("/") else "postgres"]
     log = (home / "pgbouncer.log").open("wb")  # its log goes to stderr
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     for _ in range(100):
