@@ -108,7 +108,7 @@ async def generate(engine, args: argparse.Namespace) -> list[int]:  # type: igno
                 "INSERT INTO ledger_entries (kind, certificate_id, period_id, amount, debit_account, credit_account,"
                 " description, actor, month)"
                 " SELECT k.kind, x.c, p.id, 10000, k.debit, k.credit, 'Оплата месяца', 'bench', p.starts_on"
-                " FROM (SELECT n, (n * 7919) % :c + 1 AS c, n % :k + 1 AS pk FROM generate_series(1, :pairs) n) x"
+                " FROM (SELECT n, (n::bigint * 7919) % :c + 1 AS c, n % :k + 1 AS pk FROM generate_series(1, :pairs) n) x"
                 " JOIN LATERAL (SELECT id, starts_on FROM funding_periods"
                 "   WHERE municipality = lpad((x.c % :m + 1)::text, 2, '0') ORDER BY starts_on OFFSET x.pk - 1 LIMIT 1) p ON true"
                 " CROSS JOIN (VALUES ('RESERVE', 'reserved', 'available'), ('CHARGE', 'spent', 'reserved')) k(kind, debit, credit)"

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING = "pdo.housekeeping"
 ANALYTICS = "pdo.analytics_refresh"
 CATALOG_SYNC = "pdo.catalog_sync"
+JOBS_KEPT_HOURS = 7 * 24
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ def make_app(conninfo: str, settings: Settings, pool_size: int = 4) -> App:
         rt = runtime(context)
         today = datetime.fromtimestamp(timestamp, UTC).date()
         result = await passes.run_housekeeping(rt.engine, rt.settings, today)
+        # the queue's own record: finished jobs are kept a week (what ran when, for an operator's look)
+        await context.app.job_manager.delete_old_jobs(nb_hours=JOBS_KEPT_HOURS, queue=names.QUEUE)
         if any(result.values()):
             log.info("housekeeping %s", result)
         return result
