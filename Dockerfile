@@ -4,7 +4,7 @@
 #   docker build -t pdo-graph .
 #   docker run --rm -e PDO_DATABASE_URL=... pdo-graph pdo-graph migrate
 #   docker run -p 8000:8000 -e PDO_DATABASE_URL=... -e PDO_OIDC_ISSUER=... -e PDO_OIDC_AUDIENCE=... \
-#       -e PDO_SECRET_KEY=... -e PDO_PERSONAL_DATA_KEYS=... pdo-graph
+#       -e PDO_SECRET_KEY=... -e PDO_PERSONAL_DATA_KEYS=... -e PDO_URL_SIGNING_KEY=... pdo-graph
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -157,6 +157,11 @@ class Settings:
                     "PDO_PERSONAL_DATA_KEYS: required when PDO_AUTH_MODE=oidc (the key ring for СНИЛС at rest,"
                     ' e.g. "k1:$(openssl rand -base64 32)")'
                 )
+            if not self.url_signing_key:
+                found.append(
+                    "PDO_URL_SIGNING_KEY: required when PDO_AUTH_MODE=oidc (it signs CSV links, which every"
+                    " serving machine must open alike; e.g. $(openssl rand -base64 32))"
+                )
         elif serving and not self.dev_force and not is_loopback(self.host):
             found.append(
                 f"PDO_HOST: PDO_AUTH_MODE=dev may only listen on loopback (127.0.0.1, ::1, localhost), got {self.host!r};"

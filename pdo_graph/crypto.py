@@ -189,8 +189,11 @@ def _url_key(configured: str | None, data_dir: Path) -> bytes:
 
 
 def url_signing_key(settings: Settings) -> bytes:
-    """The key of short-lived signed links: derived from ``PDO_URL_SIGNING_KEY``, or from a key
-    generated once into the data directory (set the variable when several machines serve)."""
+    """The key of short-lived signed links: derived from ``PDO_URL_SIGNING_KEY`` (required outside
+    dev mode: a link signed on one machine must open on the others), or in dev mode from a key
+    generated once into the data directory."""
+    if not settings.url_signing_key and settings.auth_mode != "dev":
+        raise RuntimeError("PDO_URL_SIGNING_KEY is required when PDO_AUTH_MODE is not dev")
     return _url_key(settings.url_signing_key, settings.data_dir.resolve())
 
 

@@ -63,6 +63,7 @@ def oidc_mode(settings: Any, issuer: str) -> Any:
         oidc_issuer=issuer,
         oidc_audience=API_RESOURCE,
         personal_data_keys=new_key_spec("t1"),
+        url_signing_key=secrets.token_urlsafe(32),
     )
 
 

@@ -84,7 +84,7 @@ def test_dev_token_uses_the_servers_data_directory_and_refuses_to_invent_a_key(t
         "dev-token", "--role", "guardian", "--subject", "alice",
         env=clean_env(
             PDO_AUTH_MODE="oidc", PDO_OIDC_ISSUER="https://id.example.org", PDO_SECRET_KEY="k" * 40,
-            PDO_PERSONAL_DATA_KEYS="p1:" + "A" * 44,
+            PDO_PERSONAL_DATA_KEYS="p1:" + "A" * 44, PDO_URL_SIGNING_KEY="u" * 44,
         ),
         cwd=elsewhere,
     )  # fmt: skip

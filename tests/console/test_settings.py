@@ -31,6 +31,7 @@ OIDC = {
     "PDO_OIDC_ISSUER": "https://id.example.org",
     "PDO_SECRET_KEY": KEY,
     "PDO_PERSONAL_DATA_KEYS": new_key_spec("p1"),
+    "PDO_URL_SIGNING_KEY": "u" * 44,
 }
 
 
@@ -119,6 +120,8 @@ def test_oidc_mode_requires_its_issuer_and_keys():
         " characters, e.g. `openssl rand -base64 32`)",
         'PDO_PERSONAL_DATA_KEYS: required when PDO_AUTH_MODE=oidc (the key ring for СНИЛС at rest, e.g. "k1:$(openssl'
         ' rand -base64 32)")',
+        "PDO_URL_SIGNING_KEY: required when PDO_AUTH_MODE=oidc (it signs CSV links, which every serving machine"
+        " must open alike; e.g. $(openssl rand -base64 32))",
     ]
     # a value refused on its own is not reported a second time as missing
     assert problems({**OIDC, "PDO_SECRET_KEY": "short"}) == [
@@ -167,7 +170,11 @@ def test_the_cli_reports_bad_settings_in_lines_and_exit_code_2(tmp_path: Path):
     # production refuses to start without its keys, before touching anything
     done = run("serve", env=clean_env(PDO_AUTH_MODE="oidc", PDO_OIDC_ISSUER="https://id.example.org"))
     assert done.returncode == 2
-    assert [line.split(":")[0] for line in done.stderr.splitlines()] == ["PDO_SECRET_KEY", "PDO_PERSONAL_DATA_KEYS"]
+    assert [line.split(":")[0] for line in done.stderr.splitlines()] == [
+        "PDO_SECRET_KEY",
+        "PDO_PERSONAL_DATA_KEYS",
+        "PDO_URL_SIGNING_KEY",
+    ]
     # a data directory that is a file
     (tmp_path / "file").write_text("x")
     done = run("migrate", env=clean_env(PDO_DATA_DIR=str(tmp_path / "file")))
@@ -225,12 +232,16 @@ def test_analytics_settings_are_checked_and_the_link_key_is_generated_once(tmp_p
         "PDO_ANALYTICS_LINK_SECONDS: expected a number of seconds 10–86400, got '5'",
         "PDO_URL_SIGNING_KEY: expected at least 32 characters (e.g. `openssl rand -base64 32`), got 17 characters",
     ]
-    # without PDO_URL_SIGNING_KEY the link key is generated once (in every mode: a link lives minutes)
-    prod = replace(Settings.from_env(OIDC), data_dir=tmp_path / "prod")
-    key = url_signing_key(prod)
-    assert stat.S_IMODE((tmp_path / "prod" / URL_KEY_FILE).stat().st_mode) == 0o600
-    assert os.listdir(tmp_path / "prod") == [URL_KEY_FILE]
-    assert url_signing_key(replace(prod, data_dir=tmp_path / "prod")) == key
-    configured = replace(prod, url_signing_key=KEY)
+    # in dev mode the link key is generated once into the data directory, readable by its owner only
+    dev = Settings(data_dir=tmp_path / "dev", auth_mode="dev")
+    key = url_signing_key(dev)
+    assert stat.S_IMODE((tmp_path / "dev" / URL_KEY_FILE).stat().st_mode) == 0o600
+    assert os.listdir(tmp_path / "dev") == [URL_KEY_FILE]
+    assert url_signing_key(replace(dev, data_dir=tmp_path / "dev")) == key
+    # outside dev mode it is configured (every serving machine opens the same links); nothing is generated
+    with pytest.raises(RuntimeError, match="PDO_URL_SIGNING_KEY"):
+        url_signing_key(Settings(data_dir=tmp_path / "prod", auth_mode="oidc"))
+    assert not (tmp_path / "prod").exists()
+    configured = replace(Settings.from_env(OIDC), data_dir=tmp_path / "prod", url_signing_key=KEY)
     assert url_signing_key(configured) not in (key, KEY.encode())  # derived from the configured secret
     assert KEY not in repr(configured)
