@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import periods
 from pdo_graph.domain.access import Actor
+from tests.enrollment.conftest import world  # noqa: F401  a group to apply to
 
 QUEUE_TABLES = "procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers, procrastinate_workers"
 

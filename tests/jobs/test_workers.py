@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from pdo_graph.db.queue import CREDIT_PERIOD
 from pdo_graph.jobs.queue import HOUSEKEEPING
-from tests.enrollment.conftest import bulk_certificates
+from tests.enrollment.conftest import bulk_certificates, enroll, pk
+from tests.helpers import new_certificate
 from tests.jobs.conftest import jobs, open_in_batches
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,14 @@ async def live_workers(engine) -> list[int]:  # type: ignore[no-untyped-def]
         return [int(i) for i in (await conn.execute(text("SELECT id FROM procrastinate_workers"))).scalars()]
 
 
-async def test_two_workers_run_each_periodic_tick_once(queue, workers):
+async def test_two_workers_run_each_periodic_tick_once(queue, workers, world, gql, token):
+    cert = await new_certificate(gql, token, "alice", "Смирнов Артём Павлович", 10)
+    stale = (await enroll(gql, token, "alice", cert["id"], world.group))["enrollment"]
+    async with queue.begin() as conn:  # unanswered for six days: housekeeping expires it
+        await conn.execute(
+            text("UPDATE enrollments SET created_at = now() - interval '6 days' WHERE id = :id"),
+            {"id": pk(stale["id"])},
+        )
     env = {"PDO_HOUSEKEEPING_SECONDS": "1"}
     first, second = workers("w1", **env), workers("w2", **env)
     await until(lambda: _both(queue), "both workers registered")
@@ -60,6 +68,17 @@ async def test_two_workers_run_each_periodic_tick_once(queue, workers):
         ).scalar_one()
     assert by == len([j for j in runs if j.status in ("succeeded", "doing", "failed")])
     assert first.poll() is None and second.poll() is None
+    async with queue.connect() as conn:
+        status = (
+            await conn.execute(text("SELECT status FROM enrollments WHERE id = :id"), {"id": pk(stale["id"])})
+        ).scalar_one()
+        releases = (
+            await conn.execute(
+                text("SELECT count(*) FROM ledger_entries WHERE enrollment_id = :id AND kind = 'RELEASE'"),
+                {"id": pk(stale["id"])},
+            )
+        ).scalar_one()
+    assert (status, releases) == ("EXPIRED", 1), "expired once, whatever the ticks and workers"
 
 
 async def _both(engine) -> bool:  # type: ignore[no-untyped-def]
