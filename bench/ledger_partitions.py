@@ -34,16 +34,21 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import admin, database_url  # noqa: E402
-from pdo_graph.db.engine import make_engine, migrate  # noqa: E402
-from pdo_graph.domain.ledger import INVARIANTS_SQL  # noqa: E402
-from pdo_graph.reads.family import TRANSACTION_SQL  # noqa: E402
+from bench._common import admin, database_url
+from pdo_graph.db.engine import make_engine, migrate
+from pdo_graph.domain.ledger import INVARIANTS_SQL
+from pdo_graph.reads.family import TRANSACTION_SQL
 
 HISTORY_SQL = TRANSACTION_SQL + " WHERE r.certificate_id = :c ORDER BY r.id DESC LIMIT 20"
-OPEN_ONLY = INVARIANTS_SQL.replace("FROM ledger_entries GROUP BY", "FROM ledger_entries WHERE period_id = ANY(:open) GROUP BY").replace(
-    "FROM balances b FULL JOIN sums", "FROM (SELECT * FROM balances WHERE period_id = ANY(:open)) b FULL JOIN sums"
-).replace("FROM ledger_entries WHERE amount <= 0", "FROM ledger_entries WHERE period_id = ANY(:open) AND (amount <= 0").replace(
-    "OR debit_account = credit_account\n", "OR debit_account = credit_account)\n"
+OPEN_ONLY = (
+    INVARIANTS_SQL.replace("FROM ledger_entries GROUP BY", "FROM ledger_entries WHERE period_id = ANY(:open) GROUP BY")
+    .replace(
+        "FROM balances b FULL JOIN sums", "FROM (SELECT * FROM balances WHERE period_id = ANY(:open)) b FULL JOIN sums"
+    )
+    .replace(
+        "FROM ledger_entries WHERE amount <= 0", "FROM ledger_entries WHERE period_id = ANY(:open) AND (amount <= 0"
+    )
+    .replace("OR debit_account = credit_account\n", "OR debit_account = credit_account)\n")
 )
 MUNICIPALITIES = 6
 
@@ -73,7 +78,9 @@ async def generate(engine, args: argparse.Namespace) -> list[int]:  # type: igno
         for table, name in foreign.all():
             await conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         await conn.execute(
-            text("INSERT INTO municipalities (code, name) SELECT lpad(m::text, 2, '0'), 'М' || m FROM generate_series(1, :n) m"),
+            text(
+                "INSERT INTO municipalities (code, name) SELECT lpad(m::text, 2, '0'), 'М' || m FROM generate_series(1, :n) m"
+            ),
             {"n": MUNICIPALITIES},
         )
         # period k of a municipality: the school year 2020+k; the newest is open
@@ -147,7 +154,9 @@ async def generate(engine, args: argparse.Namespace) -> list[int]:  # type: igno
         await conn.execute(text("VACUUM ANALYZE ledger_entries"))
         await conn.execute(text("VACUUM ANALYZE balances"))
         count = (await conn.execute(text("SELECT count(*) FROM ledger_entries"))).scalar_one()
-        open_ids = [int(i) for i in (await conn.execute(text("SELECT id FROM funding_periods WHERE status = 'OPEN'"))).scalars()]
+        open_ids = [
+            int(i) for i in (await conn.execute(text("SELECT id FROM funding_periods WHERE status = 'OPEN'"))).scalars()
+        ]
     print(f"generated {count:,} ledger entries in {time.perf_counter() - started:.0f} s", flush=True)
     return open_ids
 
