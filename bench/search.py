@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import random
 import re
@@ -50,6 +51,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
+from pdo_graph.crypto import KeyRing
 from pdo_graph.db.embedded import EmbeddedPostgres
 from pdo_graph.db.engine import async_url, make_engine, migrate
 from pdo_graph.db.session import transaction
@@ -185,7 +187,8 @@ async def generate(url: str, programs: int, groups: int, today: date) -> str:
 
     async def certificate(conn: Any) -> int:
         req = certificates.ApplicationRequest("Смирнов Артём Павлович", date(today.year - 10, 3, 1), None, "01")
-        app_id = await certificates.apply(conn, guardian, req, today)
+        keys = KeyRing.parse(f"bench:{base64.b64encode(os.urandom(32)).decode()}")  # СНИЛС is not given: unused
+        app_id = await certificates.apply(conn, guardian, req, today, keys)
         cert_id = await certificates.issue(conn, operator, app_id, today, "77")
         start = today - timedelta(days=60)
         await periods.open_period(
