@@ -3,7 +3,8 @@
 The generator (pdo_graph.demo.content) is deterministic for a seed and ``today``. Programs get the
 external ids ``demo-<n>`` and groups ``demo-<n>-<k>``, so later loaders (and a catalog sync demo)
 can find them. Certification is the operator's act: it is set in bulk for the programs the
-generator marks certified. Groups the generator marks full are left empty here, because seats are
+generator marks certified. One more program, ``Шахматы с гроссмейстером`` of municipality 01, has a
+group dearer than any nominal: the README walk-through's co-pay. Groups the generator marks full are left empty here, because seats are
 taken only by enrollments (the ledger check compares them); ``full_group_ids`` lists them so the
 family demo can fill them with real applications.
 """
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.demo import content
+from pdo_graph.demo.programs import copay_program
 from pdo_graph.domain import catalog
 
 DEMO_SEED = 20261128
@@ -29,6 +31,8 @@ def _specs(
 ) -> tuple[list[content.ProviderSpec], list[content.ProgramSpec]]:
     providers = content.providers(random.Random(f"{seed}:providers"), per_municipality)
     programs = content.programs(random.Random(f"{seed}:programs"), providers, program_count, today)
+    # the README's co-pay example, at the first provider of municipality 01 (a house of creativity)
+    programs.append(copay_program(0, providers[0], today))
     return providers, programs
 
 

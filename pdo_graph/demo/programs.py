@@ -12,7 +12,7 @@ from pdo_graph.demo.data import themes
 from pdo_graph.demo.providers import near, street_address
 from pdo_graph.demo.specs import GroupSpec, ProgramSpec, ProviderSpec
 from pdo_graph.domain.catalog import AGES
-from pdo_graph.domain.money import add_months, months_between
+from pdo_graph.domain.money import add_months, month_start, months_between
 
 _THEMES_BY_DIRECTION: dict[str, list[themes.Theme]] = {
     d: [t for t in themes.THEMES if t.direction == d] for d in DIRECTIONS
@@ -199,3 +199,46 @@ def programs(rng: random.Random, providers: Sequence[ProviderSpec], count: int, 
         _program(rng, index, providers[index], direction, used_titles.setdefault(index, set()), today)
         for index, direction in plan
     ]
+
+
+COPAY_TITLE = "Шахматы с гроссмейстером"
+COPAY_PRICE = 3_600_000  # 36 000 ₽ for nine months: more than any nominal of the demo (25 000 and 35 000 ₽)
+COPAY_MONTHS = 9
+
+
+def copay_program(provider_index: int, provider: ProviderSpec, today: date) -> ProgramSpec:
+    """The README walk-through's program: its one group costs more than any demo certificate holds,
+    so applying to it always leaves a co-pay. The group runs nine months from the first day of
+    ``today``'s month, so an application made that month covers the whole run."""
+    starts_on = month_start(today)
+    group = GroupSpec(
+        name="Группа 1 (сб 11:00)",
+        starts_on=starts_on,
+        ends_on=_last_day(starts_on, COPAY_MONTHS),
+        schedule="сб 11:00–12:40",
+        capacity=12,
+        price=COPAY_PRICE,
+        enrollment_open=True,
+        full=False,
+    )
+    return ProgramSpec(
+        provider_index=provider_index,
+        title=COPAY_TITLE,
+        description=(
+            "Занятия ведёт международный гроссмейстер: разбор партий, дебютная подготовка, сеансы "
+            "одновременной игры и выезды на турниры. Стоимость выше номинала сертификата, разницу "
+            "оплачивает семья."
+        ),
+        direction="PHYSICAL_SPORTS",
+        min_age=9,
+        max_age=17,
+        hours=72,
+        form="очная",
+        municipality=provider.municipality,
+        address=provider.address,
+        latitude=provider.latitude,
+        longitude=provider.longitude,
+        normative_cost=None,
+        certified=True,
+        groups=[group],
+    )

@@ -9,6 +9,8 @@ from sqlalchemy import text
 from pdo_graph.db.session import transaction
 from pdo_graph.demo import content
 from pdo_graph.demo.catalog import full_group_ids, load_catalog_demo
+from pdo_graph.demo.loader import NOMINALS
+from pdo_graph.demo.programs import COPAY_PRICE, COPAY_TITLE
 from tests.catalog.steps import facets, search
 
 
@@ -33,3 +35,19 @@ async def test_demo_catalog(gql, db):
     robotics = await search(gql, search="робототехника", filter={"age": 10, "certifiedOnly": True})
     assert robotics["totalCount"] > 0
     assert all("робот" in (e["node"]["title"].lower()) for e in robotics["edges"][:1])
+
+    # the README's co-pay: one certified program of municipality 01 whose group costs more than any nominal
+    copay = await search(gql, search="шахматы гроссмейстер", filter={"municipality": "01", "certifiedOnly": True})
+    assert [e["node"]["title"] for e in copay["edges"]] == [COPAY_TITLE]
+    async with db.connect() as conn:
+        prices = (
+            (
+                await conn.execute(
+                    text("SELECT g.price FROM groups g JOIN programs p ON p.id = g.program_id WHERE p.title = :t"),
+                    {"t": COPAY_TITLE},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert prices == [COPAY_PRICE] and COPAY_PRICE > max(n.kopecks for n in NOMINALS)

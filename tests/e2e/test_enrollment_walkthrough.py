@@ -1,5 +1,8 @@
-"""The README's enrollment walk-through over real HTTP: a certificate, a co-paid application, the
-provider's acceptance, a monthly charge and a cancellation, with the balance at each step."""
+"""The enrollment path over real HTTP on data of its own (an operator-registered provider, a
+program and group created through the API, a period opened by the test): a certificate, a co-paid
+application, the provider's acceptance, a monthly charge and a cancellation, with the balance and
+the exact kopecks at each step. The README's own walk-through, on the demo, is
+test_readme_walkthrough.py."""
 
 from __future__ import annotations
 
