@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date
 from typing import Any
 
 from procrastinate import App, PsycopgConnector, RetryStrategy
@@ -97,8 +97,7 @@ def make_app(conninfo: str, settings: Settings, pool_size: int = 4) -> App:
     @periodic(HOUSEKEEPING, settings.housekeeping_seconds)
     async def housekeeping(context: JobContext, timestamp: int) -> dict[str, int]:
         rt = runtime(context)
-        today = datetime.fromtimestamp(timestamp, UTC).date()
-        result = await passes.run_housekeeping(rt.engine, rt.settings, today)
+        result = await passes.run_housekeeping(rt.engine, rt.settings, date.today())
         # the queue's own record: finished jobs are kept a week (what ran when, for an operator's look)
         await context.app.job_manager.delete_old_jobs(nb_hours=JOBS_KEPT_HOURS, queue=names.QUEUE)
         if any(result.values()):
