@@ -72,9 +72,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             except Exception as exc:
                 log.warning("GraphiQL assets unavailable: %s", exc)
         if settings.background_jobs:  # a worker of the job queue in this process (`serve --with-worker`)
-            from pdo_graph.jobs.worker import run_worker
+            from pdo_graph.jobs.worker import run_worker_in_server
 
-            worker = run_worker(services.database, settings, install_signal_handlers=False)
+            worker = run_worker_in_server(services.database, settings)
             services.background = [asyncio.create_task(worker, name="pdo-queue-worker")]
         # Objects made at startup (schema, tables, modules) are never garbage: keep full collections,
         # which a burst of parsed documents triggers, from scanning them again and again.

@@ -25,6 +25,7 @@ from pdo_graph.jobs.queue import Runtime, make_app
 log = logging.getLogger(__name__)
 
 STALLED_HEARTBEATS = 3  # a worker silent this many heartbeats is dead
+RESTART_SECONDS = 5.0
 
 
 def queue_conninfo(database: Database) -> str:
@@ -84,3 +85,17 @@ async def run_worker(
             rescue.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rescue
+
+
+async def run_worker_in_server(database: Database, settings: Settings) -> None:
+    """The server's own worker (``serve --with-worker``): restarted after a failure (a lost database),
+    never taking the server down with it."""
+    while True:
+        try:
+            await run_worker(database, settings, install_signal_handlers=False)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the queue worker stopped; starting again in %s s", RESTART_SECONDS)
+            await asyncio.sleep(RESTART_SECONDS)
