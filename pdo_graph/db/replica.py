@@ -3,7 +3,8 @@
 Which reads: the transport decides (queries of anonymous visitors and analysts: the navigator's
 search, the catalog, the analysts' tables); everything else, and every mutation with its payload,
 reads the primary. Whether the replica is fresh enough is measured here, at most once a
-``CHECK_SECONDS`` per process: the primary's WAL position against the replica's replay position;
+``CHECK_SECONDS`` per process: the primary's WAL insert position (all it has committed, even before
+its WAL is written out) against the replica's replay position;
 when the replica is behind, its lag is the age of the last transaction it replayed. Beyond
 ``PDO_REPLICA_MAX_LAG_SECONDS`` (or when the replica does not answer) those reads go to the primary
 until the replica catches up.
@@ -40,7 +41,7 @@ class Replica:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 async with self.primary.connect() as conn:
-                    written = (await conn.execute(text("SELECT pg_current_wal_lsn()::text"))).scalar_one()
+                    written = (await conn.execute(text("SELECT pg_current_wal_insert_lsn()::text"))).scalar_one()
                 async with self.engine.connect() as conn:
                     row = (
                         await conn.execute(
