@@ -91,3 +91,24 @@ async def test_a_replica_that_does_not_answer_sends_reads_to_the_primary(fresh: 
             assert await database.replica.reads_engine() is fresh.primary
     finally:
         await closed.dispose()
+
+
+async def test_the_settings_open_the_replica(fresh: Replicated, streaming_pair, settings):
+    """PDO_DATABASE_REPLICA_URL and PDO_REPLICA_MAX_LAG_SECONDS as the server reads them."""
+    from dataclasses import replace
+
+    from pdo_graph.db.engine import open_database
+
+    configured = replace(
+        settings,
+        database_url=fresh.primary_url,
+        database_replica_url=streaming_pair.url(streaming_pair.replica_port, "pdo"),
+        replica_max_lag_seconds=2.5,
+    )
+    database = await open_database(configured)
+    try:
+        assert database.replica is not None and database.replica.max_lag_seconds == 2.5
+        engine = await database.replica.reads_engine()
+        assert engine is database.replica.engine and database.replica.lag == 0
+    finally:
+        await database.dispose()
