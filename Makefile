@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/oidc/node_modules/.installed-stamp
 TOOLS_STAMP := tests/http_audit/node_modules/.installed-stamp
 
-.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync bench-dashboard bench-live bench-analytics clean
+.PHONY: install node run test test-fast lint schema schema-check bench-search bench-rush bench-sync bench-dashboard bench-live bench-analytics bench-close-gate clean
 
 # pip's own output goes to $(VENV)/install.log; on failure its end is shown.
 $(STAMP): pyproject.toml
@@ -70,6 +70,10 @@ bench-live: install
 
 bench-analytics: install
 	$(PY) bench/analytics_region.py
+
+# needs PDO_DATABASE_URL (a scratch database is created there)
+bench-close-gate: install
+	$(PY) bench/close_gate.py
 
 clean:
 	rm -rf $(VENV) .pdo tests/oidc/node_modules tests/http_audit/node_modules bench/postgraphile/node_modules

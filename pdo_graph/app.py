@@ -34,6 +34,7 @@ from pdo_graph.transport.analytics import AnalyticsPages
 from pdo_graph.transport.compression import Compression, choose
 from pdo_graph.transport.endpoint import GraphQLEndpoint
 from pdo_graph.transport.middleware import RequestObserver
+from pdo_graph.transport.settlement import SettlementExport
 from pdo_graph.transport.websocket import LiveEndpoint
 
 log = logging.getLogger("pdo_graph")
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Route("/metrics", metrics),
             Route("/graphiql/{name}", graphiql_asset),
             *AnalyticsPages(services).routes(),
+            *SettlementExport(services).routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -167,9 +167,14 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_housekeeping(args: argparse.Namespace, settings: Settings) -> int:
-    from pdo_graph.jobs import run_housekeeping
+    from pdo_graph import clock
+    from pdo_graph.jobs import close_due_periods, run_housekeeping
 
-    result = asyncio.run(_with_db(settings, lambda db: run_housekeeping(db.engine, settings, date.today())))
+    async def run(db: Database) -> dict[str, int]:
+        result = await run_housekeeping(db.engine, settings, clock.today(settings.time_zone))
+        return result | await close_due_periods(db.engine, settings)
+
+    result = asyncio.run(_with_db(settings, run))
     print(", ".join(f"{k}={v}" for k, v in result.items()))
     return EXIT_OK
 
@@ -185,6 +190,41 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         await run_worker(db, settings, name=args.name)
 
     asyncio.run(_with_db(settings, run))
+    return EXIT_OK
+
+
+def cmd_demo_year(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph import clock
+    from pdo_graph.demo.year import first_year, simulate, table
+    from pdo_graph.domain.ledger import check_invariants
+    from pdo_graph.startup import demo_step, migrate_step, open_database_step
+
+    async def run() -> str:
+        console = _console(settings)
+        db = await open_database_step(settings, console)
+        try:
+            await migrate_step(db.direct, settings, console)
+            await demo_step(db.engine, settings, console)
+            year = args.year or first_year(clock.today(settings.time_zone))
+            with console.step(f"simulating two school years of municipality {args.municipality} from {year}") as step:
+
+                async def on_day(day: date) -> None:
+                    async with db.engine.connect() as conn:
+                        violations = await check_invariants(conn)
+                    if violations:
+                        raise SystemExit(f"ledger invariants violated on {day}: {violations}")
+
+                def progress(done: int, total: int, day: date) -> None:
+                    filled = done * 30 // total
+                    step.update(f"[{'#' * filled}{'.' * (30 - filled)}] {day:%d.%m.%Y} ({done}/{total} days)")
+
+                summary = await simulate(db.engine, settings, args.municipality, year, on_day, progress)
+                step.done = f"two school years simulated: {len(summary.closes)} closes, ledger checked every day"
+            return table(summary)
+        finally:
+            await db.dispose()
+
+    print(asyncio.run(run()))
     return EXIT_OK
 
 
@@ -325,21 +365,35 @@ def build_parser() -> argparse.ArgumentParser:
         "Migrate, then load the demo region (municipalities, providers, programs and groups, families,"
         " certificates, funding periods) into an empty database.",
     ).set_defaults(func=cmd_demo_data)
+    p = command(
+        "demo-year",
+        "simulate two school years of a municipality of the demo region and print their figures",
+        "Migrate, load the demo region when the database is empty, then run two school years of one"
+        " municipality with a simulated clock (applications verified and rejected, periods opened and closed by"
+        " the background job, enrollments, monthly reports, carry-over, prolongation with consent, statements"
+        " issued every month), checking the ledger every simulated day; prints a summary table. It writes into"
+        " the database (use a scratch one): the years after the demo region's current school year.",
+    )
+    p.add_argument("--municipality", default="01", metavar="CODE", help="the municipality (default: 01)")
+    p.add_argument("--year", type=int, metavar="YYYY", help="the first school year (default: the next one)")
+    p.set_defaults(func=cmd_demo_year)
     p = command("ledger", "ledger tools")
     lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
     lsub.add_parser(
         "check",
         help="check the ledger invariants (journal = balances, available >= 0, seats = live contracts,"
-        " no available or reserved money in a closed period, no live contract on a revoked or frozen"
-        " certificate); non-zero exit on violation",
+        " no available or reserved money in a closed period, no live contract in a closed period or on a"
+        " revoked or frozen certificate, carried money = carry-overs, issued statements = the ledger's"
+        " charges); non-zero exit on violation",
         description="Check the ledger invariants; exit 1 on any violation.",
     ).set_defaults(func=cmd_ledger_check)
     p = command("export-schema", "write schema.graphql from the code")
     p.add_argument("--check", action="store_true", help="only check: exit 1 when schema.graphql differs from the code")
     p.set_defaults(func=cmd_export_schema)
-    command("housekeeping", "expire stale applications and certificates, complete ended groups now").set_defaults(
-        func=cmd_housekeeping
-    )
+    command(
+        "housekeeping",
+        "expire stale applications and certificates, complete ended groups, close periods past their end, now",
+    ).set_defaults(func=cmd_housekeeping)
     p = command(
         "worker",
         "run a worker of the job queue (housekeeping, period credits, analytics refresh, catalog sync)",

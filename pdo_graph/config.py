@@ -91,6 +91,7 @@ class Settings:
     ws_init_timeout_seconds: float = 10.0  # from the WebSocket handshake to connection_init
     ws_ping_seconds: float = 30.0  # a silent client is pinged after this; closed after as long again
     enrollment_expiry_days: int = 5
+    time_zone: str = "Europe/Moscow"  # municipalities' days (a municipality may name its own zone)
     background_jobs: bool = False  # the server runs a queue worker in its own process (`serve --with-worker`)
     housekeeping_seconds: int = 300  # how often the queue runs housekeeping (expiry, completion, credits)
     worker_concurrency: int = 4  # jobs one worker process runs at once
@@ -366,6 +367,17 @@ class Var:
         return repr(raw if len(raw) <= 80 else raw[:77] + "...")
 
 
+def _time_zone(raw: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Bad("an IANA time zone such as Europe/Moscow or Asia/Yekaterinburg") from None
+    return name
+
+
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
@@ -403,6 +415,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_WS_MAX_MESSAGE_BYTES", "ws_max_message_bytes", _int_range(1024, 16 * 1024 * 1024, "a number of bytes")),
     Var("PDO_WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_seconds", _decimal(0.1, 600)),
     Var("PDO_WS_PING_SECONDS", "ws_ping_seconds", _decimal(0.1, 3600)),
+    Var("PDO_TIME_ZONE", "time_zone", _time_zone),
     Var("PDO_ENROLLMENT_EXPIRY_DAYS", "enrollment_expiry_days", _int_range(1, 365, "a number of days")),
     Var("PDO_BACKGROUND_JOBS", "background_jobs", _bool),
     Var("PDO_HOUSEKEEPING_SECONDS", "housekeeping_seconds", _int_range(1, 3600, "a number of seconds")),

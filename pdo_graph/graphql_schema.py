@@ -36,6 +36,7 @@ from pdo_graph.resolvers.node import NODE_TYPES, NodeQuery
 from pdo_graph.resolvers.periods import PeriodsMutation, PeriodsQuery
 from pdo_graph.resolvers.push import PushMutation
 from pdo_graph.resolvers.reviews import ReviewsMutation, ReviewsQuery
+from pdo_graph.resolvers.settlement import SettlementMutation, SettlementQuery
 from pdo_graph.resolvers.sources import SourcesMutation, SourcesQuery
 from pdo_graph.resolvers.sync import SyncMutation
 from pdo_graph.schema import hygiene
@@ -52,6 +53,7 @@ QUERY_TYPES: list[type] = [
     EnrollmentQuery,
     ReviewsQuery,
     SourcesQuery,
+    SettlementQuery,
 ]
 MUTATION_TYPES: list[type] = [
     FamilyMutation,
@@ -62,6 +64,7 @@ MUTATION_TYPES: list[type] = [
     SourcesMutation,
     SyncMutation,
     PushMutation,
+    SettlementMutation,
 ]
 SUBSCRIPTION_TYPES: list[type] = [LiveSubscription]
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 # What a certificate can still spend in a period: one expression, stored as the generated column
 # ``balances.available`` (SQL reads the column; nothing writes the expression again).
-AVAILABLE = "credited - reserved - spent - expired"
+AVAILABLE = "credited - reserved - spent - expired - carried"
 
 metadata = MetaData(
     naming_convention={
@@ -54,6 +54,7 @@ municipalities = Table(
     Column("code", String(2), primary_key=True),
     Column("name", Text, nullable=False),
     Column("next_certificate_serial", Integer, nullable=False, server_default="1"),
+    Column("time_zone", Text),  # 0050: IANA zone of its days (NULL: the setting PDO_TIME_ZONE)
     CheckConstraint("code ~ '^[0-9]{2}$'", name="code_format"),
 )
 
@@ -86,14 +87,18 @@ certificate_applications = Table(
     "certificate_applications",
     metadata,
     _id(),
-    Column("child_id", BigInteger, ForeignKey("children.id"), nullable=False, unique=True),
+    Column("child_id", BigInteger, ForeignKey("children.id"), nullable=False),
     Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False, index=True),
     Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
     Column("status", String(16), nullable=False, server_default="SUBMITTED"),
     Column("decided_by", Text),
     Column("decided_at", DateTime(timezone=True)),
     _created(),
+    Column("rejection_reason", Text),  # 0050
     CheckConstraint("status IN ('SUBMITTED','ISSUED','REJECTED')", name="status"),
+    # 0050: one open (not rejected) application per child; a rejected child may apply again
+    Index("uq_certificate_applications_open", "child_id", unique=True, postgresql_where=text("status <> 'REJECTED'")),
+    Index("ix_certificate_applications_queue", "municipality", "status", "created_at", "id"),
 )
 
 certificates = Table(
@@ -167,13 +172,16 @@ balances = Table(
     Column("reserved", BigInteger, nullable=False, server_default="0"),
     Column("spent", BigInteger, nullable=False, server_default="0"),
     Column("expired", BigInteger, nullable=False, server_default="0"),
+    Column("carried", BigInteger, nullable=False, server_default="0"),  # 0050: carried out (CARRY)
     # The one definition of what a certificate can still spend in a period (migration 0005).
     Column("available", BigInteger, Computed(AVAILABLE, persisted=True), nullable=False),
-    CheckConstraint("credited >= 0 AND reserved >= 0 AND spent >= 0 AND expired >= 0", name="non_negative"),
+    CheckConstraint(
+        "credited >= 0 AND reserved >= 0 AND spent >= 0 AND expired >= 0 AND carried >= 0", name="non_negative"
+    ),
     CheckConstraint("available >= 0", name="available_non_negative"),
 )
 
-LEDGER_KINDS = ("CREDIT", "RESERVE", "RELEASE", "CHARGE", "EXPIRE")
+LEDGER_KINDS = ("CREDIT", "RESERVE", "RELEASE", "CHARGE", "EXPIRE", "CARRY")
 
 ledger_entries = Table(
     "ledger_entries",
@@ -198,11 +206,31 @@ ledger_entries = Table(
         " OR (kind = 'RESERVE' AND debit_account = 'reserved' AND credit_account = 'available')"
         " OR (kind = 'RELEASE' AND debit_account = 'available' AND credit_account = 'reserved')"
         " OR (kind = 'CHARGE' AND debit_account = 'spent' AND credit_account = 'reserved')"
-        " OR (kind = 'EXPIRE' AND debit_account = 'expired' AND credit_account = 'available')",
+        " OR (kind = 'EXPIRE' AND debit_account = 'expired' AND credit_account = 'available')"
+        " OR (kind = 'CARRY' AND debit_account = 'carried' AND credit_account = 'available')"
+        " OR (kind = 'CARRY' AND debit_account = 'available' AND credit_account = 'carry')",
         name="accounts",
     ),
     Index("ix_ledger_entries_certificate", "certificate_id", "id"),
     Index("ix_ledger_entries_enrollment", "enrollment_id"),
+    Index("ix_ledger_entries_charges", "month", "period_id", postgresql_where=text("kind = 'CHARGE'")),
+)
+
+# 0050: money carried out of a closed period, waiting for the municipality's next period to open
+carry_overs = Table(
+    "carry_overs",
+    metadata,
+    _id(),
+    Column("certificate_id", BigInteger, ForeignKey("certificates.id"), nullable=False),
+    Column("from_period_id", BigInteger, ForeignKey("funding_periods.id"), nullable=False),
+    Column("municipality", String(2), ForeignKey("municipalities.code"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("to_period_id", BigInteger, ForeignKey("funding_periods.id")),
+    Column("credited_at", DateTime(timezone=True)),
+    _created(),
+    CheckConstraint("amount > 0", name="amount"),
+    UniqueConstraint("certificate_id", "from_period_id", name="uq_carry_overs_certificate_id"),
+    Index("ix_carry_overs_pending", "municipality", "id", postgresql_where=text("to_period_id IS NULL")),
 )
 
 # --- catalog ---------------------------------------------------------------------------------
@@ -313,7 +341,7 @@ groups = Table(
 
 # --- enrollment --------------------------------------------------------------------------------
 
-ENROLLMENT_STATUSES = ("REQUESTED", "ACTIVE", "REFUSED", "EXPIRED", "TERMINATED", "COMPLETED")
+ENROLLMENT_STATUSES = ("REQUESTED", "ACTIVE", "REFUSED", "EXPIRED", "TERMINATED", "COMPLETED", "AWAITING_CONSENT")
 
 enrollments = Table(
     "enrollments",
@@ -324,7 +352,7 @@ enrollments = Table(
     Column("group_id", BigInteger, ForeignKey("groups.id"), nullable=False, index=True),
     Column("period_id", BigInteger, ForeignKey("funding_periods.id"), nullable=False),
     Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False),
-    Column("status", String(12), nullable=False),
+    Column("status", String(16), nullable=False),
     Column("price", BigInteger, nullable=False),
     Column("from_certificate", BigInteger, nullable=False),
     Column("from_family", BigInteger, nullable=False),
@@ -338,6 +366,9 @@ enrollments = Table(
     Column("decided_at", DateTime(timezone=True)),
     _created(),
     Column("ended_at", DateTime(timezone=True)),  # 0041: when it reached its final status
+    # 0050: the contract this one prolongs (one prolongation each); ended only by its period's close
+    Column("prolonged_from", BigInteger, ForeignKey("enrollments.id"), unique=True),
+    Column("ended_by_period", Boolean, nullable=False, server_default="false"),
     CheckConstraint(f"status IN ({', '.join(repr(s) for s in ENROLLMENT_STATUSES)})", name="status"),
     CheckConstraint(
         "from_certificate >= 0 AND from_family >= 0 AND from_certificate + from_family = price", name="split"
@@ -349,7 +380,7 @@ enrollments = Table(
         "child_id",
         "group_id",
         unique=True,
-        postgresql_where=text("status IN ('REQUESTED','ACTIVE')"),
+        postgresql_where=text("status IN ('REQUESTED','ACTIVE','AWAITING_CONSENT')"),
     ),
     Index("ix_enrollments_requested", "created_at", postgresql_where=text("status = 'REQUESTED'")),
 )
@@ -368,6 +399,38 @@ provision_reports = Table(
     _created(),
     CheckConstraint("completeness BETWEEN 0 AND 100", name="completeness"),
     Index("ix_provision_reports_provider_month", "provider_id", "month"),
+)
+
+# 0050: monthly settlement statements (акт) per payer municipality x provider x month; DRAFT rows
+# are created with the month's first charge, ISSUED ones are frozen and numbered
+settlement_statements = Table(
+    "settlement_statements",
+    metadata,
+    _id(),
+    Column("payer", String(2), ForeignKey("municipalities.code"), nullable=False),
+    Column("provider_id", BigInteger, ForeignKey("providers.id"), nullable=False),
+    Column("month", Date, nullable=False),
+    Column("status", String(8), nullable=False, server_default="DRAFT"),
+    Column("number", Text, unique=True),
+    Column("total", BigInteger),
+    Column("lines", Integer),
+    Column("issued_at", DateTime(timezone=True)),
+    Column("issued_by", Text),
+    _created(),
+    CheckConstraint("status IN ('DRAFT','ISSUED')", name="status"),
+    CheckConstraint(
+        "(status = 'ISSUED') = (number IS NOT NULL AND total IS NOT NULL AND issued_at IS NOT NULL)", name="issued"
+    ),
+    UniqueConstraint("payer", "provider_id", "month", name="uq_settlement_statements_payer"),
+    Index("ix_settlement_statements_provider", "provider_id", "month"),
+)
+
+settlement_serials = Table(
+    "settlement_serials",
+    metadata,
+    Column("payer", String(2), ForeignKey("municipalities.code"), primary_key=True),
+    Column("year", SmallInteger, primary_key=True),
+    Column("last", Integer, nullable=False),
 )
 
 reviews = Table(

@@ -17,8 +17,10 @@ from pdo_graph.config import Settings
 from pdo_graph.crypto import personal_data_keys
 from pdo_graph.db.session import transaction
 from pdo_graph.demo import content
+from pdo_graph.demo.programs import COPAY_MONTHS
 from pdo_graph.domain import certificates, periods
 from pdo_graph.domain.access import Actor
+from pdo_graph.domain.money import add_months
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,12 @@ NOMINALS = [periods.Nominal(5, 13, 2_500_000), periods.Nominal(14, 17, 3_500_000
 
 
 def school_year(today: date) -> tuple[date, date]:
+    """The demo's funding period: the current school year, from 1 September to 31 August, stretched to
+    the end of the README's nine-month group when that runs longer (a contract never outlives its
+    period, and the walk-through's group starts this month: its whole run is paid by the period)."""
     start_year = today.year if today.month >= 9 else today.year - 1
-    return date(start_year, 9, 1), date(start_year + 1, 8, 31)
+    copay_end = add_months(today.replace(day=1), COPAY_MONTHS) - timedelta(days=1)
+    return date(start_year, 9, 1), max(date(start_year + 1, 8, 31), copay_end)
 
 
 async def is_empty(engine: AsyncEngine) -> bool:

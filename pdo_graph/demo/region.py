@@ -447,7 +447,7 @@ UPDATE enrollments e SET reserved = s.reserved, charged = s.charged
         "seats",
         """
 UPDATE groups g SET seats_taken = s.n, capacity = greatest(g.capacity, s.n)
-  FROM (SELECT group_id, count(*) AS n FROM enrollments WHERE status IN ('REQUESTED', 'ACTIVE') GROUP BY 1) s
+  FROM (SELECT group_id, count(*) AS n FROM enrollments WHERE status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT') GROUP BY 1) s
  WHERE g.id = s.group_id
 """,
     ),

@@ -167,3 +167,10 @@ def require_analytics_scope(actor: Actor, municipality: str | None) -> str | Non
 def audit_scope(actor: Actor) -> str | None:
     """The municipality whose audit log the caller reads (its operator's), or None: nobody else."""
     return actor.municipality if actor.role is Role.OPERATOR and actor.municipality else None
+
+
+def can_read_statement(actor: Actor, payer: str, provider_id: int) -> bool:
+    """A settlement statement: the operator of its payer municipality, or its provider (the payee)."""
+    if actor.role is Role.OPERATOR:
+        return actor.municipality == payer
+    return actor.role is Role.PROVIDER and actor.provider_id == provider_id

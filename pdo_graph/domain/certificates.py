@@ -90,15 +90,76 @@ async def apply(conn: AsyncConnection, actor: Actor, req: ApplicationRequest, to
         )
     ).scalar()
     if child is None:
-        raise DomainError.of(ErrorCode.DUPLICATE, "child_duplicate", WHOLE)
+        child = await _reapplying_child(conn, guardian, name_key(name), req.birth_date, snils, keys)
+        await conn.execute(  # the family may have moved since the rejection
+            text("UPDATE children SET municipality = :m WHERE id = :c"), {"m": req.municipality, "c": child}
+        )
     application = await conn.execute(
         text(
             "INSERT INTO certificate_applications (child_id, guardian_id, municipality)"
-            " VALUES (:c, :g, :m) RETURNING id"
+            " VALUES (:c, :g, :m) ON CONFLICT DO NOTHING RETURNING id"
         ),
         {"c": child, "g": guardian, "m": req.municipality},
     )
-    return int(application.scalar_one())
+    found = application.scalar()
+    if found is None:  # a twin of this request won the race for the one open application
+        raise DomainError.of(ErrorCode.DUPLICATE, "application_open", WHOLE)
+    return int(found)
+
+
+async def _reapplying_child(
+    conn: AsyncConnection, guardian: int, key: str, birth_date: date, snils: str | None, keys: KeyRing
+) -> int:
+    """The child of a guardian applying again after a rejection; else DUPLICATE.
+
+    The same child (name and birth date, or СНИЛС) belongs to one guardian: another guardian's
+    application for it is the known fraud and is refused, as is a second one while one waits or a
+    certificate was issued. After a rejection its guardian may apply again (one open application
+    per child: a unique index over the applications that are not REJECTED).
+    """
+    row = (
+        await conn.execute(
+            text(
+                "SELECT ch.id, ch.guardian_id, EXISTS (SELECT 1 FROM certificate_applications a"
+                " WHERE a.child_id = ch.id AND a.status <> 'REJECTED') AS open"
+                " FROM children ch WHERE (ch.name_key = :k AND ch.birth_date = :b)"
+                " OR (CAST(:h AS text) IS NOT NULL AND ch.snils_hash = :h) ORDER BY ch.id LIMIT 2 FOR UPDATE OF ch"
+            ),
+            {"k": key, "b": birth_date, "h": None if snils is None else keys.digest(snils)},
+        )
+    ).all()
+    if len(row) != 1 or row[0].guardian_id != guardian:
+        raise DomainError.of(ErrorCode.DUPLICATE, "child_duplicate", WHOLE)
+    if row[0].open:
+        raise DomainError.of(ErrorCode.DUPLICATE, "application_open", WHOLE)
+    return int(row[0].id)
+
+
+async def reject(conn: AsyncConnection, actor: Actor, application_id: int, reason: str) -> int:
+    """The operator of the application's municipality rejects it with a reason the guardian sees;
+    the guardian may then apply again for that child."""
+    app = (
+        await conn.execute(
+            text("SELECT id, status, municipality FROM certificate_applications WHERE id = :id FOR NO KEY UPDATE"),
+            {"id": application_id},
+        )
+    ).first()
+    if app is None:
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", APPLICATION)
+    require_operator_of(actor, app.municipality, APPLICATION)
+    cleaned = enrollment.clean_reason(reason)
+    if cleaned is None:
+        raise DomainError.of(ErrorCode.INVALID, "reason_required", ["reason"])
+    if app.status != "SUBMITTED":
+        raise DomainError.of(ErrorCode.INVALID_TRANSITION, "application_decided", APPLICATION)
+    await conn.execute(
+        text(
+            "UPDATE certificate_applications SET status = 'REJECTED', rejection_reason = :r, decided_by = :by,"
+            " decided_at = now() WHERE id = :id"
+        ),
+        {"r": cleaned, "by": actor.subject, "id": application_id},
+    )
+    return application_id
 
 
 async def issue(conn: AsyncConnection, actor: Actor, application_id: int, today: date, region: str) -> int:
@@ -212,7 +273,9 @@ async def change_status(
         )
     if target is CertificateStatus.FROZEN:
         running = await conn.execute(
-            text("SELECT 1 FROM enrollments WHERE certificate_id = :id AND status IN ('REQUESTED','ACTIVE') LIMIT 1"),
+            text(
+                "SELECT 1 FROM enrollments WHERE certificate_id = :id AND status IN ('REQUESTED','ACTIVE','AWAITING_CONSENT') LIMIT 1"
+            ),
             {"id": certificate_id},
         )
         if running.first() is not None:

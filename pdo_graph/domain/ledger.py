@@ -7,6 +7,8 @@ Each entry moves ``amount`` from one account of a certificate's period balance t
     RELEASE  reserved  -> available
     CHARGE   reserved  -> spent
     EXPIRE   available -> expired
+    CARRY    available -> carried   (out of a closing period, ``carry_in`` False)
+    CARRY    carry     -> available (into the municipality's next period, ``carry_in`` True)
 
 Every entry updates ``balances`` in the same statement batch, so the projection always equals
 the journal; ``check_invariants`` proves it with one query, together with the rules that keep
@@ -32,6 +34,7 @@ class Kind(StrEnum):
     RELEASE = "RELEASE"
     CHARGE = "CHARGE"
     EXPIRE = "EXPIRE"
+    CARRY = "CARRY"
 
 
 ACCOUNTS: dict[Kind, tuple[str, str]] = {  # (debit, credit)
@@ -40,7 +43,9 @@ ACCOUNTS: dict[Kind, tuple[str, str]] = {  # (debit, credit)
     Kind.RELEASE: ("available", "reserved"),
     Kind.CHARGE: ("spent", "reserved"),
     Kind.EXPIRE: ("expired", "available"),
+    Kind.CARRY: ("carried", "available"),
 }
+CARRY_IN_ACCOUNTS = ("available", "carry")
 
 # How each kind changes the projection's columns.
 _BALANCE_UPDATE: dict[Kind, str] = {
@@ -49,7 +54,9 @@ _BALANCE_UPDATE: dict[Kind, str] = {
     Kind.RELEASE: "reserved = reserved - :amount",
     Kind.CHARGE: "reserved = reserved - :amount, spent = spent + :amount",
     Kind.EXPIRE: "expired = expired + :amount",
+    Kind.CARRY: "carried = carried + :amount",
 }
+_CARRY_IN_UPDATE = "credited = credited + :amount"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class Entry:
     month: date | None = None
     completeness: int | None = None
     idempotency_key: str | None = None
+    carry_in: bool = False  # CARRY only: into the period (else out of it)
 
 
 class InsufficientFunds(Exception):
@@ -78,21 +86,21 @@ async def post(conn: AsyncConnection, entry: Entry) -> int:
     """
     if entry.amount <= 0:
         raise ValueError("ledger amounts are positive")
+    if entry.carry_in and entry.kind is not Kind.CARRY:
+        raise ValueError("only CARRY entries carry in")
     guard = ""
-    if entry.kind in (Kind.RESERVE, Kind.EXPIRE):
+    if entry.kind in (Kind.RESERVE, Kind.EXPIRE) or (entry.kind is Kind.CARRY and not entry.carry_in):
         guard = " AND available >= :amount"
     if entry.kind in (Kind.RELEASE, Kind.CHARGE):
         guard = " AND reserved >= :amount"
+    change = _CARRY_IN_UPDATE if entry.carry_in else _BALANCE_UPDATE[entry.kind]
     updated = await conn.execute(
-        text(
-            f"UPDATE balances SET {_BALANCE_UPDATE[entry.kind]} "
-            f"WHERE certificate_id = :cid AND period_id = :pid{guard} RETURNING 1"
-        ),
+        text(f"UPDATE balances SET {change} WHERE certificate_id = :cid AND period_id = :pid{guard} RETURNING 1"),
         {"amount": entry.amount, "cid": entry.certificate_id, "pid": entry.period_id},
     )
     if updated.first() is None:
         raise InsufficientFunds(entry)
-    debit, credit = ACCOUNTS[entry.kind]
+    debit, credit = CARRY_IN_ACCOUNTS if entry.carry_in else ACCOUNTS[entry.kind]
     row = await conn.execute(
         text(
             "INSERT INTO ledger_entries (kind, certificate_id, period_id, enrollment_id, month, completeness,"
@@ -149,11 +157,13 @@ async def release(conn: AsyncConnection, entry: Entry) -> int:
 INVARIANTS_SQL = """
 WITH sums AS (
     SELECT certificate_id, period_id,
-           coalesce(sum(amount) FILTER (WHERE kind = 'CREDIT'), 0) AS credited,
+           coalesce(sum(amount) FILTER (WHERE kind = 'CREDIT' OR (kind = 'CARRY' AND debit_account = 'available')), 0)
+             AS credited,
            coalesce(sum(amount) FILTER (WHERE kind = 'RESERVE'), 0)
              - coalesce(sum(amount) FILTER (WHERE kind IN ('RELEASE', 'CHARGE')), 0) AS reserved,
            coalesce(sum(amount) FILTER (WHERE kind = 'CHARGE'), 0) AS spent,
-           coalesce(sum(amount) FILTER (WHERE kind = 'EXPIRE'), 0) AS expired
+           coalesce(sum(amount) FILTER (WHERE kind = 'EXPIRE'), 0) AS expired,
+           coalesce(sum(amount) FILTER (WHERE kind = 'CARRY' AND debit_account = 'carried'), 0) AS carried
       FROM ledger_entries GROUP BY certificate_id, period_id
 )
 SELECT 'balance_mismatch' AS violation,
@@ -164,6 +174,7 @@ SELECT 'balance_mismatch' AS violation,
     OR coalesce(b.reserved, 0) <> coalesce(s.reserved, 0)
     OR coalesce(b.spent, 0) <> coalesce(s.spent, 0)
     OR coalesce(b.expired, 0) <> coalesce(s.expired, 0)
+    OR coalesce(b.carried, 0) <> coalesce(s.carried, 0)
 UNION ALL
 SELECT 'negative_available', format('certificate %s period %s', certificate_id, period_id)
   FROM balances WHERE available < 0
@@ -174,7 +185,7 @@ UNION ALL
 SELECT 'seats_mismatch', format('group %s: seats_taken %s, live enrollments %s', g.id, g.seats_taken, coalesce(e.n, 0))
   FROM groups g
   LEFT JOIN (SELECT group_id, count(*) AS n FROM enrollments
-              WHERE status IN ('REQUESTED', 'ACTIVE') GROUP BY group_id) e ON e.group_id = g.id
+              WHERE status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT') GROUP BY group_id) e ON e.group_id = g.id
  WHERE g.seats_taken <> coalesce(e.n, 0)
 UNION ALL
 SELECT 'enrollment_reserve_mismatch', format('enrollment %s', e.id)
@@ -196,7 +207,28 @@ UNION ALL
 SELECT 'live_contract_on_inactive_certificate',
        format('enrollment %s (%s) on certificate %s (%s)', e.id, e.status, c.id, c.status)
   FROM enrollments e JOIN certificates c ON c.id = e.certificate_id
- WHERE e.status IN ('REQUESTED', 'ACTIVE') AND c.status IN ('REVOKED', 'FROZEN')
+ WHERE e.status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT') AND c.status IN ('REVOKED', 'FROZEN')
+UNION ALL
+SELECT 'live_contract_in_closed_period', format('enrollment %s (%s) in period %s', e.id, e.status, e.period_id)
+  FROM enrollments e JOIN funding_periods p ON p.id = e.period_id
+ WHERE p.status = 'CLOSED' AND e.status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')
+UNION ALL
+SELECT 'carry_mismatch', format('certificate %s period %s: carried %s, carry-overs %s', b.certificate_id,
+       b.period_id, b.carried, coalesce(c.amount, 0))
+  FROM balances b
+  LEFT JOIN carry_overs c ON c.certificate_id = b.certificate_id AND c.from_period_id = b.period_id
+ WHERE b.carried <> coalesce(c.amount, 0)
+UNION ALL
+SELECT 'statement_mismatch', format('statement %s: total %s, charges %s', s.id, s.total, coalesce(l.charged, 0))
+  FROM settlement_statements s
+  LEFT JOIN LATERAL (
+        SELECT sum(le.amount) AS charged FROM ledger_entries le
+          JOIN funding_periods fp ON fp.id = le.period_id
+          JOIN enrollments en ON en.id = le.enrollment_id
+          JOIN groups g ON g.id = en.group_id JOIN programs pg ON pg.id = g.program_id
+         WHERE le.kind = 'CHARGE' AND le.month = s.month AND fp.municipality = s.payer
+           AND pg.provider_id = s.provider_id) l ON true
+ WHERE s.status = 'ISSUED' AND s.total <> coalesce(l.charged, 0)
 """
 
 

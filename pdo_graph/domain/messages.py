@@ -85,10 +85,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 def _merge_areas() -> None:
     """Each area keeps its messages in its own module; they all land in one table."""
-    from pdo_graph.domain import messages_catalog, messages_enrollment, messages_integrations
+    from pdo_graph.domain import messages_catalog, messages_enrollment, messages_integrations, messages_year
     from pdo_graph.domain.analytics import messages as messages_analytics
 
-    for area in (messages_catalog, messages_enrollment, messages_integrations, messages_analytics):
+    for area in (messages_catalog, messages_enrollment, messages_integrations, messages_analytics, messages_year):
         for key, value in area.MESSAGES.items():
             if key in MESSAGES:
                 raise RuntimeError(f"duplicate message key {key}")

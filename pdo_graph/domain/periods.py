@@ -3,17 +3,26 @@
 Lock order: the municipality row first (serialises openings, issuance and funding of one
 municipality), then period rows, then balances.
 
-A period row is the gate of every money movement in it. Whatever changes the period itself
-(funding, a limit update, the close) holds it ``FOR NO KEY UPDATE``; every movement of its money
-(an application's reserve, a release, a charge) first holds it ``FOR SHARE`` (``lock_shared``) and
-reads its status under that lock. So a close serialises with updates, other closes and every
-movement: after it commits nothing reserves, releases or credits money in the period, and the
-period holds no available or reserved money.
+Every money movement of a period passes its **gate**: a PostgreSQL advisory lock per period
+(class ``GATE_CLASS``, key the period id), taken shared by each movement (an application's reserve,
+a release, a charge, a carry into it: ``lock_shared``) and exclusively by a change of the period
+itself (the close, a limit update: ``_lock_open_period``), before the period row (``FOR SHARE`` /
+``FOR NO KEY UPDATE``). So a close serialises with updates, other closes and every movement: after
+it commits nothing reserves, releases or credits money in the period, and the period holds no
+available or reserved money.
+
+Why an advisory lock before the row lock: PostgreSQL grants a ``FOR SHARE`` row lock at once to a
+newcomer while other transactions share the row, even when a ``FOR NO KEY UPDATE`` waits for them,
+so under a steady stream of movements a close could wait for ever. The heavyweight lock manager
+queues a shared request behind a waiting exclusive one: the close waits only for the movements
+already inside, and those arriving after it wait for the close (and then see the period closed).
+``bench/close_gate.py`` counts the movements that slip in while a close waits, with and without
+the gate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -29,6 +38,7 @@ from pdo_graph.domain.funding import Proration as Proration
 from pdo_graph.domain.funding import credit_progress, fund_period, lock_municipality, promote_queue
 from pdo_graph.domain.money import FIRST_YEAR, LAST_YEAR, format_amount, in_service_years
 
+GATE_CLASS = 7_201_050  # pg advisory lock class of the periods' gates (the key: the period id)
 MAX_NOMINAL = 10_000_000  # 100 000 ₽ per certificate and period
 PERIOD = ["periodId"]  # field names of this area's problems: the input's names (resolvers add the argument)
 
@@ -46,6 +56,7 @@ class PeriodRequest:
     # None: every certificate is credited in this transaction. N: at most N here; the rest by the
     # queue's credit job in batches of N (one short transaction each, progress visible meanwhile).
     credit_batch: int | None = None
+    carry_over: bool = False  # unusedFunds: CARRY_OVER (else EXPIRE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +64,18 @@ class OpenResult:
     period_id: int
     credited: int
     certificates_credited: int
+    carried_in: int = 0
     credit_job: int | None = None  # the queued job crediting the rest (None: nothing left, or one waits)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """What a close did: kopecks expired and carried out, contracts completed, applications expired."""
+
+    expired: int
+    carried: int
+    completed: int
+    certificates: int
 
 
 def _validate(req: PeriodRequest) -> None:
@@ -106,8 +128,8 @@ async def open_period(conn: AsyncConnection, actor: Actor, req: PeriodRequest) -
                 await conn.execute(
                     text(
                         "INSERT INTO funding_periods (municipality, starts_on, ends_on, proration, funded_limit,"
-                        " open_for_applications, cap_at_normative)"
-                        " VALUES (:m, :s, :e, :p, :l, :o, :cap) RETURNING id"
+                        " open_for_applications, cap_at_normative, carry_over)"
+                        " VALUES (:m, :s, :e, :p, :l, :o, :cap, :carry) RETURNING id"
                     ),
                     {
                         "m": req.municipality,
@@ -117,6 +139,7 @@ async def open_period(conn: AsyncConnection, actor: Actor, req: PeriodRequest) -
                         "l": req.funded_limit,
                         "o": req.open_for_applications,
                         "cap": req.cap_at_normative,
+                        "carry": req.carry_over,
                     },
                 )
             ).scalar_one()
@@ -128,10 +151,11 @@ async def open_period(conn: AsyncConnection, actor: Actor, req: PeriodRequest) -
     else:
         period_id = int(same)
     credited, count = await fund_period(conn, period_id, actor=actor.label, batch=req.credit_batch)
+    carried_in = await credit_carry_overs(conn, req.municipality, period_id, actor.label)
     job = None
     if req.credit_batch is not None and not (await credit_progress(conn, period_id)).done:
         job = await enqueue_credits(conn, period_id, req.credit_batch)
-    return OpenResult(period_id, credited, count, job)
+    return OpenResult(period_id, credited, count, carried_in, job)
 
 
 async def enqueue_credits(conn: AsyncConnection, period_id: int, batch: int) -> int | None:
@@ -183,8 +207,10 @@ async def _period_municipality(conn: AsyncConnection, actor: Actor, period_id: i
 
 
 async def _lock_open_period(conn: AsyncConnection, municipality: str, period_id: int) -> None:
-    """The municipality, then the period row for a change of the period; refused unless it is open."""
+    """The municipality, the period's gate (exclusive), then its row for a change of the period;
+    refused unless it is open."""
     await lock_municipality(conn, municipality)
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:cls, CAST(:p AS int))"), {"cls": GATE_CLASS, "p": period_id})
     status = (
         await conn.execute(text("SELECT status FROM funding_periods WHERE id = :p FOR NO KEY UPDATE"), {"p": period_id})
     ).scalar_one()
@@ -201,14 +227,19 @@ class PeriodGate:
 
 
 async def lock_shared(conn: AsyncConnection, period_ids: Iterable[int]) -> dict[int, PeriodGate]:
-    """Hold periods ``FOR SHARE`` (in id order) before moving money in them; their states.
+    """Pass the periods' gates (shared) and hold their rows ``FOR SHARE`` (in id order) before
+    moving money in them; their states.
 
-    The first lock of every money movement: it waits for a close, an update or a funding run of
-    the period, and stops them until the movement commits.
+    The first lock of every money movement: it waits for a close or an update of the period (and
+    for one that is already waiting), and stops them until the movement commits.
     """
     ids = sorted(set(period_ids))
     if not ids:
         return {}
+    for pid in ids:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:cls, CAST(:p AS int))"), {"cls": GATE_CLASS, "p": pid}
+        )
     rows = await conn.execute(
         text(
             "SELECT id, status, open_for_applications FROM funding_periods WHERE id = ANY(:ids) ORDER BY id FOR SHARE"
@@ -218,20 +249,31 @@ async def lock_shared(conn: AsyncConnection, period_ids: Iterable[int]) -> dict[
     return {int(r.id): PeriodGate(r.status == "CLOSED", bool(r.open_for_applications)) for r in rows}
 
 
-async def close_period(conn: AsyncConnection, actor: Actor, period_id: int) -> int:
-    """Close a period in one transaction; returns the kopecks that expired.
+async def close_period(conn: AsyncConnection, actor: Actor, period_id: int) -> CloseResult:
+    """Close a period in one transaction.
 
-    Under the period's exclusive lock (so concurrent closes, updates and money movements
-    serialise with it; a second close is refused with INVALID_TRANSITION): the period is marked
-    closed, its live contracts end (ACTIVE -> COMPLETED, REQUESTED -> EXPIRED, reason: the period
-    ended), their reserves are released and, the period being closed, expire at once; then
-    whatever is left available expires. Afterwards the period holds no available or reserved money.
+    Under the period's gate and row, both exclusive (so concurrent closes, updates and money
+    movements serialise with it; a second close is refused with INVALID_TRANSITION): the period is
+    marked closed, its live contracts end (ACTIVE -> COMPLETED, REQUESTED -> EXPIRED,
+    AWAITING_CONSENT -> EXPIRED; reason: the period ended), their reserves are released; then what
+    is left available is carried into the municipality's next period (``unusedFunds: CARRY_OVER``,
+    for certificates still valid after the period) or expires. Afterwards the period holds no
+    available or reserved money.
     """
     from pdo_graph.domain import enrollment  # enrollment imports this module
 
     municipality = await _period_municipality(conn, actor, period_id)
     await _lock_open_period(conn, municipality, period_id)
+    period = (
+        await conn.execute(text("SELECT ends_on, carry_over FROM funding_periods WHERE id = :p"), {"p": period_id})
+    ).one()
     expired_before = await _expired(conn, period_id)
+    # Contracts end first where leftovers carry over (their released reserves join the leftovers);
+    # otherwise the period is marked closed first, and each released reserve expires as it returns
+    # (ledger.release), an entry the family sees next to its release.
+    completed = 0
+    if period.carry_over:
+        completed = await enrollment.end_period_contracts(conn, period_id, actor.label)
     await conn.execute(
         text(
             "UPDATE funding_periods SET status = 'CLOSED', open_for_applications = false, closed_at = now()"
@@ -239,27 +281,150 @@ async def close_period(conn: AsyncConnection, actor: Actor, period_id: int) -> i
         ),
         {"p": period_id},
     )
-    await enrollment.end_period_contracts(conn, period_id, actor.label)
-    leftovers = await conn.execute(
-        text(
-            "SELECT certificate_id, available FROM balances WHERE period_id = :p AND available > 0"
-            " ORDER BY certificate_id FOR NO KEY UPDATE"
+    if not period.carry_over:
+        completed = await enrollment.end_period_contracts(conn, period_id, actor.label)
+    leftovers = (
+        await conn.execute(
+            text(
+                "SELECT b.certificate_id, b.available, c.status, c.valid_until FROM balances b"
+                " JOIN certificates c ON c.id = b.certificate_id"
+                " WHERE b.period_id = :p AND b.available > 0 ORDER BY b.certificate_id FOR NO KEY UPDATE OF b"
+            ),
+            {"p": period_id},
+        )
+    ).all()
+    carried = 0
+    for r in leftovers:
+        amount = int(r.available)
+        if period.carry_over and r.status in ("ACTIVE", "FROZEN") and r.valid_until > period.ends_on:
+            await _carry_out(conn, municipality, period_id, int(r.certificate_id), amount, actor.label)
+            carried += amount
+        else:
+            await ledger.post(
+                conn,
+                ledger.Entry(
+                    kind=ledger.Kind.EXPIRE,
+                    certificate_id=int(r.certificate_id),
+                    period_id=period_id,
+                    amount=amount,
+                    description=f"Неиспользованный остаток сгорел при закрытии периода: {format_amount(amount)} ₽",
+                    actor=actor.label,
+                ),
+            )
+    if carried:
+        await credit_carry_overs(conn, municipality, None, actor.label, after=period.ends_on)
+    expired = await _expired(conn, period_id) - expired_before
+    return CloseResult(expired, carried, completed, len(leftovers))
+
+
+async def _carry_out(
+    conn: AsyncConnection, municipality: str, period_id: int, certificate_id: int, amount: int, actor: str
+) -> None:
+    """Move a certificate's leftover out of a closing period; it waits in ``carry_overs``."""
+    await ledger.post(
+        conn,
+        ledger.Entry(
+            kind=ledger.Kind.CARRY,
+            certificate_id=certificate_id,
+            period_id=period_id,
+            amount=amount,
+            description=f"Остаток перенесён в следующий период: {format_amount(amount)} ₽",
+            actor=actor,
         ),
-        {"p": period_id},
     )
-    for r in leftovers.all():
+    await conn.execute(
+        text("INSERT INTO carry_overs (certificate_id, from_period_id, municipality, amount) VALUES (:c, :p, :m, :a)"),
+        {"c": certificate_id, "p": period_id, "m": municipality, "a": amount},
+    )
+
+
+async def credit_carry_overs(
+    conn: AsyncConnection, municipality: str, period_id: int | None, actor: str, after: date | None = None
+) -> int:
+    """Credit the municipality's waiting carry-overs into its next period, once each; kopecks credited.
+
+    ``period_id``: the period just opened (each carry-over from a period that ended before it
+    starts goes in); None: at a close (``after`` = its end), the next open period that starts
+    after it, when there is one. The caller holds the municipality row.
+    """
+    if period_id is None:
+        found = (
+            await conn.execute(
+                text(
+                    "SELECT id FROM funding_periods WHERE municipality = :m AND status = 'OPEN' AND starts_on > :a"
+                    " ORDER BY starts_on LIMIT 1"
+                ),
+                {"m": municipality, "a": after},
+            )
+        ).scalar()
+        if found is None:
+            return 0
+        period_id = int(found)
+    pending = (
+        await conn.execute(
+            text(
+                "SELECT co.id, co.certificate_id, co.amount, fp.starts_on, fp.ends_on FROM carry_overs co"
+                " JOIN funding_periods fp ON fp.id = co.from_period_id"
+                " JOIN funding_periods np ON np.id = :p AND np.status = 'OPEN'"
+                " WHERE co.municipality = :m AND co.to_period_id IS NULL AND fp.ends_on < np.starts_on"
+                " ORDER BY co.certificate_id, co.id FOR UPDATE OF co"
+            ),
+            {"m": municipality, "p": period_id},
+        )
+    ).all()
+    if not pending:
+        return 0
+    await lock_shared(conn, [period_id])
+    await conn.execute(
+        text(
+            "INSERT INTO balances (certificate_id, period_id)"
+            " SELECT unnest(CAST(:ids AS bigint[])), :p ON CONFLICT DO NOTHING"
+        ),
+        {"ids": sorted({int(r.certificate_id) for r in pending}), "p": period_id},
+    )
+    for r in pending:
+        span = f"{r.starts_on:%d.%m.%Y}–{r.ends_on:%d.%m.%Y}"
         await ledger.post(
             conn,
             ledger.Entry(
-                kind=ledger.Kind.EXPIRE,
+                kind=ledger.Kind.CARRY,
                 certificate_id=int(r.certificate_id),
                 period_id=period_id,
-                amount=int(r.available),
-                description=f"Неиспользованный остаток сгорел при закрытии периода: {format_amount(int(r.available))} ₽",
-                actor=actor.label,
+                amount=int(r.amount),
+                description=f"Перенесённый остаток периода {span}: {format_amount(int(r.amount))} ₽",
+                actor=actor,
+                carry_in=True,
             ),
         )
-    return await _expired(conn, period_id) - expired_before
+    await conn.execute(
+        text("UPDATE carry_overs SET to_period_id = :p, credited_at = now() WHERE id = ANY(:ids)"),
+        {"p": period_id, "ids": [int(r.id) for r in pending]},
+    )
+    return sum(int(r.amount) for r in pending)
+
+
+async def due_periods(conn: AsyncConnection, today_of: Callable[[str | None], date]) -> list[int]:
+    """Open periods whose ``endsOn`` has passed in their municipality's time zone (oldest first).
+
+    ``today_of(zone)``: the current day in a municipality's zone (None: the region's setting).
+    """
+    rows = await conn.execute(
+        text(
+            "SELECT p.id, p.ends_on, m.time_zone FROM funding_periods p JOIN municipalities m ON m.code = p.municipality"
+            " WHERE p.status = 'OPEN' ORDER BY p.ends_on, p.id"
+        )
+    )
+    return [int(r.id) for r in rows if r.ends_on < today_of(r.time_zone)]
+
+
+async def close_if_open(conn: AsyncConnection, actor: Actor, period_id: int) -> CloseResult | None:
+    """The job's close: None when the period is closed already (by another process or the operator)."""
+    try:
+        return await close_period(conn, actor, period_id)
+    except DomainError as exc:
+        if any(p.code is ErrorCode.INVALID_TRANSITION for p in exc.problems):
+            return None
+        raise
 
 
 async def _expired(conn: AsyncConnection, period_id: int) -> int:

@@ -1,7 +1,7 @@
 """Background work on the distributed queue: procrastinate over the application's PostgreSQL.
 
-``passes`` holds each piece of work as one pass that the CLI can run too (housekeeping, the analytics
-refresh, a period's credits in batches); ``queue`` registers them with procrastinate as tasks, the
+``passes`` holds each piece of work as one pass that the CLI can run too (housekeeping, the close of
+periods past their end, the analytics refresh, a period's credits in batches); ``queue`` registers them with procrastinate as tasks, the
 periodic ones deferred once per tick across every worker process and machine (procrastinate's
 periodic-defer table) and run one at a time (a job lock each); ``worker`` runs a worker:
 ``pdo-graph worker`` on its own, or inside the server with ``serve --with-worker`` /
@@ -11,6 +11,6 @@ movement it makes is one transaction that re-checks state under its locks, so a 
 work done and does nothing twice.
 """
 
-from pdo_graph.jobs.passes import credit_period, refresh_analytics, run_housekeeping
+from pdo_graph.jobs.passes import close_due_periods, credit_period, refresh_analytics, run_housekeeping
 
-__all__ = ["credit_period", "refresh_analytics", "run_housekeeping"]
+__all__ = ["close_due_periods", "credit_period", "refresh_analytics", "run_housekeeping"]

@@ -6,11 +6,14 @@ import logging
 from collections.abc import Callable
 from datetime import date
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from pdo_graph import clock
 from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import certificates, enrollment, funding, periods
+from pdo_graph.domain.access import Actor, Role
 from pdo_graph.domain.analytics import refresh
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,41 @@ async def credit_period(
             progress(done)
         if done.done:
             return done
+
+
+PERIOD_JOB = Actor(Role.OPERATOR, "system:periods")  # the job acts as the operator of each period's municipality
+
+
+async def close_due_periods(engine: AsyncEngine, settings: Settings, today: date | None = None) -> dict[str, int]:
+    """Close every open period whose ``endsOn`` has passed in its municipality's time zone
+    (``municipalities.time_zone``, else ``PDO_TIME_ZONE``); ``today`` (tests, the simulated year)
+    overrides the clock for every municipality.
+
+    One transaction per period; safe from many processes at once: the close takes the period's gate
+    and row exclusively and re-reads its status, so a period closed meanwhile (by another process
+    or by the operator) is skipped, and each period closes exactly once.
+    """
+
+    def today_of(zone: str | None) -> date:
+        return today if today is not None else clock.today(zone or settings.time_zone)
+
+    due = await transaction(engine, lambda c: periods.due_periods(c, today_of))
+    closed = expired = carried = 0
+    for period_id in due:
+
+        async def one(conn: AsyncConnection, period_id: int = period_id) -> periods.CloseResult | None:
+            municipality = (
+                await conn.execute(text("SELECT municipality FROM funding_periods WHERE id = :p"), {"p": period_id})
+            ).scalar_one()
+            actor = Actor(Role.OPERATOR, PERIOD_JOB.subject, str(municipality))
+            return await periods.close_if_open(conn, actor, period_id)
+
+        result = await transaction(engine, one)
+        if result is not None:
+            closed += 1
+            expired += result.expired
+            carried += result.carried
+    return {"periods_closed": closed, "expired": expired, "carried": carried}
 
 
 async def refresh_analytics(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from procrastinate import App, PsycopgConnector, RetryStrategy
 from procrastinate.job_context import JobContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pdo_graph import clock
 from pdo_graph.config import Settings
 from pdo_graph.db import queue as names
 from pdo_graph.jobs import passes
@@ -97,7 +97,8 @@ def make_app(conninfo: str, settings: Settings, pool_size: int = 4) -> App:
     @periodic(HOUSEKEEPING, settings.housekeeping_seconds)
     async def housekeeping(context: JobContext, timestamp: int) -> dict[str, int]:
         rt = runtime(context)
-        result = await passes.run_housekeeping(rt.engine, rt.settings, date.today())
+        result = await passes.run_housekeeping(rt.engine, rt.settings, clock.today(rt.settings.time_zone))
+        result |= await passes.close_due_periods(rt.engine, rt.settings)
         # the queue's own record: finished jobs are kept a week (what ran when, for an operator's look)
         await context.app.job_manager.delete_old_jobs(nb_hours=JOBS_KEPT_HOURS, queue=names.QUEUE)
         if any(result.values()):

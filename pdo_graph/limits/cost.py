@@ -47,6 +47,10 @@ LIST_WEIGHTS: dict[tuple[str, str], int] = {
     ("CatalogSyncRun", "events"): 100,  # the first 100 are kept
     ("CatalogUpsertPayload", "results"): 500,  # items per call
     ("AuditEntry", "fields"): 5,  # the audited fields of a child
+    ("Certificate", "balances"): 20,  # a period a year: years of a childhood
+    ("Query", "settlementStatements"): 50,  # the cost assumes a page of a month's statements
+    ("SettlementStatement", "lines"): 100,  # the cost assumes a statement of a hundred contracts
+    ("ContractsProlongPayload", "prolonged"): 500,
 }
 SMALL_LISTS = frozenset({"userErrors", "field"})
 """Lists of a refusal (user errors and their paths): a handful of items, multiplier 1."""

@@ -18,6 +18,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from pdo_graph import clock
 from pdo_graph.db.session import RequestDb
 
 K = TypeVar("K", bound=Hashable)
@@ -87,7 +88,7 @@ class _Round:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.db = RequestDb(engine)
-        self.scope = Scope(self.db, date.today())
+        self.scope = Scope(self.db, clock.today())
         self.loaders = Loaders(self.scope)
         self.holders = 0
 

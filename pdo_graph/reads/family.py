@@ -41,6 +41,7 @@ class ApplicationRow(Protocol):
     municipality: str
     created_at: datetime
     guardian_subject: str
+    rejection_reason: str | None
 
 
 class BalanceRow(Protocol):
@@ -54,6 +55,20 @@ class BalanceRow(Protocol):
     reserved: int
     spent: int
     expired: int
+    carried: int
+    available: int
+
+
+class PeriodBalanceRow(Protocol):
+    """A certificate's balance in one period."""
+
+    certificate_id: int
+    period_id: int
+    credited: int
+    reserved: int
+    spent: int
+    expired: int
+    carried: int
     available: int
 
 
@@ -90,8 +105,8 @@ CERTIFICATE_SQL = (
     " FROM certificates c JOIN children ch ON ch.id = c.child_id JOIN guardians g ON g.id = ch.guardian_id"
 )
 APPLICATION_SQL = (
-    "SELECT a.id, a.status, a.child_id, a.municipality, a.created_at, g.subject AS guardian_subject"
-    " FROM certificate_applications a JOIN guardians g ON g.id = a.guardian_id"
+    "SELECT a.id, a.status, a.child_id, a.municipality, a.created_at, g.subject AS guardian_subject,"
+    " a.rejection_reason FROM certificate_applications a JOIN guardians g ON g.id = a.guardian_id"
 )
 # the current period of each certificate's municipality (joined as ``p``), by certificate
 _CURRENT_PERIOD_OF_CERTIFICATE = (
@@ -131,11 +146,20 @@ BALANCE: Key[int, BalanceRow | None] = one_by_key(
     "balance",
     "SELECT DISTINCT ON (c.id) c.id AS certificate_id, p.id AS period_id, p.cap_at_normative,"
     " coalesce(b.credited, 0) AS credited, coalesce(b.reserved, 0) AS reserved,"
-    " coalesce(b.spent, 0) AS spent, coalesce(b.expired, 0) AS expired, coalesce(b.available, 0) AS available"
+    " coalesce(b.spent, 0) AS spent, coalesce(b.expired, 0) AS expired, coalesce(b.carried, 0) AS carried,"
+    " coalesce(b.available, 0) AS available"
     + _CURRENT_PERIOD_OF_CERTIFICATE
     + " LEFT JOIN balances b ON b.certificate_id = c.id AND b.period_id = p.id"
     + _BY_CERTIFICATE,
     BalanceRow,
+    key="certificate_id",
+)
+BALANCES_OF_CERTIFICATE: Key[int, list[PeriodBalanceRow]] = many_by_key(
+    "balances_of_certificate",
+    "SELECT b.certificate_id, b.period_id, b.credited, b.reserved, b.spent, b.expired, b.carried, b.available"
+    " FROM balances b JOIN funding_periods p ON p.id = b.period_id"
+    " WHERE b.certificate_id = ANY(:keys) ORDER BY b.certificate_id, p.starts_on DESC, p.id DESC",
+    PeriodBalanceRow,
     key="certificate_id",
 )
 FUNDING: Key[int, FundingRow | None] = one_by_key(
@@ -158,6 +182,29 @@ TRANSACTIONS_OF_CERTIFICATE: Key[Page, list[TransactionRow]] = pages_by_owner(
 TRANSACTION_COUNT: Key[int, int] = counts_by_owner("transaction_count", "ledger_entries", "certificate_id")
 
 # --- root reads -----------------------------------------------------------------------------------
+
+
+_QUEUE_WHERE = (
+    " WHERE a.municipality = :m AND (CAST(:status AS text) IS NULL OR a.status = :status)"
+    " AND (CAST(:search AS text) IS NULL OR a.child_id IN"
+    " (SELECT ch.id FROM children ch WHERE strpos(lower(translate(ch.full_name, 'Ёё', 'Ее')), :search) > 0))"
+)
+
+
+async def application_queue(
+    scope: Scope, municipality: str, status: str | None, search: str | None, after: int | None, limit: int
+) -> tuple[list[ApplicationRow], int]:
+    """The verification queue of a municipality, oldest first (keyset on the id, which grows with the
+    time of application), filtered by status and by a part of the child's name (``search``: lower
+    case, ё as е); and how many match in all."""
+    params = {"m": municipality, "status": status, "search": search, "after": after, "limit": limit}
+    rows: list[ApplicationRow] = await scope.rows(
+        APPLICATION_SQL + _QUEUE_WHERE + " AND (CAST(:after AS bigint) IS NULL OR a.id > :after)"
+        " ORDER BY a.id LIMIT :limit",
+        params,
+    )
+    total = await scope.fetch("SELECT count(*) AS n FROM certificate_applications a" + _QUEUE_WHERE, params)
+    return rows, int(total[0].n)
 
 
 async def certificate_id_by_number(scope: Scope, number: str) -> int | None:

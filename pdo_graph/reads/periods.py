@@ -19,6 +19,7 @@ class PeriodRow(Protocol):
     status: str
     proration: str
     funded_limit: int | None
+    carry_over: bool
 
 
 class CreditProgressRow(Protocol):
@@ -34,7 +35,8 @@ class MunicipalityRow(Protocol):
 
 
 PERIOD_COLUMNS = (
-    "p.id, p.municipality, p.starts_on, p.ends_on, p.open_for_applications, p.status, p.proration, p.funded_limit"
+    "p.id, p.municipality, p.starts_on, p.ends_on, p.open_for_applications, p.status, p.proration, p.funded_limit,"
+    " p.carry_over"
 )
 
 PERIOD: Key[int, PeriodRow | None] = one_by_key(

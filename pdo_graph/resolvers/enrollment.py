@@ -19,7 +19,10 @@ from pdo_graph.resolvers.common import INPUT, pk_of, require_auth, run_write
 from pdo_graph.schema.base import After, Connection, First, Input, UserError, build_connection, money, user_errors
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.enrollment import (
+    ContractsProlongInput,
+    ContractsProlongPayload,
     Enrollment,
+    EnrollmentConsentInput,
     EnrollmentCreateInput,
     EnrollmentDecisionInput,
     EnrollmentPayload,
@@ -179,6 +182,41 @@ class EnrollmentMutation:
         return await _on_enrollment(
             ctx, input.enrollment_id, lambda c, pk: enrollment.cancel(c, ctx.actor, pk, input.reason)
         )
+
+    @strawberry.mutation(
+        description="Guardian: consent to a prolonged contract whose family share changed (AWAITING_CONSENT ->"
+        " ACTIVE), confirming the family's share it saw; QUOTE_CHANGED with the figures when it differs."
+    )
+    async def enrollment_consent(
+        self, info: Info[Context, None], input: Input[EnrollmentConsentInput]
+    ) -> EnrollmentPayload:
+        ctx = info.context
+        return await _on_enrollment(
+            ctx,
+            input.enrollment_id,
+            lambda c, pk: enrollment.consent(c, ctx.actor, pk, input.expected_from_family),
+        )
+
+    @strawberry.mutation(
+        description="Provider (its own) or operator (its municipality): prolong into a new period the contracts"
+        " ended only by the previous period's close whose group still runs: a new contract each, with a fresh"
+        " quote and reserve; AWAITING_CONSENT where the family's monthly share changes, else ACTIVE. Idempotent."
+    )
+    async def contracts_prolong(
+        self, info: Info[Context, None], input: Input[ContractsProlongInput]
+    ) -> ContractsProlongPayload:
+        ctx = info.context
+
+        async def work(c: AsyncConnection) -> list[int]:
+            period = pk_of(input.period_id, "FundingPeriod", ["periodId"])
+            ids = None
+            if input.enrollment_ids is not None:
+                ids = [pk_of(e, "Enrollment", ["enrollmentIds", str(i)]) for i, e in enumerate(input.enrollment_ids)]
+            return await enrollment.prolong(c, ctx.actor, period, ids, ctx.today)
+
+        created, errors = await run_write(ctx, work, INPUT)
+        prolonged = [] if created is None else [await Enrollment.load(ctx, pk) for pk in created]
+        return ContractsProlongPayload(prolonged=[e for e in prolonged if e is not None], user_errors=errors)
 
     @strawberry.mutation(
         description="Provider: report a month's completeness per contract; charges the certificates "

@@ -11,14 +11,18 @@ from strawberry.types import Info
 
 from pdo_graph.crypto import personal_data_keys
 from pdo_graph.domain import certificates
+from pdo_graph.domain.access import Role
 from pdo_graph.domain.certificates import CertificateStatus
-from pdo_graph.reads.family import certificate_id_by_number
+from pdo_graph.reads.family import ApplicationRow, application_queue, certificate_id_by_number
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
-from pdo_graph.schema.base import Input
+from pdo_graph.schema.base import After, Connection, First, Input, build_connection
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import (
     Certificate,
     CertificateApplication,
+    CertificateApplicationPayload,
+    CertificateApplicationRejectInput,
+    CertificateApplicationStatus,
     CertificateApplyInput,
     CertificateApplyPayload,
     CertificateIssueInput,
@@ -27,6 +31,7 @@ from pdo_graph.schema.family import (
     CertificateStatusInput,
     Viewer,
 )
+from pdo_graph.schema.paging import page_args
 
 
 @strawberry.type
@@ -47,6 +52,38 @@ class FamilyQuery:
         ctx = info.context
         pk = await certificate_id_by_number(ctx.scope, number.strip())
         return None if pk is None else await Certificate.load(ctx, pk)
+
+    @strawberry.field(description="Operator: the verification queue of its municipality, oldest first (others: empty).")
+    async def certificate_applications(
+        self,
+        info: Info[Context, None],
+        first: First,
+        after: After = None,
+        status: Annotated[
+            CertificateApplicationStatus | None, strawberry.argument(description="Only applications in this status.")
+        ] = None,
+        search: Annotated[
+            str | None, strawberry.argument(description="A part of the child's name (case and ё/е do not matter).")
+        ] = None,
+    ) -> Connection[CertificateApplication]:
+        ctx = info.context
+        first, key = page_args(first, after, ctx.lang, (int,))
+        rows: list[ApplicationRow] = []
+        total = 0
+        actor = ctx.actor
+        if actor.role is Role.OPERATOR and actor.municipality is not None:
+            wanted = (
+                None if search is None or not search.strip() else " ".join(search.split()).lower().replace("ё", "е")
+            )
+            rows, total = await application_queue(
+                ctx.scope,
+                actor.municipality,
+                None if status is None else status.value,
+                wanted,
+                key[0] if key else None,
+                first + 1,
+            )
+        return build_connection(rows, first, total, lambda r: [r.id], CertificateApplication.from_row, after)
 
 
 @strawberry.type
@@ -75,6 +112,22 @@ class FamilyMutation:
         cert_id, errors = await run_write(ctx, work, INPUT)
         cert = None if cert_id is None else await Certificate.load(ctx, cert_id)
         return CertificateIssuePayload(certificate=cert, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Operator: reject an application with a reason; the guardian sees it and may apply again."
+    )
+    async def certificate_application_reject(
+        self, info: Info[Context, None], input: Input[CertificateApplicationRejectInput]
+    ) -> CertificateApplicationPayload:
+        ctx = info.context
+
+        async def work(c: AsyncConnection) -> int:
+            pk = pk_of(input.application_id, "CertificateApplication", certificates.APPLICATION)
+            return await certificates.reject(c, ctx.actor, pk, input.reason)
+
+        app_id, errors = await run_write(ctx, work, INPUT)
+        app = None if app_id is None else await CertificateApplication.load(ctx, app_id)
+        return CertificateApplicationPayload(application=app, user_errors=errors)
 
     @strawberry.mutation(description="Operator: freeze a certificate without running contracts.")
     async def certificate_freeze(

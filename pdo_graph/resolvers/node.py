@@ -12,7 +12,18 @@ from strawberry.types import Info
 
 from pdo_graph.domain.messages import render
 from pdo_graph.ids import decode_id
-from pdo_graph.schema import audit, catalog, enrollment, family, notifications, periods, reviews, sources, sync
+from pdo_graph.schema import (
+    audit,
+    catalog,
+    enrollment,
+    family,
+    notifications,
+    periods,
+    reviews,
+    settlement,
+    sources,
+    sync,
+)
 from pdo_graph.schema.base import Node
 from pdo_graph.schema.context import Context
 
@@ -26,6 +37,7 @@ NODES: dict[str, type[Node]] = {
     **sources.NODES,
     **sync.NODES,
     **notifications.NODES,
+    **settlement.NODES,
 }
 NODE_TYPES: list[type] = list(NODES.values())
 PUBLIC_NODE_TYPES = frozenset(name for name, node_type in NODES.items() if node_type.public)

@@ -43,11 +43,14 @@ class PeriodsMutation:
         req = dataclasses.replace(input.request(), credit_batch=ctx.settings.credit_batch)
         result, errors = await run_write(ctx, lambda c: periods.open_period(c, ctx.actor, req), INPUT)
         if result is None:
-            return FundingPeriodOpenPayload(period=None, credited=money(0), certificates_credited=0, user_errors=errors)
+            return FundingPeriodOpenPayload(
+                period=None, credited=money(0), certificates_credited=0, carried_in=money(0), user_errors=errors
+            )
         return FundingPeriodOpenPayload(
             period=await FundingPeriod.load(ctx, result.period_id),
             credited=money(result.credited),
             certificates_credited=result.certificates_credited,
+            carried_in=money(result.carried_in),
             user_errors=[],
         )
 
@@ -58,41 +61,45 @@ class PeriodsMutation:
         ctx = info.context
         limit_given = input.funded_certificate_limit is not strawberry.UNSET
 
-        async def work(c: AsyncConnection) -> tuple[int, int]:
+        async def work(c: AsyncConnection) -> tuple[int, periods.CloseResult, int]:
             pk = pk_of(input.period_id, "FundingPeriod", periods.PERIOD)
             limit = input.funded_certificate_limit if limit_given else None
             credited, _ = await periods.update_period(c, ctx.actor, pk, limit, limit_given, input.open_for_applications)
-            return pk, credited
+            return pk, periods.CloseResult(0, 0, 0, 0), credited
 
         result, errors = await run_write(ctx, work, INPUT)
-        return await _payload(ctx, result, errors, credited=True)
+        return await _payload(ctx, result, errors)
 
     @strawberry.mutation(
-        description="Operator: close a period; its contracts end and unused money expires (EXPIRE entries)."
+        description="Operator: close a period early (the background job closes each after its endsOn); its"
+        " contracts end and unused money expires or carries over (unusedFunds)."
     )
     async def funding_period_close(
         self, info: Info[Context, None], input: Input[FundingPeriodCloseInput]
     ) -> FundingPeriodPayload:
         ctx = info.context
 
-        async def work(c: AsyncConnection) -> tuple[int, int]:
+        async def work(c: AsyncConnection) -> tuple[int, periods.CloseResult, int]:
             pk = pk_of(input.period_id, "FundingPeriod", periods.PERIOD)
-            return pk, await periods.close_period(c, ctx.actor, pk)
+            return pk, await periods.close_period(c, ctx.actor, pk), 0
 
         result, errors = await run_write(ctx, work, INPUT)
-        return await _payload(ctx, result, errors, credited=False)
+        return await _payload(ctx, result, errors)
 
 
 async def _payload(
-    ctx: Context, result: tuple[int, int] | None, errors: list[UserError], credited: bool
+    ctx: Context, result: tuple[int, periods.CloseResult, int] | None, errors: list[UserError]
 ) -> FundingPeriodPayload:
-    """The period as it is now, with the kopecks the change ``credited`` (else: expired)."""
+    """The period as it is now, with the kopecks the change credited, expired and carried."""
     if result is None:
-        return FundingPeriodPayload(period=None, credited=money(0), expired=money(0), user_errors=errors)
-    pk, amount = result
+        return FundingPeriodPayload(
+            period=None, credited=money(0), expired=money(0), carried=money(0), user_errors=errors
+        )
+    pk, closed, credited = result
     return FundingPeriodPayload(
         period=await FundingPeriod.load(ctx, pk),
-        credited=money(amount if credited else 0),
-        expired=money(0 if credited else amount),
+        credited=money(credited),
+        expired=money(closed.expired),
+        carried=money(closed.carried),
         user_errors=[],
     )

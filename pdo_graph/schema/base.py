@@ -52,6 +52,8 @@ describe_values(
         "IDEMPOTENCY_KEY_REUSED": "The idempotency key was used before for another request.",
         "INSUFFICIENT_FUNDS": "The available balance does not cover it.",
         "LIMIT_EXCEEDED": "Too many items in one call.",
+        "QUOTE_CHANGED": "The family's share recomputed now differs from the one the family confirmed; the message"
+        " carries the new figures.",
     },
 )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from pdo_graph import clock
 from pdo_graph.config import Settings
 from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import ANONYMOUS, Actor
@@ -34,7 +35,7 @@ class Context:
     settings: Settings
     actor: Actor = ANONYMOUS
     lang: str = "ru"
-    today: date = field(default_factory=date.today)
+    today: date = field(default_factory=clock.today)
     request_id: str = ""
     services: dict[str, Any] = field(default_factory=dict)
     live: Live | None = None
@@ -82,7 +83,7 @@ class Context:
             while True:
                 await self.end_delivery()
                 stamp = await watch.next()
-                self.today = date.today()
+                self.today = clock.today(self.settings.time_zone)
                 self.scope, self.loaders = self.live.reads.acquire(stamp)
                 self._round = stamp
                 yield

@@ -28,16 +28,28 @@ from pdo_graph.reads.enrollment import (
     count_child_enrollments,
 )
 from pdo_graph.reads.family import CHILD
-from pdo_graph.schema.base import Connection, Money, Node, UserError, build_connection, describe_values, money
+from pdo_graph.schema.base import (
+    Connection,
+    Money,
+    Node,
+    SafeInt,
+    UserError,
+    build_connection,
+    describe_values,
+    money,
+)
 from pdo_graph.schema.catalog import Group, Provider
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Child, Transaction
 from pdo_graph.schema.paging import page_args
+from pdo_graph.schema.periods import FundingPeriod
 
 strawberry.enum(Status, name="EnrollmentStatus", description="Status of an application or contract.")
 describe_values(
     Status,
     {
+        "AWAITING_CONSENT": "A prolonged contract whose family share changed: reserved, waiting for the guardian's"
+        " consent (enrollmentConsent) to become ACTIVE.",
         "REQUESTED": "An application: the amount is reserved, the provider has not answered yet.",
         "ACTIVE": "A contract: accepted by the provider, charged month by month.",
         "REFUSED": "The provider refused the application; the reserve returned.",
@@ -100,6 +112,7 @@ class Enrollment(Node):
     _group_id: strawberry.Private[int]
     _from_certificate: strawberry.Private[int]
     _from_family: strawberry.Private[int]
+    _period_id: strawberry.Private[int]
 
     rows = ENROLLMENT
 
@@ -123,7 +136,14 @@ class Enrollment(Node):
             _group_id=r.group_id,
             _from_certificate=r.from_certificate,
             _from_family=r.from_family,
+            _period_id=r.period_id,
         )
+
+    @strawberry.field(description="The funding period that pays for it (a contract never outlives it).")
+    async def period(self, info: Info[Context, None]) -> FundingPeriod:
+        found = await FundingPeriod.load(info.context, self._period_id)
+        assert found is not None  # periods are public
+        return found
 
     @classmethod
     def visible(cls, ctx: Context, row: EnrollmentRow) -> bool:
@@ -254,6 +274,26 @@ class EnrollmentCreateInput:
 class EnrollmentDecisionInput:
     enrollment_id: strawberry.ID = strawberry.field(description="The enrollment.")
     reason: str | None = strawberry.field(default=None, description="Why (kept with the enrollment).")
+
+
+@strawberry.input(description="The guardian's consent to a prolonged contract.")
+class EnrollmentConsentInput:
+    enrollment_id: strawberry.ID = strawberry.field(description="The contract (AWAITING_CONSENT).")
+    expected_from_family: SafeInt = strawberry.field(description="The family's share it saw, kopecks in total.")
+
+
+@strawberry.input(description="Prolong contracts into a new period.")
+class ContractsProlongInput:
+    period_id: strawberry.ID = strawberry.field(description="The new (open) period.")
+    enrollment_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Only these contracts; none: every eligible contract in the caller's scope."
+    )
+
+
+@strawberry.type(description="Result of contractsProlong.")
+class ContractsProlongPayload:
+    prolonged: list[Enrollment] = strawberry.field(description="The new contracts.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
 @strawberry.type(description="Result of the enrollment mutations.")

@@ -21,6 +21,7 @@ from pdo_graph.reads.family import (
     APPLICATION,
     APPLICATIONS_OF_GUARDIAN,
     BALANCE,
+    BALANCES_OF_CERTIFICATE,
     CERTIFICATE,
     CERTIFICATE_OF_CHILD,
     CHILD,
@@ -51,6 +52,7 @@ from pdo_graph.schema.paging import page_args
 if TYPE_CHECKING:
     from pdo_graph.schema.catalog import Provider
     from pdo_graph.schema.enrollment import Enrollment
+    from pdo_graph.schema.periods import FundingPeriod
 
 strawberry.enum(CertificateStatus, description="Status of a certificate.")
 describe_values(
@@ -72,6 +74,8 @@ describe_values(
         "RELEASE": "A reserve returned to the available balance.",
         "CHARGE": "Paid to a provider for a month of service (from the reserve).",
         "EXPIRE": "Money not spent when its period closed.",
+        "CARRY": "Money not spent when its period closed, carried into the municipality's next period"
+        " (out of the old period, into the new one).",
     },
 )
 
@@ -100,6 +104,7 @@ class Balance:
     spent: Money = strawberry.field(description="Charged for services provided.")
     available: Money = strawberry.field(description="credited - reserved - spent - expired.")
     expired: Money = strawberry.field(description="Expired at the period's close.")
+    carried: Money = strawberry.field(description="Carried into the next period at the period's close.")
 
     @classmethod
     async def of_certificate(cls, ctx: Context, certificate_pk: int) -> Balance:
@@ -112,11 +117,35 @@ class Balance:
             reserved=money(row.reserved),
             spent=money(row.spent),
             expired=money(row.expired),
+            carried=money(row.carried),
             available=money(row.available),
         )
 
 
-ZERO_BALANCE = Balance(credited=money(0), reserved=money(0), spent=money(0), available=money(0), expired=money(0))
+ZERO_BALANCE = Balance(
+    credited=money(0), reserved=money(0), spent=money(0), available=money(0), expired=money(0), carried=money(0)
+)
+
+
+@strawberry.type(description="A certificate's money in one funding period: where each rouble went.")
+class PeriodBalance:
+    credited: Money = strawberry.field(description="Credited in the period (its nominal and money carried in).")
+    reserved: Money = strawberry.field(description="Held for applications and contracts.")
+    spent: Money = strawberry.field(description="Charged for services provided.")
+    expired: Money = strawberry.field(description="Expired at the period's close.")
+    carried: Money = strawberry.field(description="Carried out into the municipality's next period at the close.")
+    available: Money = strawberry.field(description="credited - reserved - spent - expired - carried.")
+    _period_id: strawberry.Private[int]
+
+    @strawberry.field(description="The funding period.")
+    async def period(
+        self, info: Info[Context, None]
+    ) -> Annotated[FundingPeriod, strawberry.lazy("pdo_graph.schema.periods")]:
+        from pdo_graph.schema.periods import FundingPeriod
+
+        found = await FundingPeriod.load(info.context, self._period_id)
+        assert found is not None
+        return found
 
 
 @strawberry.type(description="Whether and how the certificate is funded in the current period.")
@@ -210,6 +239,22 @@ class Certificate(Node):
     async def balance(self, info: Info[Context, None]) -> Balance:
         return await Balance.of_certificate(info.context, self.pk)
 
+    @strawberry.field(description="The certificate's balance in every period it had money in, newest first.")
+    async def balances(self, info: Info[Context, None]) -> list[PeriodBalance]:
+        rows = await info.context.loaders[BALANCES_OF_CERTIFICATE].load(self.pk)
+        return [
+            PeriodBalance(
+                credited=money(r.credited),
+                reserved=money(r.reserved),
+                spent=money(r.spent),
+                expired=money(r.expired),
+                carried=money(r.carried),
+                available=money(r.available),
+                _period_id=r.period_id,
+            )
+            for r in rows
+        ]
+
     @strawberry.field(description="Funding in the current period: funded, or the place in the queue.")
     async def funding(self, info: Info[Context, None]) -> Funding:
         row = await info.context.loaders[FUNDING].load(self.pk)
@@ -291,11 +336,29 @@ class Child(Node):
         return await child_enrollments(info.context, self.pk, first, after)
 
 
+@strawberry.enum(description="Where a certificate application stands in the operator's verification.")
+class CertificateApplicationStatus(Enum):
+    SUBMITTED = "SUBMITTED"
+    ISSUED = "ISSUED"
+    REJECTED = "REJECTED"
+
+
+describe_values(
+    CertificateApplicationStatus,
+    {
+        "SUBMITTED": "Waiting for the operator's verification.",
+        "ISSUED": "Verified: the certificate was issued.",
+        "REJECTED": "Rejected with a reason; the guardian may apply again for the child.",
+    },
+)
+
+
 @strawberry.type(description="An application for a certificate, verified by the operator.")
 class CertificateApplication(Node):
-    status: str = strawberry.field(description="SUBMITTED, ISSUED or REJECTED.")
+    status: CertificateApplicationStatus = strawberry.field(description="SUBMITTED, ISSUED or REJECTED.")
     created_at: datetime = strawberry.field(description="When the guardian applied.")
     municipality: str = strawberry.field(description="Municipality code.")
+    rejection_reason: str | None = strawberry.field(description="Why the operator rejected it (REJECTED only).")
     _child_id: strawberry.Private[int]
 
     rows = APPLICATION
@@ -304,9 +367,10 @@ class CertificateApplication(Node):
     def from_row(cls, r: ApplicationRow) -> CertificateApplication:
         return cls(
             id=strawberry.ID(encode_id("CertificateApplication", r.id)),
-            status=r.status,
+            status=CertificateApplicationStatus(r.status),
             created_at=r.created_at,
             municipality=r.municipality,
+            rejection_reason=r.rejection_reason,
             _child_id=r.child_id,
         )
 
@@ -379,6 +443,18 @@ class CertificateIssueInput:
 @strawberry.type(description="Result of certificate mutations.")
 class CertificateIssuePayload:
     certificate: Certificate | None = strawberry.field(description="The certificate.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.input(description="Reject a certificate application.")
+class CertificateApplicationRejectInput:
+    application_id: strawberry.ID = strawberry.field(description="The application (SUBMITTED).")
+    reason: str = strawberry.field(description="Why: the guardian sees it (1-1000 characters).")
+
+
+@strawberry.type(description="Result of certificateApplicationReject.")
+class CertificateApplicationPayload:
+    application: CertificateApplication | None = strawberry.field(description="The application.")
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import Enum
 
 import strawberry
 from strawberry.types import Info
@@ -35,6 +36,21 @@ class CreditProgress:
     done: bool = strawberry.field(description="True when no certificate waits for a credit batch.")
 
 
+@strawberry.enum(description="What happens to a certificate's unused money when its period closes.")
+class UnusedFunds(Enum):
+    EXPIRE = "EXPIRE"
+    CARRY_OVER = "CARRY_OVER"
+
+
+describe_values(
+    UnusedFunds,
+    {
+        "EXPIRE": "It expires (сгорает): EXPIRE entries.",
+        "CARRY_OVER": "It moves into the municipality's next period (CARRY entries), credited when that opens.",
+    },
+)
+
+
 @strawberry.type(description="A funding period (период реализации программы ПФ) of one municipality.")
 class FundingPeriod(Node):
     municipality: str = strawberry.field(description="Municipality code.")
@@ -44,6 +60,7 @@ class FundingPeriod(Node):
     closed: bool = strawberry.field(description="True once the period is closed and leftovers expired.")
     proration: str = strawberry.field(description="FULL or PRORATED_MONTHLY for certificates issued mid-period.")
     funded_certificate_limit: int | None = strawberry.field(description="How many certificates may be funded.")
+    unused_funds: UnusedFunds = strawberry.field(description="What happens to unused money at the close.")
     pk: strawberry.Private[int]
 
     rows = PERIOD
@@ -74,6 +91,7 @@ class FundingPeriod(Node):
             closed=r.status == "CLOSED",
             proration=r.proration,
             funded_certificate_limit=r.funded_limit,
+            unused_funds=UnusedFunds.CARRY_OVER if r.carry_over else UnusedFunds.EXPIRE,
             pk=r.id,
         )
 
@@ -113,6 +131,9 @@ class FundingPeriodOpenInput:
     cap_at_normative: bool = strawberry.field(
         default=False, description="Cap what a certificate pays at the program's normative cost."
     )
+    unused_funds: UnusedFunds = strawberry.field(
+        default=UnusedFunds.EXPIRE, description="At the close, unused money expires or carries over."
+    )
 
     def request(self) -> periods.PeriodRequest:
         return periods.PeriodRequest(
@@ -124,6 +145,7 @@ class FundingPeriodOpenInput:
             proration=periods.Proration(self.proration),
             open_for_applications=self.open_for_applications,
             cap_at_normative=self.cap_at_normative,
+            carry_over=self.unused_funds is UnusedFunds.CARRY_OVER,
         )
 
 
@@ -132,6 +154,7 @@ class FundingPeriodOpenPayload:
     period: FundingPeriod | None = strawberry.field(description="The period.")
     credited: Money = strawberry.field(description="Credited by this call (zero when repeated).")
     certificates_credited: int = strawberry.field(description="Certificates credited by this call.")
+    carried_in: Money = strawberry.field(description="Money carried over from earlier periods, credited by this call.")
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
@@ -144,7 +167,7 @@ class FundingPeriodUpdateInput:
     open_for_applications: bool | None = strawberry.field(default=None, description="Accept applications.")
 
 
-@strawberry.input(description="Close a period: what is left available expires.")
+@strawberry.input(description="Close a period: its contracts end; what is left expires or carries over.")
 class FundingPeriodCloseInput:
     period_id: strawberry.ID = strawberry.field(description="The period.")
 
@@ -154,6 +177,7 @@ class FundingPeriodPayload:
     period: FundingPeriod | None = strawberry.field(description="The period.")
     credited: Money = strawberry.field(description="Credited by this call (queued certificates funded).")
     expired: Money = strawberry.field(description="Expired by this call.")
+    carried: Money = strawberry.field(description="Carried into the municipality's next period by this call.")
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 

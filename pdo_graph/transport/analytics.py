@@ -13,20 +13,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from pdo_graph.crypto import open_link, url_signing_key
 from pdo_graph.domain.analytics import tables
-from pdo_graph.domain.errors import DomainError, ErrorCode
 from pdo_graph.domain.messages import render
 from pdo_graph.reads import analytics as reads
 from pdo_graph.resolvers.analytics import CSV_PATH
 from pdo_graph.services import Services
-from pdo_graph.transport import errors
-from pdo_graph.transport.execution import is_database_down
-from pdo_graph.transport.params import json_response, lang
+from pdo_graph.transport.exports import export, refusal
+from pdo_graph.transport.params import lang
 
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
 FILES = {"app.js": "text/javascript", "app.css": "text/css"}
@@ -74,31 +73,18 @@ class AnalyticsPages:
                 raise ValueError("bad link")
             actor, asked, language = tables.from_link(payload)
         except (ValueError, KeyError, TypeError):
-            return _refusal("LINK_INVALID", render("analytics_link_invalid", language, {}), 403)
-        assert self.services.database is not None
-        try:
+            return refusal("LINK_INVALID", render("analytics_link_invalid", language, {}), 403)
+
+        async def work(conn: AsyncConnection) -> Response:
             table_request = tables.authorize(actor, asked)
-            async with self.services.database.engine.connect() as conn:
-                table = await reads.table(conn, table_request, settings.analytics_min_cell, settings.analytics_max_rows)
-        except DomainError as exc:
-            problem = exc.problems[0]
-            status = 403 if problem.code is ErrorCode.FORBIDDEN else 400
-            return _refusal(problem.code.value, problem.message(language), status)
-        except Exception as exc:
-            if not is_database_down(exc):
-                raise
-            return json_response(
-                {"errors": [errors.unavailable(request.state.request_id, language)]}, 503, {"retry-after": "1"}
+            table = await reads.table(conn, table_request, settings.analytics_min_cell, settings.analytics_max_rows)
+            return Response(
+                tables.to_csv(table, language),
+                media_type="text/csv; charset=utf-8",
+                headers={
+                    "content-disposition": 'attachment; filename="analytics.csv"',
+                    "cache-control": "no-store",
+                },
             )
-        return Response(
-            tables.to_csv(table, language),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "content-disposition": 'attachment; filename="analytics.csv"',
-                "cache-control": "no-store",
-            },
-        )
 
-
-def _refusal(code: str, message: str, status: int) -> Response:
-    return json_response({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+        return await export(request, self.services, language, work)

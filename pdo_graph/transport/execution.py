@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import date
 from typing import Any
 
 from graphql import OperationType
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+from pdo_graph import clock
 from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal, Role
 from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import Actor
@@ -77,7 +77,7 @@ def context(
         db=db,
         settings=services.settings,
         lang=lang,
-        today=date.today(),
+        today=clock.today(services.settings.time_zone),
         request_id=rid,
         services={
             "metrics": services.metrics,

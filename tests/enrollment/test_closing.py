@@ -263,4 +263,5 @@ async def test_ledger_check_reports_money_in_a_closed_period_and_contracts_on_re
         in lines
     )
     assert any(line.startswith("VIOLATION live_contract_on_inactive_certificate: enrollment") for line in lines)
-    assert "2 violation(s)" in result.stderr
+    assert any(line.startswith("VIOLATION live_contract_in_closed_period: enrollment") for line in lines)
+    assert "3 violation(s)" in result.stderr

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
+from pdo_graph import clock
 from pdo_graph.db.session import transaction
 from pdo_graph.domain import enrollment
 from pdo_graph.domain.access import Actor
@@ -154,9 +155,12 @@ async def test_several_months_first_takes_the_remainder(gql, token, world):
             {"m": add_months(THIS_MONTH, -2), "id": pk(e["id"])},
         )
     staff = provider_token(token)
-    full = await report(gql, staff, add_months(THIS_MONTH, -2), [(e["id"], 100)])
-    none = await report(gql, staff, add_months(THIS_MONTH, -1), [(e["id"], 0)])
-    half = await report(gql, staff, THIS_MONTH, [(e["id"], 50)])
+    reports = []
+    for back, completeness in ((2, 100), (1, 0), (0, 50)):  # each month reported in its own month
+        month = add_months(THIS_MONTH, -back)
+        with clock.use(clock.FixedClock.on(month.replace(day=25))):
+            reports.append(await report(gql, staff, month, [(e["id"], completeness)]))
+    full, none, half = reports
     assert (full["charged"]["kopecks"], full["released"]["kopecks"]) == (100_004, 0)
     assert (none["charged"]["kopecks"], none["released"]["kopecks"]) == (0, 100_000)
     assert (half["charged"]["kopecks"], half["released"]["kopecks"]) == (50_000, 50_000)
@@ -218,14 +222,14 @@ async def test_ended_groups_complete_and_release_what_is_left(gql, token, world)
     carol = await new_certificate(gql, token, "carol", "Орлов Денис Олегович", 10)
     pending = (await enroll(gql, token, "carol", carol["id"], world.group))["enrollment"]
 
-    # alice's months are all reported (by the provider, on the group's last day)
+    # alice's months are all reported (by the provider, each in its month)
     provider = Actor.provider("staff", world.provider_id)
     for i in range(9):
         month = add_months(world.starts_on, i)
         line = enrollment.ProvisionLine(pk(contracts["alice"][1]["id"]), 100 if i % 2 else 90)
         await transaction(
             world.engine,
-            lambda c, m=month, ln=line: enrollment.report_provision(c, provider, m, [ln], world.ends_on),
+            lambda c, m=month, ln=line: enrollment.report_provision(c, provider, m, [ln], m),
         )
     assert await enrollment.complete_finished_groups(world.engine, world.ends_on) == 0
     closed = await enrollment.complete_finished_groups(world.engine, world.ends_on + timedelta(days=1))

@@ -30,6 +30,7 @@ OWNER_OF_NODE = {
     "CatalogSyncRun": "operator 01",
     "AuditEntry": "operator 01",
     "Notification": "guardian A",
+    "SettlementStatement": "operator 01",
 }
 
 
@@ -188,6 +189,11 @@ async def build_world(gql: Any, token: Any, db: Any) -> dict[str, Any]:
             )
         ).scalar_one()
     w["notification A"] = encode_id("Notification", notification)
+    # the month's statement of payer 01 and provider X (a DRAFT, created with the report's charge)
+    statements = await ok(
+        gql, "query($m: Date!) { settlementStatements(month: $m) { id } }", {"m": w["month"]}, t["operator 01"]
+    )
+    w["statement A"] = statements["settlementStatements"][0]["id"]
     return w
 
 
@@ -206,6 +212,7 @@ NODE_IDS = {
     "Review": "review A",
     "AuditEntry": "audit A",
     "Notification": "notification A",
+    "SettlementStatement": "statement A",
 }
 
 ATTACKERS = ("guardian B", "provider Y", "operator 02", "analyst", "anonymous")
@@ -365,6 +372,34 @@ def mutations(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], str | N
             "enrollment",
             set(),
         ),
+        "certificateApplicationReject": (
+            'mutation($id: ID!) { r: certificateApplicationReject(input: {applicationId: $id, reason: "Нет"}) '
+            "{ application { id } userErrors { code } } }",
+            {"id": w["application A"]},
+            "application",
+            set(),
+        ),
+        "contractsProlong": (
+            "mutation($p: ID!, $e: ID!) { r: contractsProlong(input: {periodId: $p, enrollmentIds: [$e]}) "
+            "{ prolonged { id } userErrors { code } } }",
+            {"p": w["period 01"], "e": w["enrollment A"]},
+            "prolonged",
+            set(),
+        ),
+        "enrollmentConsent": (
+            "mutation($id: ID!) { r: enrollmentConsent(input: {enrollmentId: $id, expectedFromFamily: 0}) "
+            "{ enrollment { id } userErrors { code } } }",
+            {"id": w["enrollment A"]},
+            "enrollment",
+            set(),
+        ),
+        "settlementStatementIssue": (
+            "mutation($id: ID!) { r: settlementStatementIssue(input: {statementId: $id}) "
+            "{ statement { id } userErrors { code } } }",
+            {"id": w["statement A"]},
+            "statement",
+            set(),
+        ),
         "enrollmentCancel": (
             "mutation($id: ID!) { r: enrollmentCancel(input: {enrollmentId: $id}) { enrollment { id } userErrors { code } } }",
             {"id": w["enrollment A"]},
@@ -463,7 +498,23 @@ def queries(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], Any]]:
         errors = body.get("errors") or []
         return bool(errors) and all((e.get("extensions") or {}).get("code") in DENIED for e in errors)
 
+    def no_application_of_a(body: dict[str, Any]) -> bool:
+        if body.get("errors"):
+            return all((e.get("extensions") or {}).get("code") in DENIED for e in body["errors"])
+        edges = body["data"]["certificateApplications"]["edges"]
+        return all(e["node"]["id"] != w["application A"] for e in edges)
+
     return {
+        "certificateApplications": (
+            "{ certificateApplications(first: 100) { edges { node { id } } } }",
+            {},
+            no_application_of_a,
+        ),
+        "settlementStatements": (
+            'query($m: Date!) { settlementStatements(month: $m, municipality: "01") { id } }',
+            {"m": w["month"]},
+            empty_or_denied("settlementStatements"),
+        ),
         "viewer": ("{ viewer { children { id } provider { id } } }", {}, viewer_has_nothing_of_a),
         "certificateByNumber": (
             "query($n: String!) { certificateByNumber(number: $n) { id } }",

@@ -4,7 +4,8 @@ One rule, one place: ``terms`` is the money rule (pure); ``eligibility.assess`` 
 terms and the refusals from the facts of a certificate and a group; ``apply.quote`` shows them and
 ``apply.create`` redoes them inside the transaction after taking the locks. ``lifecycle`` moves a
 contract (accept, refuse, cancel, bulk endings), ``provision`` charges it month by month,
-``housekeeping`` expires and completes, ``reviews`` rates the program.
+``housekeeping`` expires and completes, ``reviews`` rates the program, ``prolong`` carries contracts
+into the next period, ``consent`` holds the one rule of the family's confirmed share (QUOTE_CHANGED).
 
 Problems carry the area's field names (``["certificateId"]``, ``["items", "3", "completeness"]``);
 resolvers put them under the argument they concern.
@@ -35,6 +36,7 @@ COMPLETED``. ``decided_at`` is when the provider accepted or refused, so "was ev
 """
 
 from pdo_graph.domain.enrollment.apply import Quote, create, quote
+from pdo_graph.domain.enrollment.consent import consent, require_family_share
 from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
 from pdo_graph.domain.enrollment.housekeeping import (
     complete_finished_groups,
@@ -52,6 +54,7 @@ from pdo_graph.domain.enrollment.lifecycle import (
     end_period_contracts,
     refuse,
 )
+from pdo_graph.domain.enrollment.prolong import prolong
 from pdo_graph.domain.enrollment.provision import (
     ProvisionLine,
     ProvisionResult,
@@ -95,6 +98,7 @@ __all__ = [
     "completes",
     "completion_due",
     "compute_terms",
+    "consent",
     "contract_price",
     "contract_span",
     "create",
@@ -106,11 +110,13 @@ __all__ = [
     "month_index",
     "monthly_plan",
     "municipality_settlements",
+    "prolong",
     "provision_amounts",
     "quote",
     "refuse",
     "report_provision",
     "request_hash",
+    "require_family_share",
     "review",
     "settlement",
 ]

@@ -106,30 +106,7 @@ async def create(conn: AsyncConnection, actor: Actor, certificate_id: int, group
     ).scalar()
     terms, _ = assess(replace(facts, available=int(available or 0)), today, holding_seat=True)
     # 6. only now the insert that references the locked rows
-    enrollment_id = (
-        await conn.execute(
-            text(
-                "INSERT INTO enrollments (certificate_id, child_id, group_id, period_id, guardian_id, status, price,"
-                " from_certificate, from_family, first_month, months, reserved, idempotency_key, request_hash)"
-                " VALUES (:c, :ch, :g, :p, :gu, 'REQUESTED', :price, :fc, :ff, :fm, :m, :fc, :k, :h)"
-                " ON CONFLICT DO NOTHING RETURNING id"
-            ),
-            {
-                "c": certificate_id,
-                "ch": facts.child_id,
-                "g": group_id,
-                "p": facts.period_id,
-                "gu": facts.guardian_id,
-                "price": terms.price,
-                "fc": terms.from_certificate,
-                "ff": terms.from_family,
-                "fm": terms.first_month,
-                "m": terms.months,
-                "k": key,
-                "h": wanted,
-            },
-        )
-    ).scalar()
+    enrollment_id = await insert_enrollment(conn, facts, facts.period_id, terms, key, wanted, "REQUESTED")
     if enrollment_id is None:
         # a unique index said no: the key (a twin on another group), or the live application
         again = await load_facts(conn, certificate_id, group_id, today, key)
@@ -152,6 +129,50 @@ async def create(conn: AsyncConnection, actor: Actor, certificate_id: int, group
             ),
         )
     return int(enrollment_id)
+
+
+async def insert_enrollment(
+    conn: AsyncConnection,
+    facts: Facts,
+    period_id: int,
+    terms: Terms,
+    key: str,
+    wanted_hash: str,
+    status: str,
+    prolonged_from: int | None = None,
+) -> int | None:
+    """The enrollment row with its terms, the whole certificate part reserved (ACTIVE ones decided
+    now); None when a unique index refuses it (the idempotency key, a live twin, a prolongation)."""
+    new_id = (
+        await conn.execute(
+            text(
+                "INSERT INTO enrollments (certificate_id, child_id, group_id, period_id, guardian_id, status, price,"
+                " from_certificate, from_family, first_month, months, reserved, idempotency_key, request_hash,"
+                " prolonged_from, decided_at)"
+                " VALUES (:c, :ch, :g, :p, :gu, :s, :price, :fc, :ff, :fm, :m, :fc, :k, :h, :old,"
+                " CASE WHEN :active THEN now() END)"
+                " ON CONFLICT DO NOTHING RETURNING id"
+            ),
+            {
+                "c": facts.certificate_id,
+                "ch": facts.child_id,
+                "g": facts.group_id,
+                "p": period_id,
+                "gu": facts.guardian_id,
+                "s": status,
+                "active": status == "ACTIVE",
+                "price": terms.price,
+                "fc": terms.from_certificate,
+                "ff": terms.from_family,
+                "fm": terms.first_month,
+                "m": terms.months,
+                "k": key,
+                "h": wanted_hash,
+                "old": prolonged_from,
+            },
+        )
+    ).scalar()
+    return None if new_id is None else int(new_id)
 
 
 async def _lock_period_and_certificate(conn: AsyncConnection, facts: Facts) -> Facts:

@@ -44,6 +44,8 @@ class Facts:
     normative_cost: int | None
     provider_id: int
     period_id: int | None
+    period_starts_on: date | None
+    period_ends_on: date | None
     open_for_applications: bool
     cap_at_normative: bool
     available: int
@@ -59,19 +61,20 @@ SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.
        g.archived AS group_archived,
        pg.id AS program_id, pg.min_age, pg.max_age, pg.certified, pg.archived AS program_archived,
        pg.normative_cost, pg.provider_id,
-       fp.id AS period_id, coalesce(fp.open_for_applications, false) AS open_for_applications,
+       fp.id AS period_id, fp.starts_on AS period_starts_on, fp.ends_on AS period_ends_on, coalesce(fp.open_for_applications, false) AS open_for_applications,
        coalesce(fp.cap_at_normative, false) AS cap_at_normative,
        coalesce((SELECT b.available FROM balances b WHERE b.certificate_id = c.id AND b.period_id = fp.id), 0)
          AS available,
        EXISTS (SELECT 1 FROM enrollments e WHERE e.child_id = ch.id AND e.group_id = g.id
-                AND e.status IN ('REQUESTED', 'ACTIVE')) AS enrolled,
+                AND e.status IN ('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')) AS enrolled,
        k.id AS key_enrollment_id, k.request_hash AS key_request_hash
   FROM certificates c
   JOIN children ch ON ch.id = c.child_id
   JOIN guardians gu ON gu.id = ch.guardian_id
   JOIN groups g ON g.id = :gid
   JOIN programs pg ON pg.id = g.program_id
-  LEFT JOIN LATERAL (SELECT p.id, p.open_for_applications, p.cap_at_normative FROM funding_periods p
+  LEFT JOIN LATERAL (SELECT p.id, p.starts_on, p.ends_on, p.open_for_applications, p.cap_at_normative
+                       FROM funding_periods p
                       WHERE p.municipality = c.municipality AND p.status = 'OPEN'
                       ORDER BY {CURRENT_PERIOD_ORDER} LIMIT 1) fp ON true
   LEFT JOIN enrollments k ON k.guardian_id = gu.id AND k.idempotency_key = :key
@@ -107,6 +110,8 @@ def assess(facts: Facts, today: date, holding_seat: bool = False) -> tuple[Terms
         facts.available if facts.period_id is not None else 0,
         facts.normative_cost,
         facts.cap_at_normative,
+        facts.period_starts_on,
+        facts.period_ends_on,
     )
     problems: list[Problem] = []
     if facts.certificate_status != "ACTIVE" or facts.valid_until < today:
@@ -118,6 +123,8 @@ def assess(facts: Facts, today: date, holding_seat: bool = False) -> tuple[Terms
         problems.append(Problem(ErrorCode.PERIOD_CLOSED, "no_open_period", CERTIFICATE))
     elif not facts.open_for_applications:
         problems.append(Problem(ErrorCode.PERIOD_CLOSED, "period_closed", CERTIFICATE))
+    elif terms.months == 0:
+        problems.append(Problem(ErrorCode.PERIOD_CLOSED, "group_outside_period", GROUP))
     if not facts.certified:
         problems.append(Problem(ErrorCode.PROGRAM_NOT_CERTIFIED, "enrollment_program_not_certified", GROUP))
     closed = not facts.enrollment_open or facts.group_archived or facts.program_archived or facts.ends_on < today

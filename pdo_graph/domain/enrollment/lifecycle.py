@@ -27,6 +27,7 @@ from pdo_graph.domain.money import format_amount
 from pdo_graph.domain.periods import lock_shared
 
 MAX_REASON_LENGTH = 1000
+PERIOD_ENDED = "Период финансирования закрыт"
 
 # Field names of the enrollment area's problems (resolvers put them under their argument).
 CERTIFICATE = ["certificateId"]
@@ -35,6 +36,7 @@ ENROLLMENT = ["enrollmentId"]
 
 
 class Status(StrEnum):
+    AWAITING_CONSENT = "AWAITING_CONSENT"
     REQUESTED = "REQUESTED"
     ACTIVE = "ACTIVE"
     REFUSED = "REFUSED"
@@ -43,7 +45,8 @@ class Status(StrEnum):
     COMPLETED = "COMPLETED"
 
 
-LIVE = (Status.REQUESTED, Status.ACTIVE)
+LIVE = (Status.REQUESTED, Status.ACTIVE, Status.AWAITING_CONSENT)
+LIVE_SQL = "('REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')"  # the same, for SQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,7 @@ async def close(
     reason: str | None,
     decided: bool,
     release_text: str | None = None,
+    by_period: bool = False,
 ) -> bool:
     """Move a live enrollment to a final status: seat freed, the remaining reserve released, the time
     it ended kept (``ended_at``). Every end of an application or a contract comes here.
@@ -148,9 +152,9 @@ async def close(
     await conn.execute(
         text(
             "UPDATE enrollments SET status = :s, reserved = 0, reason = coalesce(:r, reason), ended_at = now(),"
-            " decided_at = CASE WHEN :decided THEN now() ELSE decided_at END WHERE id = :id"
+            " decided_at = CASE WHEN :decided THEN now() ELSE decided_at END, ended_by_period = :bp WHERE id = :id"
         ),
-        {"s": target.value, "r": reason, "decided": decided, "id": enrollment_id},
+        {"s": target.value, "r": reason, "decided": decided, "id": enrollment_id, "bp": by_period},
     )
     await release_seat(conn, where.group_id)
     if e.reserved > 0:
@@ -177,6 +181,7 @@ async def end_contracts(
     actor: str,
     reason: str,
     release_text: str,
+    by_period: bool = False,
 ) -> int:
     """End every live enrollment of a period or a certificate in one transaction (the period's
     close, the certificate's revocation).
@@ -190,7 +195,7 @@ async def end_contracts(
         await conn.execute(
             text(
                 "SELECT id, group_id, period_id, certificate_id FROM enrollments"
-                f" WHERE {of} = :owner AND status IN ('REQUESTED', 'ACTIVE')"
+                f" WHERE {of} = :owner AND status IN {LIVE_SQL}"
             ),
             {"owner": owner_id},
         )
@@ -212,21 +217,33 @@ async def end_contracts(
         status = status_of[int(r.id)]
         target = targets.get(status)
         if target is not None:
-            ended += await close(conn, int(r.id), (status,), target, actor, reason, False, release_text)
+            ended += await close(
+                conn,
+                int(r.id),
+                (status,),
+                target,
+                actor,
+                reason,
+                False,
+                release_text,
+                by_period and target is Status.COMPLETED,
+            )
     return ended
 
 
 async def end_period_contracts(conn: AsyncConnection, period_id: int, actor: str) -> int:
-    """At a period's close its contracts end: ACTIVE -> COMPLETED, REQUESTED -> EXPIRED (domain.md,
-    "Contracts never outlive their period"). The caller holds the period exclusively."""
+    """At a period's close its contracts end: ACTIVE -> COMPLETED (marked ``ended_by_period``: it may
+    be prolonged), REQUESTED and AWAITING_CONSENT -> EXPIRED (domain.md, "Contracts never outlive
+    their period"). The caller holds the period exclusively."""
     return await end_contracts(
         conn,
         "period_id",
         period_id,
-        {Status.REQUESTED: Status.EXPIRED, Status.ACTIVE: Status.COMPLETED},
+        {Status.REQUESTED: Status.EXPIRED, Status.AWAITING_CONSENT: Status.EXPIRED, Status.ACTIVE: Status.COMPLETED},
         actor,
-        reason="Период финансирования закрыт",
+        reason=PERIOD_ENDED,
         release_text="Возврат резерва: период финансирования закрыт",
+        by_period=True,
     )
 
 
@@ -236,7 +253,11 @@ async def end_certificate_contracts(conn: AsyncConnection, certificate_id: int, 
         conn,
         "certificate_id",
         certificate_id,
-        {Status.REQUESTED: Status.TERMINATED, Status.ACTIVE: Status.TERMINATED},
+        {
+            Status.REQUESTED: Status.TERMINATED,
+            Status.ACTIVE: Status.TERMINATED,
+            Status.AWAITING_CONSENT: Status.TERMINATED,
+        },
         actor,
         reason=reason,
         release_text="Возврат резерва: сертификат отозван",

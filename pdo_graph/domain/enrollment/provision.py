@@ -12,9 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.domain import ledger
+from pdo_graph.domain import settlement as statements
 from pdo_graph.domain.access import Actor, Role, can_read_provider_books, require_provider, require_role
 from pdo_graph.domain.enrollment.lifecycle import RECORD_FROM, RECORD_SELECT, EnrollmentRecord, Status
-from pdo_graph.domain.enrollment.terms import certificate_share, month_index, provision_amounts
+from pdo_graph.domain.enrollment.terms import certificate_share, month_index, provision_amounts, reportable
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.money import add_months, format_amount, month_start
 from pdo_graph.domain.periods import lock_shared
@@ -100,6 +101,9 @@ def _plan(
         if month > month_start(today):
             problems.append(Problem(ErrorCode.INVALID, "provision_not_begun", path))
             continue
+        if not reportable(month, today):
+            problems.append(Problem(ErrorCode.INVALID, "provision_window_closed", path, month=month.strftime("%m.%Y")))
+            continue
         if reported:
             problems.append(Problem(ErrorCode.DUPLICATE, "provision_already", path, month=month.strftime("%m.%Y")))
             continue
@@ -176,6 +180,9 @@ async def _write(conn: AsyncConnection, actor: Actor, provider_id: int, month: d
         ),
         {"e": ids, "s": [p.share for p in plan], "ch": [p.charged for p in plan]},
     )
+    charged_in = [p.contract.period_id for p in plan if p.charged > 0]
+    if charged_in:
+        await statements.record_charges(conn, provider_id, month, charged_in)
     label = month.strftime("%m.%Y")
     for p in sorted(plan, key=lambda p: (p.contract.certificate_id, p.contract.id)):
         for kind, amount, description in (
@@ -235,14 +242,16 @@ async def settlement(conn: AsyncConnection, actor: Actor, provider_id: int, mont
 
 
 async def municipality_settlements(conn: AsyncConnection, actor: Actor, month: date) -> list[Settlement]:
-    """Every provider of the operator's municipality with reports for the month."""
+    """What the operator's municipality owes for the month, by provider: the reports of contracts its
+    periods fund (the payer's, whatever the provider's municipality)."""
     require_role(actor, Role.OPERATOR)
     month = month_start(month)
     rows = await conn.execute(
         text(
             "SELECT r.provider_id, coalesce(sum(r.charged), 0) AS charged, coalesce(sum(r.released), 0) AS released,"
-            " count(*) AS contracts FROM provision_reports r JOIN providers pr ON pr.id = r.provider_id"
-            " WHERE pr.municipality = :m AND r.month = :month GROUP BY r.provider_id ORDER BY r.provider_id"
+            " count(*) AS contracts FROM provision_reports r JOIN enrollments e ON e.id = r.enrollment_id"
+            " JOIN funding_periods fp ON fp.id = e.period_id"
+            " WHERE fp.municipality = :m AND r.month = :month GROUP BY r.provider_id ORDER BY r.provider_id"
         ),
         {"m": actor.municipality, "month": month},
     )

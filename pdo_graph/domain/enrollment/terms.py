@@ -40,17 +40,29 @@ class Terms:
         return self.months < self.months_total
 
 
-def contract_span(starts_on: date, ends_on: date, today: date) -> tuple[date, int, int]:
+def contract_span(
+    starts_on: date,
+    ends_on: date,
+    today: date,
+    period_starts: date | None = None,
+    period_ends: date | None = None,
+) -> tuple[date, int, int]:
     """(first month, months covered, months of the whole run).
 
-    A group that has not started yet is joined for its whole run; a running group from the
-    current month to its end (an ended group is clamped to its last month; it is closed anyway).
+    A group that has not started yet is joined from its first month; a running group from the
+    current month (an ended group is clamped to its last month; it is closed anyway). A contract
+    never outlives the period that funds it: with the period's dates, it covers only the group's
+    months inside the period (from the period's first month at the earliest, to the earlier of the
+    group's and the period's last month). Zero months: the group does not run in the period.
     """
     total = months_between(starts_on, ends_on)
-    if today <= starts_on:
-        return month_start(starts_on), total, total
-    first = min(month_start(today), month_start(ends_on))
-    return first, months_between(first, ends_on), total
+    first = month_start(starts_on) if today <= starts_on else min(month_start(today), month_start(ends_on))
+    last = month_start(ends_on)
+    if period_starts is not None:
+        first = max(first, month_start(period_starts))
+    if period_ends is not None:
+        last = min(last, month_start(period_ends))
+    return first, max(0, months_between(first, last)), total
 
 
 def contract_price(full_price: int, months: int, months_total: int) -> int:
@@ -83,8 +95,12 @@ def compute_terms(
     available: int,
     normative_cost: int | None,
     cap_at_normative: bool,
+    period_starts: date | None = None,
+    period_ends: date | None = None,
 ) -> Terms:
-    first, months, total = contract_span(starts_on, ends_on, today)
+    first, months, total = contract_span(starts_on, ends_on, today, period_starts, period_ends)
+    if months == 0:
+        return Terms(full_price, 0, 0, 0, first, 0, total, ())
     price = contract_price(full_price, months, total)
     cap = contract_price(normative_cost, months, total) if cap_at_normative and normative_cost is not None else None
     from_certificate = certificate_part(price, available, cap)
@@ -118,6 +134,13 @@ def provision_amounts(share: int, completeness: int) -> tuple[int, int]:
         raise ValueError("completeness is a percentage")
     charged = percent_of(share, completeness)
     return charged, share - charged
+
+
+def reportable(month: date, today: date) -> bool:
+    """Whether a month (its first day) may still be reported on ``today``: from its first day to the
+    end of the following month (and, the contract being ACTIVE, while its period is open: a close
+    ends the period's contracts)."""
+    return month <= month_start(today) <= add_months(month, 1)
 
 
 def request_hash(certificate_id: int, group_id: int) -> str:
