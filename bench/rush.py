@@ -42,9 +42,11 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import orjson
@@ -272,6 +274,32 @@ class Http:
                 await writer.wait_closed()
 
 
+async def send_http(http: Http, request: Request, tokens: dict[str, str], out: Outcome, started: float) -> None:
+    """One application over ``http``; its latency (from ``started``) and outcome go into ``out``."""
+    subject, cert, group, key = request
+    body = orjson.dumps(
+        {"query": CREATE, "variables": {"c": encode_id("Certificate", cert), "g": encode_id("Group", group), "k": key}}
+    )
+    try:
+        status, raw = await http.post("/graphql", body, tokens[subject])
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+        out.transport_errors += 1
+        out.transport_messages[f"{type(exc).__name__}: {exc}"[:200]] += 1
+        return
+    out.latencies.append(time.perf_counter() - started)
+    out.statuses[status] += 1
+    data = orjson.loads(raw)
+    if data.get("errors") or not data.get("data"):
+        out.top_level_errors += 1
+        return
+    payload = data["data"]["enrollmentCreate"]
+    if payload["enrollment"] is not None:
+        e = payload["enrollment"]
+        out.outcomes["REQUESTED" + (" with co-pay" if e["fromFamily"]["kopecks"] else "")] += 1
+    else:
+        out.outcomes[",".join(sorted(err["code"] for err in payload["userErrors"]))] += 1
+
+
 async def rush(port: int, requests: list[Request], tokens: dict[str, str], concurrency: int) -> Outcome:
     """``concurrency`` workers, each on its own keep-alive connection, drain the requests at once."""
     out = Outcome()
@@ -283,38 +311,54 @@ async def rush(port: int, requests: list[Request], tokens: dict[str, str], concu
         http = Http(port)
         try:
             while not queue.empty():
-                subject, cert, group, key = queue.get_nowait()
-                body = orjson.dumps(
-                    {
-                        "query": CREATE,
-                        "variables": {"c": encode_id("Certificate", cert), "g": encode_id("Group", group), "k": key},
-                    }
-                )
-                started = time.perf_counter()
-                try:
-                    status, raw = await http.post("/graphql", body, tokens[subject])
-                except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
-                    out.transport_errors += 1
-                    out.transport_messages[f"{type(exc).__name__}: {exc}"[:200]] += 1
-                    continue
-                out.latencies.append(time.perf_counter() - started)
-                out.statuses[status] += 1
-                data = orjson.loads(raw)
-                if data.get("errors") or not data.get("data"):
-                    out.top_level_errors += 1
-                    continue
-                payload = data["data"]["enrollmentCreate"]
-                if payload["enrollment"] is not None:
-                    e = payload["enrollment"]
-                    out.outcomes["REQUESTED" + (" with co-pay" if e["fromFamily"]["kopecks"] else "")] += 1
-                else:
-                    out.outcomes[",".join(sorted(err["code"] for err in payload["userErrors"]))] += 1
+                await send_http(http, queue.get_nowait(), tokens, out, time.perf_counter())
         finally:
             await http.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     out.seconds = time.perf_counter() - started
+    return out
+
+
+async def arrivals(requests: list[Request], rate: float, send: Callable[[Request, float], Awaitable[None]]) -> float:
+    """Open loop: request ``i`` arrives at ``i / rate`` seconds whatever the answers so far, and
+    ``send(request, arrival)`` measures its latency from its arrival (time spent waiting for a free
+    client connection counts: a slow server cannot slow the arrivals down). Returns the seconds from
+    the first arrival to the last answer."""
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    tasks = []
+    for i, request in enumerate(requests):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        arrival = time.perf_counter() - max(0.0, loop.time() - due)
+        tasks.append(asyncio.create_task(send(request, arrival)))
+    await asyncio.gather(*tasks)
+    return loop.time() - start
+
+
+async def open_rush(
+    port: int, requests: list[Request], tokens: dict[str, str], rate: float, connections: int
+) -> Outcome:
+    """The applications at a fixed arrival rate over up to ``connections`` keep-alive connections."""
+    out = Outcome()
+    free: asyncio.Queue[Http] = asyncio.Queue()
+    for _ in range(connections):
+        free.put_nowait(Http(port))
+
+    async def send(request: Request, arrival: float) -> None:
+        http = await free.get()
+        try:
+            await send_http(http, request, tokens, out, arrival)
+        finally:
+            free.put_nowait(http)
+
+    out.seconds = await arrivals(requests, rate, send)
+    while not free.empty():
+        await free.get_nowait().close()
     return out
 
 
@@ -551,12 +595,35 @@ async def apply_sql(conn: asyncpg.Connection, request: Request, today: date) -> 
         return "REQUESTED" + (" with co-pay" if terms.from_family else "")
 
 
+async def send_sql(pool: asyncpg.Pool, request: Request, today: date, out: Outcome, started: float) -> None:
+    """One application as one asyncpg transaction (retried as db.session.run_transaction does)."""
+    async with pool.acquire() as conn:
+        for attempt in range(1, 9):
+            try:
+                label = await apply_sql(conn, request, today)
+            except Refused as refused:
+                label = refused.label
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate in RETRYABLE_SQLSTATES and attempt < 8:
+                    out.retries += 1
+                    await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+                    continue
+                out.transport_errors += 1
+                out.transport_messages[f"{type(exc).__name__}: {exc}"[:200]] += 1
+                label = None
+            break
+    if label is not None:
+        out.latencies.append(time.perf_counter() - started)
+        out.outcomes[label] += 1
+
+
 async def floor(
-    dsn: str, requests: list[Request], concurrency: int, pool_size: int, today: date
+    dsn: str, requests: list[Request], concurrency: int, pool_size: int, today: date, rate: float | None = None
 ) -> tuple[Outcome, CpuSample, CpuSample]:
     """The same requests as one asyncpg transaction each: ``concurrency`` tasks over ``pool_size``
-    connections; the latency runs from waiting for a connection to the commit, as over HTTP.
-    The CPU samples bracket the run (taken while the pool's backends are alive)."""
+    connections (or, with ``rate``, arriving at that rate); the latency runs from waiting for a
+    connection (from the arrival) to the commit, as over HTTP. The CPU samples bracket the run
+    (taken while the pool's backends are alive)."""
     out = Outcome()
     pool = await asyncpg.create_pool(
         dsn,
@@ -571,32 +638,18 @@ async def floor(
 
     async def worker() -> None:
         while not queue.empty():
-            request = queue.get_nowait()
-            started = time.perf_counter()
-            async with pool.acquire() as conn:
-                for attempt in range(1, 9):  # as db.session.run_transaction
-                    try:
-                        label = await apply_sql(conn, request, today)
-                    except Refused as refused:
-                        label = refused.label
-                    except asyncpg.PostgresError as exc:
-                        if exc.sqlstate in RETRYABLE_SQLSTATES and attempt < 8:
-                            out.retries += 1
-                            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
-                            continue
-                        out.transport_errors += 1
-                        out.transport_messages[f"{type(exc).__name__}: {exc}"[:200]] += 1
-                        label = None
-                    break
-            if label is not None:
-                out.latencies.append(time.perf_counter() - started)
-                out.outcomes[label] += 1
+            await send_sql(pool, queue.get_nowait(), today, out, time.perf_counter())
 
     try:
         before = CpuSample.take()
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        out.seconds = time.perf_counter() - started
+        if rate is None:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            out.seconds = time.perf_counter() - started
+        else:
+            out.seconds = await arrivals(
+                requests, rate, lambda request, arrival: send_sql(pool, request, today, out, arrival)
+            )
         after = CpuSample.take()
     finally:
         await pool.close()
@@ -717,6 +770,12 @@ async def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-floor", action="store_true", help="skip the SQL floor")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument(
+        "--rates",
+        help="open loop: arrival rates (applications/s, e.g. 100,200,400,700), each on fresh copies of the seeded"
+        " database; reports the highest rate at which p99 stays under --p99-ms",
+    )
+    parser.add_argument("--p99-ms", type=float, default=100.0, help="the open loop's latency bound")
     args = parser.parse_args()
 
     today = date.today()
@@ -740,12 +799,12 @@ async def main() -> int:
         url = database_url(admin_url, name)
         t0 = time.perf_counter()
         families, groups = await seed(url, args.certificates, args.groups, today)
-        if not args.no_floor:
+        if not args.no_floor and not args.rates:
             await admin(admin_url, f'CREATE DATABASE "{floor_name}" TEMPLATE "{name}"', attempts=10)
             created.append(floor_name)
         print(
             f"seeded {len(families)} funded certificates, {len(groups)} groups in {time.perf_counter() - t0:.1f} s"
-            + ("" if args.no_floor else " (and a copy for the floor)")
+            + ("" if args.no_floor or args.rates else " (and a copy for the floor)")
         )
         key = load_or_create_dev_key(tmp)
         tokens = {s: mint_dev_token(key, role=Role.GUARDIAN, subject=s) for s, _ in families}
@@ -759,6 +818,10 @@ async def main() -> int:
             f" with {sum(seats[g] for g in hot)} seats, {len(requests) - to_hot} to {len(groups) - len(hot)} others"
             f" with {sum(c for g, c in seats.items() if g not in hot_set)} seats"
         )
+
+        if args.rates:
+            rates = [float(r) for r in args.rates.split(",")]
+            return await ladder(args, admin_url, name, tmp, requests, tokens, today, rates, log, created)
 
         port = free_port()
         server = start_server(port, url, tmp, args.pool, args.workers, log)
@@ -837,6 +900,94 @@ async def main() -> int:
         if embedded is not None:
             embedded.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def ladder(
+    args: argparse.Namespace,
+    admin_url: str,
+    template: str,
+    tmp: Path,
+    requests: list[Request],
+    tokens: dict[str, str],
+    today: date,
+    rates: list[float],
+    log: IO[bytes],
+    created: list[str],
+) -> int:
+    """The open loop: for each rate, the same applications arriving at that rate, over HTTP on a fresh
+    copy of the seeded database and as SQL transactions on another; the checks on both after each."""
+    total_pool = args.workers * args.pool
+    print(
+        f"\nopen loop: {len(requests)} applications at each rate; pdo-graph serve --workers {args.workers},"
+        f" PDO_DB_POOL_SIZE={args.pool}, up to {args.concurrency} client connections; SQL floor: a pool of"
+        f" {total_pool}; p99 bound {args.p99_ms:g} ms; {os.cpu_count()} CPUs"
+    )
+    print(f"\n{'rate/s':>8} {'':10} {'achieved/s':>10} {'p50 ms':>8} {'p99 ms':>8}  checks")
+    failed, best = False, None
+    for n, rate in enumerate(rates):
+        outs: dict[str, Outcome] = {}
+        for side in ("GraphQL", "SQL floor"):
+            if side == "SQL floor" and args.no_floor:
+                continue
+            copy = f"{template}_r{n}" + ("_floor" if side == "SQL floor" else "")
+            await admin(admin_url, f'CREATE DATABASE "{copy}" TEMPLATE "{template}"', attempts=10)
+            created.append(copy)
+            url = database_url(admin_url, copy)
+            if side == "GraphQL":
+                port = free_port()
+                server = start_server(port, url, tmp, args.pool, args.workers, log)
+                try:
+                    await asyncio.to_thread(wait_ready, port, server)
+                    out = await open_rush(port, requests, tokens, rate, args.concurrency)
+                finally:
+                    stop_server(server)
+                answered = sum(out.statuses.values())
+                problems = [
+                    f"{what} {n}"
+                    for what, n in (
+                        ("transport errors", out.transport_errors),
+                        ("top-level errors", out.top_level_errors),
+                        ("unanswered", len(requests) - answered),
+                        ("5xx", sum(n for status, n in out.statuses.items() if status >= 500)),
+                    )
+                    if n
+                ]
+            else:
+                out, _, _ = await floor(asyncpg_dsn(url), requests, args.concurrency, total_pool, today, rate)
+                problems = [f"errors {out.transport_errors}"] if out.transport_errors else []
+            checks = await verify(url)
+            if not checks.ok:
+                problems.append(
+                    f"checks: oversold {checks.oversold}, overdrawn {checks.overdrawn}, ledger {checks.ledger}, {checks.other}"
+                )
+            failed = failed or bool(problems)
+            outs[side] = out
+            print(
+                f"{rate:8.0f} {side:10} {out.rate:10.0f} {out.pct(0.5):8.1f} {out.pct(0.99):8.1f}  "
+                + ("FAILED: " + "; ".join(problems) if problems else "hold (0 oversold, 0 overdrawn)")
+            )
+            for message, count in out.transport_messages.most_common(3):
+                print(f"{'':20}x{count}: {message}")
+            if not args.keep:
+                await admin(admin_url, f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+                created.remove(copy)
+        gql = outs["GraphQL"]
+        if gql.pct(0.99) < args.p99_ms and gql.rate >= 0.95 * rate:
+            best = (rate, gql, outs.get("SQL floor"))
+    if best is None:
+        print(f"\nno rate kept GraphQL's p99 under {args.p99_ms:g} ms")
+    else:
+        rate, gql, sql = best
+        ratio = (
+            ""
+            if sql is None
+            else f"; floor p99 {sql.pct(0.99):.1f} ms, throughput GraphQL/floor {gql.rate / sql.rate:.2f}"
+        )
+        print(
+            f"\nhighest rate with GraphQL p99 under {args.p99_ms:g} ms: {rate:.0f} applications/s (p99 {gql.pct(0.99):.1f} ms{ratio})"
+        )
+    print("checks: " + ("all hold" if not failed else "FAILED"))
+    return 1 if failed else 0
 
 
 def run() -> int:

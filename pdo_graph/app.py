@@ -26,12 +26,14 @@ from pdo_graph import graphiql
 from pdo_graph.config import Settings
 from pdo_graph.crypto import personal_data_keys
 from pdo_graph.db.engine import Database, open_database
+from pdo_graph.db.reads import open_read_pool
 from pdo_graph.graphql_schema import build_schema
 from pdo_graph.net import is_loopback
 from pdo_graph.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pdo_graph.services import Services, make_verifier, open_live
 from pdo_graph.transport.analytics import AnalyticsPages
 from pdo_graph.transport.compression import Compression, choose
+from pdo_graph.transport.contracts import ContractDocuments
 from pdo_graph.transport.endpoint import GraphQLEndpoint
 from pdo_graph.transport.middleware import RequestObserver
 from pdo_graph.transport.settlement import SettlementExport
@@ -63,7 +65,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if services.database is None:
             services.database = await open_database(settings)
         personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
+        if services.database.direct_engine is None:  # behind a pooler, reads take SQLAlchemy's pooled path
+            services.reads = await open_read_pool(services.database.url, settings.db_pool_size)
         services.tracing.instrument(services.database.engine)
+        if services.reads is not None:
+            services.tracing.instrument_reads(services.reads, services.database.url)
         services.metrics.track_pool(services.database.engine.pool)
         services.verifier = make_verifier(settings)
         services.live = open_live(services)
@@ -93,6 +99,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await services.live.hub.close()
             services.tracing.shutdown()
             services.gate_thread.shutdown(wait=False, cancel_futures=True)
+            if services.reads is not None:
+                await services.reads.close()
+                services.reads = None
             if services.owns_database and services.database is not None:
                 await services.database.dispose()
 
@@ -147,6 +156,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             Route("/graphiql/{name}", graphiql_asset),
             *AnalyticsPages(services).routes(),
             *SettlementExport(services).routes(),
+            *ContractDocuments(services).routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -1,4 +1,4 @@
-"""``pdo-graph``: serve, migrate, demo-data, dev-token, ledger check, export-schema, housekeeping,
+"""``pdo-graph``: serve, migrate, demo-data, dev-token, ledger check, export-schema, housekeeping, notices,
 analytics refresh, sync.
 
 Every command validates the settings first (each mistake one line naming its variable) and ends
@@ -228,6 +228,21 @@ def cmd_demo_year(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_notices(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph import clock
+    from pdo_graph.domain.outbox import LoggingAdapter
+    from pdo_graph.jobs import deliver_notifications, send_daily_notices
+
+    async def run(db: Database) -> tuple[dict[str, int], int]:
+        sent = await send_daily_notices(db.engine, settings, clock.today(settings.time_zone))
+        delivered = await deliver_notifications(db.engine, LoggingAdapter())
+        return sent, delivered.delivered
+
+    sent, delivered = asyncio.run(_with_db(settings, run))
+    print(", ".join(f"{k}={v}" for k, v in {**sent, "delivered": delivered}.items()))
+    return EXIT_OK
+
+
 def cmd_assets(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph.graphiql import ensure_assets
 
@@ -394,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
         "housekeeping",
         "expire stale applications and certificates, complete ended groups, close periods past their end, now",
     ).set_defaults(func=cmd_housekeeping)
+    command(
+        "notices", "the daily notices now (expiring certificates, money, applications), then deliver the outbox"
+    ).set_defaults(func=cmd_notices)
     p = command(
         "worker",
         "run a worker of the job queue (housekeeping, period credits, analytics refresh, catalog sync)",

@@ -27,6 +27,8 @@ EXIT_PORT = 4  # the server cannot listen on its port (taken, or not permitted)
 EXIT_INTERRUPTED = 130  # Ctrl-C before the work was done (a server stopped by Ctrl-C exits 0)
 
 DEFAULT_DATA_DIR = ".pdo"
+# DejaVu Sans from Debian's fonts-dejavu-core: the Cyrillic font of contract PDFs unless PDO_PDF_FONT names another
+DEFAULT_PDF_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MIN_SECRET_KEY_CHARS = 32
@@ -92,6 +94,7 @@ class Settings:
     ws_ping_seconds: float = 30.0  # a silent client is pinged after this; closed after as long again
     enrollment_expiry_days: int = 5
     time_zone: str = "Europe/Moscow"  # municipalities' days (a municipality may name its own zone)
+    pdf_font: Path = Path(DEFAULT_PDF_FONT)  # a Unicode TrueType font for contract PDFs (Cyrillic)
     background_jobs: bool = False  # the server runs a queue worker in its own process (`serve --with-worker`)
     housekeeping_seconds: int = 300  # how often the queue runs housekeeping (expiry, completion, credits)
     worker_concurrency: int = 4  # jobs one worker process runs at once
@@ -269,6 +272,13 @@ def _data_dir(value: str) -> Path:
     return path.absolute()
 
 
+def _font_file(value: str) -> Path:
+    path = Path(value.strip()).expanduser().absolute()
+    if not value.strip() or not path.is_file():
+        raise Bad("expected a TrueType font file (.ttf) that exists")
+    return path
+
+
 def _database_url(value: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -417,6 +427,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_WS_PING_SECONDS", "ws_ping_seconds", _decimal(0.1, 3600)),
     Var("PDO_TIME_ZONE", "time_zone", _time_zone),
     Var("PDO_ENROLLMENT_EXPIRY_DAYS", "enrollment_expiry_days", _int_range(1, 365, "a number of days")),
+    Var("PDO_PDF_FONT", "pdf_font", _font_file),
     Var("PDO_BACKGROUND_JOBS", "background_jobs", _bool),
     Var("PDO_HOUSEKEEPING_SECONDS", "housekeeping_seconds", _int_range(1, 3600, "a number of seconds")),
     Var("PDO_WORKER_CONCURRENCY", "worker_concurrency", _int_range(1, 64, "a number of jobs")),

@@ -33,6 +33,7 @@ from pdo_graph.resolvers.family import FamilyMutation, FamilyQuery
 from pdo_graph.resolvers.live import LiveSubscription
 from pdo_graph.resolvers.navigator import NavigatorQuery
 from pdo_graph.resolvers.node import NODE_TYPES, NodeQuery
+from pdo_graph.resolvers.notifications import NotificationsMutation
 from pdo_graph.resolvers.periods import PeriodsMutation, PeriodsQuery
 from pdo_graph.resolvers.push import PushMutation
 from pdo_graph.resolvers.reviews import ReviewsMutation, ReviewsQuery
@@ -65,6 +66,7 @@ MUTATION_TYPES: list[type] = [
     SyncMutation,
     PushMutation,
     SettlementMutation,
+    NotificationsMutation,
 ]
 SUBSCRIPTION_TYPES: list[type] = [LiveSubscription]
 

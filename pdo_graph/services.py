@@ -7,11 +7,15 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from pdo_graph.auth.oidc import OidcVerifier
 from pdo_graph.auth.principal import ClaimNames
-from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, load_or_create_dev_key
+from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, VerifiedTokens, load_or_create_dev_key
 from pdo_graph.config import Settings
 from pdo_graph.db.engine import Database, driver_url
+from pdo_graph.db.reads import ReadPool
+from pdo_graph.db.session import RequestDb
 from pdo_graph.live import Hub
 from pdo_graph.observability import Metrics
 from pdo_graph.persisted import DocumentStore, load_manifest
@@ -26,6 +30,7 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.database: Database | None = None
+        self.reads: ReadPool | None = None  # opened by the lifespan: the GraphQL reads' asyncpg pool
         self.verifier: TokenVerifier | None = None
         self.owns_database = True
         self.background: list[asyncio.Task[None]] = []
@@ -38,6 +43,12 @@ class Services:
         # competes with one thread for the interpreter, however many hostile documents arrive.
         self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")
 
+    def request_db(self, reads_from: AsyncEngine | None = None) -> RequestDb:
+        """The database as one request (or subscription) sees it: its connection, and the read pool
+        (or ``reads_from``: a replica's engine, for reads that may lag)."""
+        assert self.database is not None
+        return RequestDb(self.database.engine, self.reads, reads_from)
+
 
 def open_live(services: Services) -> Live:
     """The live channel of this process, listening (in the background, reconnecting) on the database."""
@@ -48,10 +59,15 @@ def open_live(services: Services) -> Live:
         on_reconnect=services.metrics.live_reconnects.inc,
     )
     hub.start()
-    return Live(hub=hub, reads=SharedReads(services.database.engine))
+    return Live(hub=hub, reads=SharedReads(services.database.engine, services.reads))
 
 
 def make_verifier(settings: Settings) -> TokenVerifier:
+    """The verifier of the auth mode, remembering the tokens it accepted for a minute (``VerifiedTokens``)."""
+    return VerifiedTokens(_verifier(settings))
+
+
+def _verifier(settings: Settings) -> TokenVerifier:
     if settings.auth_mode == "oidc":
         if not settings.oidc_issuer:
             raise RuntimeError("PDO_AUTH_MODE=oidc needs PDO_OIDC_ISSUER")

@@ -29,11 +29,22 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pdo_graph.db.reads import ReadPool
 from pdo_graph.observability import describe_exception
 
 SERVICE_NAME = "pdo-graph"
+
+
+def _database_attributes(url: URL) -> dict[str, Any]:
+    base: dict[str, Any] = {"db.system.name": "postgresql", "db.namespace": url.database or ""}
+    if url.host:
+        base["server.address"] = url.host
+    if url.port:
+        base["server.port"] = url.port
+    return base
 
 
 class Tracing:
@@ -117,12 +128,7 @@ class Tracing:
             return
         tracer = self.tracer
         sync_engine = engine.sync_engine
-        url = sync_engine.url
-        base: dict[str, Any] = {"db.system.name": "postgresql", "db.namespace": url.database or ""}
-        if url.host:
-            base["server.address"] = url.host
-        if url.port:
-            base["server.port"] = url.port
+        base = _database_attributes(sync_engine.url)
 
         def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
             operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
@@ -147,6 +153,29 @@ class Tracing:
         ):
             event.listen(sync_engine, name, listener)
             self._engines.append((sync_engine, name, listener))
+
+    def instrument_reads(self, reads: ReadPool, url: str) -> None:
+        """A span per statement of the read pool (``db/reads.py``), as for the engine's."""
+        if self.tracer is None:
+            return
+        tracer = self.tracer
+        base = _database_attributes(make_url(url))
+
+        @contextlib.contextmanager
+        def span(statement: str) -> Iterator[None]:
+            operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+            started = tracer.start_span(
+                operation, kind=SpanKind.CLIENT, attributes={**base, "db.query.text": statement}
+            )
+            try:
+                yield
+            except Exception as exc:
+                started.set_status(Status(StatusCode.ERROR, describe_exception(exc)))
+                raise
+            finally:
+                started.end()
+
+        reads.span = span
 
     def shutdown(self) -> None:
         """Stop tracing the engines and send the spans still buffered."""

@@ -16,6 +16,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pdo_graph.db import reads
 from pdo_graph.db.engine import make_engine
 
 APPLY = """
@@ -163,16 +164,19 @@ async def graphql_caller(app: Any) -> AsyncIterator[GQL]:
 
 @contextmanager
 def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements run on ``engine`` inside the block."""
+    """The SQL statements run on ``engine`` inside the block, and those of the read pools (reads of
+    GraphQL requests, sent with asyncpg)."""
     seen: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
+    reads.statement_observers.append(seen.append)
     try:
         yield seen
     finally:
+        reads.statement_observers.remove(seen.append)
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 

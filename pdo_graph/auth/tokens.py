@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,43 @@ class TokenVerifier(Protocol):
     async def verify(self, token: str) -> Principal: ...
 
     async def aclose(self) -> None: ...
+
+
+class VerifiedTokens:
+    """A verifier that remembers the tokens it accepted: a client sends the same bearer token with
+    every request, and checking its ES256 signature again costs more than a whole small query.
+
+    A token is taken from memory only while it has not expired (its ``exp``) and for at most
+    ``ttl`` seconds after it was checked (a key withdrawn by the issuer stops a token within that
+    time); refusals are never remembered. At most ``size`` tokens, the least recently used dropped."""
+
+    def __init__(self, inner: TokenVerifier, ttl: float = 60.0, size: int = 4096) -> None:
+        self._inner = inner
+        self._ttl = ttl
+        self._size = size
+        self._accepted: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    async def verify(self, token: str) -> Principal:
+        now = time.time()
+        hit = self._accepted.get(token)
+        if hit is not None:
+            until, principal = hit
+            if now < until:
+                self._accepted.move_to_end(token)
+                return principal
+            del self._accepted[token]
+        principal = await self._inner.verify(token)
+        until = now + self._ttl
+        if principal.expires_at is not None:
+            until = min(until, principal.expires_at)
+        self._accepted[token] = (until, principal)
+        if len(self._accepted) > self._size:
+            self._accepted.popitem(last=False)
+        return principal
+
+    async def aclose(self) -> None:
+        self._accepted.clear()
+        await self._inner.aclose()
 
 
 DEV_KEY_FILE = "dev-signing-key.json"

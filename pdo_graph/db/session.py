@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from pdo_graph.db.reads import ReadPool
 
 T = TypeVar("T")
 
@@ -55,12 +58,19 @@ async def transaction(engine: AsyncEngine, fn: Callable[[AsyncConnection], Await
 
 
 class RequestDb:
-    """The database as one GraphQL request sees it. ``reads_from``: an engine for its reads other than
-    ``engine`` (a replica, :mod:`pdo_graph.db.replica`); writes always go to ``engine``."""
+    """The database as one GraphQL request sees it.
 
-    def __init__(self, engine: AsyncEngine, reads_from: AsyncEngine | None = None) -> None:
+    ``fetch`` (the loaders' and root fields' reads) goes to the read pool when there is one: one
+    autocommit statement on a pooled asyncpg connection, outside this request's connection and its
+    lock. ``read`` and ``write`` run SQLAlchemy work on the request's own connection."""
+
+    def __init__(
+        self, engine: AsyncEngine, reads: ReadPool | None = None, reads_from: AsyncEngine | None = None
+    ) -> None:
         self._engine = engine
+        # a replica (:mod:`pdo_graph.db.replica`): ``read`` and ``fetch`` go to its engine, writes to ``engine``
         self._reads_from = reads_from if reads_from is not engine else None
+        self._reads = reads if self._reads_from is None else None
         self._conn: AsyncConnection | None = None
         self._read_conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
@@ -91,6 +101,16 @@ class RequestDb:
     # off half-way would break the connection, so the statement finishes and its result is dropped.
     async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await asyncio.shield(self._read_locked(fn))
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Sequence[Any]:
+        """The rows of one read statement (``:name`` parameters); each row has its columns as attributes."""
+        if self._reads is not None:
+            return await self._reads.fetch(sql, params)
+
+        async def run(conn: AsyncConnection) -> Sequence[Any]:
+            return (await conn.execute(text(sql), params)).all()
+
+        return await self.read(run)
 
     async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await asyncio.shield(self._write_locked(fn))

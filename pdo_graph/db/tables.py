@@ -280,8 +280,10 @@ programs = Table(
     Column("rating_sum", Integer, nullable=False, server_default="0"),
     Column("rating_count", Integer, nullable=False, server_default="0"),
     Column("modified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # 0041: how the program is paid for (only read by analytics until the kinds feature lands)
+    # 0041: how the program is paid for: CERTIFICATE (ПФ), MUNICIPAL (free), PAID (the family pays all)
     Column("funding_kind", Text, nullable=False, server_default="CERTIFICATE"),
+    # 0060: suits children with disabilities (ОВЗ), as the provider says
+    Column("for_disabilities", Boolean, nullable=False, server_default="false"),
     Column(
         "search",
         TSVECTOR,
@@ -296,6 +298,7 @@ programs = Table(
     CheckConstraint("min_age >= 0 AND max_age <= 18 AND min_age <= max_age", name="ages"),
     CheckConstraint("normative_cost IS NULL OR normative_cost >= 0", name="normative"),
     CheckConstraint(f"funding_kind IN ({', '.join(repr(k) for k in FUNDING_KINDS)})", name="funding_kind"),
+    CheckConstraint("NOT certified OR funding_kind = 'CERTIFICATE'", name="certified_kind"),
     UniqueConstraint("provider_id", "external_id", name="uq_programs_provider_external"),
     Index("ix_programs_search", "search", postgresql_using="gin"),
     Index(
@@ -303,8 +306,14 @@ programs = Table(
         "municipality",
         "direction",
         "id",
-        postgresql_include=["min_age", "max_age", "certified", "rating_sum", "rating_count"],
+        postgresql_include=["min_age", "max_age", "certified", "rating_sum", "rating_count", "funding_kind"],
         postgresql_where=text("NOT archived"),
+    ),
+    Index(
+        "ix_programs_location",
+        "latitude",
+        "longitude",
+        postgresql_where=text("NOT archived AND latitude IS NOT NULL AND longitude IS NOT NULL"),
     ),
 )
 
@@ -369,6 +378,8 @@ enrollments = Table(
     # 0050: the contract this one prolongs (one prolongation each); ended only by its period's close
     Column("prolonged_from", BigInteger, ForeignKey("enrollments.id"), unique=True),
     Column("ended_by_period", Boolean, nullable=False, server_default="false"),
+    # 0060: "<municipality>-<year>-<serial>", filled by a BEFORE INSERT trigger (contract_serial)
+    Column("contract_number", Text, nullable=False, unique=True),
     CheckConstraint(f"status IN ({', '.join(repr(s) for s in ENROLLMENT_STATUSES)})", name="status"),
     CheckConstraint(
         "from_certificate >= 0 AND from_family >= 0 AND from_certificate + from_family = price", name="split"
@@ -446,20 +457,41 @@ reviews = Table(
     CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
 )
 
-# 0040: a person's in-app notifications (written by the family-side services; a trigger announces
-# each new one on the channel of live updates, see migration 0040)
+# 0040: a person's in-app notifications (pdo_graph.domain.notifications writes them; a trigger announces
+# each new one of a guardian on the channel of live updates, see migration 0040); 0060: a provider may
+# be the recipient, machine-readable details, a key that makes a periodic notice once only
 notifications = Table(
     "notifications",
     metadata,
     _id(),
-    Column("guardian_id", BigInteger, ForeignKey("guardians.id"), nullable=False),
+    Column("guardian_id", BigInteger, ForeignKey("guardians.id")),
     Column("kind", Text, nullable=False),
     Column("title", Text, nullable=False),
     Column("body", Text, nullable=False),
     _created(),
     Column("read_at", DateTime(timezone=True)),
+    Column("provider_id", BigInteger, ForeignKey("providers.id")),
+    Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("dedupe_key", Text),
     CheckConstraint("kind ~ '^[A-Z][A-Z_]{0,39}$'", name="kind"),
+    CheckConstraint("(guardian_id IS NULL) <> (provider_id IS NULL)", name="recipient"),
     Index("ix_notifications_guardian", "guardian_id", "id"),
+    Index("ix_notifications_provider", "provider_id", "id", postgresql_where=text("provider_id IS NOT NULL")),
+    Index("uq_notifications_dedupe_key", "dedupe_key", unique=True, postgresql_where=text("dedupe_key IS NOT NULL")),
+)
+
+# 0060: each notification once, for delivery by an adapter (e-mail, SMS, push); see domain/outbox.py
+notification_outbox = Table(
+    "notification_outbox",
+    metadata,
+    _id(),
+    Column("notification_id", BigInteger, ForeignKey("notifications.id"), nullable=False, unique=True),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    _created(),
+    Index("ix_notification_outbox_pending", "next_attempt_at", "id", postgresql_where=text("delivered_at IS NULL")),
 )
 
 # --- integrations ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pdo_graph.crypto import KeyRing
-from pdo_graph.domain import enrollment, funding, periods
+from pdo_graph.domain import enrollment, funding, notifications, periods
 from pdo_graph.domain.access import Actor, require_guardian, require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.identifiers import is_valid_snils, normalize_digits
@@ -159,6 +159,7 @@ async def reject(conn: AsyncConnection, actor: Actor, application_id: int, reaso
         ),
         {"r": cleaned, "by": actor.subject, "id": application_id},
     )
+    await notifications.certificate_rejected(conn, application_id, cleaned)
     return application_id
 
 
@@ -215,6 +216,7 @@ async def issue(conn: AsyncConnection, actor: Actor, application_id: int, today:
         {"by": actor.subject, "id": application_id},
     )
     await funding.fund_new_certificate(conn, int(cert_id), app.municipality, today, actor=actor.label)
+    await notifications.certificate_issued(conn, int(cert_id))
     return int(cert_id)
 
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.domain import ledger
+from pdo_graph.domain import ledger, notifications
 from pdo_graph.domain.errors import DomainError, ErrorCode
 from pdo_graph.domain.money import format_amount, months_between, prorate
 from pdo_graph.domain.people import age_on
@@ -140,11 +140,14 @@ async def promote_queue(conn: AsyncConnection, period_id: int, actor: str, batch
             "                              CAST(:batch AS bigint)) FROM p, used))"
             " UPDATE period_fundings f SET status = 'FUNDED', funded_at = now()"
             " FROM next WHERE f.period_id = :p AND f.certificate_id = next.certificate_id"
-            " RETURNING f.certificate_id, f.amount"
+            " RETURNING f.certificate_id, f.amount, f.created_at < now() AS waited"
         ),
         {"p": period_id, "batch": batch},
     )
-    credits = sorted((int(r.certificate_id), int(r.amount)) for r in funded)
+    rows = funded.all()
+    credits = sorted((int(r.certificate_id), int(r.amount)) for r in rows)
+    # queued in an earlier transaction: the family waited, and hears of its place
+    waited = {int(r.certificate_id) for r in rows if r.waited}
     if not credits:
         return 0, 0
     await conn.execute(
@@ -167,6 +170,7 @@ async def promote_queue(conn: AsyncConnection, period_id: int, actor: str, batch
                     actor=actor,
                 ),
             )
+    await notifications.funded_from_queue(conn, period_id, [c for c in credits if c[0] in waited])
     return sum(a for _, a in credits), len(credits)
 
 

@@ -31,6 +31,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Количество часов должно быть от {min} до {max}",
         "Hours must be between {min} and {max}",
     ),
+    "catalog_bad_near": (
+        "Поиск по расстоянию: нужна точка (широта -90..90, долгота -180..180) и радиус больше 0 и не более {max} км;"
+        " сортировка DISTANCE_ASC возможна только с точкой",
+        "Distance search needs a point (latitude -90..90, longitude -180..180) and a radius above 0 and at most"
+        " {max} km; DISTANCE_ASC needs the point",
+    ),
+    "catalog_funding_kind_unknown": (
+        "Вид программы должен быть одним из: CERTIFICATE (ПФ), MUNICIPAL (бесплатная), PAID (платная)",
+        "The funding kind must be one of CERTIFICATE, MUNICIPAL, PAID",
+    ),
+    "catalog_certify_kind": (
+        "Сертифицировать можно только программу персонифицированного финансирования (вид {kind} не оплачивается сертификатом)",
+        "Only a certificate-funded program can be certified (kind {kind} is not paid from certificates)",
+    ),
     "catalog_form_unknown": (
         "Форма обучения должна быть одной из: {forms}",
         "The form of study must be one of: {forms}",

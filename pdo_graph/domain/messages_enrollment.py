@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 MESSAGES: dict[str, tuple[str, str]] = {
+    # notifications
+    "notifications_too_many": ("Не более {max} уведомлений за раз", "At most {max} notifications at once"),
     # applying
     "enrollment_certificate_inactive": (
         "Сертификат не действует (статус {status}): подать заявку с ним нельзя",
         "The certificate is not active (status {status}): it cannot be used to apply",
+    ),
+    "enrollment_certificate_not_funded": (
+        "Сертификат не получил место финансирования в текущем периоде (в очереди): доступны бесплатные и платные"
+        " программы, но не программы персонифицированного финансирования",
+        "The certificate holds no funded place in the current period (it is queued): free and paid programs are"
+        " open to it, certificate-funded ones are not",
     ),
     "enrollment_program_not_certified": (
         "Программа не сертифицирована: оплатить её сертификатом нельзя",

@@ -11,6 +11,15 @@ word must match (AND) and the last word also matches as a prefix while the perso
 configuration on both sides, so "робототехнике" finds "Робототехника". User input never reaches
 the tsquery syntax: only ``[0-9a-zа-я]`` words are quoted into it.
 
+Kinds, form, suitability: ``fundingKind`` (facets by kind count the same search without the kind
+filter, as those by direction do without the direction filter: both come from one grouping by
+(direction, kind)), the form of study, suitability for children with disabilities.
+
+Distance: programs with coordinates within ``radius_km`` of a point (great-circle distance on a
+sphere of radius 6371 km, the haversine formula in plain SQL: the embedded PostgreSQL has neither
+cube nor earthdistance); a bounding box in degrees is tested first, on the index
+``ix_programs_location``. ``DISTANCE_ASC`` orders by that distance (it needs the point).
+
 Groups: a group is *searchable* when it is not archived, open for enrollment and not over
 (``ends_on >= today``). The group filters (maxPrice, hasFreeSeats, coveredByCertificate) must hold
 for one and the same searchable group; PRICE_ASC sorts by the cheapest such group and
@@ -19,6 +28,7 @@ STARTS_ON_ASC by the earliest such group starting today or later (programs witho
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +39,7 @@ from typing import Any
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.db.tables import DIRECTIONS
+from pdo_graph.db.tables import DIRECTIONS, FUNDING_KINDS
 from pdo_graph.domain.catalog import AGES
 
 MAX_TEXT = 200
@@ -60,6 +70,67 @@ class Order(StrEnum):
     PRICE_ASC = "PRICE_ASC"
     RATING_DESC = "RATING_DESC"
     STARTS_ON_ASC = "STARTS_ON_ASC"
+    DISTANCE_ASC = "DISTANCE_ASC"
+
+
+EARTH_RADIUS_KM = 6371.0
+KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
+MAX_RADIUS_KM = 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """A point and a radius: programs whose coordinates lie within ``radius_km`` of it."""
+
+    latitude: float
+    longitude: float
+    radius_km: float
+
+    def valid(self) -> bool:
+        values = (self.latitude, self.longitude, self.radius_km)
+        return (
+            all(math.isfinite(v) for v in values)
+            and -90 <= self.latitude <= 90
+            and -180 <= self.longitude <= 180
+            and 0 < self.radius_km <= MAX_RADIUS_KM
+        )
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), as the search computes it in SQL."""
+    a = (
+        math.sin(math.radians(lat2 - lat1) / 2) ** 2
+        + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+# the same formula over the program's columns (parameters :near_lat, :near_lon)
+DISTANCE_SQL = (
+    f"({2 * EARTH_RADIUS_KM} * asin(least(1.0, sqrt(power(sin(radians(p.latitude - :near_lat) / 2), 2)"
+    " + cos(radians(:near_lat)) * cos(radians(p.latitude)) * power(sin(radians(p.longitude - :near_lon) / 2), 2)))))"
+)
+
+
+def bounding_box(near: Near) -> tuple[list[str], dict[str, float]]:
+    """Conditions in degrees that every program within the radius meets (an index can answer them)."""
+    dlat = near.radius_km / KM_PER_DEGREE
+    conds = ["p.latitude BETWEEN :lat_min AND :lat_max"]
+    params = {"lat_min": near.latitude - dlat, "lat_max": near.latitude + dlat}
+    if abs(near.latitude) + dlat >= 89.9:
+        return conds, params  # near a pole every longitude may be close
+    dlon = math.degrees(math.asin(min(1.0, math.sin(math.radians(dlat)) / math.cos(math.radians(near.latitude)))))
+    lo, hi = near.longitude - dlon, near.longitude + dlon
+    if lo < -180:
+        conds.append("(p.longitude >= :lon_min OR p.longitude <= :lon_max)")
+        params.update(lon_min=lo + 360, lon_max=hi)
+    elif hi > 180:
+        conds.append("(p.longitude >= :lon_min OR p.longitude <= :lon_max)")
+        params.update(lon_min=lo, lon_max=hi - 360)
+    else:
+        conds.append("p.longitude BETWEEN :lon_min AND :lon_max")
+        params.update(lon_min=lo, lon_max=hi)
+    return conds, params
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +155,10 @@ class SearchQuery:
     provider_id: int | None = None
     include_archived: bool = False
     order: Order = Order.RELEVANCE
+    funding_kind: str | None = None
+    form: str | None = None
+    for_disabilities: bool = False
+    near: Near | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +166,16 @@ class SearchPage:
     rows: list[Row[Any]]  # up to first + 1 program rows in page order, each with `sort_key`
     tag: str  # the cursor tag of the order actually used
     total: int | None  # None when counts were not asked for
-    facets: dict[str, int] = field(default_factory=dict)
+    facets: dict[str, int] = field(default_factory=dict)  # by direction (without the direction filter)
+    kind_facets: dict[str, int] = field(default_factory=dict)  # by funding kind (without the kind filter)
 
 
 class BadCursor(ValueError):
     """The ``after`` cursor is not one this search produced."""
+
+
+class BadQuery(ValueError):
+    """The search cannot be run as asked (DISTANCE_ASC without a point, a bad point or radius)."""
 
 
 def tsquery_text(raw: str | None) -> str | None:
@@ -123,10 +203,10 @@ def tsquery_text(raw: str | None) -> str | None:
 def order_tag(order: Order, has_text: bool) -> str:
     if order is Order.RELEVANCE:
         return "R" if has_text else "I"
-    return {Order.PRICE_ASC: "P", Order.RATING_DESC: "A", Order.STARTS_ON_ASC: "S"}[order]
+    return {Order.PRICE_ASC: "P", Order.RATING_DESC: "A", Order.STARTS_ON_ASC: "S", Order.DISTANCE_ASC: "D"}[order]
 
 
-_FLOAT_TAGS = frozenset({"R", "A"})
+_FLOAT_TAGS = frozenset({"R", "A", "D"})
 
 
 def parse_cursor(values: Sequence[Any] | None, tag: str) -> tuple[float | int, int] | None:
@@ -152,7 +232,7 @@ def cursor_values(tag: str, row: Row[Any]) -> list[Any]:
 PROGRAM_COLUMNS = (
     "p.id, p.provider_id, p.external_id, p.title, p.description, p.direction, p.min_age, p.max_age, p.hours,"
     " p.form, p.municipality, p.address, p.latitude, p.longitude, p.normative_cost, p.certified, p.archived,"
-    " p.rating_sum, p.rating_count"
+    " p.rating_sum, p.rating_count, p.funding_kind, p.for_disabilities"
 )
 
 SEARCHABLE_GROUP = "NOT g.archived AND g.enrollment_open AND g.ends_on >= :today"
@@ -170,7 +250,11 @@ def _price_now(amount: str) -> str:
 
 
 def build(q: SearchQuery, first: int, after: Sequence[Any] | None, counts: bool) -> tuple[str, dict[str, Any], str]:
-    """SQL, parameters and cursor tag of one page; raises BadCursor."""
+    """SQL, parameters and cursor tag of one page; raises BadCursor or BadQuery."""
+    if q.near is not None and not q.near.valid():
+        raise BadQuery("near")
+    if q.order is Order.DISTANCE_ASC and q.near is None:
+        raise BadQuery("distance order without a point")
     tsq = tsquery_text(q.text)
     tag = order_tag(q.order, tsq is not None)
     keyset = parse_cursor(after, tag)
@@ -200,6 +284,16 @@ def build(q: SearchQuery, first: int, after: Sequence[Any] | None, counts: bool)
     if q.provider_id is not None:
         where.append("p.provider_id = :provider_id")
         params["provider_id"] = q.provider_id
+    if q.form is not None:
+        where.append("p.form = :form")
+        params["form"] = " ".join(q.form.split()).lower()
+    if q.for_disabilities:
+        where.append("p.for_disabilities")
+    if q.near is not None:
+        box, box_params = bounding_box(q.near)
+        where.extend(box)
+        where.append(f"{DISTANCE_SQL} <= :radius_km")
+        params.update(box_params, near_lat=q.near.latitude, near_lon=q.near.longitude, radius_km=q.near.radius_km)
 
     group_where = [SEARCHABLE_GROUP]
     if q.max_price is not None:
@@ -234,18 +328,23 @@ def build(q: SearchQuery, first: int, after: Sequence[Any] | None, counts: bool)
         "P": (f"coalesce(gs.min_price, {_LAST_INT})", "bigint"),
         "A": ("CASE WHEN p.rating_count > 0 THEN -(p.rating_sum::float8 / p.rating_count) ELSE 1 END", "float8"),
         "S": (f"coalesce(gs.next_start - DATE '1970-01-01', {_LAST_DAY})::bigint", "bigint"),
+        "D": (f"{DISTANCE_SQL}::float8", "float8"),
     }[tag]
 
     if q.direction is not None:
         params["direction"] = q.direction
+    if q.funding_kind is not None:
+        params["funding_kind"] = q.funding_kind
     if keyset is not None:
         params["after_key"], params["after_id"] = keyset
     source = f"FROM programs p {' '.join(joins)} WHERE {' AND '.join(where) or 'true'}"
 
-    def page_filter(key_expr: str, id_expr: str, direction_expr: str) -> str:
+    def page_filter(key_expr: str, id_expr: str, direction_expr: str, kind_expr: str) -> str:
         conds = []
         if q.direction is not None:
             conds.append(f"{direction_expr} = :direction")
+        if q.funding_kind is not None:
+            conds.append(f"{kind_expr} = :funding_kind")
         if keyset is not None:
             conds.append(
                 f"({key_expr}, {id_expr}) > (CAST(:after_key AS {key_type}), CAST(:after_id AS bigint))"
@@ -257,19 +356,20 @@ def build(q: SearchQuery, first: int, after: Sequence[Any] | None, counts: bool)
     order_by = "ORDER BY p.id" if tag == "I" else "ORDER BY 2, p.id"
     if counts:
         sql = (
-            f"WITH c AS MATERIALIZED (SELECT p.id, p.direction, {key} AS k {source}),"
-            " f AS (SELECT array_agg(direction) AS directions, array_agg(n) AS counts"
-            "  FROM (SELECT direction, count(*) AS n FROM c GROUP BY direction) x),"
-            f" pg AS (SELECT c.id, c.k FROM c WHERE true{page_filter('c.k', 'c.id', 'c.direction')}"
+            f"WITH c AS MATERIALIZED (SELECT p.id, p.direction, p.funding_kind, {key} AS k {source}),"
+            " f AS (SELECT array_agg(direction) AS directions, array_agg(funding_kind) AS kinds, array_agg(n) AS counts"
+            "  FROM (SELECT direction, funding_kind, count(*) AS n FROM c GROUP BY direction, funding_kind) x),"
+            f" pg AS (SELECT c.id, c.k FROM c WHERE true{page_filter('c.k', 'c.id', 'c.direction', 'c.funding_kind')}"
             "  ORDER BY c.k, c.id LIMIT :limit)"
-            f" SELECT f.directions AS facet_directions, f.counts AS facet_counts, pg.k AS sort_key, {PROGRAM_COLUMNS}"
+            " SELECT f.directions AS facet_directions, f.kinds AS facet_kinds, f.counts AS facet_counts,"
+            f" pg.k AS sort_key, {PROGRAM_COLUMNS}"
             " FROM f LEFT JOIN (pg JOIN programs p ON p.id = pg.id) ON true ORDER BY pg.k, pg.id"
         )
     else:
         # keys of the page first, the wide rows only for the page
         sql = (
             f"SELECT pg.k AS sort_key, {PROGRAM_COLUMNS} FROM (SELECT p.id, {key} AS k {source}"
-            f"{page_filter(key, 'p.id', 'p.direction')} {order_by} LIMIT :limit) pg"
+            f"{page_filter(key, 'p.id', 'p.direction', 'p.funding_kind')} {order_by} LIMIT :limit) pg"
             " JOIN programs p ON p.id = pg.id ORDER BY pg.k, pg.id"
         )
     return sql, params, tag
@@ -280,13 +380,26 @@ async def search(
 ) -> SearchPage:
     """One page of programs (up to ``first + 1`` rows: the extra one says a next page exists)."""
     sql, params, tag = build(q, first, after, counts)
-    result = (await conn.execute(text(sql), params)).all()
+    return page_of(q, (await conn.execute(text(sql), params)).all(), tag, counts)
+
+
+def page_of(q: SearchQuery, result: Sequence[Any], tag: str, counts: bool) -> SearchPage:
+    """The page of the rows of ``build``'s statement (its facets and total with ``counts``)."""
     if not counts:
         return SearchPage(rows=list(result), tag=tag, total=None)
     head = result[0]
-    facets = {d: 0 for d in DIRECTIONS}
-    for direction, n in zip(head.facet_directions or [], head.facet_counts or [], strict=True):
-        facets[direction] = int(n)
-    total = facets.get(q.direction, 0) if q.direction is not None else sum(facets.values())
+    facets = dict.fromkeys(DIRECTIONS, 0)
+    kind_facets = dict.fromkeys(FUNDING_KINDS, 0)
+    total = 0
+    cells = zip(head.facet_directions or [], head.facet_kinds or [], head.facet_counts or [], strict=True)
+    for direction, kind, n in cells:
+        direction_ok = q.direction is None or direction == q.direction
+        kind_ok = q.funding_kind is None or kind == q.funding_kind
+        if kind_ok:
+            facets[direction] += int(n)
+        if direction_ok:
+            kind_facets[kind] += int(n)
+        if direction_ok and kind_ok:
+            total += int(n)
     rows = [r for r in result if r.id is not None]
-    return SearchPage(rows=rows, tag=tag, total=total, facets=facets)
+    return SearchPage(rows=rows, tag=tag, total=total, facets=facets, kind_facets=kind_facets)

@@ -171,6 +171,8 @@ def map_pdo_catalog(item: FeedItem, ctx: MappingContext) -> ProgramItem:
     latitude = r.number("latitude")
     longitude = r.number("longitude")
     normative_cost = r.integer("normativeCost", required=False)
+    funding_kind = r.text("fundingKind", required=False) or "CERTIFICATE"
+    for_disabilities = r.boolean("forDisabilities", False)
     raw_groups = data.get("groups")
     groups: list[GroupData] = []
     if not isinstance(raw_groups, list):
@@ -237,6 +239,8 @@ def map_pdo_catalog(item: FeedItem, ctx: MappingContext) -> ProgramItem:
         latitude=latitude,
         longitude=longitude,
         external_id=item.id,
+        funding_kind=funding_kind.upper(),
+        for_disabilities=for_disabilities,
     )
     return ProgramItem(program, tuple(groups))
 
@@ -379,6 +383,9 @@ def map_openactive(item: FeedItem, ctx: MappingContext) -> ProgramItem:
         max_age=max_age,
         municipality=ctx.municipality,
         external_id=item.id,
+        # a free offer is a free (municipal) program; a priced one is paid from certificates
+        funding_kind="MUNICIPAL" if price == 0 else "CERTIFICATE",
+        for_disabilities=bool(data.get("accessibilitySupport")),
     )
     group = GroupData(
         name=title[:200],

@@ -11,6 +11,20 @@ movement it makes is one transaction that re-checks state under its locks, so a 
 work done and does nothing twice.
 """
 
-from pdo_graph.jobs.passes import close_due_periods, credit_period, refresh_analytics, run_housekeeping
+from pdo_graph.jobs.passes import (
+    close_due_periods,
+    credit_period,
+    deliver_notifications,
+    refresh_analytics,
+    run_housekeeping,
+    send_daily_notices,
+)
 
-__all__ = ["close_due_periods", "credit_period", "refresh_analytics", "run_housekeeping"]
+__all__ = [
+    "close_due_periods",
+    "credit_period",
+    "deliver_notifications",
+    "refresh_analytics",
+    "run_housekeeping",
+    "send_daily_notices",
+]

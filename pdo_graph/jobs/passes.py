@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from pdo_graph import clock
 from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
-from pdo_graph.domain import certificates, enrollment, funding, periods
+from pdo_graph.domain import certificates, enrollment, funding, notifications, outbox, periods
 from pdo_graph.domain.access import Actor, Role
 from pdo_graph.domain.analytics import refresh
 
 log = logging.getLogger(__name__)
 
 CREDITS = "system:credits"  # the actor of credits made by the queue
+APPLICATION_WARNING = timedelta(days=1)  # providers hear of an unanswered application a day before it expires
 
 
 async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
@@ -97,6 +98,25 @@ async def close_due_periods(engine: AsyncEngine, settings: Settings, today: date
             expired += result.expired
             carried += result.carried
     return {"periods_closed": closed, "expired": expired, "carried": carried}
+
+
+async def send_daily_notices(engine: AsyncEngine, settings: Settings, today: date) -> dict[str, int]:
+    """The daily notices: certificates expiring within 30 days, money of a period closing within 30 days
+    that would expire, applications expiring within a day (to providers). Each is written once (its
+    dedupe key), so the pass may run as often as wanted, from many processes."""
+    return {
+        "certificates_expiring": await transaction(engine, lambda c: notifications.certificates_expiring(c, today)),
+        "funds_expiring": await transaction(engine, lambda c: notifications.funds_expiring(c, today)),
+        "applications_expiring": await transaction(
+            engine,
+            lambda c: notifications.applications_expiring(c, settings.enrollment_expiry_days, APPLICATION_WARNING),
+        ),
+    }
+
+
+async def deliver_notifications(engine: AsyncEngine, adapter: outbox.Adapter) -> outbox.Delivered:
+    """Hand the outbox's due messages to ``adapter`` (the server's: outbox.LoggingAdapter)."""
+    return await outbox.deliver_pending(engine, adapter)
 
 
 async def refresh_analytics(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pdo_graph import clock
 from pdo_graph.config import Settings
 from pdo_graph.db import queue as names
+from pdo_graph.domain import outbox
 from pdo_graph.jobs import passes
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING = "pdo.housekeeping"
 ANALYTICS = "pdo.analytics_refresh"
 CATALOG_SYNC = "pdo.catalog_sync"
+NOTICES = "pdo.daily_notices"
+DELIVERY = "pdo.notification_delivery"
+NOTICES_SECONDS = 3600  # hourly: each notice is written once (its dedupe key), so a repeat does nothing
+DELIVERY_SECONDS = 60
 JOBS_KEPT_HOURS = 7 * 24
 
 
@@ -50,7 +55,9 @@ def cron_every(seconds: int) -> str:
     every whole number of minutes (at most hourly)."""
     if seconds < 60:
         return f"* * * * * */{max(1, seconds)}"
-    return f"*/{min(60, seconds // 60)} * * * *"
+    if seconds >= 3600:
+        return "0 * * * *"
+    return f"*/{seconds // 60} * * * *"
 
 
 def make_app(conninfo: str, settings: Settings, pool_size: int = 4) -> App:
@@ -104,6 +111,23 @@ def make_app(conninfo: str, settings: Settings, pool_size: int = 4) -> App:
         if any(result.values()):
             log.info("housekeeping %s", result)
         return result
+
+    @periodic(NOTICES, NOTICES_SECONDS)
+    async def daily_notices(context: JobContext, timestamp: int) -> dict[str, int]:
+        rt = runtime(context)
+        result = await passes.send_daily_notices(rt.engine, rt.settings, clock.today(rt.settings.time_zone))
+        if any(result.values()):
+            log.info("notices %s", result)
+        return result
+
+    adapter = outbox.LoggingAdapter()
+
+    @periodic(DELIVERY, DELIVERY_SECONDS)
+    async def notification_delivery(context: JobContext, timestamp: int) -> dict[str, int]:
+        done = await passes.deliver_notifications(runtime(context).engine, adapter)
+        if done.delivered or done.failed:
+            log.info("notifications delivered %s, failed %s", done.delivered, done.failed)
+        return {"delivered": done.delivered, "failed": done.failed}
 
     if settings.analytics_refresh_minutes > 0:
 

@@ -42,6 +42,7 @@ LIST_WEIGHTS: dict[tuple[str, str], int] = {
     ("Enrollment", "monthly"): 36,
     ("Enrollment", "charges"): 36,  # at most one charge a month
     ("ProgramConnection", "facets"): 6,  # directions
+    ("ProgramConnection", "kindFacets"): 3,  # funding kinds
     ("CatalogSource", "activityDirections"): 6,
     ("CatalogSyncRun", "failures"): 200,  # the first 200 are kept
     ("CatalogSyncRun", "events"): 100,  # the first 100 are kept

@@ -68,6 +68,8 @@ class Gate:
         self._validate = validate
         self._documents: _Lru[str, DocumentNode | Refused | Invalid] = _Lru(CACHE_SIZE)
         self._validated: _Lru[str, list[GraphQLError]] = _Lru(CACHE_SIZE)
+        # the cost of an operation without variables is the text's alone
+        self._costs: _Lru[tuple[str, str | None], int] = _Lru(CACHE_SIZE)
 
     def knows(self, query: str) -> bool:
         """Whether the document was seen recently (then preparing it again is a few dictionary lookups)."""
@@ -119,7 +121,12 @@ class Gate:
         errors = self.validation_errors(query, document)
         if errors:
             return Invalid(errors)
-        cost = query_cost(document, operation, variables, self.schema)
+        if operation.variable_definitions:
+            cost = query_cost(document, operation, variables, self.schema)
+        else:
+            cost = self._costs.get(
+                (query, operation_name), lambda _: query_cost(document, operation, variables, self.schema)
+            )
         if cost > self.limits.max_cost:
             max_cost = self.limits.max_cost
             return Refused(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from pdo_graph.domain import search
 from pdo_graph.domain.search import PROGRAM_COLUMNS
 from pdo_graph.reads.base import Key, Scope, many_by_key, one_by_key
@@ -40,6 +38,8 @@ class ProgramRow(Protocol):
     archived: bool
     rating_sum: int
     rating_count: int
+    funding_kind: str
+    for_disabilities: bool
 
 
 class GroupRow(Protocol):
@@ -79,8 +79,5 @@ async def search_programs(
     scope: Scope, query: search.SearchQuery, first: int, cursor: list[Any] | None, counts: bool
 ) -> search.SearchPage:
     """The navigator's page (one statement; raises ``search.BadCursor`` for a cursor of another order)."""
-
-    async def run(conn: AsyncConnection) -> search.SearchPage:
-        return await search.search(conn, query, first, cursor, counts)
-
-    return await scope.db.read(run)
+    sql, params, tag = search.build(query, first, cursor, counts)
+    return search.page_of(query, await scope.fetch(sql, params), tag, counts)

@@ -4,12 +4,14 @@ monthly charges."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from strawberry.dataloader import DataLoader
 
-from pdo_graph.reads.base import Key, Page, Scope, many_by_key, one_by_key
+from pdo_graph.reads.base import Along, Key, Loader, Page, Scope, many_by_key, one_by_key, prime_along, with_along
+from pdo_graph.reads.catalog import GROUP, PROGRAM, PROVIDER
 from pdo_graph.reads.family import TRANSACTION_SQL, TransactionRow
 
 # --- rows -----------------------------------------------------------------------------------------
@@ -35,6 +37,7 @@ class EnrollmentRow(Protocol):
     guardian_subject: str
     municipality: str  # the child's
     provider_id: int  # the group's
+    contract_number: str
 
 
 class ChildEnrollmentRow(EnrollmentRow, Protocol):
@@ -46,7 +49,7 @@ class ChildEnrollmentRow(EnrollmentRow, Protocol):
 ENROLLMENT_SQL = (
     "SELECT e.id, e.certificate_id, e.child_id, e.group_id, e.period_id, e.status, e.price, e.from_certificate,"
     " e.from_family, e.first_month, e.months, e.reserved, e.charged, e.reason, e.created_at, e.decided_at,"
-    " gu.subject AS guardian_subject, ch.municipality, p.provider_id"
+    " gu.subject AS guardian_subject, ch.municipality, p.provider_id, e.contract_number"
     " FROM enrollments e JOIN guardians gu ON gu.id = e.guardian_id JOIN children ch ON ch.id = e.child_id"
     " JOIN groups g ON g.id = e.group_id JOIN programs p ON p.id = g.program_id"
 )
@@ -72,24 +75,43 @@ ENROLLMENT_CHARGES: Key[int, list[TransactionRow]] = many_by_key(
 )
 
 
-def _child_pages(scope: Scope) -> DataLoader[Page, list[ChildEnrollmentRow]]:
-    """Pages (child, first, after id) of several children's enrollments: one statement per (first, after)."""
+def _child_pages(along: tuple[Along, ...] = ()) -> Callable[[Scope], DataLoader[Page, list[ChildEnrollmentRow]]]:
+    """Pages (child, first, after id) of several children's enrollments: one statement per (first, after);
+    with ``along``, the rows of those keys too."""
+    sql = with_along(CHILD_ENROLLMENTS_SQL, along, "o.child_id, o.id DESC") if along else CHILD_ENROLLMENTS_SQL
 
-    async def load(keys: list[Page]) -> list[list[ChildEnrollmentRow]]:
-        pages: dict[Page, list[Any]] = {k: [] for k in keys}
-        by_args: dict[tuple[int, int | None], list[int]] = defaultdict(list)
-        for child, first, after in keys:
-            by_args[(first, after)].append(child)
-        for (first, after), children in by_args.items():
-            rows = await scope.fetch(CHILD_ENROLLMENTS_SQL, {"keys": children, "after": after, "limit": first + 1})
-            for r in rows:
-                pages[(r.child_id, first, after)].append(r)
-        return [pages[k] for k in keys]
+    def build(scope: Scope) -> DataLoader[Page, list[ChildEnrollmentRow]]:
+        async def load(keys: list[Page]) -> list[list[ChildEnrollmentRow]]:
+            pages: dict[Page, list[Any]] = {k: [] for k in keys}
+            by_args: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+            for child, first, after in keys:
+                by_args[(first, after)].append(child)
+            for (first, after), children in by_args.items():
+                rows = await scope.fetch(
+                    sql, {"keys": children, "after": after, "limit": first + 1, "today": scope.today}
+                )
+                prime_along(scope, along, rows)
+                for r in rows:
+                    pages[(r.child_id, first, after)].append(r)
+            return [pages[k] for k in keys]
 
-    return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
+
+    return build
 
 
-CHILD_ENROLLMENTS: Key[Page, list[ChildEnrollmentRow]] = Key("child_enrollments", _child_pages)
+CHILD_ENROLLMENTS: Key[Page, list[ChildEnrollmentRow]] = Key("child_enrollments", _child_pages())
+# the same pages with each enrollment's group, program and provider (the dashboard's last levels)
+CHILD_ENROLLMENTS_WITH_CATALOG: Key[Page, list[ChildEnrollmentRow]] = Key(
+    "child_enrollments_with_catalog",
+    _child_pages(
+        (
+            Along(GROUP, "o.group_id"),
+            Along(PROGRAM, "(SELECT g.program_id FROM groups g WHERE g.id = o.group_id)"),
+            Along(PROVIDER, "o.provider_id"),
+        )
+    ),
+)
 
 # --- root reads -----------------------------------------------------------------------------------
 

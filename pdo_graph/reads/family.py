@@ -7,7 +7,7 @@ from typing import Protocol
 from uuid import UUID
 
 from pdo_graph.domain.periods import CURRENT_PERIOD_ORDER
-from pdo_graph.reads.base import Key, Page, Scope, counts_by_owner, many_by_key, one_by_key, pages_by_owner
+from pdo_graph.reads.base import Along, Key, Page, Scope, counts_by_owner, many_by_key, one_by_key, pages_by_owner
 
 # --- rows -----------------------------------------------------------------------------------------
 
@@ -172,6 +172,18 @@ FUNDING: Key[int, FundingRow | None] = one_by_key(
     + _BY_CERTIFICATE,
     FundingRow,
     key="certificate_id",
+)
+# the dashboard's first level: the children with their certificates and balances, one statement
+CHILDREN_OF_GUARDIAN_WITH_CERTIFICATES: Key[str, list[ChildRow]] = many_by_key(
+    "children_of_guardian_with_certificates",
+    CHILD_SQL + " WHERE g.subject = ANY(:keys)",
+    ChildRow,
+    key="guardian_subject",
+    along=(
+        Along(CERTIFICATE_OF_CHILD, "o.id"),
+        Along(BALANCE, "(SELECT c.id FROM certificates c WHERE c.child_id = o.id)"),
+    ),
+    order="o.guardian_subject, o.id",
 )
 TRANSACTION: Key[int, TransactionRow | None] = one_by_key(
     "transaction", TRANSACTION_SQL + " WHERE r.id = ANY(:keys)", TransactionRow

@@ -1,9 +1,10 @@
-"""Reads of notifications: one by id, and a guardian's newest ones after a given id."""
+"""Reads of notifications: one by id, a guardian's newest ones after a given id (live), and the
+viewer's inbox (a guardian's own, or a provider organisation's) with its unread count."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pdo_graph.reads.base import Key, Scope, one_by_key
 
@@ -15,12 +16,14 @@ class NotificationRow(Protocol):
     body: str
     created_at: datetime
     read_at: datetime | None
-    guardian_subject: str
+    guardian_subject: str | None  # the recipient: a guardian ...
+    provider_id: int | None  # ... or a provider organisation
+    data: dict[str, Any]
 
 
 NOTIFICATION_SQL = (
-    "SELECT n.id, n.kind, n.title, n.body, n.created_at, n.read_at, g.subject AS guardian_subject"
-    " FROM notifications n JOIN guardians g ON g.id = n.guardian_id"
+    "SELECT n.id, n.kind, n.title, n.body, n.created_at, n.read_at, g.subject AS guardian_subject, n.provider_id,"
+    " n.data FROM notifications n LEFT JOIN guardians g ON g.id = n.guardian_id"
 )
 
 NOTIFICATION: Key[int, NotificationRow | None] = one_by_key(
@@ -46,3 +49,36 @@ async def notifications_after(scope: Scope, subject: str, after_id: int) -> list
         NOTIFICATION_SQL + " WHERE g.subject = :s AND n.id > :after ORDER BY n.id LIMIT :n",
         {"s": subject, "after": after_id, "n": ADDED_AT_MOST},
     )
+
+
+def _inbox(guardian_subject: str | None, provider_id: int | None) -> tuple[str, dict[str, Any]]:
+    if guardian_subject is not None:
+        return "n.guardian_id = (SELECT id FROM guardians WHERE subject = :who)", {"who": guardian_subject}
+    return "n.provider_id = :who", {"who": provider_id}
+
+
+async def inbox(
+    scope: Scope,
+    guardian_subject: str | None,
+    provider_id: int | None,
+    first: int,
+    before_id: int | None,
+    unread_only: bool,
+) -> list[NotificationRow]:
+    """The recipient's notifications, newest first, up to first + 1 (the extra one says more follow)."""
+    own, params = _inbox(guardian_subject, provider_id)
+    return await scope.rows(
+        NOTIFICATION_SQL + f" WHERE {own} AND (CAST(:before AS bigint) IS NULL OR n.id < :before)"
+        " AND (NOT :unread OR n.read_at IS NULL) ORDER BY n.id DESC LIMIT :n",
+        {**params, "before": before_id, "unread": unread_only, "n": first + 1},
+    )
+
+
+async def inbox_counts(scope: Scope, guardian_subject: str | None, provider_id: int | None) -> tuple[int, int]:
+    """(all, unread) notifications of the recipient."""
+    own, params = _inbox(guardian_subject, provider_id)
+    rows = await scope.fetch(
+        f"SELECT count(*) AS total, count(*) FILTER (WHERE n.read_at IS NULL) AS unread FROM notifications n WHERE {own}",
+        params,
+    )
+    return int(rows[0].total), int(rows[0].unread)

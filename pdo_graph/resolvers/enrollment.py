@@ -149,7 +149,10 @@ class EnrollmentMutation:
         async def work(c: AsyncConnection) -> int:
             cert = pk_of(input.certificate_id, "Certificate", ["certificateId"])
             group = pk_of(input.group_id, "Group", ["groupId"])
-            return await enrollment.create(c, ctx.actor, cert, group, input.idempotency_key, ctx.today)
+            days = ctx.settings.enrollment_expiry_days
+            return await enrollment.create(
+                c, ctx.actor, cert, group, input.idempotency_key, ctx.today, days, input.expected_from_family
+            )
 
         eid, errors = await run_write(ctx, work, INPUT)
         return await _payload(ctx, eid, errors)

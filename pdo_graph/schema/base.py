@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NewType, Self, TypeVar
 
 import orjson
 import strawberry
-from graphql import FloatValueNode, IntValueNode, ValueNode
+from graphql import (
+    FieldNode,
+    FloatValueNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    IntValueNode,
+    SelectionSetNode,
+    ValueNode,
+)
+from strawberry.types import Info
 from strawberry.types.scalar import ScalarDefinition
 
 from pdo_graph.domain.access import Role
@@ -42,6 +52,9 @@ describe_values(
         "INVALID": "A value is malformed or out of range; `field` points at it.",
         "DUPLICATE": "It exists already (one certificate per child, one provider per ИНН, ...).",
         "CERTIFICATE_NOT_ACTIVE": "The certificate is frozen, expired or revoked.",
+        "CERTIFICATE_NOT_FUNDED": (
+            "The certificate holds no funded place in the period (QUEUED): only MUNICIPAL and PAID programs."
+        ),
         "PERIOD_CLOSED": "No open funding period covers this.",
         "PROGRAM_NOT_CERTIFIED": "The program is not certified for certificate payments.",
         "GROUP_FULL": "No seats left in the group.",
@@ -99,6 +112,63 @@ class Node:
         return None if row is None or not cls.visible(ctx, row) else cls.from_row(row)
 
 
+def _selects(selection_set: SelectionSetNode | None, path: Sequence[str], fragments: dict[str, Any]) -> bool:
+    if selection_set is None:
+        return False
+    for sel in selection_set.selections:
+        if isinstance(sel, FieldNode):
+            if sel.name.value == path[0] and (len(path) == 1 or _selects(sel.selection_set, path[1:], fragments)):
+                return True
+        elif isinstance(sel, InlineFragmentNode):
+            if _selects(sel.selection_set, path, fragments):
+                return True
+        elif isinstance(sel, FragmentSpreadNode):
+            fragment = fragments.get(sel.name.value)
+            if fragment is not None and _selects(fragment.selection_set, path, fragments):
+                return True
+    return False
+
+
+def selects(info: Info[Any, Any], *path: str) -> bool:
+    """Whether the field being resolved selects ``path`` (GraphQL names, through fragments; ``@skip``
+    and ``@include`` are not looked at), e.g. ``selects(info, "edges", "node", "group")``. It walks
+    the document itself: Strawberry's ``selected_fields`` converts the whole subtree on every call."""
+    raw = info._raw_info
+    return any(_selects(node.selection_set, path, raw.fragments) for node in raw.field_nodes)
+
+
+def reads_ahead(info: Info[Context, Any], *path: str) -> bool:
+    """Whether a resolver reads the levels down ``path`` in its own statement (``Along``), because the
+    selection asks for them; off when the context says so (tests compare both ways)."""
+    return info.context.read_ahead and selects(info, *path)
+
+
+def related(ctx: Context, key: Key[Any, Any], pk: Any, build: Callable[[Any], Any]) -> Any:
+    """``build(row)`` for the row of ``key`` at ``pk`` (None when there is none): at once when the
+    request's loader holds it already (read along, or loaded before), else an awaitable of it. A
+    relation field returns this from a plain ``def``: graphql-core awaits only what needs awaiting,
+    and a field resolved at once costs a fraction of an ``async`` one."""
+    loader = ctx.loaders[key]
+    future = loader.cache_map.get(pk)
+    if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+        return build(future.result())
+    return _later(loader.load(pk), build)
+
+
+async def _later(row: Awaitable[Any], build: Callable[[Any], Any]) -> Any:
+    return build(await row)
+
+
+def existing(build: Callable[[Any], T]) -> Callable[[Any], T]:
+    """``build`` for a row that must exist (a foreign key)."""
+
+    def checked(row: Any) -> T:
+        assert row is not None
+        return build(row)
+
+    return checked
+
+
 SAFE_INT_MAX = 2**53 - 1
 
 
@@ -142,8 +212,17 @@ class Money:
     currency: str = strawberry.field(description='Currency code, always "RUB".')
 
 
+@lru_cache(maxsize=4096)
 def money(kopecks: int) -> Money:
+    """The Money of an amount (amounts repeat: prices, nominals; the objects are never changed)."""
     return Money(amount=format_amount(kopecks), kopecks=SafeInt(kopecks), currency=CURRENCY)
+
+
+@strawberry.type(description="The split recomputed when applying, which differs from what the family confirmed.")
+class ChangedQuote:
+    price: Money = strawberry.field(description="Price of the contract.")
+    from_certificate: Money = strawberry.field(description="Paid from the certificate.")
+    from_family: Money = strawberry.field(description="Co-paid by the family (what to confirm next time).")
 
 
 @strawberry.type(description="A business refusal of a mutation, with the input path it concerns.")
@@ -151,10 +230,24 @@ class UserError:
     code: UserErrorCode = strawberry.field(description="Machine-readable code.")  # type: ignore[valid-type]
     field: list[str] | None = strawberry.field(description='Path into the input, e.g. ["input", "groupId"].')
     message: str = strawberry.field(description="Human-readable message, Russian by default.")
+    changed_quote: ChangedQuote | None = strawberry.field(
+        default=None, description="With QUOTE_CHANGED: the new figures, machine-readable (else null)."
+    )
+
+
+def _changed_quote(p: Problem) -> ChangedQuote | None:
+    figures = p.params.get("figures")
+    if p.code is not ErrorCode.QUOTE_CHANGED or not isinstance(figures, tuple):
+        return None
+    price, from_certificate, from_family = figures
+    return ChangedQuote(price=money(price), from_certificate=money(from_certificate), from_family=money(from_family))
 
 
 def user_errors(problems: Sequence[Problem], lang: str) -> list[UserError]:
-    return [UserError(code=p.code, field=p.field, message=p.message(lang)) for p in problems]
+    return [
+        UserError(code=p.code, field=p.field, message=p.message(lang), changed_quote=_changed_quote(p))
+        for p in problems
+    ]
 
 
 def error_list(exc: DomainError, lang: str) -> list[UserError]:
@@ -179,11 +272,20 @@ class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
 
 
+Total = int | Callable[[], Awaitable[int]]
+"""How many items a whole list has: known already, or counted when ``totalCount`` is selected."""
+
+
 @strawberry.type(description="A page of a list, with keyset cursors.")
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page.")
     page_info: PageInfo = strawberry.field(description="Paging information.")
-    total_count: int = strawberry.field(description="Number of items in the whole list.")
+    _total: strawberry.Private[Total]
+
+    @strawberry.field(description="Number of items in the whole list.")
+    async def total_count(self) -> int:
+        total = self._total
+        return total if isinstance(total, int) else await total()
 
 
 MAX_PAGE = 100
@@ -225,12 +327,13 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
 def build_connection(
     items: Sequence[Any],
     first: int,
-    total: int,
+    total: Total,
     key: Callable[[Any], Sequence[Any]],
     wrap: Callable[[Any], T],
     after: str | None,
 ) -> Connection[T]:
-    """``items`` holds up to first+1 rows in keyset order; the extra row says a next page exists."""
+    """``items`` holds up to first+1 rows in keyset order; the extra row says a next page exists.
+    ``total`` is a number, or a function that counts (called only when ``totalCount`` is selected)."""
     page = list(items[:first])
     edges = [Edge(cursor=encode_cursor(key(row)), node=wrap(row)) for row in page]
     return Connection(
@@ -241,5 +344,5 @@ def build_connection(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=total,
+        _total=total,
     )

@@ -32,7 +32,9 @@ from pdo_graph.schema.base import (
     UserError,
     build_connection,
     describe_values,
+    existing,
     money,
+    related,
 )
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
@@ -61,6 +63,23 @@ describe_values(
         "ARTS": "Художественная: music, dance, fine arts, theatre.",
         "TOURISM_LOCAL_HISTORY": "Туристско-краеведческая: tourism and local history.",
         "SOCIAL_HUMANITARIAN": "Социально-гуманитарная: languages, social and humanities studies.",
+    },
+)
+
+
+@strawberry.enum(description='How a program is paid for (domain.md, "Program kinds and certificate kinds").')
+class ProgramFundingKind(Enum):
+    CERTIFICATE = "CERTIFICATE"
+    MUNICIPAL = "MUNICIPAL"
+    PAID = "PAID"
+
+
+describe_values(
+    ProgramFundingKind,
+    {
+        "CERTIFICATE": "Персонифицированное финансирование: paid from certificates (funded ones only); must be certified.",
+        "MUNICIPAL": "Значимая / бюджетная: free, funded by the municipal task; enrolling takes a seat and no money.",
+        "PAID": "Платная: the family pays the whole price; no certificate money.",
     },
 )
 
@@ -109,6 +128,12 @@ class Program(Node):
     hours: int | None = strawberry.field(description="Academic hours of the program.")
     form: str = strawberry.field(description="Form of study (очная, очно-заочная...).")
     certified: bool = strawberry.field(description="Only certified programs may be paid from a certificate.")
+    funding_kind: ProgramFundingKind = strawberry.field(
+        description="How the program is paid for: from certificates, free (municipal) or paid by the family."
+    )
+    for_disabilities: bool = strawberry.field(
+        description="The provider says the program suits children with disabilities (ОВЗ)."
+    )
     archived: bool = strawberry.field(description="Archived programs are hidden from search.")
     municipality: str = strawberry.field(description="Municipality code.")
     address: str | None = strawberry.field(description="Where classes take place.")
@@ -136,6 +161,8 @@ class Program(Node):
             hours=r.hours,
             form=r.form,
             certified=r.certified,
+            funding_kind=ProgramFundingKind(r.funding_kind),
+            for_disabilities=r.for_disabilities,
             archived=r.archived,
             municipality=r.municipality,
             address=r.address,
@@ -150,10 +177,8 @@ class Program(Node):
         )
 
     @strawberry.field(description="The provider running the program.")
-    async def provider(self, info: Info[Context, None]) -> Provider:
-        row = await info.context.loaders[PROVIDER].load(self.provider_id)
-        assert row is not None
-        return Provider.from_row(row)
+    def provider(self, info: Info[Context, None]) -> Provider:
+        return related(info.context, PROVIDER, self.provider_id, existing(Provider.from_row))  # type: ignore[no-any-return]
 
     @strawberry.field(description="Groups of the program (not archived), by start date.")
     async def groups(self, info: Info[Context, None], first: First, after: After = None) -> Connection[Group]:
@@ -211,10 +236,8 @@ class Group(Node):
         )
 
     @strawberry.field(description="The program of the group.")
-    async def program(self, info: Info[Context, None]) -> Program:
-        row = await info.context.loaders[PROGRAM].load(self.program_id)
-        assert row is not None
-        return Program.from_row(row)
+    def program(self, info: Info[Context, None]) -> Program:
+        return related(info.context, PROGRAM, self.program_id, existing(Program.from_row))  # type: ignore[no-any-return]
 
 
 # --- inputs and payloads of the catalog's upkeep ------------------------------------------------------
@@ -227,14 +250,19 @@ def _changes(input: Any, names: Iterable[str], nullable: frozenset[str]) -> dict
         value = getattr(input, name)
         if value is strawberry.UNSET or (value is None and name not in nullable):
             continue
-        out[name] = value.value if isinstance(value, Direction) else value
+        out[name] = value.value if isinstance(value, Direction | ProgramFundingKind) else value
     return out
 
 
 def program_data(input: Any) -> catalog.ProgramData:
     """The program an input describes (``ProgramCreateInput``, a pushed ``CatalogProgramInput``)."""
+    kind = getattr(input, "funding_kind", None)
     return catalog.program_from(
-        input, direction=input.direction.value, archived=bool(getattr(input, "archived", False))
+        input,
+        direction=input.direction.value,
+        archived=bool(getattr(input, "archived", False)),
+        funding_kind=(kind or ProgramFundingKind.CERTIFICATE).value,
+        for_disabilities=bool(getattr(input, "for_disabilities", False)),
     )
 
 
@@ -297,6 +325,13 @@ class ProgramCreateInput:
     external_id: str | None = strawberry.field(
         default=None, description="The provider's own id of the program (unique within the provider)."
     )
+    funding_kind: ProgramFundingKind | None = strawberry.field(
+        default=ProgramFundingKind.CERTIFICATE,
+        description="CERTIFICATE (paid from certificates, once certified), MUNICIPAL (free) or PAID; null: CERTIFICATE.",
+    )
+    for_disabilities: bool | None = strawberry.field(
+        default=False, description="Suits children with disabilities (ОВЗ); null: false."
+    )
 
     def data(self) -> catalog.ProgramData:
         return program_data(self)
@@ -318,6 +353,13 @@ class ProgramUpdateInput:
     latitude: float | None = strawberry.field(default=strawberry.UNSET, description="Latitude; null clears.")
     longitude: float | None = strawberry.field(default=strawberry.UNSET, description="Longitude; null clears.")
     external_id: str | None = strawberry.field(default=strawberry.UNSET, description="External id; null clears.")
+    funding_kind: ProgramFundingKind | None = strawberry.field(
+        default=None,
+        description="Funding kind; null or absent: unchanged. Leaving CERTIFICATE withdraws the certification.",
+    )
+    for_disabilities: bool | None = strawberry.field(
+        default=None, description="Suits children with disabilities (ОВЗ); null or absent: unchanged."
+    )
 
     def changes(self) -> dict[str, Any]:
         return _changes(self, _PROGRAM_CHANGES, _PROGRAM_NULLABLE)

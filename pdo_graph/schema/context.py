@@ -39,6 +39,7 @@ class Context:
     request_id: str = ""
     services: dict[str, Any] = field(default_factory=dict)
     live: Live | None = None
+    read_ahead: bool = True  # resolvers read the levels below along when the selection asks (reads_ahead)
     scope: Scope = field(init=False)
     loaders: Loaders = field(init=False)
     _audit: ReadAudit | None = None

@@ -22,6 +22,7 @@ from pdo_graph.ids import encode_id
 from pdo_graph.reads.catalog import GROUP, PROVIDER
 from pdo_graph.reads.enrollment import (
     CHILD_ENROLLMENTS,
+    CHILD_ENROLLMENTS_WITH_CATALOG,
     ENROLLMENT,
     ENROLLMENT_CHARGES,
     EnrollmentRow,
@@ -33,10 +34,13 @@ from pdo_graph.schema.base import (
     Money,
     Node,
     SafeInt,
+    Total,
     UserError,
     build_connection,
     describe_values,
+    existing,
     money,
+    related,
 )
 from pdo_graph.schema.catalog import Group, Provider
 from pdo_graph.schema.context import Context
@@ -94,6 +98,26 @@ class Pupil:
         return self._age
 
 
+CONTRACT_PATH = "/contracts/{enrollment_id}"  # served by pdo_graph.transport.contracts
+
+
+@strawberry.type(description="The contract (договор-оферта) of an enrollment: its number and its document.")
+class Contract:
+    number: str = strawberry.field(
+        description="The contract's number: municipality code, year of the application, serial (01-2026-000042)."
+    )
+    accepted_at: datetime | None = strawberry.field(
+        description="When the family accepted the offer: the guardian's application is its acceptance."
+    )
+    document_url: str = strawberry.field(
+        description=(
+            "The offer rendered in Russian (parties, child, program, group, months, price, the certificate's and the"
+            " family's parts by month, acceptance time): an authenticated GET (Authorization: Bearer, as /graphql)"
+            " for those who may see the enrollment; HTML, or PDF with `?format=pdf`. Relative to the server."
+        )
+    )
+
+
 @strawberry.type(description="An application to a group and, once accepted, the contract.")
 class Enrollment(Node):
     status: EnrollmentStatus = strawberry.field(description="Status.")
@@ -107,6 +131,7 @@ class Enrollment(Node):
     reason: str | None = strawberry.field(description="Reason of a refusal or cancellation.")
     created_at: datetime = strawberry.field(description="When the application was made.")
     decided_at: datetime | None = strawberry.field(description="When the provider accepted or refused it.")
+    contract: Contract = strawberry.field(description="The contract: its number and its document (HTML or PDF).")
     pk: strawberry.Private[int]
     _child_id: strawberry.Private[int]
     _group_id: strawberry.Private[int]
@@ -131,6 +156,11 @@ class Enrollment(Node):
             reason=r.reason,
             created_at=r.created_at,
             decided_at=r.decided_at,
+            contract=Contract(
+                number=r.contract_number,
+                accepted_at=r.created_at,
+                document_url=CONTRACT_PATH.format(enrollment_id=encode_id("Enrollment", r.id)),
+            ),
             pk=r.id,
             _child_id=r.child_id,
             _group_id=r.group_id,
@@ -175,10 +205,8 @@ class Enrollment(Node):
         )
 
     @strawberry.field(description="The group.")
-    async def group(self, info: Info[Context, None]) -> Group:
-        row = await info.context.loaders[GROUP].load(self._group_id)
-        assert row is not None
-        return Group.from_row(row)
+    def group(self, info: Info[Context, None]) -> Group:
+        return related(info.context, GROUP, self._group_id, existing(Group.from_row))  # type: ignore[no-any-return]
 
     @strawberry.field(description="Monthly charges so far (CHARGE movements with month and completeness).")
     async def charges(self, info: Info[Context, None]) -> list[Transaction]:
@@ -191,15 +219,22 @@ class Enrollment(Node):
         return [MonthlyShare.of(s) for s in plan]
 
 
-async def child_enrollments(ctx: Context, child_pk: int, first: int, after: str | None) -> Connection[Enrollment]:
-    """Enrollments of a child the caller may already see (checked by the Child node), newest first."""
+async def child_enrollments(
+    ctx: Context, child_pk: int, first: int, after: str | None, *, with_catalog: bool = False
+) -> Connection[Enrollment]:
+    """Enrollments of a child the caller may already see (checked by the Child node), newest first;
+    ``with_catalog``: their groups, programs and providers read in the same statement."""
     first, key = page_args(first, after, ctx.lang, (int,))
     after_id = key[0] if key else None
-    rows = await ctx.loaders[CHILD_ENROLLMENTS].load((child_pk, first, after_id))
+    pages = CHILD_ENROLLMENTS_WITH_CATALOG if with_catalog else CHILD_ENROLLMENTS
+    rows = await ctx.loaders[pages].load((child_pk, first, after_id))
+    total: Total
     if rows:
         total = int(rows[0].total)
-    else:  # zero without a cursor, else counted (paged past the end)
-        total = 0 if after_id is None else await count_child_enrollments(ctx.scope, child_pk)
+    elif after_id is None:
+        total = 0
+    else:  # paged past the end: counted, when totalCount is selected
+        total = lambda: count_child_enrollments(ctx.scope, child_pk)  # noqa: E731
     return build_connection(rows, first, total, lambda r: [r.id], Enrollment.from_row, after)
 
 
@@ -267,6 +302,14 @@ class EnrollmentCreateInput:
     group_id: strawberry.ID = strawberry.field(description="The group.")
     idempotency_key: str = strawberry.field(
         description="Client-chosen key (1..200 characters): a retry with the same key returns the first result."
+    )
+    expected_from_family: SafeInt | None = strawberry.field(
+        default=None,
+        description=(
+            "The family's share the guardian saw in the quote and agrees to pay, kopecks in total: when the"
+            " share recomputed at applying differs, nothing is reserved and the answer is QUOTE_CHANGED with"
+            " the new figures. Omitted: the guardian confirms nothing."
+        ),
     )
 
 

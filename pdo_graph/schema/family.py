@@ -26,11 +26,13 @@ from pdo_graph.reads.family import (
     CERTIFICATE_OF_CHILD,
     CHILD,
     CHILDREN_OF_GUARDIAN,
+    CHILDREN_OF_GUARDIAN_WITH_CERTIFICATES,
     FUNDING,
     TRANSACTION,
     TRANSACTION_COUNT,
     TRANSACTIONS_OF_CERTIFICATE,
     ApplicationRow,
+    BalanceRow,
     CertificateRow,
     ChildRow,
     TransactionRow,
@@ -45,6 +47,8 @@ from pdo_graph.schema.base import (
     build_connection,
     describe_values,
     money,
+    reads_ahead,
+    related,
 )
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.paging import page_args
@@ -52,6 +56,7 @@ from pdo_graph.schema.paging import page_args
 if TYPE_CHECKING:
     from pdo_graph.schema.catalog import Provider
     from pdo_graph.schema.enrollment import Enrollment
+    from pdo_graph.schema.notifications import Notification
     from pdo_graph.schema.periods import FundingPeriod
 
 strawberry.enum(CertificateStatus, description="Status of a certificate.")
@@ -109,7 +114,11 @@ class Balance:
     @classmethod
     async def of_certificate(cls, ctx: Context, certificate_pk: int) -> Balance:
         """The certificate's balance in its municipality's current period (zero when none is open)."""
-        row = await ctx.loaders[BALANCE].load(certificate_pk)
+        return cls.of_row(await ctx.loaders[BALANCE].load(certificate_pk))
+
+    @classmethod
+    def of_row(cls, row: BalanceRow | None) -> Balance:
+        """A certificate's balance in its municipality's current period (zero when none is open)."""
         if row is None:
             return ZERO_BALANCE
         return cls(
@@ -236,8 +245,8 @@ class Certificate(Node):
         return Child.from_row(row)
 
     @strawberry.field(description="Balance for the current period (zero when no period is open).")
-    async def balance(self, info: Info[Context, None]) -> Balance:
-        return await Balance.of_certificate(info.context, self.pk)
+    def balance(self, info: Info[Context, None]) -> Balance:
+        return related(info.context, BALANCE, self.pk, Balance.of_row)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The certificate's balance in every period it had money in, newest first.")
     async def balances(self, info: Info[Context, None]) -> list[PeriodBalance]:
@@ -270,8 +279,12 @@ class Certificate(Node):
         ctx = info.context
         first, key = page_args(first, after, ctx.lang, (int,))
         rows = await ctx.loaders[TRANSACTIONS_OF_CERTIFICATE].load((self.pk, first, key[0] if key else None))
-        total = await ctx.loaders[TRANSACTION_COUNT].load(self.pk)
-        return build_connection(rows, first, total, lambda r: [r.id], Transaction.from_row, after)
+        count = ctx.loaders[TRANSACTION_COUNT]
+        return build_connection(rows, first, lambda: count.load(self.pk), lambda r: [r.id], Transaction.from_row, after)
+
+
+def _certificate_or_none(row: CertificateRow | None) -> Certificate | None:
+    return None if row is None else Certificate.from_row(row)
 
 
 @strawberry.type(
@@ -323,9 +336,8 @@ class Child(Node):
         return format_snils(personal_data_keys(info.context.settings).open(self._snils_sealed))
 
     @strawberry.field(description="The child's certificate, once issued.")
-    async def certificate(self, info: Info[Context, None]) -> Certificate | None:
-        row = await info.context.loaders[CERTIFICATE_OF_CHILD].load(self.pk)
-        return None if row is None else Certificate.from_row(row)
+    def certificate(self, info: Info[Context, None]) -> Certificate | None:
+        return related(info.context, CERTIFICATE_OF_CHILD, self.pk, _certificate_or_none)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The child's applications and contracts, newest first.")
     async def enrollments(
@@ -333,7 +345,8 @@ class Child(Node):
     ) -> Connection[Annotated[Enrollment, strawberry.lazy("pdo_graph.schema.enrollment")]]:
         from pdo_graph.schema.enrollment import child_enrollments
 
-        return await child_enrollments(info.context, self.pk, first, after)
+        catalog = reads_ahead(info, "edges", "node", "group")
+        return await child_enrollments(info.context, self.pk, first, after, with_catalog=catalog)
 
 
 @strawberry.enum(description="Where a certificate application stands in the operator's verification.")
@@ -397,7 +410,8 @@ class Viewer:
         actor = info.context.actor
         if actor.role is not Role.GUARDIAN or actor.subject is None:
             return []
-        rows = await info.context.loaders[CHILDREN_OF_GUARDIAN].load(actor.subject)
+        key = CHILDREN_OF_GUARDIAN_WITH_CERTIFICATES if reads_ahead(info, "certificate") else CHILDREN_OF_GUARDIAN
+        rows = await info.context.loaders[key].load(actor.subject)
         return [Child.from_row(r) for r in rows]
 
     @strawberry.field(description="Provider: own organisation; others: null.")
@@ -408,6 +422,26 @@ class Viewer:
 
         pk = info.context.actor.provider_id
         return None if pk is None else await Provider.load(info.context, pk)
+
+    @strawberry.field(
+        description="Guardian: own notifications; provider: its organisation's; newest first (others: empty)."
+    )
+    async def notifications(
+        self,
+        info: Info[Context, None],
+        first: First,
+        after: After = None,
+        unread_only: Annotated[bool | None, strawberry.argument(description="True: only the unread ones.")] = False,
+    ) -> Connection[Annotated[Notification, strawberry.lazy("pdo_graph.schema.notifications")]]:
+        from pdo_graph.schema.notifications import viewer_notifications
+
+        return await viewer_notifications(info.context, first, after, bool(unread_only))
+
+    @strawberry.field(description="How many of the caller's notifications are unread (0 for those without any).")
+    async def unread_notifications(self, info: Info[Context, None]) -> int:
+        from pdo_graph.schema.notifications import viewer_unread
+
+        return await viewer_unread(info.context)
 
     @strawberry.field(description="Guardian: own certificate applications with their status.")
     async def certificate_applications(self, info: Info[Context, None]) -> list[CertificateApplication]:

@@ -6,23 +6,19 @@ One statement per page (``reads.catalog.search_programs``; its rows prime the pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from pdo_graph.db.tables import DIRECTIONS
+from pdo_graph.db.tables import DIRECTIONS, FUNDING_KINDS
 from pdo_graph.domain import search as search_domain
 from pdo_graph.domain.certificates import CertificateStatus
 from pdo_graph.domain.messages import render
 from pdo_graph.ids import decode_pk
 from pdo_graph.reads.catalog import PROGRAM, search_programs
 from pdo_graph.reads.family import BALANCE
-from pdo_graph.schema.base import Edge, PageInfo, SafeInt, describe_values, encode_cursor
-from pdo_graph.schema.catalog import Direction, Program
+from pdo_graph.schema.base import Edge, PageInfo, SafeInt, describe_values, encode_cursor, selects
+from pdo_graph.schema.catalog import Direction, Program, ProgramFundingKind
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Certificate
 from pdo_graph.schema.paging import page_args
@@ -33,7 +29,8 @@ ProgramOrder = strawberry.enum(
     description=(
         "Order of the program search: RELEVANCE (text rank, title above description; by id without search text),"
         " PRICE_ASC (cheapest matching group), RATING_DESC (average rating, unrated last),"
-        " STARTS_ON_ASC (earliest matching group starting today or later; none last). Ties by id."
+        " STARTS_ON_ASC (earliest matching group starting today or later; none last), DISTANCE_ASC (nearest to"
+        " filter.near first). Ties by id."
     ),
 )
 describe_values(
@@ -43,8 +40,16 @@ describe_values(
         "PRICE_ASC": "Cheapest matching group first.",
         "RATING_DESC": "Highest average rating first, unrated last.",
         "STARTS_ON_ASC": "Earliest matching group starting today or later first; none last.",
+        "DISTANCE_ASC": "Nearest to `filter.near` first (needs `near`).",
     },
 )
+
+
+@strawberry.input(description="A point and a radius: programs whose address lies within the radius of the point.")
+class NearInput:
+    latitude: float = strawberry.field(description="Latitude of the point, -90..90.")
+    longitude: float = strawberry.field(description="Longitude of the point, -180..180.")
+    radius_km: float = strawberry.field(description="Radius in kilometres, above 0 and at most 1000.")
 
 
 @strawberry.input(description="Filters of the program search; all given filters must hold.")
@@ -75,6 +80,25 @@ class ProgramFilter:
         default=None, description="True: only certified programs (payable from a certificate)."
     )
     provider_id: strawberry.ID | None = strawberry.field(default=None, description="Only programs of this provider.")
+    funding_kind: ProgramFundingKind | None = strawberry.field(
+        default=None, description="Only this funding kind (the kind facets ignore this filter)."
+    )
+    form: str | None = strawberry.field(
+        default=None, description="Only this form of study (очная, очно-заочная, заочная, дистанционная)."
+    )
+    for_disabilities: bool | None = strawberry.field(
+        default=None, description="True: only programs suited to children with disabilities (ОВЗ)."
+    )
+    near: NearInput | None = strawberry.field(
+        default=None,
+        description="Only programs with coordinates within `radiusKm` of the point (great-circle distance).",
+    )
+
+
+@strawberry.type(description="How many programs of one funding kind match the same search and the other filters.")
+class FundingKindFacet:
+    funding_kind: ProgramFundingKind = strawberry.field(description="The funding kind.")
+    count: int = strawberry.field(description="Matching programs of this kind.")
 
 
 @strawberry.type(description="How many programs of one direction match the same search and the other filters.")
@@ -91,23 +115,14 @@ class ProgramConnection:
     facets: list[DirectionFacet] = strawberry.field(
         description="Counts by direction for the same search and filters except the direction filter (all six)."
     )
-
-
-def _selects(selections: Iterable[Any], names: frozenset[str]) -> bool:
-    for sel in selections:
-        if isinstance(sel, SelectedField) and sel.name in names:
-            return True
-        if isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, names):
-            return True
-    return False
-
-
-_COUNT_FIELDS = frozenset({"totalCount", "facets"})
+    kind_facets: list[FundingKindFacet] = strawberry.field(
+        description="Counts by funding kind for the same search and filters except the kind filter (all three)."
+    )
 
 
 def wants_counts(info: Info[Context, None]) -> bool:
     """Whether the connection's totalCount or facets are selected (otherwise they are not computed)."""
-    return any(_selects(f.selections, _COUNT_FIELDS) for f in info.selected_fields if isinstance(f, SelectedField))
+    return selects(info, "totalCount") or selects(info, "facets") or selects(info, "kindFacets")
 
 
 async def certificate_coverage(ctx: Context, certificate_id: str) -> search_domain.Coverage | None:
@@ -136,6 +151,7 @@ def _empty_connection(after: str | None) -> ProgramConnection:
         ),
         total_count=0,
         facets=[DirectionFacet(direction=Direction(d), count=0) for d in DIRECTIONS],
+        kind_facets=[FundingKindFacet(funding_kind=ProgramFundingKind(k), count=0) for k in FUNDING_KINDS],
     )
 
 
@@ -177,6 +193,10 @@ async def program_connection(
         provider_id=provider_pk,
         include_archived=include_archived,
         order=search_domain.Order(order.value) if order is not None else search_domain.Order.RELEVANCE,
+        funding_kind=None if f.funding_kind is None else f.funding_kind.value,
+        form=f.form,
+        for_disabilities=bool(f.for_disabilities),
+        near=None if f.near is None else search_domain.Near(f.near.latitude, f.near.longitude, f.near.radius_km),
     )
     counts = wants_counts(info)
 
@@ -184,6 +204,11 @@ async def program_connection(
         page = await search_programs(ctx.scope, query, first, cursor, counts)
     except search_domain.BadCursor:
         raise GraphQLError(render("catalog_bad_cursor", ctx.lang, {}), extensions={"code": "BAD_USER_INPUT"}) from None
+    except search_domain.BadQuery:
+        raise GraphQLError(
+            render("catalog_bad_near", ctx.lang, {"max": int(search_domain.MAX_RADIUS_KM)}),
+            extensions={"code": "BAD_USER_INPUT"},
+        ) from None
     loader = ctx.loaders[PROGRAM]
     for row in page.rows:
         loader.prime(row.id, row)
@@ -201,4 +226,8 @@ async def program_connection(
         ),
         total_count=page.total or 0,
         facets=[DirectionFacet(direction=Direction(d), count=page.facets.get(d, 0)) for d in DIRECTIONS],
+        kind_facets=[
+            FundingKindFacet(funding_kind=ProgramFundingKind(k), count=page.kind_facets.get(k, 0))
+            for k in FUNDING_KINDS
+        ],
     )

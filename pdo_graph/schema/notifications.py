@@ -1,8 +1,6 @@
-"""A person's in-app notifications (domain.md "Notifications and live updates").
-
-The type is here with the subscription that announces new ones (``notificationAdded``); the
-services that write notifications, ``viewer.notifications`` and ``notificationsMarkRead`` come
-with the family-side issue.
+"""A person's in-app notifications (domain.md "Notifications and live updates"): the type, the viewer's
+inbox (``viewer.notifications``, ``viewer.unreadNotifications``) and ``notificationsMarkRead``'s input
+and payload. ``pdo_graph.domain.notifications`` writes them; ``notificationAdded`` announces a guardian's.
 """
 
 from __future__ import annotations
@@ -11,17 +9,25 @@ from datetime import datetime
 
 import strawberry
 
-from pdo_graph.domain.access import can_act_for_family
+from pdo_graph.domain.access import Role, can_act_for_family, can_act_for_provider
 from pdo_graph.ids import encode_id
-from pdo_graph.reads.notifications import NOTIFICATION, NotificationRow
-from pdo_graph.schema.base import Node
+from pdo_graph.reads.notifications import NOTIFICATION, NotificationRow, inbox, inbox_counts
+from pdo_graph.schema.base import Connection, Node, UserError, build_connection
 from pdo_graph.schema.context import Context
+from pdo_graph.schema.paging import page_args
 
 
-@strawberry.type(description="An in-app notification of a guardian; only its recipient sees it.")
+@strawberry.type(
+    description="An in-app notification of a guardian, or of a provider organisation (its staff share it);"
+    " only its recipient sees it."
+)
 class Notification(Node):
     kind: str = strawberry.field(
-        description="What happened, as a code (CERTIFICATE_ISSUED, ENROLLMENT_ACCEPTED, WAITLIST_OFFER, ...)."
+        description=(
+            "What happened, as a code. To guardians: CERTIFICATE_ISSUED, CERTIFICATE_REJECTED, FUNDED_FROM_QUEUE,"
+            " ENROLLMENT_ACCEPTED, ENROLLMENT_REFUSED, ENROLLMENT_EXPIRED, CHARGE_POSTED, CERTIFICATE_EXPIRING,"
+            " FUNDS_EXPIRING; to providers: APPLICATION_RECEIVED, APPLICATION_EXPIRING (more may come)."
+        )
     )
     title: str = strawberry.field(description="Short title, as written for the recipient.")
     body: str = strawberry.field(description="The text.")
@@ -44,7 +50,50 @@ class Notification(Node):
     @classmethod
     def visible(cls, ctx: Context, row: NotificationRow) -> bool:
         """Its recipient only."""
-        return can_act_for_family(ctx.actor, row.guardian_subject)
+        if row.guardian_subject is not None:
+            return can_act_for_family(ctx.actor, row.guardian_subject)
+        return row.provider_id is not None and can_act_for_provider(ctx.actor, row.provider_id)
+
+
+def _recipient(ctx: Context) -> tuple[str | None, int | None] | None:
+    """The caller's inbox: a guardian's subject, or a provider organisation; None for everyone else."""
+    actor = ctx.actor
+    if actor.role is Role.GUARDIAN and actor.subject is not None:
+        return actor.subject, None
+    if actor.role is Role.PROVIDER and actor.provider_id is not None:
+        return None, actor.provider_id
+    return None
+
+
+async def viewer_notifications(
+    ctx: Context, first: int, after: str | None, unread_only: bool
+) -> Connection[Notification]:
+    """The caller's notifications, newest first (guardians and providers; others: an empty list)."""
+    first, key = page_args(first, after, ctx.lang, (int,))
+    who = _recipient(ctx)
+    if who is None:
+        return build_connection([], first, 0, lambda r: [r.id], Notification.from_row, after)
+    rows = await inbox(ctx.scope, who[0], who[1], first, key[0] if key else None, unread_only)
+    total, unread = await inbox_counts(ctx.scope, who[0], who[1])
+    return build_connection(
+        rows, first, unread if unread_only else total, lambda r: [r.id], Notification.from_row, after
+    )
+
+
+async def viewer_unread(ctx: Context) -> int:
+    who = _recipient(ctx)
+    return 0 if who is None else (await inbox_counts(ctx.scope, who[0], who[1]))[1]
+
+
+@strawberry.input(description="Mark notifications read: the caller's own, all or none.")
+class NotificationsMarkReadInput:
+    ids: list[strawberry.ID] = strawberry.field(description="The notifications (at most 100).")
+
+
+@strawberry.type(description="Result of notificationsMarkRead.")
+class NotificationsMarkReadPayload:
+    unread: int = strawberry.field(description="How many of the caller's notifications stay unread (0 when refused).")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
 NODES: dict[str, type[Node]] = {"Notification": Notification}

@@ -13,7 +13,7 @@ from pdo_graph.domain.catalog import ItemResult, Outcome, ProgramItem
 from pdo_graph.domain.errors import ErrorCode, Problem
 from pdo_graph.integrations import push as push_service
 from pdo_graph.schema.base import SafeInt, UserError, describe_values, user_errors
-from pdo_graph.schema.catalog import Direction, Program, group_data, program_data
+from pdo_graph.schema.catalog import Direction, Program, ProgramFundingKind, group_data, program_data
 from pdo_graph.schema.context import Context
 
 ErrorPolicy = strawberry.enum(
@@ -83,6 +83,13 @@ class CatalogProgramInput:
     address: str | None = strawberry.field(default=None, description="Where classes take place.")
     latitude: float | None = strawberry.field(default=None, description="Latitude (with longitude).")
     longitude: float | None = strawberry.field(default=None, description="Longitude (with latitude).")
+    funding_kind: ProgramFundingKind | None = strawberry.field(
+        default=ProgramFundingKind.CERTIFICATE,
+        description="CERTIFICATE (paid from certificates), MUNICIPAL (free) or PAID; null: CERTIFICATE.",
+    )
+    for_disabilities: bool | None = strawberry.field(
+        default=False, description="Suits children with disabilities (ОВЗ); null: false."
+    )
 
     def item(self) -> ProgramItem:
         return ProgramItem(program_data(self), tuple(group_data(g) for g in self.groups))

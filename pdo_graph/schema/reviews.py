@@ -54,8 +54,8 @@ async def program_reviews(ctx: Context, program_pk: int, first: int, after: str 
     """A program's reviews, newest first (public)."""
     first, key = page_args(first, after, ctx.lang, (int,))
     rows = await ctx.loaders[REVIEWS_OF_PROGRAM].load((program_pk, first, key[0] if key else None))
-    total = await ctx.loaders[REVIEW_COUNT].load(program_pk)
-    return build_connection(rows, first, total, lambda r: [r.id], Review.from_row, after)
+    count = ctx.loaders[REVIEW_COUNT]
+    return build_connection(rows, first, lambda: count.load(program_pk), lambda r: [r.id], Review.from_row, after)
 
 
 @strawberry.input(description="Rate the program of a contract, once per contract.")

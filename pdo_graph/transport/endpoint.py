@@ -23,7 +23,6 @@ from pdo_graph import graphiql
 from pdo_graph.auth.actor import resolve_actor
 from pdo_graph.auth.oidc import IssuerUnavailable
 from pdo_graph.auth.principal import AuthError, Principal
-from pdo_graph.db.session import RequestDb
 from pdo_graph.graphql_schema import Schema
 from pdo_graph.limits import Prepared, Refused
 from pdo_graph.observability import OTHER
@@ -96,7 +95,7 @@ class GraphQLEndpoint:
         reads_from = None
         if database.replica is not None and may_read_lagging(principal, kind):
             reads_from = await database.replica.reads_engine()
-        db = RequestDb(database.engine, reads_from)
+        db = self.services.request_db(reads_from)
         try:
             actor = await resolve_actor(principal, db.read)
             return await self.schema.execute(

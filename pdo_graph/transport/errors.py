@@ -37,6 +37,8 @@ METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+NOT_FOUND = "NOT_FOUND"
+PDF_FONT_MISSING = "PDF_FONT_MISSING"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -95,6 +97,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "too_many_subscriptions": (
         "На одном соединении не больше {max} подписок",
         "At most {max} subscriptions per connection",
+    ),
+    "contract_auth": (
+        "Документ договора доступен только с заголовком Authorization: Bearer <токен>",
+        "The contract document needs the header Authorization: Bearer <token>",
+    ),
+    "contract_format": ("format: html или pdf", "format: html or pdf"),
+    "contract_not_found": (
+        "Договор не найден (или недоступен вам)",
+        "No such contract (or it is not yours to see)",
+    ),
+    "pdf_font_missing": (
+        "PDF недоступен: на сервере нет шрифта с кириллицей (fonts-dejavu-core или PDO_PDF_FONT); HTML доступен",
+        "PDF unavailable: the server has no Cyrillic font (fonts-dejavu-core or PDO_PDF_FONT); HTML is available",
     ),
     "not_subscription": (
         "По WebSocket выполняются только подписки; запросы и мутации — POST /graphql",

@@ -56,7 +56,6 @@ from strawberry.types import ExecutionResult
 from pdo_graph.auth.actor import resolve_actor
 from pdo_graph.auth.oidc import IssuerUnavailable
 from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal
-from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import ANONYMOUS as NOBODY
 from pdo_graph.domain.access import Actor
 from pdo_graph.graphql_schema import Schema
@@ -236,7 +235,7 @@ class _Connection:
             await self.close(Close.FORBIDDEN, "Forbidden: the token is not accepted")
             return
         assert self.services.database is not None
-        db = RequestDb(self.services.database.engine)
+        db = self.services.request_db()
         try:
             actor = await resolve_actor(principal, db.read)
         except Exception as exc:
@@ -381,7 +380,7 @@ class _Connection:
     ) -> str:
         """Run the subscription: its first result (or its refusal), then one ``next`` per result."""
         assert self.services.database is not None
-        db = RequestDb(self.services.database.engine)
+        db = self.services.request_db()
         ctx = context(self.services, self.actor, db, self.lang, rid, self.services.live)
         try:
             stream = await self.schema.subscribe(

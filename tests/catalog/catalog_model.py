@@ -118,7 +118,7 @@ class CatalogModel:
             existing = self.programs[external_id] = Program(clean)
         else:
             changed = existing.data != clean
-            if existing.data.municipality != clean.municipality:
+            if existing.data.municipality != clean.municipality or clean.funding_kind != "CERTIFICATE":
                 existing.certified = False
             existing.data = clean
             outcome = "UPDATED" if changed else "UNCHANGED"

@@ -180,7 +180,8 @@ async def snapshot(conn: AsyncConnection, provider: int) -> tuple[dict[str, Any]
     programs = await conn.execute(
         text(
             "SELECT id, external_id, title, description, direction, min_age, max_age, municipality, normative_cost,"
-            " hours, form, address, latitude, longitude, archived, certified FROM programs WHERE provider_id = :p"
+            " hours, form, address, latitude, longitude, funding_kind, for_disabilities, archived, certified"
+            " FROM programs WHERE provider_id = :p"
         ),
         {"p": provider},
     )

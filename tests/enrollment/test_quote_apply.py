@@ -249,3 +249,64 @@ async def test_nothing_available_means_the_family_pays_all_and_no_reserve(gql, t
     async with world.engine.connect() as conn:
         entries = (await conn.execute(text("SELECT count(*) FROM ledger_entries WHERE kind = 'RESERVE'"))).scalar()
     assert entries == 1
+
+
+CONFIRMED = """
+mutation($c: ID!, $g: ID!, $k: String!, $f: SafeInt) {
+  enrollmentCreate(input: {certificateId: $c, groupId: $g, idempotencyKey: $k, expectedFromFamily: $f}) {
+    enrollment { id status fromCertificate { kopecks } fromFamily { kopecks } }
+    userErrors { code field message changedQuote { price { kopecks } fromCertificate { kopecks } fromFamily { kopecks } } }
+  }
+}"""
+
+
+async def test_a_changed_family_share_is_refused_with_the_new_figures_and_reserves_nothing(gql, token, world):
+    first = await add_group(
+        world.engine, world.program_id, starts_on=world.starts_on, ends_on=world.ends_on, price=2_000_000
+    )
+    second = await add_group(
+        world.engine, world.program_id, starts_on=world.starts_on, ends_on=world.ends_on, price=2_500_000
+    )
+    cert = await new_certificate(gql, token, "alice", "Смирнов Артём Павлович", 10)
+    alice = token("GUARDIAN", "alice")
+    # both quotes, seen before either application: each is covered by the whole balance
+    seen = [
+        (await gql(QUOTE, {"c": cert["id"], "g": gid("Group", g)}, token=alice))["data"]["quote"]["fromFamily"][
+            "kopecks"
+        ]
+        for g in (first, second)
+    ]
+    assert seen == [0, 0]
+
+    def create(g: int, key: str, f: int | None) -> dict:
+        return {"c": cert["id"], "g": gid("Group", g), "k": key, "f": f}
+
+    ok = (await gql(CONFIRMED, create(first, "a", 0), token=alice))["data"]["enrollmentCreate"]
+    assert ok["userErrors"] == [] and ok["enrollment"]["fromFamily"]["kopecks"] == 0
+    before = await balance(gql, alice, cert["id"])
+    # the first application took 20 000 ₽: the second now costs the family 15 000 ₽, not the 0 it saw
+    refused = (await gql(CONFIRMED, create(second, "b", 0), token=alice))["data"]["enrollmentCreate"]
+    assert refused["enrollment"] is None
+    [error] = refused["userErrors"]
+    assert error["code"] == "QUOTE_CHANGED" and error["field"] == ["input", "expectedFromFamily"]
+    assert "15000.00" in error["message"] and "25000.00" in error["message"]
+    assert error["changedQuote"] == {
+        "price": {"kopecks": 2_500_000},
+        "fromCertificate": {"kopecks": NOMINAL - 2_000_000},
+        "fromFamily": {"kopecks": 1_500_000},
+    }
+    # nothing reserved, no seat taken, no row written
+    assert await balance(gql, alice, cert["id"]) == before
+    async with world.engine.connect() as conn:
+        seats = (await conn.execute(text("SELECT seats_taken FROM groups WHERE id = :g"), {"g": second})).scalar()
+        rows = (
+            await conn.execute(text("SELECT count(*) FROM enrollments WHERE group_id = :g"), {"g": second})
+        ).scalar()
+    assert (seats, rows) == (0, 0)
+    # confirming the new figure applies; omitting it confirms nothing (as before)
+    again = (await gql(CONFIRMED, create(second, "b", 1_500_000), token=alice))["data"]["enrollmentCreate"]
+    assert again["userErrors"] == [] and again["enrollment"]["fromFamily"]["kopecks"] == 1_500_000
+    assert (await balance(gql, alice, cert["id"]))["available"] == 0
+    # a retry of the accepted request returns it, whatever figure it carries
+    replay = (await gql(CONFIRMED, create(second, "b", 7), token=alice))["data"]["enrollmentCreate"]
+    assert replay["userErrors"] == [] and replay["enrollment"]["id"] == again["enrollment"]["id"]

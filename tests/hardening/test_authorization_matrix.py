@@ -178,7 +178,7 @@ async def build_world(gql: Any, token: Any, db: Any) -> dict[str, Any]:
     )
     audit = await ok(gql, "{ auditLog(first: 1) { edges { node { id } } } }", {}, t["operator 01"])
     w["audit A"] = audit["auditLog"]["edges"][0]["node"]["id"]
-    async with db.begin() as conn:  # a notification of guardian A (the family-side services will add them)
+    async with db.begin() as conn:  # a notification of guardian A
         notification = (
             await conn.execute(
                 text(
@@ -410,6 +410,12 @@ def mutations(w: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], str | N
             "mutation($m: Date!, $id: ID!) { r: provisionReport(input: {month: $m, items: [{enrollmentId: $id, "
             "completeness: 0}]}) { contracts userErrors { code } } }",
             {"m": m, "id": w["enrollment A"]},
+            None,
+            set(),
+        ),
+        "notificationsMarkRead": (
+            "mutation($id: ID!) { r: notificationsMarkRead(input: {ids: [$id]}) { unread userErrors { code } } }",
+            {"id": w["notification A"]},
             None,
             set(),
         ),

@@ -133,6 +133,8 @@ async def certify_program(conn: AsyncConnection, actor: Actor, program_id: int, 
     at = ["programId"]
     row = await _locked(conn, _PROGRAM_ROW, program_id, at)
     require_operator_of(actor, row.municipality, at)
+    if certified and row.funding_kind != "CERTIFICATE":
+        raise DomainError.of(ErrorCode.INVALID, "catalog_certify_kind", at, kind=row.funding_kind)
     if row.certified != certified:
         await conn.execute(
             text("UPDATE programs SET certified = :c, modified_at = now() WHERE id = :id"),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from pdo_graph.db.tables import DIRECTIONS
+from pdo_graph.db.tables import DIRECTIONS, FUNDING_KINDS
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem, field
 from pdo_graph.domain.identifiers import is_valid_inn, normalize_digits
 from pdo_graph.domain.money import MAX_PRICE_KOPECKS, add_months
@@ -62,6 +62,8 @@ class ProgramData:
     longitude: float | None = None
     external_id: str | None = None
     archived: bool = False
+    funding_kind: str = "CERTIFICATE"  # CERTIFICATE (ПФ), MUNICIPAL (free), PAID (the family pays all)
+    for_disabilities: bool = False  # suits children with disabilities (ОВЗ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,8 @@ def normalize_program(data: ProgramData) -> ProgramData:
         )
     if clean.hours is not None and not HOURS[0] <= clean.hours <= HOURS[1]:
         problems.append(Problem(ErrorCode.INVALID, "catalog_hours_range", field("hours"), min=HOURS[0], max=HOURS[1]))
+    if clean.funding_kind not in FUNDING_KINDS:
+        problems.append(Problem(ErrorCode.INVALID, "catalog_funding_kind_unknown", field("funding_kind")))
     if clean.form not in FORMS:
         problems.append(Problem(ErrorCode.INVALID, "catalog_form_unknown", field("form"), forms=", ".join(FORMS)))
     _length(problems, clean.address, ADDRESS_LEN, "address")

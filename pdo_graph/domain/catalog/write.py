@@ -68,6 +68,8 @@ _TYPES = {
     "schedule": "text",
     "external_id": "text",
     "archived": "boolean",
+    "funding_kind": "text",
+    "for_disabilities": "boolean",
     "id": "bigint",
 }
 if not set(PROGRAM_COLUMNS) | set(GROUP_COLUMNS) <= set(_TYPES):
@@ -90,8 +92,11 @@ def _assign(source: str, columns: Sequence[str]) -> str:
 
 _P = ", ".join(PROGRAM_COLUMNS)
 _G = ", ".join(GROUP_COLUMNS)
-# certification stays only where the program stays in its municipality (its operator certified it)
-_KEEP_CERTIFIED = "certified = {t}.certified AND {t}.municipality = {s}.municipality"
+# certification stays only where the program stays in its municipality (its operator certified it) and
+# stays certificate-funded (a MUNICIPAL or PAID program is never certified)
+_KEEP_CERTIFIED = (
+    "certified = {t}.certified AND {t}.municipality = {s}.municipality AND {s}.funding_kind = 'CERTIFICATE'"
+)
 _PUT_PROGRAMS = (
     f"INSERT INTO programs (provider_id, {_P}) SELECT :provider_id, {_P}"
     f" FROM json_to_recordset(CAST(:rows AS json)) AS r({_record(PROGRAM_COLUMNS)})"

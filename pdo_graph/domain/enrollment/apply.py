@@ -9,8 +9,9 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.domain import ledger
+from pdo_graph.domain import ledger, notifications
 from pdo_graph.domain.access import Actor, can_read_family, require_guardian, require_guardian_of
+from pdo_graph.domain.enrollment.consent import require_family_share
 from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
 from pdo_graph.domain.enrollment.lifecycle import CERTIFICATE, GROUP, release_seat
 from pdo_graph.domain.enrollment.terms import Terms, request_hash
@@ -19,6 +20,7 @@ from pdo_graph.domain.money import format_amount
 from pdo_graph.domain.periods import lock_shared
 
 MAX_KEY_LENGTH = 200
+DEFAULT_EXPIRY_DAYS = 5  # settings.enrollment_expiry_days (domain.md: unanswered applications expire after 5 days)
 KEY = ["idempotencyKey"]
 
 
@@ -53,11 +55,23 @@ def _replay(enrollment_id: int, stored_hash: str | None, wanted_hash: str) -> in
     return enrollment_id
 
 
-async def create(conn: AsyncConnection, actor: Actor, certificate_id: int, group_id: int, key: str, today: date) -> int:
+async def create(
+    conn: AsyncConnection,
+    actor: Actor,
+    certificate_id: int,
+    group_id: int,
+    key: str,
+    today: date,
+    expiry_days: int = DEFAULT_EXPIRY_DAYS,
+    expected_from_family: int | None = None,
+) -> int:
     """A guardian applies for a group with a certificate; returns the enrollment id.
 
-    The split is recomputed here under the locks; the client's quote is never trusted. A
-    replay of the same key and request returns the first enrollment and changes nothing.
+    The split is recomputed here under the locks; the client's quote is never trusted, and when the
+    guardian confirmed a family share (``expected_from_family``) that differs from the recomputed
+    one, nothing is written (QUOTE_CHANGED with the new figures). A replay of the same key and
+    request returns the first enrollment and changes nothing. The provider is told of the new
+    application (it expires after ``expiry_days`` unanswered).
     """
     require_guardian(actor)
     key = _validate_key(key)
@@ -105,6 +119,9 @@ async def create(conn: AsyncConnection, actor: Actor, certificate_id: int, group
         )
     ).scalar()
     terms, _ = assess(replace(facts, available=int(available or 0)), today, holding_seat=True)
+    # the family's confirmed share, against the split computed from the locked balance (a refusal
+    # rolls the seat back with the transaction)
+    require_family_share(expected_from_family, terms.price, terms.from_certificate, terms.from_family)
     # 6. only now the insert that references the locked rows
     enrollment_id = await insert_enrollment(conn, facts, facts.period_id, terms, key, wanted, "REQUESTED")
     if enrollment_id is None:
@@ -128,6 +145,7 @@ async def create(conn: AsyncConnection, actor: Actor, certificate_id: int, group
                 idempotency_key=key,
             ),
         )
+    await notifications.application_received(conn, int(enrollment_id), expiry_days)
     return int(enrollment_id)
 
 

@@ -42,6 +42,7 @@ def require_family_share(
         price=format_amount(price),
         from_certificate=format_amount(from_certificate),
         from_family=format_amount(from_family),
+        figures=(price, from_certificate, from_family),  # kopecks, for the machine-readable answer
     )
 
 

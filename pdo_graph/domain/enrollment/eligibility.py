@@ -1,5 +1,13 @@
 """The facts of a certificate and a group (one statement), and the assessment: the terms of the
-contract and every reason applying would be refused now."""
+contract and every reason applying would be refused now.
+
+The program's funding kind decides the money (domain.md, "Program kinds and certificate kinds"):
+CERTIFICATE programs are paid from a certificate (certified programs only; a certificate QUEUED
+beyond the period's funded limit is refused, CERTIFICATE_NOT_FUNDED), MUNICIPAL ones take a seat and no money, PAID ones are paid by the family in
+full and touch no certificate money. Every kind needs the certificate ACTIVE and a period of its
+municipality (the contract belongs to one); the period's ``openForApplications`` switch governs
+certificate money, so it does not hold MUNICIPAL and PAID applications back.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,10 @@ from pdo_graph.domain.enrollment.terms import Terms, compute_terms
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.people import age_on
 from pdo_graph.domain.periods import CURRENT_PERIOD_ORDER
+
+CERTIFICATE_KIND = "CERTIFICATE"
+MUNICIPAL_KIND = "MUNICIPAL"
+PAID_KIND = "PAID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +55,8 @@ class Facts:
     program_archived: bool
     normative_cost: int | None
     provider_id: int
+    funding_kind: str
+    queued: bool  # the certificate waits beyond the period's funded limit (QUEUED)
     period_id: int | None
     period_starts_on: date | None
     period_ends_on: date | None
@@ -60,7 +74,9 @@ SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.
        g.id AS group_id, g.starts_on, g.ends_on, g.capacity, g.seats_taken, g.price, g.enrollment_open,
        g.archived AS group_archived,
        pg.id AS program_id, pg.min_age, pg.max_age, pg.certified, pg.archived AS program_archived,
-       pg.normative_cost, pg.provider_id,
+       pg.normative_cost, pg.provider_id, pg.funding_kind,
+       EXISTS (SELECT 1 FROM period_fundings f WHERE f.period_id = fp.id AND f.certificate_id = c.id
+                AND f.status = 'QUEUED') AS queued,
        fp.id AS period_id, fp.starts_on AS period_starts_on, fp.ends_on AS period_ends_on, coalesce(fp.open_for_applications, false) AS open_for_applications,
        coalesce(fp.cap_at_normative, false) AS cap_at_normative,
        coalesce((SELECT b.available FROM balances b WHERE b.certificate_id = c.id AND b.period_id = fp.id), 0)
@@ -102,12 +118,13 @@ def assess(facts: Facts, today: date, holding_seat: bool = False) -> tuple[Terms
 
     ``holding_seat``: the caller has already taken a seat (the count includes it).
     """
+    by_certificate = facts.funding_kind == CERTIFICATE_KIND
     terms = compute_terms(
-        facts.price,
+        0 if facts.funding_kind == MUNICIPAL_KIND else facts.price,
         facts.starts_on,
         facts.ends_on,
         today,
-        facts.available if facts.period_id is not None else 0,
+        facts.available if facts.period_id is not None and by_certificate else 0,
         facts.normative_cost,
         facts.cap_at_normative,
         facts.period_starts_on,
@@ -121,11 +138,13 @@ def assess(facts: Facts, today: date, holding_seat: bool = False) -> tuple[Terms
         )
     if facts.period_id is None:
         problems.append(Problem(ErrorCode.PERIOD_CLOSED, "no_open_period", CERTIFICATE))
-    elif not facts.open_for_applications:
+    elif by_certificate and not facts.open_for_applications:
         problems.append(Problem(ErrorCode.PERIOD_CLOSED, "period_closed", CERTIFICATE))
     elif terms.months == 0:
         problems.append(Problem(ErrorCode.PERIOD_CLOSED, "group_outside_period", GROUP))
-    if not facts.certified:
+    elif by_certificate and facts.queued:
+        problems.append(Problem(ErrorCode.CERTIFICATE_NOT_FUNDED, "enrollment_certificate_not_funded", CERTIFICATE))
+    if by_certificate and not facts.certified:
         problems.append(Problem(ErrorCode.PROGRAM_NOT_CERTIFIED, "enrollment_program_not_certified", GROUP))
     closed = not facts.enrollment_open or facts.group_archived or facts.program_archived or facts.ends_on < today
     if closed:

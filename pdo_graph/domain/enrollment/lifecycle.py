@@ -14,7 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.domain import ledger
+from pdo_graph.domain import ledger, notifications
 from pdo_graph.domain.access import (
     Actor,
     can_act_for_family,
@@ -123,6 +123,11 @@ _RELEASE_TEXT = {
 }
 
 
+# the endings of an application the family is told of (a contract's ending is the family's or the provider's
+# own act, or the period's end that every family is told of by FUNDS_EXPIRING beforehand)
+_TOLD = {Status.REFUSED: notifications.Kind.ENROLLMENT_REFUSED, Status.EXPIRED: notifications.Kind.ENROLLMENT_EXPIRED}
+
+
 async def close(
     conn: AsyncConnection,
     enrollment_id: int,
@@ -170,6 +175,9 @@ async def close(
                 enrollment_id=enrollment_id,
             ),
         )
+    told = _TOLD.get(target)
+    if told is not None and e.status == Status.REQUESTED:
+        await notifications.enrollment_ended(conn, enrollment_id, told, e.reserved)
     return True
 
 
@@ -283,6 +291,7 @@ async def accept(
     await conn.execute(
         text("UPDATE enrollments SET status = 'ACTIVE', decided_at = now() WHERE id = :id"), {"id": enrollment_id}
     )
+    await notifications.enrollment_accepted(conn, enrollment_id)
     return enrollment_id
 
 

@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.domain import ledger
+from pdo_graph.domain import ledger, notifications
 from pdo_graph.domain import settlement as statements
 from pdo_graph.domain.access import Actor, Role, can_read_provider_books, require_provider, require_role
 from pdo_graph.domain.enrollment.lifecycle import RECORD_FROM, RECORD_SELECT, EnrollmentRecord, Status
@@ -206,6 +206,11 @@ async def _write(conn: AsyncConnection, actor: Actor, provider_id: int, month: d
                     completeness=p.completeness,
                 )
                 await (ledger.release(conn, entry) if kind is ledger.Kind.RELEASE else ledger.post(conn, entry))
+    await notifications.charges_posted(
+        conn,
+        month,
+        [notifications.Charge(p.contract.id, p.completeness, p.charged, p.released) for p in plan],
+    )
 
 
 # --- settlement ----------------------------------------------------------------------------------

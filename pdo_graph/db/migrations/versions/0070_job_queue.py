@@ -1,7 +1,7 @@
 """job queue: procrastinate's schema (the distributed queue of background work)
 
 Revision ID: 0070
-Revises: 0050
+Revises: 0060
 Create Date: 2026-12-01 18:00:00
 
 The tables, types and functions of procrastinate (pinned in pyproject.toml; pdo_graph/jobs/ runs
@@ -17,7 +17,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy.util.concurrency import await_only
 
 revision = "0070"
-down_revision = "0050"
+down_revision = "0060"
 branch_labels = None
 depends_on = None
 
