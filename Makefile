@@ -31,7 +31,7 @@ $(TOOLS_STAMP): tests/http_audit/package.json tests/http_audit/package-lock.json
 node: $(NODE_STAMP) $(TOOLS_STAMP)
 
 run: install
-	$(VENV)/bin/pdo-graph serve --migrate --demo
+	$(VENV)/bin/pdo-graph serve --migrate --demo --with-worker
 
 test: install node
 	$(PY) -m pytest -q

@@ -65,9 +65,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if services.database is None:
             services.database = await open_database(settings)
         personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
-        services.reads = await open_read_pool(services.database.url, settings.db_pool_size)
+        if services.database.direct_engine is None:  # behind a pooler, reads take SQLAlchemy's pooled path
+            services.reads = await open_read_pool(services.database.url, settings.db_pool_size)
         services.tracing.instrument(services.database.engine)
-        services.tracing.instrument_reads(services.reads, services.database.url)
+        if services.reads is not None:
+            services.tracing.instrument_reads(services.reads, services.database.url)
         services.metrics.track_pool(services.database.engine.pool)
         services.verifier = make_verifier(settings)
         services.live = open_live(services)
@@ -76,14 +78,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await asyncio.to_thread(graphiql.ensure_assets, assets_dir)
             except Exception as exc:
                 log.warning("GraphiQL assets unavailable: %s", exc)
-        from pdo_graph.jobs import start_background_jobs
+        if settings.background_jobs:  # a worker of the job queue in this process (`serve --with-worker`)
+            from pdo_graph.jobs.worker import run_worker_in_server
 
-        if settings.background_jobs:
-            services.background = start_background_jobs(services.database.engine, settings)
-        if settings.background_jobs and settings.sync_background:
-            from pdo_graph.integrations.sync.scheduler import start_background_sync
-
-            services.background.append(start_background_sync(services.database.engine, settings, services.metrics))
+            worker = run_worker_in_server(services.database, settings)
+            services.background = [asyncio.create_task(worker, name="pdo-queue-worker")]
         # Objects made at startup (schema, tables, modules) are never garbage: keep full collections,
         # which a burst of parsed documents triggers, from scanning them again and again.
         gc.freeze()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import logging
 import re
 import sys
 import textwrap
@@ -31,6 +33,7 @@ from pdo_graph.db.engine import Database, open_database
 from pdo_graph.observability import configure_logging
 
 T = TypeVar("T")
+log = logging.getLogger("pdo_graph")
 
 
 async def _with_db(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -> T:
@@ -75,7 +78,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         console = _console(settings)
         db = await open_database_step(settings, console)
         try:
-            await migrate_step(db.engine, settings, console)
+            await migrate_step(db.direct, settings, console)
         finally:
             await db.dispose()
 
@@ -118,7 +121,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
         console = _console(settings)
         db = await open_database_step(settings, console)
         try:
-            await migrate_step(db.engine, settings, console)
+            await migrate_step(db.direct, settings, console)
             return await demo_step(db.engine, settings, console)
         finally:
             await db.dispose()
@@ -214,6 +217,20 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if v.ok else EXIT_FAILED
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.jobs.worker import run_worker
+
+    if args.concurrency:
+        settings = dataclasses.replace(settings, worker_concurrency=args.concurrency)
+
+    async def run(db: Database) -> None:
+        log.info("worker started (queue pdo, %s jobs at once)", settings.worker_concurrency)
+        await run_worker(db, settings, name=args.name)
+
+    asyncio.run(_with_db(settings, run))
+    return EXIT_OK
+
+
 def cmd_demo_year(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph import clock
     from pdo_graph.demo.year import first_year, simulate, table
@@ -224,7 +241,7 @@ def cmd_demo_year(args: argparse.Namespace, settings: Settings) -> int:
         console = _console(settings)
         db = await open_database_step(settings, console)
         try:
-            await migrate_step(db.engine, settings, console)
+            await migrate_step(db.direct, settings, console)
             await demo_step(db.engine, settings, console)
             year = args.year or first_year(clock.today(settings.time_zone))
             with console.step(f"simulating two school years of municipality {args.municipality} from {year}") as step:
@@ -357,7 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_workers, default=1, metavar="N", help="worker processes sharing the port (default 1)"
     )
     p.add_argument(
-        "--with-sync", action="store_true", help="sync due catalog sources in the background (PDO_SYNC_BACKGROUND=1)"
+        "--with-worker",
+        action="store_true",
+        help="run a worker of the job queue in the server too (PDO_BACKGROUND_JOBS=1; else run `pdo-graph worker`)",
+    )
+    p.add_argument(
+        "--with-sync",
+        action="store_true",
+        help="sync due catalog sources in the background (PDO_SYNC_BACKGROUND=1; implies --with-worker)",
     )
     p.set_defaults(func=cmd_serve)
     command("migrate", "apply the database migrations (Alembic) up to the newest").set_defaults(func=cmd_migrate)
@@ -426,6 +450,20 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "notices", "the daily notices now (expiring certificates, money, applications), then deliver the outbox"
     ).set_defaults(func=cmd_notices)
+    p = command(
+        "worker",
+        "run a worker of the job queue (housekeeping, period credits, analytics refresh, catalog sync)",
+        "Run a worker of the job queue: periodic housekeeping (expiry, completion), credits of large period"
+        " openings in batches, the analytics refresh and, with PDO_SYNC_BACKGROUND=1, catalog syncs. Run as"
+        " many as you like on as many machines: each periodic task runs once per tick across them, and the"
+        " jobs of a worker that dies are run again by the others. SIGTERM or Ctrl-C: the jobs in flight"
+        " finish, then it exits.",
+    )
+    p.add_argument(
+        "--concurrency", type=_workers, metavar="N", help="jobs at once (default: PDO_WORKER_CONCURRENCY, 4)"
+    )
+    p.add_argument("--name", metavar="NAME", help="the worker's name in logs and the queue (default host:pid)")
+    p.set_defaults(func=cmd_worker)
     p = command("enrollments", "enrollment housekeeping, one rule at a time")
     esub = p.add_subparsers(dest="enrollments_command", required=True, metavar="COMMAND")
     esub.add_parser(

@@ -60,6 +60,10 @@ class Settings:
     """Runtime configuration; every field comes from a ``PDO_*`` variable."""
 
     database_url: str | None = field(default=None, repr=False)
+    database_direct_url: str | None = field(default=None, repr=False)  # past the pooler: migrations, LISTEN, locks
+    database_pooler: str = "none"  # none | pgbouncer (transaction pooling: no server-side prepared statements kept)
+    database_replica_url: str | None = field(default=None, repr=False)  # a streaming replica for public reads
+    replica_max_lag_seconds: float = 5.0  # beyond this, reads meant for the replica go to the primary
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -92,7 +96,11 @@ class Settings:
     waitlist_offer_hours: int = 48  # how long a waitlist offer holds its seat
     time_zone: str = "Europe/Moscow"  # municipalities' days (a municipality may name its own zone)
     pdf_font: Path = Path(DEFAULT_PDF_FONT)  # a Unicode TrueType font for contract PDFs (Cyrillic)
-    background_jobs: bool = True
+    background_jobs: bool = False  # the server runs a queue worker in its own process (`serve --with-worker`)
+    housekeeping_seconds: int = 300  # how often the queue runs housekeeping (expiry, completion, credits)
+    worker_concurrency: int = 4  # jobs one worker process runs at once
+    worker_heartbeat_seconds: float = 10.0  # a worker silent 3x this long is dead: its jobs run again
+    credit_batch: int = 1000  # certificates credited per transaction when a period opens
     sync_background: bool = False
     sync_poll_seconds: float = 30.0
     sync_time_budget_seconds: float = 600.0
@@ -136,6 +144,11 @@ class Settings:
         """Mistakes between settings (each line names the variable to change); ``serving`` adds the
         server's: dev mode listens on loopback only."""
         found: list[str] = []
+        if self.database_pooler != "none" and not self.database_direct_url:
+            found.append(
+                "PDO_DATABASE_DIRECT_URL: required when PDO_DATABASE_POOLER is set (a connection past the pooler,"
+                " for migrations, LISTEN and session locks)"
+            )
         if self.auth_mode == "oidc":
             if not self.oidc_issuer:
                 found.append("PDO_OIDC_ISSUER: required when PDO_AUTH_MODE=oidc (the OpenID Provider's issuer URL)")
@@ -360,7 +373,7 @@ class Var:
         """The refused value as an error line may quote it: never a secret, never a password."""
         if self.secret:
             return f"{len(raw)} characters"
-        if self.field == "database_url":
+        if self.field.startswith("database_") and self.field.endswith("_url"):
             raw = _PASSWORD.sub(r"\1***@", raw)
         return repr(raw if len(raw) <= 80 else raw[:77] + "...")
 
@@ -381,6 +394,10 @@ _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 VARIABLES: tuple[Var, ...] = (
     Var("PDO_DATABASE_URL", "database_url", _database_url),
+    Var("PDO_DATABASE_DIRECT_URL", "database_direct_url", _database_url),
+    Var("PDO_DATABASE_POOLER", "database_pooler", _choice("none", "pgbouncer")),
+    Var("PDO_DATABASE_REPLICA_URL", "database_replica_url", _database_url),
+    Var("PDO_REPLICA_MAX_LAG_SECONDS", "replica_max_lag_seconds", _decimal(0, 3600)),
     Var("PDO_DATA_DIR", "data_dir", _data_dir),
     Var("PDO_HOST", "host", _host),
     Var("PDO_PORT", "port", port_number),
@@ -414,6 +431,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_PDF_FONT", "pdf_font", _font_file),
     Var("PDO_WAITLIST_OFFER_HOURS", "waitlist_offer_hours", _int_range(1, 24 * 30, "a number of hours")),
     Var("PDO_BACKGROUND_JOBS", "background_jobs", _bool),
+    Var("PDO_HOUSEKEEPING_SECONDS", "housekeeping_seconds", _int_range(1, 3600, "a number of seconds")),
+    Var("PDO_WORKER_CONCURRENCY", "worker_concurrency", _int_range(1, 64, "a number of jobs")),
+    Var("PDO_WORKER_HEARTBEAT_SECONDS", "worker_heartbeat_seconds", _decimal(0.2, 600)),
+    Var("PDO_CREDIT_BATCH", "credit_batch", _int_range(1, 1_000_000, "a number of certificates")),
     Var("PDO_SYNC_BACKGROUND", "sync_background", _bool),
     Var("PDO_SYNC_POLL_SECONDS", "sync_poll_seconds", _decimal(1, 86400)),
     Var("PDO_SYNC_TIME_BUDGET_SECONDS", "sync_time_budget_seconds", _decimal(1, 86400)),

@@ -111,9 +111,13 @@ def announce(settings: Settings, url: str, found: Overview, tokens: list[DevToke
 
 
 def cmd_serve(args: Namespace, settings: Settings) -> int:
-    if args.with_sync:
-        settings = replace(settings, sync_background=True)
+    if args.with_sync:  # catalog syncs are jobs of the queue: a worker runs here too
+        settings = replace(settings, sync_background=True, background_jobs=True)
         os.environ["PDO_SYNC_BACKGROUND"] = "1"  # for worker processes
+        os.environ["PDO_BACKGROUND_JOBS"] = "1"
+    if args.with_worker:
+        settings = replace(settings, background_jobs=True)
+        os.environ["PDO_BACKGROUND_JOBS"] = "1"
     console = Console(log_format=settings.log_format)
     sock = listen_socket(settings.host, settings.port)
     url = graphql_url(settings.host, settings.port)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from pdo_graph.auth.oidc import OidcVerifier
 from pdo_graph.auth.principal import ClaimNames
 from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, VerifiedTokens, load_or_create_dev_key
@@ -41,17 +43,18 @@ class Services:
         # competes with one thread for the interpreter, however many hostile documents arrive.
         self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")
 
-    def request_db(self) -> RequestDb:
-        """The database as one request (or subscription) sees it: its connection, and the read pool."""
+    def request_db(self, reads_from: AsyncEngine | None = None) -> RequestDb:
+        """The database as one request (or subscription) sees it: its connection, and the read pool
+        (or ``reads_from``: a replica's engine, for reads that may lag)."""
         assert self.database is not None
-        return RequestDb(self.database.engine, self.reads)
+        return RequestDb(self.database.engine, self.reads, reads_from)
 
 
 def open_live(services: Services) -> Live:
     """The live channel of this process, listening (in the background, reconnecting) on the database."""
     assert services.database is not None
     hub = Hub(
-        driver_url(services.database.url),
+        driver_url(services.database.session_url),  # LISTEN needs a session of its own: past any pooler
         on_notification=services.metrics.live_notifications.inc,
         on_reconnect=services.metrics.live_reconnects.inc,
     )

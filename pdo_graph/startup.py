@@ -100,7 +100,7 @@ async def prepare(settings: Settings, console: Console, *, migrations: bool, dem
     db = await open_database_step(settings, console)
     try:
         if migrations:
-            await migrate_step(db.engine, settings, console)
+            await migrate_step(db.direct, settings, console)
         if demo:
             await demo_step(db.engine, settings, console)
         await assets_step(settings, console)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from pdo_graph.config import EXIT_DATABASE, Settings, StartupError
 from pdo_graph.db.embedded import EmbeddedFailed, EmbeddedPostgres
+from pdo_graph.db.replica import Replica
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,26 @@ def driver_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_engine(url: str, pool_size: int = 8) -> AsyncEngine:
+POOLERS = ("none", "pgbouncer")
+
+
+def pooled_connect_args(pooler: str) -> dict[str, object]:
+    """asyncpg's options behind a pooler. PgBouncer in transaction mode hands each transaction any server
+    connection: a prepared statement kept by name on one is missing (or a namesake of another client's)
+    on the next. So asyncpg keeps no statement cache, SQLAlchemy none either, and every statement it does
+    prepare (inside the one transaction that runs it) gets a name no other client uses."""
+    if pooler == "none":
+        return {}
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__pdo_{uuid.uuid4().hex}__",
+    }
+
+
+def make_engine(url: str, pool_size: int = 8, pooler: str = "none") -> AsyncEngine:
+    if pooler not in POOLERS:
+        raise ValueError(f"unknown pooler {pooler!r}")
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -42,20 +63,43 @@ def make_engine(url: str, pool_size: int = 8) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=1800,
         hide_parameters=True,  # SQL parameters (names, СНИЛС, reasons) never reach an exception message or a log
-        connect_args={"server_settings": {"application_name": "pdo-graph", "timezone": "UTC"}},
+        connect_args={
+            "server_settings": {"application_name": "pdo-graph", "timezone": "UTC"},
+            **pooled_connect_args(pooler),
+        },
     )
 
 
 @dataclass
 class Database:
-    """The process's database: an engine and, without ``PDO_DATABASE_URL``, the embedded server."""
+    """The process's database: an engine and, without ``PDO_DATABASE_URL``, the embedded server.
+
+    ``direct`` reaches PostgreSQL itself for what needs a session of its own: migrations (their
+    advisory lock), a catalog sync run's lock, LISTEN. It is ``engine`` unless a pooler in transaction
+    mode stands in between (``PDO_DATABASE_POOLER``, ``PDO_DATABASE_DIRECT_URL``)."""
 
     url: str
     engine: AsyncEngine
     embedded: EmbeddedPostgres | None = field(default=None)
+    direct_url: str | None = None
+    direct_engine: AsyncEngine | None = None
+    replica: Replica | None = None  # reads that may lag a little (PDO_DATABASE_REPLICA_URL)
+
+    @property
+    def direct(self) -> AsyncEngine:
+        return self.direct_engine or self.engine
+
+    @property
+    def session_url(self) -> str:
+        """The URL of ``direct``."""
+        return self.direct_url or self.url
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.direct_engine is not None:
+            await self.direct_engine.dispose()
+        if self.replica is not None:
+            await self.replica.engine.dispose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None
@@ -68,6 +112,7 @@ class DatabaseUnavailable(StartupError):
 
 
 CONNECT_TIMEOUT = 10.0
+DIRECT_POOL_SIZE = 3  # sessions past the pooler: migrations, sync runs' locks
 
 
 def where(url: str) -> str:
@@ -135,13 +180,24 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
 async def open_database(settings: Settings) -> Database:
     """The database of the settings, checked: ``DatabaseUnavailable`` (one line) when it cannot be used."""
     url, embedded = await asyncio.to_thread(resolve_url, settings)
-    engine = make_engine(url, settings.db_pool_size)
+    pooled = embedded is None and settings.database_pooler != "none" and settings.database_direct_url is not None
+    engine = make_engine(url, settings.db_pool_size, settings.database_pooler if pooled else "none")
+    database = Database(url=url, engine=engine, embedded=embedded)
+    if pooled:
+        assert settings.database_direct_url is not None
+        database.direct_url = async_url(settings.database_direct_url)
+        database.direct_engine = make_engine(database.direct_url, DIRECT_POOL_SIZE)
+    if settings.database_replica_url:  # checked on use: a replica down sends its reads to the primary
+        replica_engine = make_engine(settings.database_replica_url, settings.db_pool_size, settings.database_pooler)
+        database.replica = Replica(engine, replica_engine, settings.replica_max_lag_seconds)
     try:
         await check_connection(engine, url, "PDO_DATABASE_URL" if embedded is None else "PDO_DATA_DIR")
+        if database.direct_engine is not None:
+            await check_connection(database.direct_engine, database.session_url, "PDO_DATABASE_DIRECT_URL")
     except BaseException:
-        await Database(url=url, engine=engine, embedded=embedded).dispose()
+        await database.dispose()
         raise
-    return Database(url=url, engine=engine, embedded=embedded)
+    return database
 
 
 async def schema_revision(engine: AsyncEngine) -> str | None:

@@ -64,10 +64,15 @@ class RequestDb:
     autocommit statement on a pooled asyncpg connection, outside this request's connection and its
     lock. ``read`` and ``write`` run SQLAlchemy work on the request's own connection."""
 
-    def __init__(self, engine: AsyncEngine, reads: ReadPool | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, reads: ReadPool | None = None, reads_from: AsyncEngine | None = None
+    ) -> None:
         self._engine = engine
-        self._reads = reads
+        # a replica (:mod:`pdo_graph.db.replica`): ``read`` and ``fetch`` go to its engine, writes to ``engine``
+        self._reads_from = reads_from if reads_from is not engine else None
+        self._reads = reads if self._reads_from is None else None
         self._conn: AsyncConnection | None = None
+        self._read_conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
 
     async def _connection(self) -> AsyncConnection:
@@ -75,9 +80,16 @@ class RequestDb:
             self._conn = await self._engine.connect()
         return self._conn
 
+    async def _reading_connection(self) -> AsyncConnection:
+        if self._reads_from is None:
+            return await self._connection()
+        if self._read_conn is None:
+            self._read_conn = await self._reads_from.connect()
+        return self._read_conn
+
     async def _read_locked(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self._lock:
-            conn = await self._connection()
+            conn = await self._reading_connection()
             return await fn(conn)
 
     async def _write_locked(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -104,17 +116,21 @@ class RequestDb:
         return await asyncio.shield(self._write_locked(fn))
 
     async def close(self) -> None:
-        """Give the connection back (after any shielded statement); a broken one is discarded quietly."""
+        """Give the connections back (after any shielded statement); a broken one is discarded quietly."""
         async with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is None:
-                return
-            try:
-                if conn.in_transaction():
-                    await conn.rollback()
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await conn.invalidate()
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
+            conns, self._conn, self._read_conn = (self._conn, self._read_conn), None, None
+            for conn in conns:
+                if conn is not None:
+                    await _give_back(conn)
+
+
+async def _give_back(conn: AsyncConnection) -> None:
+    try:
+        if conn.in_transaction():
+            await conn.rollback()
+    except Exception:
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close()

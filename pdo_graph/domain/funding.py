@@ -66,9 +66,14 @@ def funding_amount(
 
 
 async def fund_period(
-    conn: AsyncConnection, period_id: int, actor: str, certificate_id: int | None = None
+    conn: AsyncConnection,
+    period_id: int,
+    actor: str,
+    certificate_id: int | None = None,
+    batch: int | None = None,
 ) -> tuple[int, int]:
-    """Queue every eligible certificate not yet in the period, then fund the queue up to the limit.
+    """Queue every eligible certificate not yet in the period, then fund the queue up to the limit
+    (at most ``batch`` certificates: the rest are credited later by :func:`credit_batch`).
 
     Idempotent: a certificate gets at most one funding row per period (primary key), and only
     rows moving from QUEUED to FUNDED are credited. Returns (kopecks credited, certificates).
@@ -118,24 +123,26 @@ async def fund_period(
             ),
             {"p": period_id, "ids": [r[0] for r in rows], "amounts": [r[1] for r in rows]},
         )
-    return await promote_queue(conn, period_id, actor)
+    return await promote_queue(conn, period_id, actor, batch)
 
 
-async def promote_queue(conn: AsyncConnection, period_id: int, actor: str) -> tuple[int, int]:
-    """Fund queued certificates in first-come order while the limit allows; credit them."""
+async def promote_queue(conn: AsyncConnection, period_id: int, actor: str, batch: int | None = None) -> tuple[int, int]:
+    """Fund queued certificates in first-come order while the limit allows (at most ``batch`` of
+    them); credit them."""
     funded = await conn.execute(
         text(
             "WITH p AS (SELECT funded_limit FROM funding_periods WHERE id = :p),"
             " used AS (SELECT count(*) AS n FROM period_fundings WHERE period_id = :p AND status = 'FUNDED'),"
             " next AS (SELECT certificate_id FROM period_fundings WHERE period_id = :p AND status = 'QUEUED'"
             "          ORDER BY queue_no"
-            "          LIMIT (SELECT CASE WHEN p.funded_limit IS NULL THEN NULL"
-            "                             ELSE greatest(p.funded_limit - used.n, 0) END FROM p, used))"
+            "          LIMIT (SELECT least(CASE WHEN p.funded_limit IS NULL THEN NULL"
+            "                                   ELSE greatest(p.funded_limit - used.n, 0) END,"
+            "                              CAST(:batch AS bigint)) FROM p, used))"
             " UPDATE period_fundings f SET status = 'FUNDED', funded_at = now()"
             " FROM next WHERE f.period_id = :p AND f.certificate_id = next.certificate_id"
             " RETURNING f.certificate_id, f.amount, f.created_at < now() AS waited"
         ),
-        {"p": period_id},
+        {"p": period_id, "batch": batch},
     )
     rows = funded.all()
     credits = sorted((int(r.certificate_id), int(r.amount)) for r in rows)
@@ -165,6 +172,71 @@ async def promote_queue(conn: AsyncConnection, period_id: int, actor: str) -> tu
             )
     await notifications.funded_from_queue(conn, period_id, [c for c in credits if c[0] in waited])
     return sum(a for _, a in credits), len(credits)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditProgress:
+    """How far a period's credits have got: ``funded`` certificates credited, ``waiting`` queued ones
+    the limit allows (credited by the next batches), ``beyond_limit`` queued ones the limit holds back."""
+
+    funded: int
+    waiting: int
+    beyond_limit: int
+
+    @property
+    def done(self) -> bool:
+        return self.waiting == 0
+
+
+# The one rule for a period's credit progress, for periods ``:keys``: funded, the queued ones the
+# limit allows (waiting for a credit batch; none once closed), and all queued.
+CREDIT_PROGRESS_SQL = (
+    "SELECT p.id, f.funded, f.queued,"
+    " CASE WHEN p.status <> 'OPEN' THEN 0 WHEN p.funded_limit IS NULL THEN f.queued"
+    "      ELSE greatest(0, least(f.queued, p.funded_limit - f.funded)) END AS waiting"
+    " FROM funding_periods p CROSS JOIN LATERAL ("
+    "   SELECT count(*) FILTER (WHERE status = 'FUNDED') AS funded, count(*) FILTER (WHERE status = 'QUEUED') AS queued"
+    "   FROM period_fundings WHERE period_id = p.id) f"
+    " WHERE p.id = ANY(:keys)"
+)
+
+
+async def credit_progress(conn: AsyncConnection, period_id: int) -> CreditProgress:
+    row = (await conn.execute(text(CREDIT_PROGRESS_SQL), {"keys": [period_id]})).one()
+    return CreditProgress(int(row.funded), int(row.waiting), int(row.queued) - int(row.waiting))
+
+
+async def credit_batch(conn: AsyncConnection, period_id: int, batch: int, actor: str) -> CreditProgress:
+    """Credit the next ``batch`` queued certificates of a period the limit allows, in one short
+    transaction (the caller's): the municipality, then the period row, then the balances, as every
+    funding does. A batch cut off half-way rolls back whole; the next one starts from the queue, so a
+    certificate is never credited twice. Nothing happens once the period is closed."""
+    municipality = (
+        await conn.execute(text("SELECT municipality FROM funding_periods WHERE id = :p"), {"p": period_id})
+    ).scalar()
+    if municipality is None:
+        return CreditProgress(0, 0, 0)
+    await lock_municipality(conn, str(municipality))
+    status = (
+        await conn.execute(text("SELECT status FROM funding_periods WHERE id = :p FOR NO KEY UPDATE"), {"p": period_id})
+    ).scalar_one()
+    if status == "OPEN":
+        await promote_queue(conn, period_id, actor, batch)
+    return await credit_progress(conn, period_id)
+
+
+async def periods_waiting_for_credits(conn: AsyncConnection) -> list[int]:
+    """Open periods with queued certificates their limit allows (what a credit job still has to do)."""
+    rows = await conn.execute(
+        text(
+            "SELECT p.id FROM funding_periods p WHERE p.status = 'OPEN'"
+            " AND EXISTS (SELECT 1 FROM period_fundings f WHERE f.period_id = p.id AND f.status = 'QUEUED')"
+            " AND (p.funded_limit IS NULL OR p.funded_limit >"
+            "      (SELECT count(*) FROM period_fundings f WHERE f.period_id = p.id AND f.status = 'FUNDED'))"
+            " ORDER BY p.id"
+        )
+    )
+    return [int(r.id) for r in rows]
 
 
 async def fund_new_certificate(

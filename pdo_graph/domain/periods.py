@@ -29,12 +29,13 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pdo_graph.db import queue
 from pdo_graph.domain import ledger
 from pdo_graph.domain.access import Actor, require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.funding import Nominal as Nominal
 from pdo_graph.domain.funding import Proration as Proration
-from pdo_graph.domain.funding import fund_period, lock_municipality, promote_queue
+from pdo_graph.domain.funding import credit_progress, fund_period, lock_municipality, promote_queue
 from pdo_graph.domain.money import FIRST_YEAR, LAST_YEAR, format_amount, in_service_years
 
 GATE_CLASS = 7_201_050  # pg advisory lock class of the periods' gates (the key: the period id)
@@ -52,6 +53,9 @@ class PeriodRequest:
     proration: Proration = Proration.FULL
     open_for_applications: bool = True
     cap_at_normative: bool = False
+    # None: every certificate is credited in this transaction. N: at most N here; the rest by the
+    # queue's credit job in batches of N (one short transaction each, progress visible meanwhile).
+    credit_batch: int | None = None
     carry_over: bool = False  # unusedFunds: CARRY_OVER (else EXPIRE)
 
 
@@ -61,6 +65,7 @@ class OpenResult:
     credited: int
     certificates_credited: int
     carried_in: int = 0
+    credit_job: int | None = None  # the queued job crediting the rest (None: nothing left, or one waits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +150,20 @@ async def open_period(conn: AsyncConnection, actor: Actor, req: PeriodRequest) -
         )
     else:
         period_id = int(same)
-    credited, count = await fund_period(conn, period_id, actor=actor.label)
+    credited, count = await fund_period(conn, period_id, actor=actor.label, batch=req.credit_batch)
     carried_in = await credit_carry_overs(conn, req.municipality, period_id, actor.label)
-    return OpenResult(period_id, credited, count, carried_in)
+    job = None
+    if req.credit_batch is not None and not (await credit_progress(conn, period_id)).done:
+        job = await enqueue_credits(conn, period_id, req.credit_batch)
+    return OpenResult(period_id, credited, count, carried_in, job)
+
+
+async def enqueue_credits(conn: AsyncConnection, period_id: int, batch: int) -> int | None:
+    """The queue's job crediting the period's waiting certificates (in the caller's transaction)."""
+    lock, queueing_lock = queue.credit_period_locks(period_id)
+    return await queue.enqueue(
+        conn, queue.CREDIT_PERIOD, {"period_id": period_id, "batch": batch}, lock=lock, queueing_lock=queueing_lock
+    )
 
 
 async def update_period(

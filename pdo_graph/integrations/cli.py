@@ -87,7 +87,7 @@ async def sync_command(
     database = None
     if engine is None:
         database = await open_database(settings)
-        engine = database.engine
+        engine = database.direct  # a run holds a session lock: past any pooler
     try:
         if ids is None:
             ids = await store.unpaused_sources(engine) if all_sources else await store.due_sources(engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
+from pdo_graph.domain.funding import CREDIT_PROGRESS_SQL
 from pdo_graph.domain.periods import CURRENT_PERIOD_ORDER
 from pdo_graph.reads.base import Key, Scope, one_by_key
 
@@ -21,6 +22,13 @@ class PeriodRow(Protocol):
     carry_over: bool
 
 
+class CreditProgressRow(Protocol):
+    id: int
+    funded: int
+    queued: int
+    waiting: int
+
+
 class MunicipalityRow(Protocol):
     code: str
     name: str
@@ -33,6 +41,9 @@ PERIOD_COLUMNS = (
 
 PERIOD: Key[int, PeriodRow | None] = one_by_key(
     "period", f"SELECT {PERIOD_COLUMNS} FROM funding_periods p WHERE p.id = ANY(:keys)", PeriodRow
+)
+CREDIT_PROGRESS: Key[int, CreditProgressRow | None] = one_by_key(
+    "credit_progress", CREDIT_PROGRESS_SQL, CreditProgressRow
 )
 CURRENT_PERIOD: Key[str, PeriodRow | None] = one_by_key(
     "current_period",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
@@ -38,7 +40,7 @@ class PeriodsMutation:
         self, info: Info[Context, None], input: Input[FundingPeriodOpenInput]
     ) -> FundingPeriodOpenPayload:
         ctx = info.context
-        req = input.request()
+        req = dataclasses.replace(input.request(), credit_batch=ctx.settings.credit_batch)
         result, errors = await run_write(ctx, lambda c: periods.open_period(c, ctx.actor, req), INPUT)
         if result is None:
             return FundingPeriodOpenPayload(

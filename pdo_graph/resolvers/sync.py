@@ -42,7 +42,8 @@ class SyncMutation:
         pk, errors = await run_write(ctx, authorize, INPUT)
         if pk is None:
             return CatalogSyncPayload(run=None, user_errors=errors)
-        engine = await ctx.db.read(_engine)
+        direct = ctx.services.get("direct")  # a run holds a session lock: past any pooler
+        engine = direct if isinstance(direct, AsyncEngine) else await ctx.db.read(_engine)
         budget = ctx.settings.sync_request_budget_seconds
         try:
             summary = await run_source(

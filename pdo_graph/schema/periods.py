@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from pdo_graph.domain import periods
 from pdo_graph.ids import encode_id
-from pdo_graph.reads.periods import CURRENT_PERIOD, PERIOD, PeriodRow
+from pdo_graph.reads.periods import CREDIT_PROGRESS, CURRENT_PERIOD, PERIOD, PeriodRow
 from pdo_graph.schema.base import Money, Node, SafeInt, UserError, describe_values
 from pdo_graph.schema.context import Context
 
@@ -24,6 +24,16 @@ class Municipality:
     async def current_period(self, info: Info[Context, None]) -> FundingPeriod | None:
         row = await info.context.loaders[CURRENT_PERIOD].load(self.code)
         return None if row is None else FundingPeriod.from_row(row)
+
+
+@strawberry.type(description="How far a period's credits have got.")
+class CreditProgress:
+    certificates_funded: int = strawberry.field(description="Certificates credited in the period.")
+    certificates_waiting: int = strawberry.field(
+        description="Queued certificates the limit allows: credited by the next batches (zero once closed)."
+    )
+    certificates_beyond_limit: int = strawberry.field(description="Queued certificates the limit holds back.")
+    done: bool = strawberry.field(description="True when no certificate waits for a credit batch.")
 
 
 @strawberry.enum(description="What happens to a certificate's unused money when its period closes.")
@@ -51,9 +61,24 @@ class FundingPeriod(Node):
     proration: str = strawberry.field(description="FULL or PRORATED_MONTHLY for certificates issued mid-period.")
     funded_certificate_limit: int | None = strawberry.field(description="How many certificates may be funded.")
     unused_funds: UnusedFunds = strawberry.field(description="What happens to unused money at the close.")
+    pk: strawberry.Private[int]
 
     rows = PERIOD
     public = True
+
+    @strawberry.field(
+        description="How far the period's credits have got: a large opening credits in batches after the mutation."
+    )
+    async def credit_progress(self, info: Info[Context, None]) -> CreditProgress:
+        row = await info.context.loaders[CREDIT_PROGRESS].load(self.pk)
+        assert row is not None
+        waiting = int(row.waiting)
+        return CreditProgress(
+            certificates_funded=int(row.funded),
+            certificates_waiting=waiting,
+            certificates_beyond_limit=int(row.queued) - waiting,
+            done=waiting == 0,
+        )
 
     @classmethod
     def from_row(cls, r: PeriodRow) -> FundingPeriod:
@@ -67,6 +92,7 @@ class FundingPeriod(Node):
             proration=r.proration,
             funded_certificate_limit=r.funded_limit,
             unused_funds=UnusedFunds.CARRY_OVER if r.carry_over else UnusedFunds.EXPIRE,
+            pk=r.id,
         )
 
 

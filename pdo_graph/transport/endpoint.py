@@ -31,7 +31,7 @@ from pdo_graph.services import Services
 from pdo_graph.tracing import Tracing
 from pdo_graph.transport import caching, errors
 from pdo_graph.transport.documents import Resolved, resolve, wants_persisted
-from pdo_graph.transport.execution import authenticate, context, is_database_down, prepare
+from pdo_graph.transport.execution import authenticate, context, is_database_down, may_read_lagging, prepare
 from pdo_graph.transport.middleware import Observation, observe
 from pdo_graph.transport.params import (
     GRAPHQL_RESPONSE_JSON,
@@ -86,10 +86,16 @@ class GraphQLEndpoint:
         operation_name: str | None,
         language: str,
         rid: str,
+        kind: OperationType,
     ) -> ExecutionResult:
-        """Run the document with the request's actor and context on one request connection."""
-        assert self.services.database is not None
-        db = self.services.request_db()
+        """Run the document with the request's actor and context on one request connection (reads of
+        anonymous visitors' and analysts' queries on the replica while it is fresh enough)."""
+        database = self.services.database
+        assert database is not None
+        reads_from = None
+        if database.replica is not None and may_read_lagging(principal, kind):
+            reads_from = await database.replica.reads_engine()
+        db = self.services.request_db(reads_from)
         try:
             actor = await resolve_actor(principal, db.read)
             return await self.schema.execute(
@@ -129,7 +135,7 @@ class GraphQLEndpoint:
         role = principal.role.value if principal.role else "ANONYMOUS"
         with self.services.tracing.operation(operation, kind.value, request.headers, rid) as span:
             try:
-                result = await self._execute(principal, query, variables, operation_name, language, rid)
+                result = await self._execute(principal, query, variables, operation_name, language, rid, kind)
                 down = any(is_database_down(e.original_error) for e in result.errors or ())
             except Exception as exc:
                 down = is_database_down(exc)

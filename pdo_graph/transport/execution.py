@@ -9,11 +9,12 @@ import asyncio
 import functools
 from typing import Any
 
+from graphql import OperationType
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from pdo_graph import clock
-from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal
+from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal, Role
 from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import Actor
 from pdo_graph.graphql_schema import Schema
@@ -78,9 +79,20 @@ def context(
         lang=lang,
         today=clock.today(services.settings.time_zone),
         request_id=rid,
-        services={"metrics": services.metrics},
+        services={
+            "metrics": services.metrics,
+            # past any pooler: what holds a session lock (a catalog sync run)
+            "direct": None if services.database is None else services.database.direct,
+        },
         live=live,
     )
+
+
+def may_read_lagging(principal: Principal, kind: OperationType) -> bool:
+    """Whether an operation's reads may come from a replica a little behind: queries of anonymous
+    visitors (the navigator, the catalog) and of analysts (their tables). A guardian, a provider or an
+    operator reads the primary: what they just wrote is there."""
+    return kind is OperationType.QUERY and (principal.role is None or principal.role is Role.ANALYST)
 
 
 def is_database_down(exc: BaseException | None) -> bool:

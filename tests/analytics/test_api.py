@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import time
@@ -17,7 +16,7 @@ from sqlalchemy import text
 
 from pdo_graph.crypto import open_link, sign_link, url_signing_key
 from pdo_graph.domain.analytics.refresh import LOCK_KEY, refresh
-from pdo_graph.jobs import start_background_jobs
+from pdo_graph.jobs.passes import refresh_analytics_if_due
 
 Q = """query($m: [AnalyticsMeasure!]!, $by: [AnalyticsDimension!]!, $f: AnalyticsQueryFilter) {
   analytics(measures: $m, by: $by, filter: $f) { columns rows suppressed csvUrl asOf monthFrom monthTo } }"""
@@ -184,28 +183,16 @@ async def generation_of(db) -> int:
         return int((await conn.execute(text("SELECT generation FROM analytics_state"))).scalar_one())
 
 
-async def test_the_server_refreshes_in_its_background_jobs(db, settings, region):
-    """At start when the aggregates are older than the interval (not when they are fresh), then every interval."""
+async def test_the_queue_refreshes_when_the_aggregates_are_older_than_the_interval(db, settings, region):
+    """The queue's periodic check refreshes stale aggregates (never fresh ones); 0 minutes: never."""
     hourly = replace(settings, analytics_refresh_minutes=60.0)
-    tasks = start_background_jobs(db, hourly)
-    await asyncio.sleep(1.0)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    assert await generation_of(db) == region.generation, "fresh aggregates are not recomputed at start"
+    assert await refresh_analytics_if_due(db, hourly) is None
+    assert await generation_of(db) == region.generation, "fresh aggregates are not recomputed"
     async with db.begin() as conn:
         await conn.execute(text("UPDATE analytics_state SET as_of = as_of - interval '2 hours'"))
-    tasks = start_background_jobs(db, hourly)
-    try:
-        for _ in range(300):
-            if await generation_of(db) > region.generation:
-                break
-            await asyncio.sleep(0.1)
-        assert await generation_of(db) == region.generation + 1
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    assert await refresh_analytics_if_due(db, replace(settings, analytics_refresh_minutes=0)) is None
+    done = await refresh_analytics_if_due(db, hourly)
+    assert done is not None and await generation_of(db) == region.generation + 1
 
 
 async def test_no_child_level_data_in_the_aggregates(db, region):

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+from dataclasses import replace
 
 from rich.console import Console
 from sqlalchemy import text
 
+from pdo_graph.db.engine import Database
 from pdo_graph.ids import encode_id
 from pdo_graph.integrations.cli import add_sync_command, parse_source_id, sync_command
-from pdo_graph.integrations.sync.scheduler import metrics_hook, start_background_sync, sync_due_sources
+from pdo_graph.integrations.sync.scheduler import metrics_hook, sync_due_sources
+from pdo_graph.jobs.worker import run_worker
 from pdo_graph.observability import Metrics
 from tests.integrations.conftest import FAST, catalog_rows, pdo_program
 
@@ -57,7 +60,9 @@ async def test_cli_syncs_with_progress_and_a_summary(db, feed, provider_x, make_
     assert "not found" in out.getvalue()
 
 
-async def test_due_sources_run_in_the_background(db, feed, provider_x, make_source, sync_settings, tokens):
+async def test_due_sources_run_in_the_background(
+    db, database_url, feed, provider_x, make_source, sync_settings, tokens
+):
     feed.put(pdo_program("P-1", 100))
     source = await make_source(provider_x, interval_minutes=15)
     metrics = Metrics()
@@ -70,11 +75,12 @@ async def test_due_sources_run_in_the_background(db, feed, provider_x, make_sour
         delay = (await conn.execute(text("SELECT next_run_at - now() FROM catalog_sources"))).scalar()
     assert 14 * 60 < delay.total_seconds() <= 15 * 60
 
-    # the server's loop picks up a due source by itself
+    # a worker of the queue picks up a due source by itself
     feed.put(pdo_program("P-2", 200))
     async with db.begin() as conn:
         await conn.execute(text("UPDATE catalog_sources SET next_run_at = now() - interval '1 second'"))
-    task = start_background_sync(db, sync_settings, metrics)
+    worker_settings = replace(sync_settings, sync_background=True, sync_poll_seconds=1, worker_heartbeat_seconds=0.5)
+    task = asyncio.create_task(run_worker(Database(database_url, db), worker_settings, install_signal_handlers=False))
     try:
         for _ in range(100):
             if "P-2" in await catalog_rows(db, provider_x):

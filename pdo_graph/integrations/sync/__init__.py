@@ -10,6 +10,6 @@
 - ``messages``: stored failures, problems as paths into a feed item, messages rendered.
 
 Entry points: ``run.run_source`` (``catalogSourceSync``, ``pdo-graph sync``),
-``scheduler.sync_due_sources`` / ``scheduler.start_background_sync`` (the server, ``--with-sync``).
+``scheduler.sync_due_sources`` (the job queue's periodic catalog sync, ``--with-sync``).
 Nothing is imported here, so that ``integrations.feeds`` may use ``rpde`` without a cycle.
 """

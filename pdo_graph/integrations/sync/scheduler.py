@@ -1,9 +1,8 @@
-"""Running catalog sources on their intervals: the server's background loop and one pass over the
-sources that are due (also what ``pdo-graph sync`` does without arguments)."""
+"""Running catalog sources on their intervals: one pass over the sources that are due (what the job
+queue's ``pdo.catalog_sync`` runs every ``PDO_SYNC_POLL_SECONDS``, and ``pdo-graph sync`` without arguments)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -58,21 +57,3 @@ def metrics_hook(metrics: Any | None) -> Callable[[RunSummary], None] | None:
         metrics.sync_runs.labels(summary.status).inc()
 
     return count
-
-
-def start_background_sync(engine: AsyncEngine, settings: Settings, metrics: Any | None = None) -> asyncio.Task[None]:
-    """The server's loop: every ``PDO_SYNC_POLL_SECONDS`` (30), run the sources that are due."""
-    poll = settings.sync_poll_seconds
-    on_finish = metrics_hook(metrics)
-
-    async def loop() -> None:
-        while True:
-            try:
-                await sync_due_sources(engine, settings, on_finish=on_finish)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background catalog sync failed")
-            await asyncio.sleep(poll)
-
-    return asyncio.create_task(loop(), name="pdo-catalog-sync")

@@ -1,15 +1,9 @@
-"""Background jobs of the server: expiring stale applications and certificates, completing ended groups
-(housekeeping, every few minutes), closing the funding periods whose ``endsOn`` has passed
-(``close_due_periods``, with housekeeping), refreshing the analysts' aggregates (every
-``PDO_ANALYTICS_REFRESH_MINUTES``), the daily notices (a certificate or a period's money about to expire,
-an application about to expire: hourly, each notice once) and the delivery of the notification outbox
-(every minute). Each job is one pass that the CLI can run too; the server runs the passes periodically."""
+"""The passes of background work, each safe to run from many processes at once and to repeat."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from sqlalchemy import text
@@ -18,16 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from pdo_graph import clock
 from pdo_graph.config import Settings
 from pdo_graph.db.session import transaction
-from pdo_graph.domain import certificates, enrollment, notifications, outbox, periods
+from pdo_graph.domain import certificates, enrollment, funding, notifications, outbox, periods
 from pdo_graph.domain.access import Actor, Role
 from pdo_graph.domain.analytics import refresh
 from pdo_graph.domain.enrollment import draw, waitlist
 
 log = logging.getLogger(__name__)
 
-JOB_INTERVAL_SECONDS = 300
-NOTICES_INTERVAL_SECONDS = 3600
-DELIVERY_INTERVAL_SECONDS = 60
+CREDITS = "system:credits"  # the actor of credits made by the queue
 APPLICATION_WARNING = timedelta(days=1)  # providers hear of an unanswered application a day before it expires
 FAIR_INTERVAL_SECONDS = 10  # draws at the end of fair windows, waitlist offers and their lapses
 
@@ -37,10 +29,12 @@ async def run_housekeeping(engine: AsyncEngine, settings: Settings, today: date)
     expired_certificates = await transaction(engine, lambda c: certificates.expire_certificates(c, today))
     expired_applications = await enrollment.expire_stale_applications(engine, settings.enrollment_expiry_days)
     completed = await enrollment.complete_finished_groups(engine, today)
+    requeued = await requeue_credits(engine, settings)
     return {
         "certificates_expired": expired_certificates,
         "applications_expired": expired_applications,
         "enrollments_completed": completed,
+        "credit_jobs_queued": requeued,
     }
 
 
@@ -55,6 +49,35 @@ async def run_draws_and_offers(engine: AsyncEngine, settings: Settings) -> dict[
         "offers_lapsed": offers.lapsed,
         "offers_made": offers.offered,
     }
+
+
+async def requeue_credits(engine: AsyncEngine, settings: Settings) -> int:
+    """A credit job for every open period whose allowed queue waits without one (a period opened where
+    no queue runs, or a job given up after its retries): the credits are never left half done."""
+
+    async def work(conn: AsyncConnection) -> int:
+        queued = 0
+        for period_id in await funding.periods_waiting_for_credits(conn):
+            queued += await periods.enqueue_credits(conn, period_id, settings.credit_batch) is not None
+        return queued
+
+    return await transaction(engine, work)
+
+
+async def credit_period(
+    engine: AsyncEngine,
+    period_id: int,
+    batch: int,
+    progress: Callable[[funding.CreditProgress], None] | None = None,
+) -> funding.CreditProgress:
+    """Credit a period's waiting certificates, ``batch`` per transaction, until none waits (or the period
+    closes). Killed half-way, it loses at most the batch in flight (rolled back); run again, it goes on."""
+    while True:
+        done = await transaction(engine, lambda c: funding.credit_batch(c, period_id, batch, CREDITS))
+        if progress is not None:
+            progress(done)
+        if done.done:
+            return done
 
 
 PERIOD_JOB = Actor(Role.OPERATOR, "system:periods")  # the job acts as the operator of each period's municipality
@@ -119,89 +142,11 @@ async def refresh_analytics(
     return await refresh.refresh(engine, settings.analytics_min_cell, progress)
 
 
-async def _housekeeping(engine: AsyncEngine, settings: Settings) -> None:
-    result = await run_housekeeping(engine, settings, clock.today(settings.time_zone))
-    if any(result.values()):
-        log.info("housekeeping %s", result)
-    closed = await close_due_periods(engine, settings)
-    if closed["periods_closed"]:
-        log.info("periods closed %s", closed)
-
-
-async def _notices(engine: AsyncEngine, settings: Settings) -> None:
-    result = await send_daily_notices(engine, settings, clock.today(settings.time_zone))
-    if any(result.values()):
-        log.info("notices %s", result)
-
-
-async def _delivery(engine: AsyncEngine, adapter: outbox.Adapter) -> None:
-    done = await deliver_notifications(engine, adapter)
-    if done.delivered or done.failed:
-        log.info("notifications delivered %s, failed %s", done.delivered, done.failed)
-
-
-async def _draws_and_offers(engine: AsyncEngine, settings: Settings) -> None:
-    result = await run_draws_and_offers(engine, settings)
-    if any(result.values()):
-        log.info("draws and offers %s", result)
-
-
-async def _analytics(engine: AsyncEngine, settings: Settings) -> None:
-    done = await refresh_analytics(engine, settings)
-    if done is not None:
-        log.info("analytics refreshed: generation %s, %s rows in %.1f s", done.generation, done.rows, done.seconds)
-
-
-async def _every(name: str, interval: float, work: Callable[[], Awaitable[None]], first_delay: float = 0) -> None:
-    """``work`` every ``interval`` seconds (the first time after ``first_delay``); a failed pass is logged."""
-    if first_delay > 0:
-        await asyncio.sleep(first_delay)
-    while True:
-        try:
-            await work()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s failed", name)
-        await asyncio.sleep(interval)
-
-
-async def _analytics_delay(engine: AsyncEngine, interval: float) -> float:
-    """At start, the aggregates are refreshed at once unless the last refresh is younger than the interval."""
-    try:
-        age = await refresh.seconds_since_refresh(engine)
-    except Exception:
-        log.exception("analytics state unreadable")
-        return 0
-    return 0 if age is None else max(0.0, interval - age)
-
-
-async def _analytics_loop(engine: AsyncEngine, settings: Settings) -> None:
-    interval = settings.analytics_refresh_minutes * 60
-    await _every(
-        "analytics refresh", interval, lambda: _analytics(engine, settings), await _analytics_delay(engine, interval)
-    )
-
-
-def start_background_jobs(engine: AsyncEngine, settings: Settings) -> list[asyncio.Task[None]]:
-    adapter = outbox.LoggingAdapter()
-    tasks = [
-        asyncio.create_task(
-            _every("housekeeping", JOB_INTERVAL_SECONDS, lambda: _housekeeping(engine, settings)),
-            name="pdo-housekeeping",
-        ),
-        asyncio.create_task(
-            _every("notices", NOTICES_INTERVAL_SECONDS, lambda: _notices(engine, settings)), name="pdo-notices"
-        ),
-        asyncio.create_task(
-            _every("notification delivery", DELIVERY_INTERVAL_SECONDS, lambda: _delivery(engine, adapter)),
-            name="pdo-notification-delivery",
-        ),
-        asyncio.create_task(
-            _every("draws and offers", FAIR_INTERVAL_SECONDS, lambda: _draws_and_offers(engine, settings)),
-            name="pdo-draws-offers",
-        ),
-    ]
-    if settings.analytics_refresh_minutes > 0:
-        tasks.append(asyncio.create_task(_analytics_loop(engine, settings), name="pdo-analytics-refresh"))
-    return tasks
+async def refresh_analytics_if_due(engine: AsyncEngine, settings: Settings) -> refresh.Refreshed | None:
+    """Refresh when the aggregates are older than ``PDO_ANALYTICS_REFRESH_MINUTES`` (or missing)."""
+    if settings.analytics_refresh_minutes <= 0:
+        return None
+    age = await refresh.seconds_since_refresh(engine)
+    if age is not None and age < settings.analytics_refresh_minutes * 60:
+        return None
+    return await refresh_analytics(engine, settings)
