@@ -70,7 +70,7 @@ def workers(database_url: str, data_dir: Any) -> Iterator[Workers]:
             "PDO_DATABASE_URL": database_url,
             "PDO_DATA_DIR": str(data_dir),
             "PDO_LOG_FORMAT": "text",
-            "PDO_WORKER_HEARTBEAT_SECONDS": "0.5",
+            "PDO_WORKER_HEARTBEAT_SECONDS": "2",  # dead after 6 s: a live worker on a loaded machine is not taken for dead
             "PDO_ANALYTICS_REFRESH_MINUTES": "0",
             **env,
         }
