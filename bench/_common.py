@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pdo_graph import graphiql  # noqa: E402
-from pdo_graph.db.engine import driver_url, make_engine  # noqa: E402
+from pdo_graph.db.embedded import EmbeddedPostgres  # noqa: E402
+from pdo_graph.db.engine import async_url, driver_url, make_engine  # noqa: E402
 
 
 def free_port() -> int:
@@ -66,6 +67,16 @@ def make_tmp(prefix: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     tmp.chmod(0o755)  # the embedded server runs as another user when started as root
     return tmp
+
+
+def bench_postgres(tmp: Path) -> tuple[str, EmbeddedPostgres | None]:
+    """The admin URL of the PostgreSQL a benchmark works on: ``PDO_DATABASE_URL``, or an embedded
+    server started under ``tmp`` (returned too, for the caller to stop)."""
+    external = os.environ.get("PDO_DATABASE_URL")
+    if external:
+        return async_url(external), None
+    embedded = EmbeddedPostgres(tmp)
+    return embedded.start(), embedded
 
 
 ASSETS = ROOT / ".pdo" / "bench-graphiql"

@@ -38,13 +38,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from _common import admin, database_url, free_port, make_tmp, start_server, stop_server, wait_ready
+from _common import admin, bench_postgres, database_url, free_port, make_tmp, start_server, stop_server, wait_ready
 from rush import CREATE, Http, Outcome, print_run, seed, verify
 from sqlalchemy import text
 
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
-from pdo_graph.db.embedded import EmbeddedPostgres
-from pdo_graph.db.engine import async_url, make_engine
+from pdo_graph.db.engine import make_engine
 from pdo_graph.db.session import transaction
 from pdo_graph.domain.access import Role
 from pdo_graph.domain.enrollment import draw
@@ -124,12 +123,7 @@ async def main() -> int:
     args = parser.parse_args()
 
     tmp = make_tmp("pdo-fair-")
-    embedded: EmbeddedPostgres | None = None
-    external = os.environ.get("PDO_DATABASE_URL")
-    admin_url = async_url(external) if external else None
-    if admin_url is None:
-        embedded = EmbeddedPostgres(tmp)
-        admin_url = embedded.start()
+    admin_url, embedded = bench_postgres(tmp)
     name = f"pdo_fair_{uuid.uuid4().hex[:8]}"
     server: subprocess.Popen[bytes] | None = None
     log_path = tmp / "server.log"

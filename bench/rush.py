@@ -50,13 +50,22 @@ from typing import IO
 
 import asyncpg
 import orjson
-from _common import admin, asyncpg_dsn, database_url, free_port, make_tmp, start_server, stop_server, wait_ready
+from _common import (
+    admin,
+    asyncpg_dsn,
+    bench_postgres,
+    database_url,
+    free_port,
+    make_tmp,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
-from pdo_graph.db.embedded import EmbeddedPostgres
-from pdo_graph.db.engine import async_url, make_engine, migrate
+from pdo_graph.db.engine import make_engine, migrate
 from pdo_graph.db.session import RETRYABLE_SQLSTATES, transaction
 from pdo_graph.domain import enrollment, ledger, periods
 from pdo_graph.domain.access import Actor, Role
@@ -780,12 +789,7 @@ async def main() -> int:
 
     today = date.today()
     tmp = make_tmp("pdo-rush-")
-    embedded: EmbeddedPostgres | None = None
-    external = os.environ.get("PDO_DATABASE_URL")
-    admin_url = async_url(external) if external else None
-    if admin_url is None:
-        embedded = EmbeddedPostgres(tmp)
-        admin_url = embedded.start()
+    admin_url, embedded = bench_postgres(tmp)
     suffix = uuid.uuid4().hex[:8]
     name, floor_name = f"pdo_rush_{suffix}", f"pdo_rush_{suffix}_floor"
     created: list[str] = []

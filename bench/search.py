@@ -38,6 +38,7 @@ import httpx
 from _common import (
     Result,
     admin,
+    bench_postgres,
     database_url,
     free_port,
     make_tmp,
@@ -51,8 +52,7 @@ from sqlalchemy.engine import make_url
 
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
 from pdo_graph.crypto import KeyRing
-from pdo_graph.db.embedded import EmbeddedPostgres
-from pdo_graph.db.engine import async_url, make_engine, migrate
+from pdo_graph.db.engine import make_engine, migrate
 from pdo_graph.db.session import transaction
 from pdo_graph.demo import content
 from pdo_graph.domain import certificates, periods
@@ -342,12 +342,7 @@ async def main() -> None:
 
     today = date.today()
     tmp = make_tmp("pdo-bench-")
-    embedded: EmbeddedPostgres | None = None
-    external = os.environ.get("PDO_DATABASE_URL")
-    admin_url = async_url(external) if external else None
-    if admin_url is None:
-        embedded = EmbeddedPostgres(tmp)
-        admin_url = embedded.start()
+    admin_url, embedded = bench_postgres(tmp)
     name = f"pdo_bench_{uuid.uuid4().hex[:8]}"
     await admin(admin_url, f'CREATE DATABASE "{name}"')
     url = database_url(admin_url, name)

@@ -39,13 +39,22 @@ from dataclasses import dataclass, field
 import asyncpg
 import orjson
 import websockets
-from _common import admin, database_url, free_port, make_tmp, process_cpu, start_server, stop_server, wait_ready
+from _common import (
+    admin,
+    bench_postgres,
+    database_url,
+    free_port,
+    make_tmp,
+    process_cpu,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
-from pdo_graph.db.embedded import EmbeddedPostgres
-from pdo_graph.db.engine import async_url, driver_url, make_engine, migrate
+from pdo_graph.db.engine import driver_url, make_engine, migrate
 from pdo_graph.domain.access import Role
 from pdo_graph.ids import encode_id
 
@@ -185,12 +194,7 @@ async def main() -> int:
     args = parser.parse_args()
 
     tmp = make_tmp("pdo-live-bench-")
-    embedded: EmbeddedPostgres | None = None
-    external = os.environ.get("PDO_DATABASE_URL")
-    admin_url = async_url(external) if external else None
-    if admin_url is None:
-        embedded = EmbeddedPostgres(tmp)
-        admin_url = embedded.start()
+    admin_url, embedded = bench_postgres(tmp)
     name = f"pdo_live_{uuid.uuid4().hex[:8]}"
     servers: list[subprocess.Popen[bytes]] = []
     logs = [(tmp / f"server-{n}.log").open("wb") for n in range(2)]
