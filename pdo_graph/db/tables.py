@@ -214,6 +214,32 @@ ledger_entries = Table(
     Index("ix_ledger_entries_certificate", "certificate_id", "id"),
     Index("ix_ledger_entries_enrollment", "enrollment_id"),
     Index("ix_ledger_entries_charges", "month", "period_id", postgresql_where=text("kind = 'CHARGE'")),
+    # 0100: a sealed period's entries counted and summed from the index alone
+    Index("ix_ledger_entries_period", "period_id", "id", postgresql_include=["amount"]),
+)
+
+# 0100: a closed period, checked once at its close and sealed (when the check found nothing wrong):
+# what its entries, balances and enrollments summed to then. Triggers (migration 0100) refuse
+# any change of a sealed period's entries or balances, and of a checkpoint.
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("period_id", BigInteger, ForeignKey("funding_periods.id"), primary_key=True),
+    Column("entries", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("amounts", JSONB, nullable=False),  # {kind: kopecks}
+    Column("digest", Text, nullable=False),  # sum of a hash of every entry (order-free)
+    Column("balance_rows", BigInteger, nullable=False),
+    Column("credited", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("spent", BigInteger, nullable=False),
+    Column("expired", BigInteger, nullable=False),
+    Column("carried", BigInteger, nullable=False),
+    Column("enrollment_reserved", BigInteger, nullable=False),
+    Column("enrollment_charged", BigInteger, nullable=False),
+    Column("statements", JSONB, nullable=False),  # {statement id: total} verified against the ledger
+    Column("seconds", Float, nullable=False),
+    Column("sealed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
 )
 
 # 0050: money carried out of a closed period, waiting for the municipality's next period to open

@@ -22,6 +22,7 @@ the gate.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +39,7 @@ from pdo_graph.domain.funding import Proration as Proration
 from pdo_graph.domain.funding import credit_progress, fund_period, lock_municipality, promote_queue
 from pdo_graph.domain.money import FIRST_YEAR, LAST_YEAR, format_amount, in_service_years
 
+log = logging.getLogger(__name__)
 GATE_CLASS = 7_201_050  # pg advisory lock class of the periods' gates (the key: the period id)
 MAX_NOMINAL = 10_000_000  # 100 000 ₽ per certificate and period
 PERIOD = ["periodId"]  # field names of this area's problems: the input's names (resolvers add the argument)
@@ -258,7 +260,7 @@ async def close_period(conn: AsyncConnection, actor: Actor, period_id: int) -> C
     AWAITING_CONSENT -> EXPIRED; reason: the period ended), their reserves are released; then what
     is left available is carried into the municipality's next period (``unusedFunds: CARRY_OVER``,
     for certificates still valid after the period) or expires. Afterwards the period holds no
-    available or reserved money.
+    available or reserved money, and its ledger is checked and sealed (``ledger.seal_period``).
     """
     from pdo_graph.domain import enrollment  # enrollment imports this module
 
@@ -314,6 +316,12 @@ async def close_period(conn: AsyncConnection, actor: Actor, period_id: int) -> C
     if carried:
         await credit_carry_overs(conn, municipality, None, actor.label, after=period.ends_on)
     expired = await _expired(conn, period_id) - expired_before
+    # Last: the period's ledger is checked in full and sealed (no entry or balance of it changes after).
+    seal = await ledger.seal_period(conn, period_id)
+    if not seal.sealed:
+        log.warning(
+            "closed period %s not sealed: its ledger check found %s violation(s)", period_id, len(seal.violations)
+        )
     return CloseResult(expired, carried, completed, len(leftovers))
 
 
