@@ -1,23 +1,27 @@
-"""The ledger at a region's scale: ``ledger check`` and a certificate's history over a generated ledger
-of N entries (default 10 million), as one table and partitioned by period.
+"""The ledger at a region's scale: ``ledger check`` (default: open periods in full, sealed ones by their
+checkpoints; and ``--full``), a certificate's history and a period's seal, over a generated ledger of N
+entries (default 10 million), as one table and partitioned by period.
 
     .venv/bin/python bench/ledger_partitions.py [--entries 10000000 --certificates 400000 --periods 24]
+        [--keep | --database NAME] [--repeat 3]
 
 A scratch database on PDO_BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
 gets pdo-graph's schema; the foreign keys of ``ledger_entries`` and ``balances`` are dropped there (the
 generator writes no certificates, only their money). Periods: ``--periods`` of them, all closed but
-the last year's; each certificate is credited in every period of its municipality, then RESERVE,
-CHARGE, RELEASE and EXPIRE entries fill the ledger to N; balances are summed from the ledger, so every
-invariant holds.
+the last year's; each certificate is credited in every period of its municipality, then RESERVE and
+CHARGE entries fill the ledger to N, written in the order of the periods (as time writes them);
+balances are summed from the ledger, the closed periods' leftovers expire, so every invariant holds.
+Then every closed period is checked and sealed (``ledger.seal_period``, as its close does), and the
+same rows are copied into a ledger partitioned by ``period_id`` (LIST, one partition per period);
+the two tables swap names between the measurements. ``--keep`` keeps the database (its name is
+printed); ``--database NAME`` measures a kept one again without generating.
 
-Measured, each the median of ``--repeat`` runs, on the plain table and then on the same rows
-partitioned by ``period_id`` (one partition per period, LIST):
-- ``ledger check``: the real ``INVARIANTS_SQL`` over the whole ledger;
-- the check of the open periods only: the same SQL with every ledger and balance read limited to
-  ``period_id = ANY(open periods)`` (with partitions: pruned to theirs; a closed period's money cannot
-  move, so its check holds once made);
+Measured, each the median of ``--repeat`` runs, on the plain table and on the partitioned one:
+- ``ledger check`` (``ledger.check_invariants(full=False)``) and ``ledger check --full``;
+- a period's seal (what its close adds: the check of its entries and the checkpoint), in a
+  transaction rolled back;
 - a certificate's history: the family dashboard's transactions page (the newest 20 entries of one
-  certificate, ``reads/family.py``).
+  certificate, ``reads/family.py``) and its entries of one period.
 """
 
 from __future__ import annotations
@@ -36,37 +40,60 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import admin, database_url
 from pdo_graph.db.engine import make_engine, migrate
-from pdo_graph.domain.ledger import INVARIANTS_SQL
+from pdo_graph.domain import ledger
 from pdo_graph.reads.family import TRANSACTION_SQL
 
 HISTORY_SQL = TRANSACTION_SQL + " WHERE r.certificate_id = :c ORDER BY r.id DESC LIMIT 20"
-OPEN_ONLY = (
-    INVARIANTS_SQL.replace("FROM ledger_entries GROUP BY", "FROM ledger_entries WHERE period_id = ANY(:open) GROUP BY")
-    .replace(
-        "FROM balances b FULL JOIN sums", "FROM (SELECT * FROM balances WHERE period_id = ANY(:open)) b FULL JOIN sums"
-    )
-    .replace(
-        "FROM ledger_entries WHERE amount <= 0", "FROM ledger_entries WHERE period_id = ANY(:open) AND (amount <= 0"
-    )
-    .replace("OR debit_account = credit_account\n", "OR debit_account = credit_account)\n")
-)
+PERIOD_HISTORY_SQL = TRANSACTION_SQL + " WHERE r.certificate_id = :c AND r.period_id = :p ORDER BY r.id DESC"
 MUNICIPALITIES = 6
 
 
-async def timed(engine, sql: str, params: dict, repeat: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    """Median seconds of ``repeat`` runs, and the rows of the last."""
-    times, rows = [], 0
+async def timed(engine, work, repeat: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Median seconds of ``repeat`` runs of ``work(conn)`` (each in a transaction rolled back), and
+    what the last returned (rows, violations)."""
+    times, found = [], 0
     async with engine.connect() as conn:
         for _ in range(repeat):
             started = time.perf_counter()
-            rows = len((await conn.execute(text(sql), params)).all())
+            found = await work(conn)
             times.append(time.perf_counter() - started)
             await conn.rollback()
-    return statistics.median(times), rows
+    return statistics.median(times), found
 
 
-async def generate(engine, args: argparse.Namespace) -> list[int]:  # type: ignore[no-untyped-def]
-    """Periods, the ledger and balances; the ids of the open periods."""
+def rows_of(sql: str, params: dict):  # type: ignore[no-untyped-def]
+    async def work(conn) -> int:  # type: ignore[no-untyped-def]
+        return len((await conn.execute(text(sql), params)).all())
+
+    return work
+
+
+def check(full: bool):  # type: ignore[no-untyped-def]
+    async def work(conn) -> int:  # type: ignore[no-untyped-def]
+        violations = await ledger.check_invariants(conn, full=full)
+        if violations:
+            print("violations:", violations[:5], flush=True)
+        return len(violations)
+
+    return work
+
+
+def reseal(period_id: int):  # type: ignore[no-untyped-def]
+    """A sealed period's checkpoint dropped (behind the triggers' back) and written again, as its close
+    would: the seal's cost. Rolled back by ``timed``."""
+
+    async def work(conn) -> int:  # type: ignore[no-untyped-def]
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(text("DELETE FROM ledger_checkpoints WHERE period_id = :p"), {"p": period_id})
+        await conn.execute(text("SET LOCAL session_replication_role = origin"))
+        seal = await ledger.seal_period(conn, period_id)
+        return seal.entries if seal.sealed else -len(seal.violations)
+
+    return work
+
+
+async def generate(engine, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """Periods, the ledger (in the order of the periods) and balances; every closed period sealed."""
     per_municipality = args.periods // MUNICIPALITIES
     async with engine.begin() as conn:
         foreign = await conn.execute(
@@ -106,10 +133,11 @@ async def generate(engine, args: argparse.Namespace) -> list[int]:  # type: igno
                 " description, actor)"
                 " SELECT 'CREDIT', c, p.id, 3000000, 'available', 'budget', 'Зачисление номинала', 'bench'"
                 " FROM generate_series(1, :c) c JOIN funding_periods p ON p.municipality = lpad((c % :m + 1)::text, 2, '0')"
+                " ORDER BY p.starts_on, c"
             ),
             {"c": args.certificates, "m": MUNICIPALITIES},
         )
-        # the other entries: reserve / charge pairs (and a release or expiry), spread over certificates and periods
+        # the other entries: reserve / charge pairs, spread over certificates and periods, in period order
         await conn.execute(
             text(
                 "INSERT INTO ledger_entries (kind, certificate_id, period_id, amount, debit_account, credit_account,"
@@ -118,7 +146,9 @@ async def generate(engine, args: argparse.Namespace) -> list[int]:  # type: igno
                 " FROM (SELECT n, (n::bigint * 7919) % :c + 1 AS c, n % :k + 1 AS pk FROM generate_series(1, :pairs) n) x"
                 " JOIN LATERAL (SELECT id, starts_on FROM funding_periods"
                 "   WHERE municipality = lpad((x.c % :m + 1)::text, 2, '0') ORDER BY starts_on OFFSET x.pk - 1 LIMIT 1) p ON true"
-                " CROSS JOIN (VALUES ('RESERVE', 'reserved', 'available'), ('CHARGE', 'spent', 'reserved')) k(kind, debit, credit)"
+                " CROSS JOIN (VALUES (1, 'RESERVE', 'reserved', 'available'), (2, 'CHARGE', 'spent', 'reserved'))"
+                "   k(o, kind, debit, credit)"
+                " ORDER BY p.starts_on, x.n, k.o"
             ),
             {"c": args.certificates, "k": per_municipality, "m": MUNICIPALITIES, "pairs": rest // 2},
         )
@@ -141,6 +171,7 @@ async def generate(engine, args: argparse.Namespace) -> list[int]:  # type: igno
                 " description, actor)"
                 " SELECT 'EXPIRE', b.certificate_id, b.period_id, b.available, 'expired', 'available', 'Сгорел остаток', 'bench'"
                 " FROM balances b JOIN funding_periods p ON p.id = b.period_id WHERE p.status = 'CLOSED' AND b.available > 0"
+                " ORDER BY p.starts_on, b.certificate_id"
             )
         )
         await conn.execute(
@@ -149,20 +180,27 @@ async def generate(engine, args: argparse.Namespace) -> list[int]:  # type: igno
                 " WHERE p.id = b.period_id AND p.status = 'CLOSED' AND b.available > 0"
             )
         )
+    await vacuum(engine, "ledger_entries", "balances")
+    async with engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM ledger_entries"))).scalar_one()
+    print(f"generated {count:,} ledger entries in {time.perf_counter() - started:.0f} s", flush=True)
+    started = time.perf_counter()
+    async with engine.begin() as conn:
+        seals = await ledger.seal_closed_periods(conn)
+    assert all(s.sealed for s in seals), [s.violations[:3] for s in seals]
+    print(f"sealed {len(seals)} closed periods in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+async def vacuum(engine, *tables: str) -> None:  # type: ignore[no-untyped-def]
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("VACUUM ANALYZE ledger_entries"))
-        await conn.execute(text("VACUUM ANALYZE balances"))
-        count = (await conn.execute(text("SELECT count(*) FROM ledger_entries"))).scalar_one()
-        open_ids = [
-            int(i) for i in (await conn.execute(text("SELECT id FROM funding_periods WHERE status = 'OPEN'"))).scalars()
-        ]
-    print(f"generated {count:,} ledger entries in {time.perf_counter() - started:.0f} s", flush=True)
-    return open_ids
+        for table in tables:
+            await conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 
 async def partition(engine) -> None:  # type: ignore[no-untyped-def]
-    """The same rows in a ledger partitioned by period (LIST, one partition each), swapped in."""
+    """The same rows in a ledger partitioned by period (LIST, one partition each), with the same
+    indexes and the seal's trigger, as ``ledger_parted``."""
     started = time.perf_counter()
     async with engine.begin() as conn:
         await conn.execute(text("SET LOCAL synchronous_commit = off"))
@@ -174,45 +212,94 @@ async def partition(engine) -> None:  # type: ignore[no-untyped-def]
         )
         for pid in (await conn.execute(text("SELECT id FROM funding_periods ORDER BY id"))).scalars():
             await conn.execute(text(f"CREATE TABLE ledger_p{pid} PARTITION OF ledger_parted FOR VALUES IN ({pid})"))
-        await conn.execute(text("INSERT INTO ledger_parted SELECT * FROM ledger_entries"))
+        await conn.execute(text("INSERT INTO ledger_parted SELECT * FROM ledger_entries ORDER BY id"))
         await conn.execute(text("ALTER TABLE ledger_parted ADD PRIMARY KEY (period_id, id)"))
         await conn.execute(text("CREATE INDEX ON ledger_parted (certificate_id, id)"))
         await conn.execute(text("CREATE INDEX ON ledger_parted (enrollment_id)"))
-        await conn.execute(text("ALTER TABLE ledger_entries RENAME TO ledger_plain"))
-        await conn.execute(text("ALTER TABLE ledger_parted RENAME TO ledger_entries"))
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("VACUUM ANALYZE ledger_entries"))
+        await conn.execute(text("CREATE INDEX ON ledger_parted (month, period_id) WHERE kind = 'CHARGE'"))
+        await conn.execute(text("CREATE INDEX ON ledger_parted (period_id, id) INCLUDE (amount)"))
+        await conn.execute(
+            text(
+                "CREATE TRIGGER ledger_entries_sealed BEFORE INSERT OR UPDATE OR DELETE ON ledger_parted"
+                " FOR EACH ROW EXECUTE FUNCTION ledger_sealed()"
+            )
+        )
+    await vacuum(engine, "ledger_parted")
     print(f"partitioned in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-async def measure(engine, open_ids: list[int], certificate: int, repeat: int) -> dict[str, tuple[float, int]]:  # type: ignore[no-untyped-def]
+async def use(engine, layout: str) -> None:  # type: ignore[no-untyped-def]
+    """Swap names so that ``ledger_entries`` is the plain table or the partitioned one."""
+    async with engine.begin() as conn:
+        parted = (
+            await conn.execute(text("SELECT relkind = 'p' FROM pg_class WHERE oid = 'ledger_entries'::regclass"))
+        ).scalar_one()
+        if parted == (layout == "partitioned"):
+            return
+        other = "ledger_plain" if layout == "plain" else "ledger_parted"
+        away = "ledger_parted" if layout == "plain" else "ledger_plain"
+        await conn.execute(text(f"ALTER TABLE ledger_entries RENAME TO {away}"))
+        await conn.execute(text(f"ALTER TABLE {other} RENAME TO ledger_entries"))
+
+
+async def measure(engine, args: argparse.Namespace) -> dict[str, tuple[float, int]]:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        sealed = (await conn.execute(text("SELECT min(period_id) FROM ledger_checkpoints"))).scalar_one()
+        certificate = args.certificates // 2
+        period = (
+            await conn.execute(
+                text("SELECT period_id FROM balances WHERE certificate_id = :c ORDER BY period_id DESC LIMIT 1"),
+                {"c": certificate},
+            )
+        ).scalar_one()
+    repeat = args.repeat
     return {
-        "ledger check (whole ledger)": await timed(engine, INVARIANTS_SQL, {}, repeat),
-        "ledger check (open periods)": await timed(engine, OPEN_ONLY, {"open": open_ids}, repeat),
-        "certificate history (20 newest)": await timed(engine, HISTORY_SQL, {"c": certificate}, max(repeat, 20)),
+        "ledger check (default)": await timed(engine, check(False), repeat),
+        "ledger check --full": await timed(engine, check(True), repeat),
+        "seal of a closed period": await timed(engine, reseal(sealed), repeat),
+        "history: 20 newest": await timed(engine, rows_of(HISTORY_SQL, {"c": certificate}), max(repeat, 20)),
+        "history: one period": await timed(
+            engine, rows_of(PERIOD_HISTORY_SQL, {"c": certificate, "p": period}), max(repeat, 20)
+        ),
     }
 
 
 async def run(args: argparse.Namespace) -> None:
-    name = f"pdo_bench_ledger_{uuid.uuid4().hex[:8]}"
-    await admin(args.admin_url, f'CREATE DATABASE "{name}"')
+    name = args.database or f"pdo_bench_ledger_{uuid.uuid4().hex[:8]}"
+    if not args.database:
+        await admin(args.admin_url, f'CREATE DATABASE "{name}"')
+    print(f"database {name}", flush=True)
     engine = make_engine(database_url(args.admin_url, name), 2)
+    keep = args.keep or bool(args.database)
     try:
-        await migrate(engine)
-        open_ids = await generate(engine, args)
-        certificate = args.certificates // 2
-        plain = await measure(engine, open_ids, certificate, args.repeat)
-        await partition(engine)
-        parted = await measure(engine, open_ids, certificate, args.repeat)
-        print(f"\n{args.entries:,} entries, {args.certificates:,} certificates, {args.periods} periods"
-              f" ({len(open_ids)} open); median of {args.repeat} runs (history: of {max(args.repeat, 20)})")  # fmt: skip
-        print(f"{'':34} {'one table':>12} {'by period':>12}  violations")
-        for what, (seconds, rows) in plain.items():
-            print(f"{what:34} {seconds * 1000:10.1f} ms {parted[what][0] * 1000:10.1f} ms  {rows} / {parted[what][1]}")
+        if not args.database:
+            await migrate(engine)
+            await generate(engine, args)
+            await partition(engine)
+            if args.generate_only:
+                return
+        async with engine.connect() as conn:
+            count = (await conn.execute(text("SELECT count(*) FROM ledger_entries"))).scalar_one()
+            periods = (await conn.execute(text("SELECT count(*) FILTER (WHERE status = 'OPEN'), count(*)"
+                                               " FROM funding_periods"))).one()  # fmt: skip
+            certificates = (
+                await conn.execute(text("SELECT count(DISTINCT certificate_id) FROM balances"))
+            ).scalar_one()
+        args.certificates = certificates
+        results = {}
+        for layout in ("plain", "partitioned"):
+            await use(engine, layout)
+            results[layout] = await measure(engine, args)
+        await use(engine, "plain")
+        print(f"\n{count:,} entries, {certificates:,} certificates, {periods[1]} periods ({periods[0]} open,"
+              f" the others sealed); median of {args.repeat} runs (history: of {max(args.repeat, 20)})")  # fmt: skip
+        print(f"{'':26} {'one table':>12} {'by period':>12}  violations / rows")
+        for what, (seconds, found) in results["plain"].items():
+            parted = results["partitioned"][what]
+            print(f"{what:26} {seconds * 1000:10.1f} ms {parted[0] * 1000:10.1f} ms  {found} / {parted[1]}")
     finally:
         await engine.dispose()
-        if not args.keep:
+        if not keep:
             await admin(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', attempts=3)
 
 
@@ -225,6 +312,8 @@ def main() -> None:
     parser.add_argument("--periods", type=int, default=24, help="in all, over six municipalities")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--database", help="measure this kept database again (nothing generated)")
+    parser.add_argument("--generate-only", action="store_true", help="generate (with --keep), measure nothing")
     args = parser.parse_args()
     args.admin_url = os.environ.get("PDO_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     asyncio.run(run(args))

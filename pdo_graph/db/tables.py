@@ -179,6 +179,7 @@ balances = Table(
         "credited >= 0 AND reserved >= 0 AND spent >= 0 AND expired >= 0 AND carried >= 0", name="non_negative"
     ),
     CheckConstraint("available >= 0", name="available_non_negative"),
+    Index("ix_balances_period", "period_id"),  # 0100: the open periods' balances (ledger check)
 )
 
 LEDGER_KINDS = ("CREDIT", "RESERVE", "RELEASE", "CHARGE", "EXPIRE", "CARRY")
@@ -214,7 +215,8 @@ ledger_entries = Table(
     Index("ix_ledger_entries_certificate", "certificate_id", "id"),
     Index("ix_ledger_entries_enrollment", "enrollment_id"),
     Index("ix_ledger_entries_charges", "month", "period_id", postgresql_where=text("kind = 'CHARGE'")),
-    # 0100: a sealed period's entries counted and summed from the index alone
+    # 0100: a period's entries by period (its check at the close, the open periods'), a sealed period's
+    # first and last ids in a probe, its count and sum from the index alone (ledger check --full)
     Index("ix_ledger_entries_period", "period_id", "id", postgresql_include=["amount"]),
 )
 
@@ -226,6 +228,8 @@ ledger_checkpoints = Table(
     metadata,
     Column("period_id", BigInteger, ForeignKey("funding_periods.id"), primary_key=True),
     Column("entries", BigInteger, nullable=False),
+    Column("first_entry_id", BigInteger),  # none when the period has no entries
+    Column("last_entry_id", BigInteger),
     Column("total", BigInteger, nullable=False),
     Column("amounts", JSONB, nullable=False),  # {kind: kopecks}
     Column("digest", Text, nullable=False),  # sum of a hash of every entry (order-free)

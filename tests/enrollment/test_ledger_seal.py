@@ -101,35 +101,59 @@ async def test_a_sealed_periods_entries_balances_and_checkpoint_cannot_change(gq
     assert await check(db, full=False) == []
 
 
-async def test_the_default_check_finds_changes_behind_the_seal_and_full_finds_every_one(gql, token, db):
+async def test_the_default_check_sees_entries_added_behind_the_seal_and_full_sees_every_change(gql, token, db):
     ids = await closed_period_with_money(gql, token, db)
     p, c = ids["period"], ids["cert"]
-    # a description rewritten: counts and sums unchanged, only --full (the digest) sees it
-    await bypassing_the_seal(db, "UPDATE ledger_entries SET description = 'подмена' WHERE id = (SELECT min(id)"
-                             " FROM ledger_entries WHERE period_id = :p)", p=p)  # fmt: skip
-    assert await check(db, full=False) == []
-    assert [v for v, _ in await check(db, full=True)] == ["sealed_entries_changed"]
-    # an entry removed together with its balance's share: the index count sees it
+    # an entry added with its balance's share: its id is past the sealed last one (a probe of the index)
     await bypassing_the_seal(
         db,
-        "WITH gone AS (DELETE FROM ledger_entries WHERE period_id = :p AND certificate_id = :c AND kind = 'CHARGE'"
-        " RETURNING amount) UPDATE balances SET spent = spent - (SELECT amount FROM gone), expired = expired"
-        " + (SELECT amount FROM gone) WHERE period_id = :p AND certificate_id = :c",
+        "WITH added AS (INSERT INTO ledger_entries (kind, certificate_id, period_id, amount, debit_account,"
+        " credit_account, description, actor) VALUES ('CREDIT', :c, :p, 100, 'available', 'budget', 'x', 'x')"
+        " RETURNING amount) UPDATE balances SET credited = credited + 100, expired = expired + 100"
+        " WHERE period_id = :p AND certificate_id = :c",
         p=p,
         c=c,
     )
-    assert sorted({v for v, _ in await check(db, full=False)}) == ["sealed_balances_changed", "sealed_entries_changed"]
-    assert sorted({v for v, _ in await check(db, full=True)}) == [
+    assert [v for v, _ in await check(db, full=False)] == ["sealed_entries_changed"]
+    found = [v for v, _ in await check(db, full=True)]
+    assert sorted(found) == ["balance_mismatch", "sealed_balances_changed", "sealed_entries_changed",
+                             "sealed_entries_changed"]  # fmt: skip
+    await bypassing_the_seal(db, "DELETE FROM ledger_entries WHERE period_id = :p AND actor = 'x'", p=p)
+    await bypassing_the_seal(
+        db,
+        "UPDATE balances SET credited = credited - 100, expired = expired - 100 WHERE period_id = :p"
+        " AND certificate_id = :c",
+        p=p,
+        c=c,
+    )
+    assert await check(db, full=False) == [] and await check(db, full=True) == []
+    # inside the sealed range: a description rewritten (only the digest sees it), a charge removed with
+    # its balance's and its contract's shares (the counts and sums see it): --full's to find
+    await bypassing_the_seal(db, "UPDATE ledger_entries SET description = 'подмена' WHERE id = (SELECT min(id)"
+                             " FROM ledger_entries WHERE period_id = :p)", p=p)  # fmt: skip
+    await bypassing_the_seal(
+        db,
+        "WITH gone AS (DELETE FROM ledger_entries WHERE period_id = :p AND certificate_id = :c AND kind = 'CHARGE'"
+        " RETURNING amount) UPDATE balances SET spent = spent - (SELECT amount FROM gone), credited = credited"
+        " - (SELECT amount FROM gone) WHERE period_id = :p AND certificate_id = :c",
+        p=p,
+        c=c,
+    )
+    await bypassing_the_seal(db, "UPDATE enrollments SET charged = 0 WHERE period_id = :p", p=p)
+    assert await check(db, full=False) == []
+    found = [v for v, _ in await check(db, full=True)]
+    assert sorted(found) == [
         "balance_mismatch",
         "enrollment_reserve_mismatch",
         "sealed_balances_changed",
+        "sealed_enrollments_changed",
         "sealed_entries_changed",
     ]
     # undone, for the fixture's check after the test
     await bypassing_the_seal(db, "DELETE FROM ledger_checkpoints WHERE period_id = :p", p=p)
     await bypassing_the_seal(db, "DELETE FROM ledger_entries WHERE period_id = :p", p=p)
     await bypassing_the_seal(db, "DELETE FROM balances WHERE period_id = :p", p=p)
-    await bypassing_the_seal(db, "UPDATE enrollments SET charged = 0 WHERE period_id = :p", p=p)
+    await bypassing_the_seal(db, "UPDATE enrollments SET reserved = 0, charged = 0 WHERE period_id = :p", p=p)
 
 
 async def test_the_default_check_reports_a_disabled_seal(gql, token, db):
@@ -137,7 +161,7 @@ async def test_the_default_check_reports_a_disabled_seal(gql, token, db):
     async with db.begin() as conn:
         await conn.execute(text("ALTER TABLE balances DISABLE TRIGGER balances_sealed"))
     try:
-        assert await check(db, full=False) == [("seal_missing", "trigger balances_sealed")]
+        assert await check(db, full=False) == [("seal_missing", "trigger balances_sealed on balances")]
     finally:
         async with db.begin() as conn:
             await conn.execute(text("ALTER TABLE balances ENABLE TRIGGER balances_sealed"))

@@ -8,8 +8,11 @@ Create Date: 2026-12-01 21:00:00
   close's transaction: its entries (count, sum, sums per kind, a digest of every entry), its
   balances' sums, its enrollments' reserves and charges, and the issued statements it verified
   against the ledger (id -> total).
-- ix_ledger_entries_period (period_id, id) INCLUDE (amount): a sealed period's entries counted and
-  summed from the index alone (``ledger check`` compares them with the checkpoint).
+- ix_ledger_entries_period (period_id, id) INCLUDE (amount): a period's entries read by their period
+  (its check at the close, the open periods' check), a sealed period's first and last entry ids found
+  in a probe (``ledger check`` compares them with the checkpoint), counted and summed from the index
+  alone (``ledger check --full``).
+- ix_balances_period: the open periods' balances without reading the closed ones'.
 - the seal: triggers refuse any insert, update or delete of a ledger entry or a balance of a period
   that has a checkpoint, and any update or delete of a checkpoint. Closed periods without one
   (closed before this revision) are checked and sealed by the next ``pdo-graph ledger check``.
@@ -30,6 +33,8 @@ def upgrade() -> None:
         "ledger_checkpoints",
         sa.Column("period_id", sa.BigInteger, nullable=False),
         sa.Column("entries", sa.BigInteger, nullable=False),
+        sa.Column("first_entry_id", sa.BigInteger),
+        sa.Column("last_entry_id", sa.BigInteger),
         sa.Column("total", sa.BigInteger, nullable=False),
         sa.Column("amounts", postgresql.JSONB, nullable=False),
         sa.Column("digest", sa.Text, nullable=False),
@@ -52,6 +57,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_ledger_entries_period", "ledger_entries", ["period_id", "id"], postgresql_include=["amount"]
     )
+    op.create_index("ix_balances_period", "balances", ["period_id"])
     op.execute(
         """
         CREATE FUNCTION ledger_sealed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -93,3 +99,4 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION ledger_checkpoints_fixed()")
     op.execute("DROP FUNCTION ledger_sealed()")
     op.drop_index("ix_ledger_entries_period", "ledger_entries")
+    op.drop_index("ix_balances_period", "balances")
