@@ -248,7 +248,10 @@ async def measure(engine, args: argparse.Namespace) -> dict[str, tuple[float, in
         certificate = args.certificates // 2
         period = (
             await conn.execute(
-                text("SELECT period_id FROM balances WHERE certificate_id = :c ORDER BY period_id DESC LIMIT 1"),
+                text(
+                    "SELECT period_id FROM ledger_entries WHERE certificate_id = :c GROUP BY period_id"
+                    " ORDER BY count(*) DESC, period_id LIMIT 1"
+                ),
                 {"c": certificate},
             )
         ).scalar_one()

@@ -167,6 +167,23 @@ def cmd_ledger_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_ledger_partition(args: argparse.Namespace, settings: Settings) -> int:
+    from pdo_graph.db.ledger_layout import partition_ledger
+
+    async def run(db: Database) -> None:
+        async with db.engine.begin() as conn:
+            done = await partition_ledger(conn)
+        if done is None:
+            print("the ledger is partitioned by period already")
+        else:
+            print(f"the ledger is partitioned by period: {done.entries} entries in {done.partitions} partitions")
+
+    started = time.perf_counter()
+    asyncio.run(_with_db(settings, run))
+    print(f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     from pdo_graph.graphql_schema import SCHEMA_FILE, export_sdl
 
@@ -462,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help="add up every entry of every period again (and hash the sealed ones)"
     )
     p.set_defaults(func=cmd_ledger_check)
+    lsub.add_parser(
+        "partition",
+        help="turn the ledger into a table partitioned by period (one transaction; money waits meanwhile:"
+        " a maintenance window); new periods get their partition when they open",
+        description="Partition ledger_entries by period (docs/scaling.md). Does nothing when it is already.",
+    ).set_defaults(func=cmd_ledger_partition)
     p = command("export-schema", "write schema.graphql from the code")
     p.add_argument("--check", action="store_true", help="only check: exit 1 when schema.graphql differs from the code")
     p.set_defaults(func=cmd_export_schema)

@@ -30,7 +30,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pdo_graph.db import queue
+from pdo_graph.db import ledger_layout, queue
 from pdo_graph.domain import ledger
 from pdo_graph.domain.access import Actor, require_operator_of
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
@@ -146,6 +146,7 @@ async def open_period(conn: AsyncConnection, actor: Actor, req: PeriodRequest) -
                 )
             ).scalar_one()
         )
+        await ledger_layout.ensure_partition(conn, period_id)  # when the ledger is partitioned by period
         await conn.execute(
             text("INSERT INTO period_nominals (period_id, min_age, max_age, kopecks) VALUES (:p, :a, :b, :k)"),
             [{"p": period_id, "a": n.min_age, "b": n.max_age, "k": n.kopecks} for n in req.nominals],
