@@ -69,6 +69,12 @@ class Metrics:
             "pdo_db_pool_size", "Database pool size", registry=self.registry, multiprocess_mode="livesum"
         )
         self._operations: set[str] = set()
+        self.read_sources = Counter(
+            "pdo_graphql_read_source_total",
+            "GraphQL operations by the database their reads went to (primary or replica)",
+            ["source"],
+            registry=self.registry,
+        )
         self.sync_runs = Counter(
             "pdo_catalog_sync_runs_total", "Catalog sync runs by status", ["status"], registry=self.registry
         )
