@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     check_dev_mode(settings)
     schema = build_schema(settings)
     services = Services(settings)
+    services.metrics.region.labels(settings.region_code).set(1)
     assets_dir = settings.data_dir / "assets"
     if database is not None:
         services.database = database
@@ -140,8 +141,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             async with services.database.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
         except Exception:
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return JSONResponse({"status": "unavailable", "region": settings.region_code}, status_code=503)
+        return JSONResponse({"status": "ready", "region": settings.region_code})
 
     middleware = [Middleware(RequestObserver, metrics=services.metrics), Middleware(Compression)]
     if settings.cors_origins:

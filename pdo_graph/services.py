@@ -82,6 +82,7 @@ def _verifier(settings: Settings) -> TokenVerifier:
                 role=settings.oidc_role_claim,
                 provider=settings.oidc_provider_claim,
                 municipality=settings.oidc_municipality_claim,
+                region=settings.oidc_region_claim,
                 machine_role=settings.oidc_machine_role,
             ),
         )

@@ -23,7 +23,7 @@ from pdo_graph.db.reads import ReadPool
 T = TypeVar("T")
 
 # pg_lsn as a number (pg_lsn - '0/0' is numeric)
-WAL_POSITION = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
+WAL_POSITION = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS position"
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 MAX_ATTEMPTS = 8
 
@@ -121,12 +121,10 @@ class RequestDb:
 
     async def written_position(self) -> int:
         """The primary's WAL insert position now: past the commit of every write made so far (a
-        replica that has replayed up to it shows them)."""
-
-        async def position(conn: AsyncConnection) -> int:
-            return int((await conn.execute(text(WAL_POSITION))).scalar_one())
-
-        return await self.write(position)
+        replica that has replayed up to it shows them). Only where reads go to the primary."""
+        assert self._reads_from is None
+        (row,) = await self.fetch(WAL_POSITION, {})
+        return int(row[0])
 
     async def close(self) -> None:
         """Give the connections back (after any shielded statement); a broken one is discarded quietly."""

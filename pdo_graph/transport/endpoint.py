@@ -34,6 +34,7 @@ from pdo_graph.transport import caching, errors
 from pdo_graph.transport.documents import Resolved, resolve, wants_persisted
 from pdo_graph.transport.execution import (
     MIN_LSN_HEADER,
+    WrongRegion,
     authenticate,
     caller_key,
     context,
@@ -72,6 +73,10 @@ class GraphQLEndpoint:
             principal = await authenticate(self.services, request.headers.get("authorization"))
         except IssuerUnavailable:
             return errors.refusal(503, errors.SERVICE_UNAVAILABLE, "issuer_unavailable", language, rid, media)
+        except WrongRegion as exc:  # 421 Misdirected Request: the balancer or the client chose the wrong region
+            refused = errors.error(errors.WRONG_REGION, "wrong_region", language, rid, region=exc.region, here=exc.here)
+            refused["extensions"]["region"] = exc.region
+            return errors.respond(421, [refused], rid, media)
         except AuthError as exc:
             refused = {"message": exc.text(language), "extensions": {"code": errors.UNAUTHENTICATED, "requestId": rid}}
             return errors.respond(401, [refused], rid, media, {"www-authenticate": 'Bearer error="invalid_token"'})

@@ -42,16 +42,32 @@ _DB_DOWN_CAUSES = {
 }
 
 
+class WrongRegion(AuthError):
+    """The token names another region than this deployment's (``PDO_REGION_CODE``): municipality codes
+    are a region's own, so an operator of municipality 01 of one region is no one in another's."""
+
+    def __init__(self, region: str, here: str) -> None:
+        params = {"region": region, "here": here}
+        super().__init__(errors.message("wrong_region", "ru", **params), errors.message("wrong_region", "en", **params))
+        self.region = region
+        self.here = here
+
+
 async def authenticate(services: Services, header: object) -> Principal:
     """The principal of an ``Authorization`` value (``Bearer <token>``); anonymous without one.
-    ``AuthError`` when it cannot be accepted (``IssuerUnavailable`` when the issuer cannot be asked)."""
+    ``AuthError`` when it cannot be accepted (``IssuerUnavailable`` when the issuer cannot be asked;
+    ``WrongRegion`` when it was issued for another region)."""
     if not header:
         return ANONYMOUS
     scheme, _, token = header.partition(" ") if isinstance(header, str) else ("", "", "")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError(errors.message("auth_header", "ru"), errors.message("auth_header", "en"))
     assert services.verifier is not None
-    return await services.verifier.verify(token.strip())
+    principal = await services.verifier.verify(token.strip())
+    here = services.settings.region_code
+    if principal.region is not None and principal.region != here:
+        raise WrongRegion(principal.region, here)
+    return principal
 
 
 async def prepare(

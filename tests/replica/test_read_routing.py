@@ -58,7 +58,9 @@ async def test_what_each_caller_sees_right_after_a_write(fresh: Replicated, serv
         "the mutation's payload reads the primary"
     )
     operator = token("OPERATOR", "op-01", municipality="01")
-    assert current_of(await served(CURRENT, token=operator)) is not None, "the operator who opened it reads the primary (its own write)"
+    assert current_of(await served(CURRENT, token=operator)) is not None, (
+        "the operator who opened it reads the primary (its own write)"
+    )
     analyst = token("ANALYST", "an-1")
     # within the allowed lag, anonymous visitors and analysts read the replica: not there yet (the lag
     # counts from the last transaction replayed, so an idle while before the write counts too: allow an hour)
