@@ -165,27 +165,42 @@ async def test_a_guardian_sees_the_application_just_made_others_read_the_replica
         assert one.read_from("replica") == before[1] + 3 and two.read_from("replica") == 3
 
 
+@dataclass
+class Contract:
+    subject: str  # the guardian
+    certificate: int
+    program: int
+    provider: int
+    enrollment: str
+
+
+async def contract(fresh: Replicated, one: Server, token: Any) -> Contract:
+    """A certificate, a provider's group and the child's accepted contract (September 2030 onwards)."""
+    db = fresh.primary
+    ((subject, cert),) = await bulk_certificates(db, 1, "01", prefix="s", today=date(2030, 9, 1))
+    await open_period(db, "01")
+    provider = await add_provider(db)
+    program = await add_program(db, provider)
+    group = await add_group(db, program, starts_on=date(2030, 9, 1), ends_on=date(2031, 12, 31), price=1_600_000)
+    created = await one.data(
+        CREATE, {"c": gid("Certificate", cert), "g": gid("Group", group), "k": "k"}, token=token("GUARDIAN", subject)
+    )
+    assert created["userErrors"] == []
+    accepted = await one.data(ACCEPT, {"id": created["enrollment"]["id"]}, token=provider_token(token))
+    assert accepted["userErrors"] == []
+    return Contract(subject, cert, program, provider, created["enrollment"]["id"])
+
+
 async def test_statements_after_a_providers_report(fresh: Replicated, server, token):
     with clock.use(clock.FixedClock.on(date(2030, 9, 10))) as fixed:
-        db = fresh.primary
-        ((subject, cert),) = await bulk_certificates(db, 1, "01", prefix="s", today=date(2030, 9, 1))
-        await open_period(db, "01")
-        program = await add_program(db, await add_provider(db))
-        group = await add_group(db, program, starts_on=date(2030, 9, 1), ends_on=date(2031, 12, 31), price=1_600_000)
         provider, operator = provider_token(token), token("OPERATOR", "op-01", municipality="01")
         async with server() as one, server() as two:
-            created = await one.data(
-                CREATE,
-                {"c": gid("Certificate", cert), "g": gid("Group", group), "k": "k"},
-                token=token("GUARDIAN", subject),
-            )
-            assert created["userErrors"] == []
-            assert (await one.data(ACCEPT, {"id": created["enrollment"]["id"]}, token=provider))["userErrors"] == []
+            signed = await contract(fresh, one, token)
             fixed.set_day(date(2030, 9, 25))
             await caught_up(fresh.replica)
             await pause(fresh)
 
-            items = [{"enrollmentId": created["enrollment"]["id"], "completeness": 100}]
+            items = [{"enrollmentId": signed.enrollment, "completeness": 100}]
             reported = await one.call(REPORT, {"month": "2030-09-01", "items": items}, token=provider)
             assert reported.json()["data"]["provisionReport"]["userErrors"] == []
             position = reported.headers[HEADER]
@@ -204,6 +219,53 @@ async def test_statements_after_a_providers_report(fresh: Replicated, server, to
             assert await one.data(STATEMENTS, september, token=provider) == expected
             assert await two.data(STATEMENTS, september, token=provider, lsn=position) == expected
             assert one.read_from("replica") == before + 3 and two.read_from("replica") == 2
+
+
+async def test_every_lag_tolerant_root_answers_from_the_replica(fresh: Replicated, server, token):
+    """Each root field of LAG_TOLERANT_ROOTS, as the callers who use it ask, runs on the hot standby
+    (read-only: a write or a row lock there would fail); a query mixing in another root reads the primary."""
+    from pdo_graph.transport.execution import LAG_TOLERANT_ROOTS
+
+    with clock.use(clock.FixedClock.on(date(2030, 9, 10))):
+        async with server() as one:
+            signed = await contract(fresh, one, token)
+            await caught_up(fresh.replica)
+            assert one.database.replica is not None
+            one.database.replica.forget()
+            await one.call("{ __typename }")  # measured now: everyone's writes are replayed
+            month = {"m": "2030-09-01"}
+            program, provider = gid("Program", signed.program), gid("Provider", signed.provider)
+            cert = gid("Certificate", signed.certificate)
+            asked: list[tuple[str, str | None, dict[str, Any]]] = [
+                ("""{ programs(first: 5) { totalCount } municipalities { code } __typename
+                    __schema { queryType { name } } __type(name: "Program") { name } }""", None, {}),
+                ("query($p: ID!) { programReviews(programId: $p, first: 5) { edges { node { id } } } }", None,
+                 {"p": program}),
+                ("""query($c: ID!) { viewer { role children { fullName } notifications(first: 5) { edges { node { id } } }
+                    unreadNotifications } node(id: $c) { id } nodes(ids: [$c]) { id } }""",
+                 token("GUARDIAN", signed.subject), {"c": cert}),
+                ("""query($m: Date!, $v: ID!) { providerEnrollments(first: 5) { edges { node { status } } }
+                    settlementStatements(month: $m) { id } providerSettlement(providerId: $v, month: $m) { contracts }
+                    viewer { provider { name } } }""", provider_token(token), {**month, "v": provider}),
+                ("""query($m: Date!) { municipalitySettlements(month: $m) { contracts } settlementStatements(month: $m) { id }
+                    analytics(measures: [ENROLLMENTS, SPENT], by: [MONTH]) { columns }
+                    analyticsSummary(filter: {monthFrom: $m, monthTo: $m}) { month } }""",
+                 token("OPERATOR", "op-01", municipality="01"), month),
+                ("{ analytics(measures: [CHILDREN_ENROLLED], by: [DIRECTION, MUNICIPALITY]) { columns suppressed } }",
+                 token("ANALYST", "an-1"), {}),
+            ]  # fmt: skip
+            roots: set[str] = set()
+            for query, caller, variables in asked:
+                before = one.read_from("replica")
+                body = (await one.call(query, variables, token=caller)).json()
+                assert one.read_from("replica") == before + 1, query
+                roots |= set(body["data"])
+            assert roots == LAG_TOLERANT_ROOTS
+            # one root that must see others' writes at once sends the whole query to the primary
+            before = one.read_from("primary")
+            mixed = "{ municipalities { code } certificateApplications(first: 5) { edges { node { id } } } }"
+            await one.call(mixed, token=token("OPERATOR", "op-01", municipality="01"))
+            assert one.read_from("primary") == before + 1
 
 
 async def test_a_write_is_remembered_until_the_replica_replays_it(fresh: Replicated):
