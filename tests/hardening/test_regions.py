@@ -1,6 +1,7 @@
 """One deployment per region (docs/scaling.md §6): the server says which region it serves (/readyz,
-/metrics) and refuses a token issued for another region with 421 WRONG_REGION, naming that region so
-that the client (or a gateway) can go to its deployment."""
+/metrics), refuses a token issued for another region with 421 WRONG_REGION, and answers a certificate
+number of another region with WRONG_REGION, each naming that region so that the client (or a
+gateway) can go to its deployment."""
 
 from __future__ import annotations
 
@@ -43,3 +44,16 @@ async def test_the_server_names_its_region_for_the_balancer(app, db):
         assert (await client.get("/readyz")).json() == {"status": "ready", "region": "77"}
         metrics = (await client.get("/metrics")).text
     assert 'pdo_region_info{region="77"} 1.0' in metrics
+
+
+async def test_a_certificate_number_of_another_region_names_that_region(gql, token, db):
+    operator = token("OPERATOR", "op-01", municipality="01")
+    query = "query($n: String!) { certificateByNumber(number: $n) { id } }"
+    elsewhere = await gql(query, {"n": "5001000001"}, token=operator)
+    [error] = elsewhere["errors"]
+    assert error["extensions"]["code"] == "WRONG_REGION" and error["extensions"]["region"] == "50"
+    assert error["message"] == "Сертификат выдан в регионе 50: он в системе того региона"
+    assert elsewhere["data"] is None or elsewhere["data"]["certificateByNumber"] is None
+    # a number of this region that no certificate has is simply not there
+    here = await gql(query, {"n": "7701999999"}, token=operator)
+    assert "errors" not in here and here["data"]["certificateByNumber"] is None
