@@ -78,6 +78,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         services.tracing.instrument(services.database.engine)
         if services.reads is not None:
             services.tracing.instrument_reads(services.reads, services.database.url)
+        if services.database.replica is not None:  # the replica's statements traced as the primary's
+            replica_engine = services.database.replica.engine
+            services.tracing.instrument(replica_engine)
+            if services.replica_reads is not None:
+                services.tracing.instrument_reads(services.replica_reads, replica_engine.url.render_as_string())
         services.metrics.track_pool(services.database.engine.pool)
         services.verifier = make_verifier(settings)
         services.live = open_live(services)
