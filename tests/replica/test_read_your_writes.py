@@ -268,6 +268,44 @@ async def test_every_lag_tolerant_root_answers_from_the_replica(fresh: Replicate
             assert one.read_from("primary") == before + 1
 
 
+async def test_csv_exports_analytics_from_the_replica_statements_from_the_primary(fresh: Replicated, server, token):
+    """The analysts' CSV (aggregates only the refresh job changes) reads the replica while it is fresh
+    enough; a statement's CSV, a document an accountant files, reads the primary."""
+    with clock.use(clock.FixedClock.on(date(2030, 9, 10))) as fixed:
+        async with server() as one:
+            signed = await contract(fresh, one, token)
+            fixed.set_day(date(2030, 9, 25))
+            items = [{"enrollmentId": signed.enrollment, "completeness": 100}]
+            await one.call(REPORT, {"month": "2030-09-01", "items": items}, token=provider_token(token))
+            await caught_up(fresh.replica)
+            assert one.database.replica is not None
+            one.database.replica.forget()
+            analyst, operator = token("ANALYST", "an-1"), token("OPERATOR", "op-01", municipality="01")
+            table = await one.data("{ analytics(measures: [ENROLLMENTS], by: [MONTH]) { csvUrl } }", token=analyst)
+            [statement] = await one.data(
+                "query($m: Date!) { settlementStatements(month: $m) { csvUrl } }", {"m": "2030-09-01"}, token=operator
+            )
+
+            async def download(link: str) -> str:
+                response = await one.client.get(link)
+                assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+                return next(s for s in ("replica", "primary") if one.read_from(s) > counts[s])
+
+            counts = {s: one.read_from(s) for s in ("replica", "primary")}
+            assert await download(table["csvUrl"]) == "replica"
+            counts = {s: one.read_from(s) for s in ("replica", "primary")}
+            assert await download(statement["csvUrl"]) == "primary"
+            # the replica held back beyond the allowed lag: the analysts' CSV comes from the primary
+            await pause(fresh)
+            async with fresh.primary.begin() as conn:
+                await conn.execute(text("UPDATE municipalities SET name = name || '' WHERE code = '01'"))
+            one.database.replica.max_lag_seconds = 0
+            one.database.replica.forget()
+            counts = {s: one.read_from(s) for s in ("replica", "primary")}
+            assert await download(table["csvUrl"]) == "primary"
+            await resume(fresh, one)
+
+
 async def test_a_write_is_remembered_until_the_replica_replays_it(fresh: Replicated):
     replica = Replica(fresh.primary, fresh.replica.engine, 3600)
     assert await replica.reads_engine() is replica.engine
