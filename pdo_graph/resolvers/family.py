@@ -56,9 +56,8 @@ class FamilyQuery:
     ) -> Certificate | None:
         ctx = info.context
         number = number.strip()
-        region = number[:2]
-        if len(number) == 10 and number.isdigit() and region != ctx.settings.region_code:
-            # another region's deployment holds it (one database per region): say which, rather than null
+        region = certificates.other_region(number, ctx.settings.region_code)
+        if region is not None:  # another region's deployment holds it (one database per region): say which
             message = render("certificate_other_region", ctx.lang, {"region": region})
             raise GraphQLError(message, extensions={"code": "WRONG_REGION", "region": region})
         pk = await certificate_id_by_number(ctx.scope, number)
