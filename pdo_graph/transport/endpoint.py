@@ -10,6 +10,7 @@ tells it the outcome with :func:`~.middleware.observe`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ from pdo_graph.transport.params import (
     read_params,
     response_media,
 )
+
+log = logging.getLogger(__name__)
 
 
 class GraphQLEndpoint:
@@ -132,8 +135,11 @@ class GraphQLEndpoint:
             )
             position = None
             if replica is not None and kind is OperationType.MUTATION:
-                position = await db.written_position()
-                if caller is not None:
+                try:
+                    position = await db.written_position()
+                except Exception as exc:  # the mutation has committed: its answer stands, without a position
+                    log.warning("WAL position after a mutation unknown: %s", type(exc).__name__)
+                if caller is not None and position is not None:
                     replica.remember(caller, position)
             return result, position
         finally:
