@@ -24,7 +24,7 @@ def gql(server, query: str, variables: dict | None = None, token: str | None = N
 
 async def test_health_and_graphiql(live_server, db):
     assert httpx.get(f"{live_server.url}/healthz").text == "ok"
-    assert httpx.get(f"{live_server.url}/readyz").json() == {"status": "ready"}
+    assert httpx.get(f"{live_server.url}/readyz").json() == {"status": "ready", "region": "77"}
     page = httpx.get(f"{live_server.url}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
 
