@@ -236,7 +236,8 @@ WITH ledger AS NOT MATERIALIZED (SELECT * FROM ledger_entries{where}),
              - coalesce(sum(amount) FILTER (WHERE kind IN ('RELEASE', 'CHARGE')), 0) AS reserved,
            coalesce(sum(amount) FILTER (WHERE kind = 'CHARGE'), 0) AS spent,
            coalesce(sum(amount) FILTER (WHERE kind = 'EXPIRE'), 0) AS expired,
-           coalesce(sum(amount) FILTER (WHERE kind = 'CARRY' AND debit_account = 'carried'), 0) AS carried
+           coalesce(sum(amount) FILTER (WHERE kind = 'CARRY' AND debit_account = 'carried'), 0) AS carried,
+           array_agg(id) FILTER (WHERE amount <= 0 OR debit_account = credit_account) AS unbalanced
       FROM ledger GROUP BY certificate_id, period_id
 )
 SELECT 'balance_mismatch' AS violation,
@@ -252,8 +253,8 @@ UNION ALL
 SELECT 'negative_available', format('certificate %s period %s', certificate_id, period_id)
   FROM bal WHERE available < 0
 UNION ALL
-SELECT 'unbalanced_entry', format('entry %s', id)
-  FROM ledger WHERE amount <= 0 OR debit_account = credit_account
+SELECT 'unbalanced_entry', format('entry %s', u.id)
+  FROM sums CROSS JOIN LATERAL unnest(sums.unbalanced) AS u(id) WHERE sums.unbalanced IS NOT NULL
 UNION ALL
 SELECT 'enrollment_reserve_mismatch', format('enrollment %s', e.id)
   FROM enr e
