@@ -102,10 +102,11 @@ class RequestDb:
     async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await asyncio.shield(self._read_locked(fn))
 
-    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Sequence[Any]:
-        """The rows of one read statement (``:name`` parameters); each row has its columns as attributes."""
+    async def fetch(self, sql: str, params: Mapping[str, Any], *, generic: bool = False) -> Sequence[Any]:
+        """The rows of one read statement (``:name`` parameters); each row has its columns as attributes.
+        ``generic``: a loader's batched statement (:class:`~pdo_graph.db.reads.ReadPool`)."""
         if self._reads is not None:
-            return await self._reads.fetch(sql, params)
+            return await self._reads.fetch(sql, params, generic=generic)
 
         async def run(conn: AsyncConnection) -> Sequence[Any]:
             return (await conn.execute(text(sql), params)).all()
