@@ -63,8 +63,13 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path, Undefined
 from graphql.type.definition import GraphQLResolveInfoHelpers
+from strawberry import Info as StrawberryInfo
+from strawberry.schema import Schema as StrawberrySchema
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.field import StrawberryField
 
 CACHE_SIZE = 256
+STRAWBERRY = "strawberry-definition"  # where Strawberry keeps its definitions in graphql-core's types
 _MAX_INT, _MIN_INT = 2**31 - 1, -(2**31)
 _PLAIN = frozenset({str, int, float, bool, type(None), list, tuple, dict})
 
@@ -201,14 +206,38 @@ _HELPERS = GraphQLResolveInfoHelpers(gather=_gather, track=_track)
 
 
 class FieldPlan:
-    """One response key of a selection: its field, how its value is got and completed."""
+    """One response key of a selection: its field, how its value is got and completed.
 
-    __slots__ = ("args", "basic", "complete", "definition", "key", "name", "nodes", "parent", "resolve", "typename")
+    Strawberry's wrappers are skipped where what they do is known at compile time: a plain attribute
+    is read with ``getattr`` (Strawberry's default resolver); a resolver without field extensions
+    whose arguments are literals of leaf types gets them converted once, its ``self``/``root``/
+    ``info`` as Strawberry injects them, and is called directly. Other fields go through Strawberry's
+    resolver as graphql-core calls it."""
+
+    __slots__ = (
+        "args",
+        "attribute",
+        "basic",
+        "complete",
+        "definition",
+        "direct",
+        "key",
+        "leaf",
+        "name",
+        "nodes",
+        "parent",
+        "resolve",
+        "strawberry",
+        "typename",
+    )
 
     def __init__(self, key: str, nodes: list[FieldNode], parent: GraphQLObjectType, plans: _Compiler) -> None:
         self.key, self.nodes, self.parent = key, nodes, parent
         self.name = nodes[0].name.value
         self.typename = self.name == "__typename"
+        self.attribute: str | None = None
+        self.direct: tuple[Callable[..., Any], bool, tuple[str, ...], str | None, dict[str, Any]] | None = None
+        self.leaf = False
         if self.typename:
             return
         if self.name.startswith("__"):
@@ -224,19 +253,71 @@ class FieldPlan:
             self.args = (
                 get_argument_values(definition, nodes[0], None) if (definition.args or nodes[0].arguments) else {}
             )
+        field = definition.extensions.get(STRAWBERRY)
+        self.strawberry = field if isinstance(field, StrawberryField) else None
+        if self.strawberry is not None and not self.strawberry.extensions:
+            self._shortcut(self.strawberry, plans)
+        self.leaf = is_leaf_type(_unwrapped(definition.type))
         self.complete: Complete = plans.completer(definition.type, nodes, self)
 
+    def _shortcut(self, field: StrawberryField, plans: _Compiler) -> None:
+        resolver = field.base_resolver
+        if resolver is None:
+            if self.basic and field.default_resolver is getattr:
+                self.attribute = field.python_name
+            return
+        owner = plans.strawberry
+        if self.args is None or owner is None or not all(_leaf_argument(a.type) for a in self.definition.args.values()):
+            return
+        converter = owner.schema_converter
+        kwargs = convert_arguments(self.args, field.arguments, converter.scalar_registry, owner.config)
+        sources = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None)
+        function = resolver.wrapped_func
+        if not callable(function):  # a static or class method not bound to its type: Strawberry's call says so
+            return
+        info = resolver.info_parameter
+        self.direct = (
+            function,
+            resolver.self_parameter is not None,
+            sources,
+            None if info is None else info.name,
+            kwargs,
+        )
+
     def value(self, source: Any, run: Run, path: Path) -> Any:
+        if self.attribute is not None:
+            return getattr(source, self.attribute)
         if self.basic:
             return self.resolve(source, None)
+        if self.direct is not None:
+            function, with_self, sources, info, fixed = self.direct
+            kwargs = dict(fixed)
+            for name in sources:
+                kwargs[name] = source
+            if info is not None:
+                kwargs[info] = StrawberryInfo(_raw_info=run.info(self, path), _field=self.strawberry)  # type: ignore[arg-type]
+            return function(source, **kwargs) if with_self else function(**kwargs)
         args = (
             self.args if self.args is not None else get_argument_values(self.definition, self.nodes[0], run.variables)
         )
-        info = run.info(self, path)
+        info_ = run.info(self, path)
         if self.resolve is None:
             value = source.get(self.name) if isinstance(source, dict) else getattr(source, self.name, None)
             return value() if callable(value) else value
-        return self.resolve(source, info, **args)
+        return self.resolve(source, info_, **args)
+
+
+def _unwrapped(type_: Any) -> Any:
+    while isinstance(type_, (GraphQLNonNull, GraphQLList)):
+        type_ = type_.of_type
+    return type_
+
+
+def _leaf_argument(type_: Any) -> bool:
+    """An argument whose value is a scalar or an enum (not a list, not an input object)."""
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    return is_leaf_type(type_)
 
 
 class _Compiler:
@@ -244,6 +325,8 @@ class _Compiler:
 
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: bool) -> None:
         self.schema, self.fragments, self.variables = schema, fragments, variables
+        owner = schema.extensions.get(STRAWBERRY)
+        self.strawberry: StrawberrySchema | None = owner if isinstance(owner, StrawberrySchema) else None
 
     def collect(self, runtime: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]) -> list[FieldPlan]:
         """The fields of the merged ``selection_sets`` on the object type ``runtime``, in order."""
@@ -338,6 +421,11 @@ class _Compiler:
                 if f.typename:
                     out[f.key] = name
                     continue
+                if f.leaf and f.attribute is not None:  # the most common: a plain attribute's scalar
+                    v = getattr(value, f.attribute)
+                    if v.__class__ in _PLAIN:
+                        out[f.key] = f.complete(v, run, path)
+                        continue
                 at = path.add_key(f.key, name)
                 settle(f.value(value, run, at), f.complete, at, out, f.key)
             return out
