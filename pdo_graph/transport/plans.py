@@ -69,6 +69,7 @@ from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
 CACHE_SIZE = 256
+RETIRE_AFTER = 16  # fallbacks before a plan that nearly always falls back is given up
 STRAWBERRY = "strawberry-definition"  # where Strawberry keeps its definitions in graphql-core's types
 _MAX_INT, _MIN_INT = 2**31 - 1, -(2**31)
 _PLAIN = frozenset({str, int, float, bool, type(None), list, tuple, dict})
@@ -511,6 +512,13 @@ class Plan:
             raise NotCompilable("not a query")
         self.root = compiler.collect(query, [operation.selection_set])
         self.query_name = query.name
+        self.answered = self.fell_back = 0
+
+    @property
+    def retired(self) -> bool:
+        """Whether the general path answers this document from now on: it falls back nearly always (a
+        query that keeps erring would otherwise be executed twice every time)."""
+        return self.fell_back >= RETIRE_AFTER and self.fell_back > 4 * self.answered
 
     async def run(self, context: Any, variables: dict[str, Any]) -> dict[str, Any]:
         """The operation's ``data``; :class:`Fallback` when the general path must answer."""
@@ -529,10 +537,13 @@ class Plan:
             await run.drain()
         except Fallback:
             run.abandon()
+            self.fell_back += 1
             raise
         except Exception as exc:  # a resolver's error: the general path says it as the contract says
             run.abandon()
+            self.fell_back += 1
             raise Fallback(type(exc).__name__) from exc
+        self.answered += 1
         return data
 
 
@@ -551,7 +562,8 @@ class Plans:
         with self._lock:
             if key in self._plans:
                 self._plans.move_to_end(key)
-                return self._plans[key]
+                known = self._plans[key]
+                return None if known is None or known.retired else known
         try:
             plan: Plan | None = Plan(self.schema, document, operation)
         except NotCompilable:
