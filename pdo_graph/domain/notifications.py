@@ -16,7 +16,7 @@ Every writer here runs last in its transaction: the insert references the guardi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -420,67 +420,63 @@ async def charges_posted(conn: AsyncConnection, month: date, charges: Sequence[C
 # --- the daily pass ----------------------------------------------------------------------------------
 
 
+async def _warn(conn: AsyncConnection, kind: Kind, query: str, today: date, tell: Callable[[Any], Notice]) -> int:
+    """A daily warning of ``kind``: every row of ``query`` (over ``:today``, ``:until``, 30 days ahead,
+    and ``:kind``) is told, each once. Returns how many were written."""
+    until = today + timedelta(days=EXPIRY_WARNING_DAYS)
+    rows = await conn.execute(text(query), {"today": today, "until": until, "kind": kind.value})
+    return await send(conn, [tell(r) for r in rows])
+
+
 async def certificates_expiring(conn: AsyncConnection, today: date) -> int:
     """ACTIVE certificates whose validity ends within 30 days: once per certificate."""
-    rows = await conn.execute(
-        text(
-            "SELECT c.id, c.number, c.valid_until, ch.guardian_id FROM certificates c"
-            " JOIN children ch ON ch.id = c.child_id"
-            " WHERE c.status = 'ACTIVE' AND c.valid_until BETWEEN :today AND :until"
-            " AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = :kind || ':' || c.id)"
-        ),
-        {"today": today, "until": today + timedelta(days=EXPIRY_WARNING_DAYS), "kind": Kind.CERTIFICATE_EXPIRING.value},
-    )
-    return await send(
+    return await _warn(
         conn,
-        [
-            notice(
-                Kind.CERTIFICATE_EXPIRING,
-                guardian_id=r.guardian_id,
-                data={"certificateId": r.id, "validUntil": r.valid_until.isoformat()},
-                once_for=(r.id,),
-                number=r.number,
-                valid_until=_day(r.valid_until),
-            )
-            for r in rows
-        ],
+        Kind.CERTIFICATE_EXPIRING,
+        "SELECT c.id, c.number, c.valid_until, ch.guardian_id FROM certificates c"
+        " JOIN children ch ON ch.id = c.child_id"
+        " WHERE c.status = 'ACTIVE' AND c.valid_until BETWEEN :today AND :until"
+        " AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = :kind || ':' || c.id)",
+        today,
+        lambda r: notice(
+            Kind.CERTIFICATE_EXPIRING,
+            guardian_id=r.guardian_id,
+            data={"certificateId": r.id, "validUntil": r.valid_until.isoformat()},
+            once_for=(r.id,),
+            number=r.number,
+            valid_until=_day(r.valid_until),
+        ),
     )
 
 
 async def funds_expiring(conn: AsyncConnection, today: date) -> int:
     """Certificates with money available in an open period that ends within 30 days and whose unused
     money expires (not carried over): once per certificate and period."""
-    rows = await conn.execute(
-        text(
-            "SELECT b.certificate_id, b.period_id, b.available, c.number, p.ends_on, ch.guardian_id"
-            " FROM funding_periods p JOIN balances b ON b.period_id = p.id"
-            " JOIN certificates c ON c.id = b.certificate_id JOIN children ch ON ch.id = c.child_id"
-            " WHERE p.status = 'OPEN' AND NOT p.carry_over AND p.ends_on BETWEEN :today AND :until"
-            " AND b.available > 0 AND c.status = 'ACTIVE'"
-            " AND NOT EXISTS (SELECT 1 FROM notifications n"
-            "                  WHERE n.dedupe_key = :kind || ':' || b.certificate_id || ':' || b.period_id)"
-        ),
-        {"today": today, "until": today + timedelta(days=EXPIRY_WARNING_DAYS), "kind": Kind.FUNDS_EXPIRING.value},
-    )
-    return await send(
+    return await _warn(
         conn,
-        [
-            notice(
-                Kind.FUNDS_EXPIRING,
-                guardian_id=r.guardian_id,
-                data={
-                    "certificateId": r.certificate_id,
-                    "periodId": r.period_id,
-                    "available": r.available,
-                    "endsOn": r.ends_on.isoformat(),
-                },
-                once_for=(r.certificate_id, r.period_id),
-                ends_on=_day(r.ends_on),
-                number=r.number,
-                available=format_amount(r.available),
-            )
-            for r in rows
-        ],
+        Kind.FUNDS_EXPIRING,
+        "SELECT b.certificate_id, b.period_id, b.available, c.number, p.ends_on, ch.guardian_id"
+        " FROM funding_periods p JOIN balances b ON b.period_id = p.id"
+        " JOIN certificates c ON c.id = b.certificate_id JOIN children ch ON ch.id = c.child_id"
+        " WHERE p.status = 'OPEN' AND NOT p.carry_over AND p.ends_on BETWEEN :today AND :until"
+        " AND b.available > 0 AND c.status = 'ACTIVE'"
+        " AND NOT EXISTS (SELECT 1 FROM notifications n"
+        "                  WHERE n.dedupe_key = :kind || ':' || b.certificate_id || ':' || b.period_id)",
+        today,
+        lambda r: notice(
+            Kind.FUNDS_EXPIRING,
+            guardian_id=r.guardian_id,
+            data={
+                "certificateId": r.certificate_id,
+                "periodId": r.period_id,
+                "available": r.available,
+                "endsOn": r.ends_on.isoformat(),
+            },
+            once_for=(r.certificate_id, r.period_id),
+            ends_on=_day(r.ends_on),
+            number=r.number,
+            available=format_amount(r.available),
+        ),
     )
 
 
