@@ -40,7 +40,7 @@ COMPLETED``. ``decided_at`` is when the provider accepted or refused, so "was ev
 ``decided_at IS NOT NULL`` for TERMINATED.
 """
 
-from pdo_graph.domain.enrollment.apply import Quote, create, quote
+from pdo_graph.domain.enrollment.apply import Quote, apply_for, create, quote
 from pdo_graph.domain.enrollment.consent import consent, require_family_share
 from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
 from pdo_graph.domain.enrollment.housekeeping import (
@@ -94,6 +94,7 @@ __all__ = [
     "Status",
     "Terms",
     "accept",
+    "apply_for",
     "assess",
     "cancel",
     "certificate_part",
