@@ -69,7 +69,7 @@ class Settings:
     port: int = 8000
     db_pool_size: int = 8
     max_inflight_writes: int = 0  # 0: db_pool_size (db.admission)
-    write_queue: int = -1  # unset: four times max_inflight_writes (0: no queue)
+    write_queue: int = -1  # unset: 16 times max_inflight_writes (0: no queue)
     write_queue_ms: int = 1000
     region_code: str = "77"
     auth_mode: str = "dev"  # dev | oidc

@@ -45,7 +45,7 @@ class Services:
         self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")
         limit = settings.max_inflight_writes or settings.db_pool_size
         self.writes = WriteGate(
-            limit, settings.write_queue if settings.write_queue >= 0 else 4 * limit, settings.write_queue_ms / 1000
+            limit, settings.write_queue if settings.write_queue >= 0 else 16 * limit, settings.write_queue_ms / 1000
         )
 
     def request_db(self, reads_from: AsyncEngine | None = None) -> RequestDb:

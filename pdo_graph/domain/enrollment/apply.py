@@ -89,6 +89,9 @@ async def apply_for(
     replayed = _check(actor, facts, request_hash(certificate_id, group_id), today, holding=False)
     if replayed is not None:
         return replayed
+    opening = _opening(facts)
+    if opening.phase is draw.Phase.NOT_YET:  # before a fair opening: refused without a write
+        raise DomainError(draw.not_open_problem(opening))
 
     async def work(conn: AsyncConnection) -> int:
         return await create(
@@ -96,6 +99,10 @@ async def apply_for(
         )
 
     return await write(work)
+
+
+def _opening(facts: Facts) -> draw.Opening:
+    return draw.Opening(facts.opens_at, facts.window_ends_at, facts.drawn_at, facts.read_at)
 
 
 def _check(actor: Actor, facts: Facts, wanted_hash: str, today: date, holding: bool) -> int | None:
@@ -166,7 +173,7 @@ async def create(
     if problems:
         raise DomainError(*problems)
     # 4. the seat row: one guarded update (inside a fair window: no seat, the draw decides)
-    phase = draw.Phase.FIRST_COME if holding else await draw.admit(conn, group_id)
+    phase = draw.Phase.FIRST_COME if holding else await draw.admit(conn, group_id, _opening(facts))
     pending = phase is draw.Phase.WINDOW
     if pending:
         seat = True

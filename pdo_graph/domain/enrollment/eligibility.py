@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -70,6 +70,10 @@ class Facts:
     key_request_hash: str | None
     group_name: str  # for the provider's notice of a new application
     program_title: str
+    opens_at: datetime | None  # the group's fair opening (module ``draw``), read with the rest
+    window_ends_at: datetime | None
+    drawn_at: datetime | None
+    read_at: datetime  # the database's now() when these facts were read
 
 
 Fetch = Callable[[str, Mapping[str, Any]], Awaitable[Sequence[Any]]]
@@ -102,7 +106,8 @@ SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.
        EXISTS (SELECT 1 FROM enrollments e WHERE e.child_id = ch.id AND e.group_id = g.id
                 AND e.status IN ('PENDING_DRAW', 'REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')) AS enrolled,
        k.id AS key_enrollment_id, k.request_hash AS key_request_hash,
-       g.name AS group_name, pg.title AS program_title
+       g.name AS group_name, pg.title AS program_title,
+       g.enrollment_opens_at AS opens_at, d.window_ends_at, d.drawn_at, now() AS read_at
   FROM certificates c
   JOIN children ch ON ch.id = c.child_id
   JOIN guardians gu ON gu.id = ch.guardian_id
@@ -113,6 +118,7 @@ SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.
                       WHERE p.municipality = c.municipality AND p.status = 'OPEN'
                       ORDER BY {CURRENT_PERIOD_ORDER} LIMIT 1) fp ON true
   LEFT JOIN enrollments k ON k.guardian_id = gu.id AND k.idempotency_key = :key
+  LEFT JOIN group_draws d ON d.group_id = g.id
  WHERE c.id = :cid
 """
 
