@@ -5,7 +5,8 @@
 is either the mutation's payload or HTTP 503 ``OVERLOADED`` with ``Retry-After`` (nothing written);
 the process never runs more writes at once than allowed (its /metrics); no seat is oversold, no
 certificate overdrawn, the ledger invariants hold (the ``db`` fixture checks them after each test).
-A full group is refused on a read, without a write slot or a write connection.
+A full group is refused on a read, without a write slot or a write connection; the statements of an
+application are pinned (seven in its transaction, none for a refusal or a replay).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
+from pdo_graph.db import reads
 from pdo_graph.db.admission import WriteGate, WritesBusy
 from pdo_graph.domain.access import Role
 from pdo_graph.domain.money import add_months
@@ -227,3 +229,48 @@ async def test_a_cancelled_waiter_gives_its_slot_on():
         await cancelled
     assert await asyncio.wait_for(after, 1) == "ran"
     assert gate.in_flight == 0 and gate.waiting == 0
+
+
+@contextmanager
+def statements_by_pool(engine: AsyncEngine) -> Iterator[tuple[list[str], list[str]]]:
+    """(statements on the write pool's connections, statements on the read pool) inside the block."""
+    writes: list[str] = []
+    read: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        writes.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    reads.statement_observers.append(read.append)
+    try:
+        yield writes, read
+    finally:
+        reads.statement_observers.remove(read.append)
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_an_application_takes_seven_statements_in_its_transaction_and_a_refusal_none(gql, db, token):
+    (group, full), families, _ = await rush_world(db, [10, 1], 3)
+    (s0, c0), (s1, c1), (s2, c2) = families
+
+    async def send(subject: str, cert: int, group_id: int, key: str) -> str:
+        body = await gql(
+            CREATE,
+            {"c": gid("Certificate", cert), "g": gid("Group", group_id), "k": key},
+            token=token("GUARDIAN", subject),
+        )
+        return outcome(200, body, "")
+
+    assert await send(s0, c0, full, "last seat") == "REQUESTED"  # the full group is full now
+    with statements_by_pool(db) as (writes, read):
+        assert await send(s1, c1, group, "one") == "REQUESTED"
+    # the facts (and the opening) on the read pool, then in the transaction: the period's gate and row
+    # (one statement), the certificate, the seat, the balance, the enrollment, the reserve and its
+    # ledger entry (one statement), the provider's notice; the payload on the read pool
+    assert len(writes) == 7, "\n".join(writes)
+    assert len(read) == 2, "\n".join(read)
+    with statements_by_pool(db) as (writes, read):
+        assert await send(s2, c2, full, "two") == "GROUP_FULL"
+        assert await send(s1, c1, group, "one") == "REQUESTED"  # a double click: the replay, read only
+    assert writes == [], "\n".join(writes)
+    assert len(read) == 3, "\n".join(read)  # the facts of each, and the replay's payload
