@@ -332,6 +332,7 @@ class KeepAliveClient:
 @dataclass
 class Outcome:
     latencies: list[float] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # perf_counter() at each answer's arrival (its start)
     statuses: Counter[int] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     transport_errors: int = 0
@@ -342,6 +343,15 @@ class Outcome:
 
     def pct(self, p: float) -> float:
         xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else 0.0
+
+    def pct_after(self, p: float, seconds: float) -> float:
+        """The ``p`` quantile (ms) of the answers to requests that arrived ``seconds`` or more after the
+        first one (the steady state, past the start: cold pools, the hot groups filling)."""
+        if not self.arrived:
+            return 0.0
+        first = min(self.arrived)
+        xs = sorted(lat for at, lat in zip(self.arrived, self.latencies, strict=True) if at - first >= seconds)
         return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else 0.0
 
     @property
@@ -428,6 +438,7 @@ async def apply_over_http(
         out.retries += 1
         await asyncio.sleep(float(http.headers.split("retry-after:", 1)[1].split("\r\n", 1)[0]))
     out.latencies.append(time.perf_counter() - started)
+    out.arrived.append(started)
     out.statuses[status] += 1
     if busy:
         out.outcomes[OVERLOADED] += 1

@@ -530,6 +530,7 @@ async def send_sql(pool: asyncpg.Pool, request: Request, today: date, out: Outco
             break
     if label is not None:
         out.latencies.append(time.perf_counter() - started)
+        out.arrived.append(started)
         out.outcomes[label] += 1
 
 
@@ -882,6 +883,9 @@ async def ladder(
             print(
                 f"{rate:8.0f} {side:10} {out.rate:10.0f} {out.pct(0.5):8.1f} {out.pct(0.99):8.1f}  "
                 + ("FAILED: " + "; ".join(problems) if problems else "hold (0 oversold, 0 overdrawn)")
+            )
+            print(
+                f"{'':20}after the first 3 s of arrivals: p50 {out.pct_after(0.5, 3):.1f} ms, p99 {out.pct_after(0.99, 3):.1f} ms"
             )
             for message, count in out.transport_messages.most_common(3):
                 print(f"{'':20}x{count}: {message}")
