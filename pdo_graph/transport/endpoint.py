@@ -24,6 +24,7 @@ from pdo_graph import graphiql
 from pdo_graph.auth.actor import resolve_actor
 from pdo_graph.auth.oidc import IssuerUnavailable
 from pdo_graph.auth.principal import AuthError, Principal
+from pdo_graph.db.admission import WritesBusy
 from pdo_graph.db.replica import format_lsn, parse_lsn
 from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import Actor
@@ -218,13 +219,19 @@ class GraphQLEndpoint:
                     principal, query, variables, operation_name, language, rid, prepared, tolerant, carried
                 )
                 down = any(is_database_down(e.original_error) for e in result.errors or ())
+                busy = any(isinstance(e.original_error, WritesBusy) for e in result.errors or ())
             except Exception as exc:
-                down = is_database_down(exc)
-                if not down:
+                down, busy = is_database_down(exc), isinstance(exc, WritesBusy)
+                if not (down or busy):
                     observe(request.scope, Observation(operation, "error"))
                     Tracing.record(span, "error")
                     fault = errors.masked(rid, language, exc)
                     return errors.respond(500, [fault], rid, media)
+            if busy:  # admission control refused a write: nothing was written (docs/errors.md)
+                observe(request.scope, Observation(operation, "overloaded"))
+                Tracing.record(span, "overloaded")
+                retry = {"retry-after": str(WritesBusy.retry_after)}
+                return errors.respond(503, [errors.overloaded(rid, language)], rid, media, retry)
             if down:
                 observe(request.scope, Observation(operation, "unavailable"))
                 Tracing.record(span, "unavailable")
