@@ -58,7 +58,7 @@ from pdo_graph.demo import content
 from pdo_graph.domain import certificates, periods
 from pdo_graph.domain import search as search_domain
 from pdo_graph.domain.access import Actor, Role
-from pdo_graph.reads.catalog import GROUP_SQL, PROVIDER_SQL
+from pdo_graph.reads.catalog import Along, search_statement
 
 FIRST = 20
 NOMINAL = 2_500_000
@@ -262,8 +262,7 @@ CERTIFICATE_SQL = (
 async def sql_floor(dsn: str, args: argparse.Namespace, today: date, cert_pk: int) -> Result:
     pool = await asyncpg.create_pool(dsn, min_size=args.concurrency, max_size=args.concurrency)
     assert pool is not None
-    providers_sql = PROVIDER_SQL + " WHERE pr.id = ANY($1)"
-    groups_sql = GROUP_SQL + " WHERE g.program_id = ANY($1) AND NOT g.archived ORDER BY g.program_id, g.starts_on, g.id"
+    along = Along(provider=True, groups=True)  # QUERY selects both
 
     async def call(i: int) -> None:
         s = MIX[i % len(MIX)]
@@ -273,12 +272,10 @@ async def sql_floor(dsn: str, args: argparse.Namespace, today: date, cert_pk: in
                 await conn.fetch(CERTIFICATE_SQL, [cert_pk])
                 row = (await conn.fetch(COVERAGE_SQL, [cert_pk], today))[0]
                 coverage = search_domain.Coverage(int(row["available"]), bool(row["cap_at_normative"]))
-            sql, params, _ = search_domain.build(search_query(s, today, coverage), FIRST, None, counts=True)
+            sql, params, _ = search_statement(search_query(s, today, coverage), FIRST, None, True, along)
             q, values = positional(sql, params)
             rows = [r for r in await conn.fetch(q, *values) if r["id"] is not None]
-            ids = [r["id"] for r in rows]
-            await conn.fetch(providers_sql, list({r["provider_id"] for r in rows}))
-            await conn.fetch(groups_sql, ids)
+            assert all(r["provider_along"] is not None for r in rows)
 
     try:
         return await run_load(call, args.seconds, args.concurrency, args.warmup, label)
