@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol, cast
 
+import orjson
+
 from pdo_graph.domain import search
 from pdo_graph.domain.search import PROGRAM_COLUMNS
 from pdo_graph.reads.base import Key, Scope, many_by_key, one_by_key, row_columns
@@ -85,13 +87,17 @@ GROUPS_OF_PROGRAM: Key[int, list[GroupRow]] = many_by_key(
 class Along:
     """What a search reads along with its programs, each program's: the provider (column
     ``provider_along``: one record of ``ProviderRow``'s columns) and the listed groups (column
-    ``groups_along``: records of ``GroupRow``'s columns, as ``GROUPS_OF_PROGRAM`` lists them)."""
+    ``groups_along``: the text of a JSON array of arrays of ``GroupRow``'s columns, dates as ISO
+    strings, as ``GROUPS_OF_PROGRAM`` lists them: JSON because records in arrays cost far more to
+    decode, as text to be parsed by orjson, see ``groups_of``)."""
 
     provider: bool = False
     groups: bool = False
 
 
 NOTHING_ALONG = Along()
+
+_GROUP_JSON = f"json_build_array({GROUP_COLUMNS})"
 
 
 def search_statement(
@@ -106,9 +112,10 @@ def search_statement(
             f"(SELECT ROW({PROVIDER_COLUMNS}) FROM providers pr WHERE pr.id = o.provider_id) AS provider_along"
         )
     if along.groups:
-        order = LISTED_GROUPS.replace("g.program_id, ", "")
+        order = LISTED_GROUPS.replace("NOT g.archived ORDER BY g.program_id, ", "")
         extra.append(
-            f"ARRAY(SELECT ROW({GROUP_COLUMNS}) FROM groups g WHERE g.program_id = o.id AND {order}) AS groups_along"
+            f"(SELECT coalesce(json_agg({_GROUP_JSON} ORDER BY {order}), '[]')::text FROM groups g"
+            " WHERE g.program_id = o.id AND NOT g.archived) AS groups_along"
         )
     if extra:
         sql = f"SELECT o.*, {', '.join(extra)} FROM ({sql}) o ORDER BY o.sort_key, o.id"
@@ -117,6 +124,8 @@ def search_statement(
 
 _ProviderTuple = namedtuple("_ProviderTuple", row_columns(ProviderRow))  # type: ignore[misc]
 _GroupTuple = namedtuple("_GroupTuple", row_columns(GroupRow))  # type: ignore[misc]
+GROUP_INDEX = {c: i for i, c in enumerate(row_columns(GroupRow))}  # a group read along: its columns' places
+_DATES = (GROUP_INDEX["starts_on"], GROUP_INDEX["ends_on"])
 
 
 def provider_of(record: Sequence[Any]) -> ProviderRow:
@@ -125,10 +134,18 @@ def provider_of(record: Sequence[Any]) -> ProviderRow:
     return cast(ProviderRow, row)
 
 
-def group_of(record: Sequence[Any]) -> GroupRow:
-    """A group read along (a record of ``GROUP_COLUMNS``) as a row."""
-    row: Any = _GroupTuple(*record)
-    return cast(GroupRow, row)
+def groups_of(along: str) -> list[list[Any]]:
+    """The groups a program's row read along (its ``groups_along``): each a list of the columns."""
+    groups: list[list[Any]] = orjson.loads(along)
+    return groups
+
+
+def group_of(values: Sequence[Any]) -> GroupRow:
+    """A group read along (the JSON array of ``GROUP_COLUMNS``) as a row."""
+    row = list(values)
+    for i in _DATES:
+        row[i] = date.fromisoformat(row[i])
+    return cast(GroupRow, _GroupTuple(*row))
 
 
 async def search_programs(
@@ -158,4 +175,4 @@ def prime_along(scope: Scope, page: search.SearchPage, along: Along) -> None:
     if along.groups:
         groups = scope.loaders[GROUPS_OF_PROGRAM]
         for r in page.rows:
-            groups.prime(r.id, [group_of(g) for g in r.groups_along])
+            groups.prime(r.id, [group_of(g) for g in groups_of(r.groups_along)])

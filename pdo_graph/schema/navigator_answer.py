@@ -45,7 +45,7 @@ from pdo_graph.db.tables import DIRECTIONS, FUNDING_KINDS
 from pdo_graph.domain import search as search_domain
 from pdo_graph.ids import encode_id
 from pdo_graph.reads.base import row_columns
-from pdo_graph.reads.catalog import Along, GroupRow, ProviderRow
+from pdo_graph.reads.catalog import GROUP_INDEX, Along, ProviderRow, groups_of
 from pdo_graph.schema.base import MAX_PAGE, encode_cursor, money
 
 Get = Callable[[Any], Any]
@@ -247,7 +247,7 @@ class _Compiler:
         along = itemgetter("groups_along")
 
         def groups(row: Any) -> dict[str, Any]:
-            shaped: dict[str, Any] = connection(along(row))
+            shaped: dict[str, Any] = connection(groups_of(along(row)))
             return shaped
 
         return groups
@@ -272,8 +272,8 @@ class _Compiler:
         table: dict[str, Callable[..., Get]] = {name: _index(_GROUP, column) for name, column in _GROUP_FIELDS}
         table.update(
             id=lambda t, n: _record_id("Group", _GROUP["id"]),
-            startsOn=lambda t, n: _iso(_GROUP["starts_on"]),
-            endsOn=lambda t, n: _iso(_GROUP["ends_on"]),
+            startsOn=_index(_GROUP, "starts_on"),
+            endsOn=_index(_GROUP, "ends_on"),
             seatsLeft=lambda t, n: _seats_left,
             enrollmentOpen=lambda t, n: _enrollment_open,
             price=lambda t, n: _then(itemgetter(_GROUP["price"]), self.money(t, n)),
@@ -316,7 +316,7 @@ _PROGRAM_COLUMNS = {
 }
 _PROVIDER = {c: i for i, c in enumerate(row_columns(ProviderRow))}
 _PROVIDER_FIELDS = [("name", "name"), ("inn", "inn"), ("municipality", "municipality"), ("address", "address")]
-_GROUP = {c: i for i, c in enumerate(row_columns(GroupRow))}
+_GROUP = GROUP_INDEX  # dates as ISO strings (JSON)
 _GROUP_FIELDS = [
     ("name", "name"),
     ("schedule", "schedule"),
@@ -362,10 +362,6 @@ def _then(get: Get, shape: Get) -> Get:
     return lambda source: shape(get(source))
 
 
-def _iso(i: int) -> Get:
-    return lambda g: g[i].isoformat()
-
-
 def _record_id(type_name: str, i: int) -> Get:
     return lambda r: encode_id(type_name, r[i])
 
@@ -388,7 +384,7 @@ _G_OPEN, _G_ARCHIVED = _GROUP["enrollment_open"], _GROUP["archived"]
 
 
 def _group_cursor(g: Sequence[Any]) -> str:
-    return encode_cursor([g[_G_STARTS].isoformat(), g[_G_ID]])
+    return encode_cursor([g[_G_STARTS], g[_G_ID]])
 
 
 def _seats_left(g: Sequence[Any]) -> int:
