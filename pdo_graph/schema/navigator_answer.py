@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from graphql import (
@@ -80,6 +79,7 @@ class _Compiler:
         self.fragments = fragments
         self.variables = variables
         self.read: list[str] = []  # names of the variables the plan depends on
+        self.env: dict[str, Any] = {}  # the names the generated code uses
         self.provider = False
         self.groups = False
 
@@ -139,23 +139,33 @@ class _Compiler:
                 return self.value(arg.value)
         return None
 
-    def object(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode], table: dict[str, Callable[..., Get]]) -> Get:
+    def bind(self, value: Any) -> str:
+        """A name for ``value`` in the generated code."""
+        name = f"_v{len(self.env)}"
+        self.env[name] = value
+        return name
+
+    def object(
+        self, type_: GraphQLObjectType, nodes: Sequence[FieldNode], table: dict[str, Callable[..., Part]]
+    ) -> Get:
         """A function of a source (row, record...) to the object's answer: ``table`` gives, by field
-        name, a maker of each field's getter (called with the field's type and nodes)."""
-        parts: list[tuple[str, Get]] = []
+        name, a maker of each field's part (called with the field's type and nodes): an expression
+        over the source (``Expr``) or a function of it. The function is generated code (one dict
+        display): field-by-field calls are what the plan saves."""
+        items: list[str] = []
         for key, name, field_nodes in self.fields(type_, nodes):
             if name == "__typename":
-                parts.append((key, _const(type_.name)))
+                items.append(f"{key!r}: {type_.name!r}")
                 continue
             make = table.get(name)
             if make is None:
                 raise Unsupported(f"{type_.name}.{name}")
-            field_type = get_named_type(type_.fields[name].type)
-            parts.append((key, make(field_type, field_nodes)))
-
-        def shape(source: Any) -> dict[str, Any]:
-            return {key: get(source) for key, get in parts}
-
+            part = make(get_named_type(type_.fields[name].type), field_nodes)
+            code = part.code if isinstance(part, Expr) else f"{self.bind(part)}(@)"
+            items.append(f"{key!r}: {code.replace('@', 'source')}")
+        name = f"_shape{len(self.env)}"
+        exec(f"def {name}(source):\n    return {{{', '.join(items)}}}\n", self.env)
+        shape: Get = self.env[name]
         return shape
 
     # --- the types of the page ---------------------------------------------------------------------
@@ -167,7 +177,7 @@ class _Compiler:
             {
                 "edges": lambda t, n: self._program_edges(t, n),
                 "pageInfo": lambda t, n: self._page_info(t, n),
-                "totalCount": lambda t, n: _total,
+                "totalCount": lambda t, n: Expr("(@.page.total or 0)"),
                 "facets": lambda t, n: self._facets(t, n, "direction", DIRECTIONS, "facets"),
                 "kindFacets": lambda t, n: self._facets(t, n, "fundingKind", FUNDING_KINDS, "kind_facets"),
             },
@@ -177,7 +187,7 @@ class _Compiler:
         edge = self.object(
             type_,
             nodes,
-            {"cursor": lambda t, n: itemgetter(1), "node": lambda t, n: _first_of(self.program(t, n))},
+            {"cursor": lambda t, n: Expr("@[1]"), "node": lambda t, n: Expr(f"{self.bind(self.program(t, n))}(@[0])")},
         )
 
         def edges(p: Page) -> list[dict[str, Any]]:
@@ -201,7 +211,7 @@ class _Compiler:
     def _facets(
         self, type_: GraphQLObjectType, nodes: Sequence[FieldNode], name: str, values: Sequence[str], attr: str
     ) -> Get:
-        facet = self.object(type_, nodes, {name: lambda t, n: itemgetter(0), "count": lambda t, n: itemgetter(1)})
+        facet = self.object(type_, nodes, {name: lambda t, n: Expr("@[0]"), "count": lambda t, n: Expr("@[1]")})
 
         def facets(p: Page) -> list[dict[str, Any]]:
             counts: dict[str, int] = getattr(p.page, attr)
@@ -210,25 +220,27 @@ class _Compiler:
         return facets
 
     def program(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Get:
-        table: dict[str, Callable[..., Get]] = {name: _column(column) for name, column in _PROGRAM_COLUMNS.items()}
+        table: dict[str, Callable[..., Part]] = {
+            name: _expr(f"@[{column!r}]") for name, column in _PROGRAM_COLUMNS.items()
+        }
         table.update(
-            id=lambda t, n: _program_id,
-            rating=lambda t, n: _rating,
-            normativeCost=lambda t, n: _maybe(itemgetter("normative_cost"), self.money(t, n)),
+            id=lambda t, n: Expr(f'{self.bind(encode_id)}("Program", @["id"])'),
+            rating=lambda t, n: Expr('(round(@["rating_sum"] / @["rating_count"], 2) if @["rating_count"] else None)'),
+            normativeCost=lambda t, n: Expr(
+                f'(None if @["normative_cost"] is None else {self.bind(self.money(t, n))}(@["normative_cost"]))'
+            ),
             provider=lambda t, n: self._provider(t, n),
             groups=lambda t, n: self._groups(t, n),
         )
         return self.object(type_, nodes, table)
 
-    def _provider(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Get:
+    def _provider(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Expr:
         self.provider = True
-        table: dict[str, Callable[..., Get]] = {name: _index(_PROVIDER, column) for name, column in _PROVIDER_FIELDS}
-        table["id"] = lambda t, n: _record_id("Provider", _PROVIDER["id"])
-        shape = self.object(type_, nodes, table)
-        along = itemgetter("provider_along")
-        return lambda row: shape(along(row))
+        table: dict[str, Callable[..., Part]] = {name: _expr(f"@[{_PROVIDER[name]}]") for name in _PROVIDER_FIELDS}
+        table["id"] = lambda t, n: Expr(f'{self.bind(encode_id)}("Provider", @[{_PROVIDER["id"]}])')
+        return Expr(f'{self.bind(self.object(type_, nodes, table))}(@["provider_along"])')
 
-    def _groups(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Get:
+    def _groups(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Expr:
         self.groups = True
         first = self.argument(nodes[0], "first")
         if self.argument(nodes[0], "after") is not None:
@@ -241,20 +253,21 @@ class _Compiler:
             {
                 "edges": lambda t, n: self._group_edges(t, n, first),
                 "pageInfo": lambda t, n: self._group_page_info(t, n, first),
-                "totalCount": lambda t, n: len,
+                "totalCount": lambda t, n: Expr("len(@)"),
             },
         )
-        along = itemgetter("groups_along")
+        return Expr(f'{self.bind(connection)}({self.bind(groups_of)}(@["groups_along"]))')
 
-        def groups(row: Any) -> dict[str, Any]:
-            shaped: dict[str, Any] = connection(groups_of(along(row)))
-            return shaped
-
-        return groups
-
-    def _group_edges(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode], first: int) -> Get:
-        edge = self.object(type_, nodes, {"cursor": lambda t, n: _group_cursor, "node": lambda t, n: self.group(t, n)})
-        return lambda groups: [edge(g) for g in groups[:first]]
+    def _group_edges(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode], first: int) -> Expr:
+        edge = self.object(
+            type_,
+            nodes,
+            {
+                "cursor": lambda t, n: Expr(f"{self.bind(_group_cursor)}(@)"),
+                "node": lambda t, n: Expr(f"{self.bind(self.group(t, n))}(@)"),
+            },
+        )
+        return Expr(f"[{self.bind(edge)}(g) for g in @[:{first}]]")
 
     def _group_page_info(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode], first: int) -> Get:
         info = self.object(type_, nodes, _PAGE_INFO)
@@ -269,14 +282,12 @@ class _Compiler:
         return page_info
 
     def group(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Get:
-        table: dict[str, Callable[..., Get]] = {name: _index(_GROUP, column) for name, column in _GROUP_FIELDS}
+        table: dict[str, Callable[..., Part]] = {name: _expr(f"@[{_GROUP[column]}]") for name, column in _GROUP_FIELDS}
         table.update(
-            id=lambda t, n: _record_id("Group", _GROUP["id"]),
-            startsOn=_index(_GROUP, "starts_on"),
-            endsOn=_index(_GROUP, "ends_on"),
-            seatsLeft=lambda t, n: _seats_left,
-            enrollmentOpen=lambda t, n: _enrollment_open,
-            price=lambda t, n: _then(itemgetter(_GROUP["price"]), self.money(t, n)),
+            id=lambda t, n: Expr(f'{self.bind(encode_id)}("Group", @[{_GROUP["id"]}])'),
+            seatsLeft=lambda t, n: Expr(f"int(@[{_GROUP['capacity']}] - @[{_GROUP['seats_taken']}])"),
+            enrollmentOpen=lambda t, n: Expr(f"bool(@[{_GROUP['enrollment_open']}] and not @[{_GROUP['archived']}])"),
+            price=lambda t, n: Expr(f"{self.bind(self.money(t, n))}(@[{_GROUP['price']}])"),
         )
         return self.object(type_, nodes, table)
 
@@ -285,15 +296,31 @@ class _Compiler:
             type_,
             nodes,
             {
-                "amount": lambda t, n: lambda m: m.amount,
-                "kopecks": lambda t, n: lambda m: int(m.kopecks),
-                "currency": lambda t, n: lambda m: m.currency,
+                "amount": lambda t, n: Expr("@.amount"),
+                "kopecks": lambda t, n: Expr("int(@.kopecks)"),
+                "currency": lambda t, n: Expr("@.currency"),
             },
         )
         return lambda kopecks: shape(money(kopecks))
 
 
-# --- getters -------------------------------------------------------------------------------------
+# --- parts ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A field's value as a Python expression over its source, written ``@`` (our own code: column
+    names, indexes and bound names only; response keys go in as literals)."""
+
+    code: str
+
+
+Part = Expr | Get
+
+
+def _expr(code: str) -> Callable[..., Part]:
+    return lambda t, n: Expr(code)
+
 
 _PROGRAM_COLUMNS = {
     "title": "title",
@@ -315,7 +342,7 @@ _PROGRAM_COLUMNS = {
     "reviewCount": "rating_count",
 }
 _PROVIDER = {c: i for i, c in enumerate(row_columns(ProviderRow))}
-_PROVIDER_FIELDS = [("name", "name"), ("inn", "inn"), ("municipality", "municipality"), ("address", "address")]
+_PROVIDER_FIELDS = ["name", "inn", "municipality", "address"]
 _GROUP = GROUP_INDEX  # dates as ISO strings (JSON)
 _GROUP_FIELDS = [
     ("name", "name"),
@@ -323,76 +350,20 @@ _GROUP_FIELDS = [
     ("capacity", "capacity"),
     ("archived", "archived"),
     ("externalId", "external_id"),
+    ("startsOn", "starts_on"),
+    ("endsOn", "ends_on"),
 ]
-_PAGE_INFO: dict[str, Callable[..., Get]] = {
-    "hasNextPage": lambda t, n: itemgetter(0),
-    "hasPreviousPage": lambda t, n: itemgetter(1),
-    "startCursor": lambda t, n: itemgetter(2),
-    "endCursor": lambda t, n: itemgetter(3),
+_PAGE_INFO: dict[str, Callable[..., Part]] = {
+    "hasNextPage": _expr("@[0]"),
+    "hasPreviousPage": _expr("@[1]"),
+    "startCursor": _expr("@[2]"),
+    "endCursor": _expr("@[3]"),
 }
-
-
-def _const(value: Any) -> Get:
-    return lambda _: value
-
-
-def _column(name: str) -> Callable[..., Get]:
-    get = itemgetter(name)
-    return lambda t, n: get
-
-
-def _index(columns: dict[str, int], name: str) -> Callable[..., Get]:
-    get = itemgetter(columns[name])
-    return lambda t, n: get
-
-
-def _first_of(shape: Get) -> Get:
-    return lambda pair: shape(pair[0])
-
-
-def _maybe(get: Get, shape: Get) -> Get:
-    def maybe(source: Any) -> Any:
-        value = get(source)
-        return None if value is None else shape(value)
-
-    return maybe
-
-
-def _then(get: Get, shape: Get) -> Get:
-    return lambda source: shape(get(source))
-
-
-def _record_id(type_name: str, i: int) -> Get:
-    return lambda r: encode_id(type_name, r[i])
-
-
-def _program_id(row: Any) -> str:
-    return encode_id("Program", row["id"])
-
-
-def _rating(row: Any) -> float | None:
-    count = row["rating_count"]
-    return round(row["rating_sum"] / count, 2) if count else None
-
-
-def _total(p: Page) -> int:
-    return p.page.total or 0
-
-
-_G_ID, _G_STARTS, _G_CAPACITY, _G_TAKEN = _GROUP["id"], _GROUP["starts_on"], _GROUP["capacity"], _GROUP["seats_taken"]
-_G_OPEN, _G_ARCHIVED = _GROUP["enrollment_open"], _GROUP["archived"]
+_G_ID, _G_STARTS = _GROUP["id"], _GROUP["starts_on"]
 
 
 def _group_cursor(g: Sequence[Any]) -> str:
     return encode_cursor([g[_G_STARTS], g[_G_ID]])
-
-
-def _seats_left(g: Sequence[Any]) -> int:
-    return int(g[_G_CAPACITY] - g[_G_TAKEN])
-
-
-def _enrollment_open(g: Sequence[Any]) -> bool:
-    return bool(g[_G_OPEN] and not g[_G_ARCHIVED])
 
 
 # --- plans by document ---------------------------------------------------------------------------
