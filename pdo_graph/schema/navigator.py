@@ -9,6 +9,7 @@ loaders of programs, providers and groups and the fields resolve one by one.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import strawberry
@@ -151,10 +152,11 @@ async def certificate_coverage(ctx: Context, certificate_id: str) -> search_doma
     pk = decode_pk(certificate_id, "Certificate")
     if pk is None:
         return None
-    cert = await Certificate.load(ctx, pk)
+    # the certificate (whether the caller may read it) and its balance side by side: one round trip;
+    # the balance is used only when the certificate is the caller's
+    cert, row = await asyncio.gather(Certificate.load(ctx, pk), ctx.loaders[BALANCE].load(pk))
     if cert is None or cert.status is not CertificateStatus.ACTIVE:
         return None
-    row = await ctx.loaders[BALANCE].load(pk)
     if row is None or row.period_id is None:
         return search_domain.Coverage(available=0)
     return search_domain.Coverage(available=max(0, int(row.available)), cap_at_normative=bool(row.cap_at_normative))
