@@ -94,10 +94,10 @@ def ready_assets(data_dir: Path) -> None:
 
 
 def start_server(
-    port: int, url: str, data_dir: Path, pool: int, workers: int, log: IO[bytes]
+    port: int, url: str, data_dir: Path, pool: int, workers: int, log: IO[bytes], settings: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """``pdo-graph serve --workers N`` on ``url`` (each worker its own pool; dev tokens signed with the
-    key in ``data_dir``; GraphiQL's files put there first)."""
+    key in ``data_dir``; GraphiQL's files put there first; ``settings``: more PDO_* variables)."""
     ready_assets(data_dir)
     env = {
         **os.environ,
@@ -107,6 +107,7 @@ def start_server(
         "PDO_BACKGROUND_JOBS": "0",
         "PDO_DB_POOL_SIZE": str(pool),
         "PDO_LOG_FORMAT": "text",
+        **(settings or {}),
     }
     command = [sys.executable, "-m", "pdo_graph.cli", "serve", "--workers", str(workers)]
     command += ["--host", "127.0.0.1", "--port", str(port)]

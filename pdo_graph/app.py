@@ -35,6 +35,7 @@ from pdo_graph.transport.analytics import AnalyticsPages
 from pdo_graph.transport.compression import Compression, choose
 from pdo_graph.transport.contracts import ContractDocuments
 from pdo_graph.transport.endpoint import GraphQLEndpoint
+from pdo_graph.transport.execution import MIN_LSN_HEADER
 from pdo_graph.transport.middleware import RequestObserver
 from pdo_graph.transport.settlement import SettlementExport
 from pdo_graph.transport.websocket import LiveEndpoint
@@ -42,6 +43,9 @@ from pdo_graph.transport.websocket import LiveEndpoint
 log = logging.getLogger("pdo_graph")
 
 DEV_MODE_LOOPBACK_ONLY = "PDO_AUTH_MODE=dev may only listen on loopback (set PDO_DEV_FORCE=1 to override)"
+
+
+ALLOWED_HEADERS = ("authorization", "content-type", "accept-language", "x-request-id", "traceparent")
 
 
 def check_dev_mode(settings: Settings) -> None:
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     check_dev_mode(settings)
     schema = build_schema(settings)
     services = Services(settings)
+    services.metrics.region.labels(settings.region_code).set(1)
     assets_dir = settings.data_dir / "assets"
     if database is not None:
         services.database = database
@@ -67,9 +72,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         personal_data_keys(settings)  # outside dev mode, no start without PDO_PERSONAL_DATA_KEYS
         if services.database.direct_engine is None:  # behind a pooler, reads take SQLAlchemy's pooled path
             services.reads = await open_read_pool(services.database.url, settings.db_pool_size)
+            if services.database.replica is not None:
+                replica_url = services.database.replica.engine.url.render_as_string(hide_password=False)
+                services.replica_reads = await open_read_pool(replica_url, settings.db_pool_size)
         services.tracing.instrument(services.database.engine)
         if services.reads is not None:
             services.tracing.instrument_reads(services.reads, services.database.url)
+        if services.database.replica is not None:  # the replica's statements traced as the primary's
+            replica_engine = services.database.replica.engine
+            services.tracing.instrument(replica_engine)
+            if services.replica_reads is not None:
+                services.tracing.instrument_reads(services.replica_reads, replica_engine.url.render_as_string())
         services.metrics.track_pool(services.database.engine.pool)
         services.verifier = make_verifier(settings)
         services.live = open_live(services)
@@ -99,9 +112,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await services.live.hub.close()
             services.tracing.shutdown()
             services.gate_thread.shutdown(wait=False, cancel_futures=True)
-            if services.reads is not None:
-                await services.reads.close()
-                services.reads = None
+            for pool in (services.reads, services.replica_reads):
+                if pool is not None:
+                    await pool.close()
+            services.reads = services.replica_reads = None
             if services.owns_database and services.database is not None:
                 await services.database.dispose()
 
@@ -132,8 +146,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             async with services.database.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
         except Exception:
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return JSONResponse({"status": "unavailable", "region": settings.region_code}, status_code=503)
+        return JSONResponse({"status": "ready", "region": settings.region_code})
 
     middleware = [Middleware(RequestObserver, metrics=services.metrics), Middleware(Compression)]
     if settings.cors_origins:
@@ -142,8 +156,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "accept-language", "x-request-id", "traceparent"],
-                expose_headers=["x-request-id", "etag"],
+                allow_headers=[*ALLOWED_HEADERS, MIN_LSN_HEADER],
+                expose_headers=["x-request-id", "etag", MIN_LSN_HEADER],
             )
         )
     app = Starlette(

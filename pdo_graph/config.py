@@ -77,6 +77,7 @@ class Settings:
     oidc_role_claim: str = "pdo_role"
     oidc_provider_claim: str = "pdo_provider"
     oidc_municipality_claim: str = "pdo_municipality"
+    oidc_region_claim: str = "pdo_region"  # a token naming another region than PDO_REGION_CODE is refused
     oidc_machine_role: str = "PROVIDER"
     secret_key: str | None = field(default=None, repr=False)
     personal_data_keys: str | None = field(default=None, repr=False)
@@ -411,6 +412,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_OIDC_ROLE_CLAIM", "oidc_role_claim", _text),
     Var("PDO_OIDC_PROVIDER_CLAIM", "oidc_provider_claim", _text),
     Var("PDO_OIDC_MUNICIPALITY_CLAIM", "oidc_municipality_claim", _text),
+    Var("PDO_OIDC_REGION_CLAIM", "oidc_region_claim", _text),
     Var("PDO_OIDC_MACHINE_ROLE", "oidc_machine_role", _role),
     Var("PDO_SECRET_KEY", "secret_key", _secret_key, secret=True),
     Var("PDO_PERSONAL_DATA_KEYS", "personal_data_keys", _key_ring, secret=True),

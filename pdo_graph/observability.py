@@ -69,6 +69,19 @@ class Metrics:
             "pdo_db_pool_size", "Database pool size", registry=self.registry, multiprocess_mode="livesum"
         )
         self._operations: set[str] = set()
+        self.region = Gauge(
+            "pdo_region_info",
+            "The region this deployment serves (PDO_REGION_CODE), always 1",
+            ["region"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.read_sources = Counter(
+            "pdo_graphql_read_source_total",
+            "GraphQL operations by the database their reads went to (primary or replica)",
+            ["source"],
+            registry=self.registry,
+        )
         self.sync_runs = Counter(
             "pdo_catalog_sync_runs_total", "Catalog sync runs by status", ["status"], registry=self.registry
         )

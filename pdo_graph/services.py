@@ -31,6 +31,7 @@ class Services:
         self.settings = settings
         self.database: Database | None = None
         self.reads: ReadPool | None = None  # opened by the lifespan: the GraphQL reads' asyncpg pool
+        self.replica_reads: ReadPool | None = None  # and the replica's, with PDO_DATABASE_REPLICA_URL
         self.verifier: TokenVerifier | None = None
         self.owns_database = True
         self.background: list[asyncio.Task[None]] = []
@@ -45,9 +46,11 @@ class Services:
 
     def request_db(self, reads_from: AsyncEngine | None = None) -> RequestDb:
         """The database as one request (or subscription) sees it: its connection, and the read pool
-        (or ``reads_from``: a replica's engine, for reads that may lag)."""
+        (or ``reads_from``: a replica's engine and its read pool, for reads that may lag)."""
         assert self.database is not None
-        return RequestDb(self.database.engine, self.reads, reads_from)
+        if reads_from is None or reads_from is self.database.engine:
+            return RequestDb(self.database.engine, self.reads)
+        return RequestDb(self.database.engine, self.replica_reads, reads_from)
 
 
 def open_live(services: Services) -> Live:
@@ -79,6 +82,7 @@ def _verifier(settings: Settings) -> TokenVerifier:
                 role=settings.oidc_role_claim,
                 provider=settings.oidc_provider_claim,
                 municipality=settings.oidc_municipality_claim,
+                region=settings.oidc_region_claim,
                 machine_role=settings.oidc_machine_role,
             ),
         )

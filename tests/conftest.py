@@ -131,8 +131,12 @@ Token = Callable[..., str]
 def token(settings: Settings) -> Token:
     key = load_or_create_dev_key(settings.data_dir)
 
-    def mint(role: str, subject: str, provider: str | None = None, municipality: str | None = None) -> str:
-        return mint_dev_token(key, role=Role(role), subject=subject, provider=provider, municipality=municipality)
+    def mint(
+        role: str, subject: str, provider: str | None = None, municipality: str | None = None, region: str | None = None
+    ) -> str:
+        return mint_dev_token(
+            key, role=Role(role), subject=subject, provider=provider, municipality=municipality, region=region
+        )
 
     return mint
 

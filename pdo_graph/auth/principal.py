@@ -33,6 +33,7 @@ class Principal:
     subject: str | None = None
     provider: str | None = None  # provider INN or global id, as carried by the token
     municipality: str | None = None
+    region: str | None = None  # the region the token was issued for, when it names one (one database per region)
     # the token's ``exp`` (Unix time): a subscription authorised by it ends there; not part of who it is
     expires_at: float | None = field(default=None, compare=False)
 
@@ -49,6 +50,7 @@ class ClaimNames:
     role: str = "pdo_role"
     provider: str = "pdo_provider"
     municipality: str = "pdo_municipality"
+    region: str = "pdo_region"
     machine_role: str = "PROVIDER"
 
 
@@ -62,6 +64,7 @@ def principal_from_claims(claims: Mapping[str, Any], names: ClaimNames) -> Princ
     raw_role = claims.get(names.role)
     provider = claims.get(names.provider)
     municipality = claims.get(names.municipality)
+    region = claims.get(names.region)
     if raw_role is None:
         if provider is None:
             raise AuthError("В токене нет роли", "The token has no role")
@@ -82,5 +85,6 @@ def principal_from_claims(claims: Mapping[str, Any], names: ClaimNames) -> Princ
         subject=str(subject),
         provider=str(provider) if provider else None,
         municipality=str(municipality) if municipality else None,
+        region=str(region) if region else None,
         expires_at=float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None,
     )

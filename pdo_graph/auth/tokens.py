@@ -105,6 +105,7 @@ def mint_dev_token(
     subject: str,
     provider: str | None = None,
     municipality: str | None = None,
+    region: str | None = None,
     ttl_seconds: int = DEV_TOKEN_TTL,
 ) -> str:
     if not 0 < ttl_seconds <= MAX_DEV_TOKEN_TTL:
@@ -123,6 +124,8 @@ def mint_dev_token(
         claims["pdo_provider"] = provider
     if municipality:
         claims["pdo_municipality"] = municipality
+    if region:
+        claims["pdo_region"] = region
     header = {"alg": "ES256", "kid": key.kid, "typ": "JWT"}
     return jwt.encode(header, claims, key, algorithms=["ES256"])
 

@@ -1,20 +1,30 @@
-"""Reads that may lag a little, from a streaming replica (``PDO_DATABASE_REPLICA_URL``).
+"""Reads that may lag a little, from a streaming replica (``PDO_DATABASE_REPLICA_URL``), and the
+callers who must see their own writes.
 
-Which reads: the transport decides (queries of anonymous visitors and analysts: the navigator's
-search, the catalog, the analysts' tables); everything else, and every mutation with its payload,
-reads the primary. Whether the replica is fresh enough is measured here, at most once a
+Which reads: the transport decides (queries whose root fields are the navigator, dashboards,
+analytics and statements); every mutation with its payload, every subscription and every other
+query reads the primary. Whether the replica is fresh enough is measured here, at most once a
 ``CHECK_SECONDS`` per process: the primary's WAL insert position (all it has committed, even before
 its WAL is written out) against the replica's replay position;
 when the replica is behind, its lag is the age of the last transaction it replayed. Beyond
 ``PDO_REPLICA_MAX_LAG_SECONDS`` (or when the replica does not answer) those reads go to the primary
 until the replica catches up.
+
+Read-your-writes (sticky reads by WAL position, as GitLab's database load balancer does): after a
+caller's mutation the primary's WAL insert position is remembered for that caller (``remember``, in
+this process) and given to the client (the ``x-pdo-min-lsn`` header, which it sends back, so that
+another server process honours it too). A read of a caller with such a position goes to the replica
+only once the replica has replayed at least that far (``reads_engine(after=...)``), else to the
+primary. A position names no one and can only send reads to the primary, so it is not signed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
+from collections import OrderedDict
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +33,24 @@ log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 1.0
 CHECK_TIMEOUT = 2.0
+REMEMBERED_CALLERS = 100_000  # callers whose last write's position is kept (least recently written out)
+
+_LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
+
+
+def parse_lsn(value: str | None) -> int | None:
+    """A WAL position as PostgreSQL prints it (``16/B374D848``) as a number; None for anything else."""
+    if not value:
+        return None
+    match = _LSN.fullmatch(value.strip())
+    if match is None:
+        return None
+    return (int(match.group(1), 16) << 32) | int(match.group(2), 16)
+
+
+def format_lsn(position: int) -> str:
+    """A WAL position as PostgreSQL prints it."""
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
 
 
 class Replica:
@@ -33,7 +61,9 @@ class Replica:
         self._checked_at = float("-inf")
         self._fresh = False
         self._lag: float | None = None
+        self._replayed: int | None = None  # the replica's replay position at the last check
         self._lock = asyncio.Lock()
+        self._written: OrderedDict[str, int] = OrderedDict()  # caller -> WAL position after its last write
 
     async def measure_lag(self) -> float | None:
         """Seconds the replica is behind the primary now (0: it has replayed all the primary has
@@ -47,20 +77,24 @@ class Replica:
                         await conn.execute(
                             text(
                                 "SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:w AS text) AS pg_lsn) AS caught_up,"
-                                " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS age"
+                                " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS age,"
+                                " pg_last_wal_replay_lsn()::text AS replayed"
                             ),
                             {"w": written},
                         )
                     ).one()
         except Exception as exc:
             log.warning("replica lag unknown: %s", type(exc).__name__)
+            self._replayed = None
             return None
+        self._replayed = parse_lsn(row.replayed)
         if row.caught_up:
             return 0.0
         return float("inf") if row.age is None else max(0.0, float(row.age))
 
-    async def reads_engine(self) -> AsyncEngine:
-        """The replica while its lag is within the setting, else the primary."""
+    async def reads_engine(self, after: int | None = None) -> AsyncEngine:
+        """The replica while its lag is within the setting and it has replayed the WAL up to ``after``
+        (a caller's last write), else the primary."""
         if time.monotonic() - self._checked_at >= CHECK_SECONDS:
             async with self._lock:
                 if time.monotonic() - self._checked_at >= CHECK_SECONDS:
@@ -70,7 +104,28 @@ class Replica:
                         log.info("replica %s (lag %s s)", "in use" if fresh else "bypassed", self._lag)
                     self._fresh = fresh
                     self._checked_at = time.monotonic()
-        return self.engine if self._fresh else self.primary
+        if not self._fresh:
+            return self.primary
+        if after is not None and (self._replayed is None or self._replayed < after):
+            return self.primary
+        return self.engine
+
+    def remember(self, caller: str, position: int) -> None:
+        """``caller`` wrote: its reads wait for the replica to replay up to ``position``."""
+        if position > self._written.get(caller, -1):
+            self._written[caller] = position
+        self._written.move_to_end(caller)
+        while len(self._written) > REMEMBERED_CALLERS:
+            self._written.popitem(last=False)
+
+    def written_by(self, caller: str) -> int | None:
+        """The position of ``caller``'s last write while the replica (as last measured) has not
+        replayed it; None (and forgotten) once it has."""
+        position = self._written.get(caller)
+        if position is not None and self._replayed is not None and self._replayed >= position:
+            del self._written[caller]
+            return None
+        return position
 
     def forget(self) -> None:
         """Measure again on the next read (after a change of the setting)."""
@@ -80,3 +135,8 @@ class Replica:
     def lag(self) -> float | None:
         """The lag last measured."""
         return self._lag
+
+    @property
+    def replayed(self) -> int | None:
+        """The replica's replay position last measured (None: unknown)."""
+        return self._replayed

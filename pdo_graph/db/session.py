@@ -22,6 +22,8 @@ from pdo_graph.db.reads import ReadPool
 
 T = TypeVar("T")
 
+# pg_lsn as a number (pg_lsn - '0/0' is numeric)
+WAL_POSITION = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS position"
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 MAX_ATTEMPTS = 8
 
@@ -62,15 +64,17 @@ class RequestDb:
 
     ``fetch`` (the loaders' and root fields' reads) goes to the read pool when there is one: one
     autocommit statement on a pooled asyncpg connection, outside this request's connection and its
-    lock. ``read`` and ``write`` run SQLAlchemy work on the request's own connection."""
+    lock. ``read`` and ``write`` run SQLAlchemy work on the request's own connection.
+
+    With ``reads_from`` (a replica's engine, :mod:`pdo_graph.db.replica`) ``read`` and ``fetch`` go
+    there (``reads``: the replica's read pool, if any), writes to ``engine``."""
 
     def __init__(
         self, engine: AsyncEngine, reads: ReadPool | None = None, reads_from: AsyncEngine | None = None
     ) -> None:
         self._engine = engine
-        # a replica (:mod:`pdo_graph.db.replica`): ``read`` and ``fetch`` go to its engine, writes to ``engine``
         self._reads_from = reads_from if reads_from is not engine else None
-        self._reads = reads if self._reads_from is None else None
+        self._reads = reads
         self._conn: AsyncConnection | None = None
         self._read_conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
@@ -114,6 +118,13 @@ class RequestDb:
 
     async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await asyncio.shield(self._write_locked(fn))
+
+    async def written_position(self) -> int:
+        """The primary's WAL insert position now: past the commit of every write made so far (a
+        replica that has replayed up to it shows them). Only where reads go to the primary."""
+        assert self._reads_from is None
+        (row,) = await self.fetch(WAL_POSITION, {})
+        return int(row[0])
 
     async def close(self) -> None:
         """Give the connections back (after any shielded statement); a broken one is discarded quietly."""

@@ -8,9 +8,10 @@ A ``require_*`` raises FORBIDDEN (with the given field, when the refusal concern
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from pdo_graph.domain.errors import DomainError, ErrorCode
 
@@ -55,6 +56,26 @@ class Actor:
     @classmethod
     def provider(cls, subject: str, provider_id: int | None) -> Actor:
         return cls(Role.PROVIDER, subject, None, provider_id)
+
+    def link_rights(self) -> dict[str, object]:
+        """The caller's rights as a signed link carries them (``role``, ``sub``, ``muni``, ``prov``)."""
+        return {
+            "role": None if self.role is None else self.role.value,
+            "sub": self.subject,
+            "muni": self.municipality,
+            "prov": self.provider_id,
+        }
+
+    @classmethod
+    def from_link(cls, payload: Mapping[str, Any]) -> Actor:
+        """The caller whose rights a signed link's payload carries (``ValueError`` when malformed)."""
+        role = payload.get("role")
+        return cls(
+            role=None if role is None else Role(str(role)),
+            subject=None if payload.get("sub") is None else str(payload["sub"]),
+            municipality=None if payload.get("muni") is None else str(payload["muni"]),
+            provider_id=None if payload.get("prov") is None else int(payload["prov"]),
+        )
 
 
 ANONYMOUS = Actor()

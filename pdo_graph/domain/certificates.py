@@ -163,6 +163,14 @@ async def reject(conn: AsyncConnection, actor: Actor, application_id: int, reaso
     return application_id
 
 
+def other_region(number: str, region: str) -> str | None:
+    """The region a certificate number names (its first two digits: region, municipality, serial) when it
+    is not ``region``, this deployment's; None for this region's numbers and for what is no number."""
+    if len(number) == 10 and number.isdigit() and number[:2] != region:
+        return number[:2]
+    return None
+
+
 async def issue(conn: AsyncConnection, actor: Actor, application_id: int, today: date, region: str) -> int:
     """The operator of the application's municipality issues the certificate; returns its id."""
     app = (

@@ -13,6 +13,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The organisation named in the token is not registered",
     ),
     "auth_required": ("Требуется вход в систему", "Authentication required"),
+    "certificate_other_region": (
+        "Сертификат выдан в регионе {region}: он в системе того региона",
+        "The certificate was issued in region {region}: it is in that region's system",
+    ),
     "live_not_found": (
         "Объект не найден или недоступен вам",
         "No such object, or it is not yours to see",

@@ -16,11 +16,11 @@ Every writer here runs last in its transaction: the insert references the guardi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 from sqlalchemy import text
@@ -101,6 +101,114 @@ async def send(conn: AsyncConnection, notices: Iterable[Notice]) -> int:
     return len(written.all())
 
 
+# --- what is said ----------------------------------------------------------------------------------
+
+# kind -> (title, body): Russian, what the recipient reads; ``str.format`` templates over the facts
+# each writer below gives ``notice`` (dates as DD.MM.YYYY, money as rubles, optional sentences whole).
+TEXTS: dict[Kind, tuple[str, str]] = {
+    Kind.CERTIFICATE_ISSUED: (
+        "Сертификат выдан",
+        "Ребёнку {full_name} выдан сертификат дополнительного образования № {number}. Он действует до {valid_until}.",
+    ),
+    Kind.CERTIFICATE_REJECTED: (
+        "Заявление на сертификат отклонено",
+        "Заявление на сертификат для ребёнка {full_name} отклонено: {reason}."
+        " Исправьте данные и подайте заявление снова.",
+    ),
+    Kind.FUNDED_FROM_QUEUE: (
+        "Сертификат получил финансирование",
+        "Сертификат № {number} получил место финансирования из очереди: на период {starts_on} – {ends_on}"
+        " зачислено {credited} ₽. Теперь с ним можно записаться на программы персонифицированного финансирования.",
+    ),
+    Kind.APPLICATION_RECEIVED: (
+        "Новая заявка",
+        "Новая заявка в группу «{group}» программы «{program}» (договор № {contract_number})."
+        " Примите или отклоните её до {deadline}, иначе она истечёт.",
+    ),
+    Kind.ENROLLMENT_ACCEPTED: (
+        "Заявка принята",
+        "{provider_name} принял заявку: {full_name} зачислен(а) в группу «{group}» программы «{program}»."
+        " Договор № {contract_number} заключён.",
+    ),
+    Kind.ENROLLMENT_REFUSED: (
+        "Заявка отклонена",
+        "{provider_name} отказал в зачислении ребёнка {full_name} в группу «{group}» программы «{program}»."
+        "{because}{money}",
+    ),
+    Kind.ENROLLMENT_EXPIRED: (
+        "Заявка закрыта без ответа",
+        "Заявка на зачисление ребёнка {full_name} в группу «{group}» программы «{program}» не была рассмотрена"
+        " в срок и закрыта.{money}",
+    ),
+    Kind.CHARGE_POSTED: (
+        "Занятия за {month}",
+        "{provider_name} отчитался за {month}: занятия ребёнка {full_name} в группе «{group}» программы"
+        " «{program}», полнота оказания услуги {completeness}%.{money}",
+    ),
+    Kind.CERTIFICATE_EXPIRING: (
+        "Срок действия сертификата заканчивается",
+        "Сертификат № {number} действует до {valid_until}. После этого подать с ним новую"
+        " заявку будет нельзя; действующие договоры закончатся вместе с периодом.",
+    ),
+    Kind.FUNDS_EXPIRING: (
+        "Средства сертификата сгорят",
+        "Период финансирования закончится {ends_on}. На сертификате № {number} доступно"
+        " {available} ₽: неиспользованные средства не переносятся и сгорят.",
+    ),
+    Kind.APPLICATION_EXPIRING: (
+        "Заявка скоро истечёт",
+        "Заявка в группу «{group}» программы «{program}» (договор № {contract_number}) истечёт {deadline},"
+        " если её не принять или не отклонить.",
+    ),
+    Kind.DRAW_WON: (
+        "Место в группе по жеребьёвке",
+        "В жеребьёвке мест группы «{group}» вам выпало место: заявка передана поставщику.",
+    ),
+    Kind.DRAW_LOST: (
+        "Жеребьёвка мест: лист ожидания",
+        "В жеребьёвке мест группы «{group}» место не выпало; резерв возвращён, ребёнок в листе ожидания"
+        " под номером {position}.",
+    ),
+    Kind.WAITLIST_OFFER: (
+        "Освободилось место в группе",
+        "В группе «{group}» для вас освободилось место. Оно держится до {until}: подтвердите запись или откажитесь.",
+    ),
+    Kind.WAITLIST_LAPSED: (
+        "Предложение места истекло",
+        "Предложение места в группе «{group}» не подтверждено в срок и передано следующему в очереди.",
+    ),
+}
+
+
+def dedupe_key(kind: Kind, *ids: object) -> str:
+    """A periodic notice's key: its kind and the ids it is once-only for (``KIND:id[:id]``); the daily
+    pass's queries look for the same key."""
+    return ":".join([kind.value, *map(str, ids)])
+
+
+def notice(
+    kind: Kind,
+    *,
+    guardian_id: int | None = None,
+    provider_id: int | None = None,
+    data: Mapping[str, Any] | None = None,
+    once_for: Sequence[object] = (),
+    **facts: object,
+) -> Notice:
+    """The notice of ``kind`` (its texts from ``TEXTS`` filled with ``facts``) to one recipient;
+    ``once_for``: the ids that make it a once-only notice (its ``dedupe_key``)."""
+    title, body = TEXTS[kind]
+    return Notice(
+        kind,
+        title.format(**facts),
+        body.format(**facts),
+        guardian_id=guardian_id,
+        provider_id=provider_id,
+        data=data or {},
+        dedupe_key=dedupe_key(kind, *once_for) if once_for else None,
+    )
+
+
 def _day(d: date) -> str:
     return d.strftime("%d.%m.%Y")
 
@@ -122,19 +230,15 @@ async def certificate_issued(conn: AsyncConnection, certificate_id: int) -> None
             {"c": certificate_id},
         )
     ).one()
-    await send(
-        conn,
-        [
-            Notice(
-                Kind.CERTIFICATE_ISSUED,
-                "Сертификат выдан",
-                f"Ребёнку {row.full_name} выдан сертификат дополнительного образования № {row.number}."
-                f" Он действует до {_day(row.valid_until)}.",
-                guardian_id=row.guardian_id,
-                data={"certificateId": certificate_id, "number": row.number},
-            )
-        ],
+    told = notice(
+        Kind.CERTIFICATE_ISSUED,
+        guardian_id=row.guardian_id,
+        data={"certificateId": certificate_id, "number": row.number},
+        full_name=row.full_name,
+        number=row.number,
+        valid_until=_day(row.valid_until),
     )
+    await send(conn, [told])
 
 
 async def certificate_rejected(conn: AsyncConnection, application_id: int, reason: str) -> None:
@@ -148,19 +252,14 @@ async def certificate_rejected(conn: AsyncConnection, application_id: int, reaso
             {"a": application_id},
         )
     ).one()
-    await send(
-        conn,
-        [
-            Notice(
-                Kind.CERTIFICATE_REJECTED,
-                "Заявление на сертификат отклонено",
-                f"Заявление на сертификат для ребёнка {row.full_name} отклонено: {reason}."
-                " Исправьте данные и подайте заявление снова.",
-                guardian_id=row.guardian_id,
-                data={"applicationId": application_id},
-            )
-        ],
+    told = notice(
+        Kind.CERTIFICATE_REJECTED,
+        guardian_id=row.guardian_id,
+        data={"applicationId": application_id},
+        full_name=row.full_name,
+        reason=reason,
     )
+    await send(conn, [told])
 
 
 async def funded_from_queue(conn: AsyncConnection, period_id: int, credits: Sequence[tuple[int, int]]) -> None:
@@ -178,15 +277,15 @@ async def funded_from_queue(conn: AsyncConnection, period_id: int, credits: Sequ
     await send(
         conn,
         [
-            Notice(
+            notice(
                 Kind.FUNDED_FROM_QUEUE,
-                "Сертификат получил финансирование",
-                f"Сертификат № {r.number} получил место финансирования из очереди: на период"
-                f" {_day(r.starts_on)} – {_day(r.ends_on)} зачислено {format_amount(amount_of[r.id])} ₽."
-                " Теперь с ним можно записаться на программы персонифицированного финансирования.",
                 guardian_id=r.guardian_id,
                 data={"certificateId": r.id, "periodId": period_id, "credited": amount_of[r.id]},
-                dedupe_key=f"{Kind.FUNDED_FROM_QUEUE}:{r.id}:{period_id}",
+                once_for=(r.id, period_id),
+                number=r.number,
+                starts_on=_day(r.starts_on),
+                ends_on=_day(r.ends_on),
+                credited=format_amount(amount_of[r.id]),
             )
             for r in rows
         ],
@@ -208,75 +307,70 @@ async def _enrollments(conn: AsyncConnection, ids: Sequence[int]) -> list[Any]:
     return list(await conn.execute(text(_ENROLLMENT_FACTS), {"ids": list(ids)}))
 
 
-def _where(r: Any) -> str:
-    return f"в группу «{r.group_name}» программы «{r.program_title}»"
+class _GroupFacts(TypedDict):
+    group: str
+    program: str
+    contract_number: str
 
 
-def _in(r: Any) -> str:
-    return f"в группе «{r.group_name}» программы «{r.program_title}»"
+class _FamilyFacts(_GroupFacts):
+    full_name: str
+    provider_name: str
+
+
+def _group(r: Any) -> _GroupFacts:
+    """What every enrollment's text names: the group, its program, the contract."""
+    return {"group": r.group_name, "program": r.program_title, "contract_number": r.contract_number}
+
+
+def _family(r: Any) -> _FamilyFacts:
+    """What a family's text of an enrollment names besides: the child and the provider."""
+    return {**_group(r), "full_name": r.full_name, "provider_name": r.provider_name}
+
+
+def _money_back(released: int) -> str:
+    return f" Резерв {format_amount(released)} ₽ вернулся на сертификат." if released > 0 else ""
 
 
 async def application_received(conn: AsyncConnection, enrollment_id: int, expiry_days: int) -> None:
     """The provider of the group: a new application waits for its decision."""
     (r,) = await _enrollments(conn, [enrollment_id])
     deadline = r.created_at + timedelta(days=expiry_days)
-    await send(
-        conn,
-        [
-            Notice(
-                Kind.APPLICATION_RECEIVED,
-                "Новая заявка",
-                f"Новая заявка {_where(r)} (договор № {r.contract_number})."
-                f" Примите или отклоните её до {_day(deadline)}, иначе она истечёт.",
-                provider_id=r.provider_id,
-                data={"enrollmentId": enrollment_id, "contractNumber": r.contract_number},
-            )
-        ],
+    told = notice(
+        Kind.APPLICATION_RECEIVED,
+        provider_id=r.provider_id,
+        data={"enrollmentId": enrollment_id, "contractNumber": r.contract_number},
+        deadline=_day(deadline),
+        **_group(r),
     )
+    await send(conn, [told])
 
 
 async def enrollment_accepted(conn: AsyncConnection, enrollment_id: int) -> None:
     (r,) = await _enrollments(conn, [enrollment_id])
-    await send(
-        conn,
-        [
-            Notice(
-                Kind.ENROLLMENT_ACCEPTED,
-                "Заявка принята",
-                f"{r.provider_name} принял заявку: {r.full_name} зачислен(а) {_where(r)}."
-                f" Договор № {r.contract_number} заключён.",
-                guardian_id=r.guardian_id,
-                data={"enrollmentId": enrollment_id, "contractNumber": r.contract_number},
-            )
-        ],
+    told = notice(
+        Kind.ENROLLMENT_ACCEPTED,
+        guardian_id=r.guardian_id,
+        data={"enrollmentId": enrollment_id, "contractNumber": r.contract_number},
+        **_family(r),
     )
+    await send(conn, [told])
 
 
 async def enrollment_ended(conn: AsyncConnection, enrollment_id: int, kind: Kind, released: int) -> None:
     """An application refused by the provider, or expired unanswered; ``released``: the reserve returned."""
-    (r,) = await _enrollments(conn, [enrollment_id])
-    money = f" Резерв {format_amount(released)} ₽ вернулся на сертификат." if released > 0 else ""
-    if kind is Kind.ENROLLMENT_REFUSED:
-        reason = f" Причина: {r.reason}." if r.reason else ""
-        title = "Заявка отклонена"
-        body = f"{r.provider_name} отказал в зачислении ребёнка {r.full_name} {_where(r)}.{reason}{money}"
-    elif kind is Kind.ENROLLMENT_EXPIRED:
-        title = "Заявка закрыта без ответа"
-        body = f"Заявка на зачисление ребёнка {r.full_name} {_where(r)} не была рассмотрена в срок и закрыта.{money}"
-    else:
+    if kind not in (Kind.ENROLLMENT_REFUSED, Kind.ENROLLMENT_EXPIRED):
         raise ValueError(f"not an ending: {kind}")
-    await send(
-        conn,
-        [
-            Notice(
-                kind,
-                title,
-                body,
-                guardian_id=r.guardian_id,
-                data={"enrollmentId": enrollment_id, "released": released},
-            )
-        ],
+    (r,) = await _enrollments(conn, [enrollment_id])
+    told = notice(
+        kind,
+        guardian_id=r.guardian_id,
+        data={"enrollmentId": enrollment_id, "released": released},
+        because=f" Причина: {r.reason}." if r.reason else "",
+        money=_money_back(released),
+        **_family(r),
     )
+    await send(conn, [told])
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,11 +398,8 @@ async def charges_posted(conn: AsyncConnection, month: date, charges: Sequence[C
             else " Оплата сертификатом по договору не предусмотрена."
         )
         notices.append(
-            Notice(
+            notice(
                 Kind.CHARGE_POSTED,
-                f"Занятия за {_month(month)}",
-                f"{r.provider_name} отчитался за {_month(month)}: занятия ребёнка {r.full_name} {_in(r)},"
-                f" полнота оказания услуги {c.completeness}%.{money}",
                 guardian_id=r.guardian_id,
                 data={
                     "enrollmentId": c.enrollment_id,
@@ -317,6 +408,10 @@ async def charges_posted(conn: AsyncConnection, month: date, charges: Sequence[C
                     "charged": c.charged,
                     "released": c.released,
                 },
+                month=_month(month),
+                completeness=c.completeness,
+                money=money,
+                **_family(r),
             )
         )
     await send(conn, notices)
@@ -325,68 +420,63 @@ async def charges_posted(conn: AsyncConnection, month: date, charges: Sequence[C
 # --- the daily pass ----------------------------------------------------------------------------------
 
 
+async def _warn(conn: AsyncConnection, kind: Kind, query: str, today: date, tell: Callable[[Any], Notice]) -> int:
+    """A daily warning of ``kind``: every row of ``query`` (over ``:today``, ``:until``, 30 days ahead,
+    and ``:kind``) is told, each once. Returns how many were written."""
+    until = today + timedelta(days=EXPIRY_WARNING_DAYS)
+    rows = await conn.execute(text(query), {"today": today, "until": until, "kind": kind.value})
+    return await send(conn, [tell(r) for r in rows])
+
+
 async def certificates_expiring(conn: AsyncConnection, today: date) -> int:
     """ACTIVE certificates whose validity ends within 30 days: once per certificate."""
-    rows = await conn.execute(
-        text(
-            "SELECT c.id, c.number, c.valid_until, ch.guardian_id FROM certificates c"
-            " JOIN children ch ON ch.id = c.child_id"
-            " WHERE c.status = 'ACTIVE' AND c.valid_until BETWEEN :today AND :until"
-            " AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = :kind || ':' || c.id)"
-        ),
-        {"today": today, "until": today + timedelta(days=EXPIRY_WARNING_DAYS), "kind": Kind.CERTIFICATE_EXPIRING.value},
-    )
-    return await send(
+    return await _warn(
         conn,
-        [
-            Notice(
-                Kind.CERTIFICATE_EXPIRING,
-                "Срок действия сертификата заканчивается",
-                f"Сертификат № {r.number} действует до {_day(r.valid_until)}. После этого подать с ним новую"
-                " заявку будет нельзя; действующие договоры закончатся вместе с периодом.",
-                guardian_id=r.guardian_id,
-                data={"certificateId": r.id, "validUntil": r.valid_until.isoformat()},
-                dedupe_key=f"{Kind.CERTIFICATE_EXPIRING}:{r.id}",
-            )
-            for r in rows
-        ],
+        Kind.CERTIFICATE_EXPIRING,
+        "SELECT c.id, c.number, c.valid_until, ch.guardian_id FROM certificates c"
+        " JOIN children ch ON ch.id = c.child_id"
+        " WHERE c.status = 'ACTIVE' AND c.valid_until BETWEEN :today AND :until"
+        " AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = :kind || ':' || c.id)",
+        today,
+        lambda r: notice(
+            Kind.CERTIFICATE_EXPIRING,
+            guardian_id=r.guardian_id,
+            data={"certificateId": r.id, "validUntil": r.valid_until.isoformat()},
+            once_for=(r.id,),
+            number=r.number,
+            valid_until=_day(r.valid_until),
+        ),
     )
 
 
 async def funds_expiring(conn: AsyncConnection, today: date) -> int:
     """Certificates with money available in an open period that ends within 30 days and whose unused
     money expires (not carried over): once per certificate and period."""
-    rows = await conn.execute(
-        text(
-            "SELECT b.certificate_id, b.period_id, b.available, c.number, p.ends_on, ch.guardian_id"
-            " FROM funding_periods p JOIN balances b ON b.period_id = p.id"
-            " JOIN certificates c ON c.id = b.certificate_id JOIN children ch ON ch.id = c.child_id"
-            " WHERE p.status = 'OPEN' AND NOT p.carry_over AND p.ends_on BETWEEN :today AND :until"
-            " AND b.available > 0 AND c.status = 'ACTIVE'"
-            " AND NOT EXISTS (SELECT 1 FROM notifications n"
-            "                  WHERE n.dedupe_key = :kind || ':' || b.certificate_id || ':' || b.period_id)"
-        ),
-        {"today": today, "until": today + timedelta(days=EXPIRY_WARNING_DAYS), "kind": Kind.FUNDS_EXPIRING.value},
-    )
-    return await send(
+    return await _warn(
         conn,
-        [
-            Notice(
-                Kind.FUNDS_EXPIRING,
-                "Средства сертификата сгорят",
-                f"Период финансирования закончится {_day(r.ends_on)}. На сертификате № {r.number} доступно"
-                f" {format_amount(r.available)} ₽: неиспользованные средства не переносятся и сгорят.",
-                guardian_id=r.guardian_id,
-                data={
-                    "certificateId": r.certificate_id,
-                    "periodId": r.period_id,
-                    "available": r.available,
-                    "endsOn": r.ends_on.isoformat(),
-                },
-                dedupe_key=f"{Kind.FUNDS_EXPIRING}:{r.certificate_id}:{r.period_id}",
-            )
-            for r in rows
-        ],
+        Kind.FUNDS_EXPIRING,
+        "SELECT b.certificate_id, b.period_id, b.available, c.number, p.ends_on, ch.guardian_id"
+        " FROM funding_periods p JOIN balances b ON b.period_id = p.id"
+        " JOIN certificates c ON c.id = b.certificate_id JOIN children ch ON ch.id = c.child_id"
+        " WHERE p.status = 'OPEN' AND NOT p.carry_over AND p.ends_on BETWEEN :today AND :until"
+        " AND b.available > 0 AND c.status = 'ACTIVE'"
+        " AND NOT EXISTS (SELECT 1 FROM notifications n"
+        "                  WHERE n.dedupe_key = :kind || ':' || b.certificate_id || ':' || b.period_id)",
+        today,
+        lambda r: notice(
+            Kind.FUNDS_EXPIRING,
+            guardian_id=r.guardian_id,
+            data={
+                "certificateId": r.certificate_id,
+                "periodId": r.period_id,
+                "available": r.available,
+                "endsOn": r.ends_on.isoformat(),
+            },
+            once_for=(r.certificate_id, r.period_id),
+            ends_on=_day(r.ends_on),
+            number=r.number,
+            available=format_amount(r.available),
+        ),
     )
 
 
@@ -408,14 +498,13 @@ async def applications_expiring(conn: AsyncConnection, expiry_days: int, within:
     for r in await _enrollments(conn, ids):
         deadline = r.created_at + timedelta(days=expiry_days)
         notices.append(
-            Notice(
+            notice(
                 Kind.APPLICATION_EXPIRING,
-                "Заявка скоро истечёт",
-                f"Заявка {_where(r)} (договор № {r.contract_number}) истечёт {_day(deadline)}, если её не принять"
-                " или не отклонить.",
                 provider_id=r.provider_id,
                 data={"enrollmentId": r.id, "contractNumber": r.contract_number},
-                dedupe_key=f"{Kind.APPLICATION_EXPIRING}:{r.id}",
+                once_for=(r.id,),
+                deadline=_day(deadline),
+                **_group(r),
             )
         )
     return await send(conn, notices)

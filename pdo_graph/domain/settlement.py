@@ -201,26 +201,12 @@ async def load_statement(conn: AsyncConnection, actor: Actor, statement_id: int)
 
 def link_payload(actor: Actor, statement_id: int, lang: str) -> dict[str, object]:
     """What a signed CSV link of a statement carries: the caller's rights and the statement."""
-    return {
-        "role": None if actor.role is None else actor.role.value,
-        "sub": actor.subject,
-        "muni": actor.municipality,
-        "prov": actor.provider_id,
-        "lang": lang,
-        "statement": statement_id,
-    }
+    return {**actor.link_rights(), "lang": lang, "statement": statement_id}
 
 
 def from_link(payload: Mapping[str, Any]) -> tuple[Actor, int]:
     """The caller and the statement of a link's payload (``ValueError`` when it is malformed)."""
-    role = payload.get("role")
-    actor = Actor(
-        role=None if role is None else Role(str(role)),
-        subject=None if payload.get("sub") is None else str(payload["sub"]),
-        municipality=None if payload.get("muni") is None else str(payload["muni"]),
-        provider_id=None if payload.get("prov") is None else int(payload["prov"]),
-    )
-    return actor, int(payload["statement"])
+    return Actor.from_link(payload), int(payload["statement"])
 
 
 def _roubles(kopecks: int) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
@@ -13,6 +14,7 @@ from pdo_graph.crypto import personal_data_keys
 from pdo_graph.domain import certificates
 from pdo_graph.domain.access import Role
 from pdo_graph.domain.certificates import CertificateStatus
+from pdo_graph.domain.messages import render
 from pdo_graph.reads.family import ApplicationRow, application_queue, certificate_id_by_number
 from pdo_graph.resolvers.common import INPUT, pk_of, run_write
 from pdo_graph.schema.base import After, Connection, First, Input, build_connection
@@ -41,7 +43,10 @@ class FamilyQuery:
         actor = info.context.actor
         return Viewer(role=actor.role, subject=actor.subject, municipality=actor.municipality)
 
-    @strawberry.field(description="A certificate by its number: its guardian or an operator of its municipality.")
+    @strawberry.field(
+        description="A certificate by its number: its guardian or an operator of its municipality. The number of"
+        " another region's certificate is a WRONG_REGION error naming that region (`extensions.region`)."
+    )
     async def certificate_by_number(
         self,
         info: Info[Context, None],
@@ -50,7 +55,12 @@ class FamilyQuery:
         ],
     ) -> Certificate | None:
         ctx = info.context
-        pk = await certificate_id_by_number(ctx.scope, number.strip())
+        number = number.strip()
+        region = certificates.other_region(number, ctx.settings.region_code)
+        if region is not None:  # another region's deployment holds it (one database per region): say which
+            message = render("certificate_other_region", ctx.lang, {"region": region})
+            raise GraphQLError(message, extensions={"code": "WRONG_REGION", "region": region})
+        pk = await certificate_id_by_number(ctx.scope, number)
         return None if pk is None else await Certificate.load(ctx, pk)
 
     @strawberry.field(description="Operator: the verification queue of its municipality, oldest first (others: empty).")

@@ -87,4 +87,4 @@ class AnalyticsPages:
                 },
             )
 
-        return await export(request, self.services, language, work)
+        return await export(request, self.services, language, work, lag_tolerant=True)

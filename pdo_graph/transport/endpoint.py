@@ -10,6 +10,7 @@ tells it the outcome with :func:`~.middleware.observe`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pdo_graph import graphiql
 from pdo_graph.auth.actor import resolve_actor
 from pdo_graph.auth.oidc import IssuerUnavailable
 from pdo_graph.auth.principal import AuthError, Principal
+from pdo_graph.db.replica import format_lsn, parse_lsn
 from pdo_graph.graphql_schema import Schema
 from pdo_graph.limits import Prepared, Refused
 from pdo_graph.observability import OTHER
@@ -31,7 +33,16 @@ from pdo_graph.services import Services
 from pdo_graph.tracing import Tracing
 from pdo_graph.transport import caching, errors
 from pdo_graph.transport.documents import Resolved, resolve, wants_persisted
-from pdo_graph.transport.execution import authenticate, context, is_database_down, may_read_lagging, prepare
+from pdo_graph.transport.execution import (
+    MIN_LSN_HEADER,
+    WrongRegion,
+    authenticate,
+    caller_key,
+    context,
+    is_database_down,
+    may_read_lagging,
+    prepare,
+)
 from pdo_graph.transport.middleware import Observation, observe
 from pdo_graph.transport.params import (
     GRAPHQL_RESPONSE_JSON,
@@ -42,6 +53,8 @@ from pdo_graph.transport.params import (
     read_params,
     response_media,
 )
+
+log = logging.getLogger(__name__)
 
 
 class GraphQLEndpoint:
@@ -63,6 +76,10 @@ class GraphQLEndpoint:
             principal = await authenticate(self.services, request.headers.get("authorization"))
         except IssuerUnavailable:
             return errors.refusal(503, errors.SERVICE_UNAVAILABLE, "issuer_unavailable", language, rid, media)
+        except WrongRegion as exc:  # 421 Misdirected Request: the balancer or the client chose the wrong region
+            refused = errors.error(errors.WRONG_REGION, "wrong_region", language, rid, region=exc.region, here=exc.here)
+            refused["extensions"]["region"] = exc.region
+            return errors.respond(421, [refused], rid, media)
         except AuthError as exc:
             refused = {"message": exc.text(language), "extensions": {"code": errors.UNAUTHENTICATED, "requestId": rid}}
             return errors.respond(401, [refused], rid, media, {"www-authenticate": 'Bearer error="invalid_token"'})
@@ -87,23 +104,44 @@ class GraphQLEndpoint:
         language: str,
         rid: str,
         kind: OperationType,
-    ) -> ExecutionResult:
-        """Run the document with the request's actor and context on one request connection (reads of
-        anonymous visitors' and analysts' queries on the replica while it is fresh enough)."""
+        lag_tolerant: bool,
+        carried: int | None,
+    ) -> tuple[ExecutionResult, int | None]:
+        """Run the document with the request's actor and context on one request connection; the
+        result, and after a mutation the primary's WAL position (with a replica; None otherwise).
+
+        A lag-tolerant query (:func:`~.execution.may_read_lagging`) reads the replica while it is fresh
+        enough and has replayed the caller's last write: the position remembered in this process or
+        the one the client carried (``carried``), whichever is later."""
         database = self.services.database
         assert database is not None
+        replica = database.replica
+        caller = caller_key(principal)
         reads_from = None
-        if database.replica is not None and may_read_lagging(principal, kind):
-            reads_from = await database.replica.reads_engine()
+        if replica is not None and lag_tolerant:
+            remembered = None if caller is None else replica.written_by(caller)
+            after = max((p for p in (remembered, carried) if p is not None), default=None)
+            reads_from = await replica.reads_engine(after)
         db = self.services.request_db(reads_from)
+        on_replica = replica is not None and reads_from is replica.engine
+        self.services.metrics.read_sources.labels("replica" if on_replica else "primary").inc()
         try:
             actor = await resolve_actor(principal, db.read)
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 query,
                 variable_values=variables,
                 context_value=context(self.services, actor, db, language, rid),
                 operation_name=operation_name,
             )
+            position = None
+            if replica is not None and kind is OperationType.MUTATION:
+                try:
+                    position = await db.written_position()
+                except Exception as exc:  # the mutation has committed: its answer stands, without a position
+                    log.warning("WAL position after a mutation unknown: %s", type(exc).__name__)
+                if caller is not None and position is not None:
+                    replica.remember(caller, position)
+            return result, position
         finally:
             await db.close()
 
@@ -134,8 +172,13 @@ class GraphQLEndpoint:
             )
         role = principal.role.value if principal.role else "ANONYMOUS"
         with self.services.tracing.operation(operation, kind.value, request.headers, rid) as span:
+            position: int | None = None
             try:
-                result = await self._execute(principal, query, variables, operation_name, language, rid, kind)
+                carried = parse_lsn(request.headers.get(MIN_LSN_HEADER))
+                tolerant = may_read_lagging(prepared.document, prepared.operation)
+                result, position = await self._execute(
+                    principal, query, variables, operation_name, language, rid, kind, tolerant, carried
+                )
                 down = any(is_database_down(e.original_error) for e in result.errors or ())
             except Exception as exc:
                 down = is_database_down(exc)
@@ -158,7 +201,8 @@ class GraphQLEndpoint:
             and caching.public_query(prepared.document, prepared.operation, variables, PUBLIC_NODE_TYPES)
         )
         if not public:
-            return json_response(body, status, caching.NO_STORE, media)
+            written = {} if position is None else {MIN_LSN_HEADER: format_lsn(position)}
+            return json_response(body, status, {**caching.NO_STORE, **written}, media)
         content = orjson.dumps(body)
         tag = caching.etag(orjson.dumps(body["data"]))  # weak: the same data, whatever the request id
         headers = caching.public_headers(tag, self.settings.cache_max_age)

@@ -49,6 +49,7 @@ PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
 PERSISTED_QUERY_NOT_ALLOWED = "PERSISTED_QUERY_NOT_ALLOWED"
 TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
 OPERATION_NOT_SUPPORTED = "OPERATION_NOT_SUPPORTED"
+WRONG_REGION = "WRONG_REGION"
 
 log = logging.getLogger("pdo_graph")
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
@@ -75,6 +76,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "db_unavailable": (
         "База данных временно недоступна, повторите запрос",
         "The database is temporarily unavailable, retry the request",
+    ),
+    "wrong_region": (
+        "Токен выдан для региона {region}, а этот сервер обслуживает регион {here}",
+        "The token was issued for region {region}; this server serves region {here}",
     ),
     "issuer_unavailable": (
         "Не удалось получить ключи издателя токенов, повторите запрос",

@@ -9,12 +9,21 @@ import asyncio
 import functools
 from typing import Any
 
-from graphql import OperationType
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from pdo_graph import clock
-from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal, Role
+from pdo_graph.auth.principal import ANONYMOUS, AuthError, Principal
 from pdo_graph.db.session import RequestDb
 from pdo_graph.domain.access import Actor
 from pdo_graph.graphql_schema import Schema
@@ -33,16 +42,32 @@ _DB_DOWN_CAUSES = {
 }
 
 
+class WrongRegion(AuthError):
+    """The token names another region than this deployment's (``PDO_REGION_CODE``): municipality codes
+    are a region's own, so an operator of municipality 01 of one region is no one in another's."""
+
+    def __init__(self, region: str, here: str) -> None:
+        params = {"region": region, "here": here}
+        super().__init__(errors.message("wrong_region", "ru", **params), errors.message("wrong_region", "en", **params))
+        self.region = region
+        self.here = here
+
+
 async def authenticate(services: Services, header: object) -> Principal:
     """The principal of an ``Authorization`` value (``Bearer <token>``); anonymous without one.
-    ``AuthError`` when it cannot be accepted (``IssuerUnavailable`` when the issuer cannot be asked)."""
+    ``AuthError`` when it cannot be accepted (``IssuerUnavailable`` when the issuer cannot be asked;
+    ``WrongRegion`` when it was issued for another region)."""
     if not header:
         return ANONYMOUS
     scheme, _, token = header.partition(" ") if isinstance(header, str) else ("", "", "")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError(errors.message("auth_header", "ru"), errors.message("auth_header", "en"))
     assert services.verifier is not None
-    return await services.verifier.verify(token.strip())
+    principal = await services.verifier.verify(token.strip())
+    here = services.settings.region_code
+    if principal.region is not None and principal.region != here:
+        raise WrongRegion(principal.region, here)
+    return principal
 
 
 async def prepare(
@@ -88,11 +113,64 @@ def context(
     )
 
 
-def may_read_lagging(principal: Principal, kind: OperationType) -> bool:
-    """Whether an operation's reads may come from a replica a little behind: queries of anonymous
-    visitors (the navigator, the catalog) and of analysts (their tables). A guardian, a provider or an
-    operator reads the primary: what they just wrote is there."""
-    return kind is OperationType.QUERY and (principal.role is None or principal.role is Role.ANALYST)
+MIN_LSN_HEADER = "x-pdo-min-lsn"
+"""After a mutation (with a replica) the primary's WAL position, which the client sends back on its
+next requests: any server process then reads the replica for it only once the replica has replayed
+that far. A value that is not a WAL position is ignored."""
+
+LAG_TOLERANT_ROOTS = frozenset(
+    {
+        # the navigator
+        "programs", "municipalities", "programReviews",
+        # dashboards: a family's (viewer: children, certificates, enrollments, notifications), a
+        # provider's (viewer.provider, its applications and contracts), objects by id for their pages
+        "viewer", "providerEnrollments", "node", "nodes",
+        # analytics
+        "analytics", "analyticsSummary",
+        # statements
+        "settlementStatements", "providerSettlement", "municipalitySettlements",
+        "__typename", "__schema", "__type",
+    }
+)  # fmt: skip
+"""Root fields of queries that may read a replica (with read-your-writes). The others read the
+primary: the operator's verification queue and certificate look-ups (work acted upon at once), the
+audit log, quotes and plans (the figures a family confirms), catalog sources (a sync's progress)."""
+
+
+def may_read_lagging(document: DocumentNode, operation: OperationDefinitionNode) -> bool:
+    """Whether an operation's reads may come from a replica (one that has replayed the caller's own
+    writes): a query whose every root field is lag-tolerant (:data:`LAG_TOLERANT_ROOTS`)."""
+    if operation.operation is not OperationType.QUERY:
+        return False
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    return _roots_tolerant(operation.selection_set, fragments, set())
+
+
+def _roots_tolerant(selections: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode], seen: set[str]) -> bool:
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value not in LAG_TOLERANT_ROOTS:
+                return False
+        elif isinstance(selection, InlineFragmentNode):
+            if not _roots_tolerant(selection.selection_set, fragments, seen):
+                return False
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is None:
+                return False
+            if name not in seen:
+                seen.add(name)
+                if not _roots_tolerant(fragment.selection_set, fragments, seen):
+                    return False
+    return True
+
+
+def caller_key(principal: Principal) -> str | None:
+    """Whose writes a read must see (the token's role and subject); None for anonymous visitors."""
+    if principal.role is None or not principal.subject:
+        return None
+    return f"{principal.role.value}:{principal.subject}"
 
 
 def is_database_down(exc: BaseException | None) -> bool:

@@ -1,6 +1,8 @@
 """What the CSV exports of signed links share (the analysts' tables, the settlement statements): the
 refusal of a link, and running the export's read with the domain's refusals and a lost database
-answered as JSON errors."""
+answered as JSON errors. The analysts' tables read the replica while it is fresh enough (their
+aggregates change only with the refresh job, not with a caller's write); a statement is a document an
+accountant files and reads the primary."""
 
 from __future__ import annotations
 
@@ -24,12 +26,22 @@ def refusal(code: str, message: str, status: int) -> Response:
 
 
 async def export(
-    request: Request, services: Services, language: str, work: Callable[[AsyncConnection], Awaitable[Response]]
+    request: Request,
+    services: Services,
+    language: str,
+    work: Callable[[AsyncConnection], Awaitable[Response]],
+    lag_tolerant: bool = False,
 ) -> Response:
-    """``work`` on a connection; a domain refusal is 403 / 404 / 400, a lost database 503."""
-    assert services.database is not None
+    """``work`` on a connection (of the replica when ``lag_tolerant`` and it is fresh enough); a domain
+    refusal is 403 / 404 / 400, a lost database 503."""
+    database = services.database
+    assert database is not None
+    engine = database.engine
+    if lag_tolerant and database.replica is not None:
+        engine = await database.replica.reads_engine()
+    services.metrics.read_sources.labels("primary" if engine is database.engine else "replica").inc()
     try:
-        async with services.database.engine.connect() as conn:
+        async with engine.connect() as conn:
             return await work(conn)
     except DomainError as exc:
         problem = exc.problems[0]

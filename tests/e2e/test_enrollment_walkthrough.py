@@ -8,28 +8,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import httpx
 import pytest
 
 from pdo_graph.domain.identifiers import inn_with_checksum
 from pdo_graph.domain.money import add_months
-from tests.helpers import APPLY, ISSUE, OPEN_PERIOD, years_ago
+from tests.e2e.walkthrough import call, dev_tokens, issue_certificate, open_period, register_provider
 
 pytestmark = pytest.mark.e2e  # a real server process
-
-
-def call(server, query: str, variables: dict, token: str) -> dict:
-    r = httpx.post(
-        f"{server.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert not body.get("errors"), body
-    data: dict = body["data"]
-    return data
 
 
 BALANCE = """query($n: String!) { certificateByNumber(number: $n) { id
@@ -42,44 +27,16 @@ def balance(server, number: str, token: str) -> tuple[int, int, int, int]:
 
 
 def test_certificate_to_cancellation(live_server, db):
-    cli = live_server.cli
-    guardian = cli("dev-token", "--role", "GUARDIAN", "--subject", "walk-family")
-    operator = cli("dev-token", "--role", "OPERATOR", "--subject", "walk-op", "--municipality", "01")
     inn = inn_with_checksum("770708389")
-    provider = cli("dev-token", "--role", "PROVIDER", "--subject", "walk-staff", "--provider", inn)
+    roles = dev_tokens(live_server, guardian="walk-family", operator="walk-op", provider="walk-staff", inn=inn)
+    guardian, operator, provider = roles.guardian, roles.operator, roles.provider
 
-    applied = call(
-        live_server,
-        APPLY,
-        {"input": {"fullName": "Гусев Тимофей Ильич", "birthDate": years_ago(10).isoformat(), "municipality": "01"}},
-        guardian,
-    )["certificateApply"]
-    number = call(live_server, ISSUE, {"id": applied["application"]["id"]}, operator)["certificateIssue"][
-        "certificate"
-    ]["number"]
+    number = issue_certificate(live_server, roles, "Гусев Тимофей Ильич", 10)["number"]
     today = date.today()
-    call(
-        live_server,
-        OPEN_PERIOD,
-        {
-            "input": {
-                "municipality": "01",
-                "startsOn": (today - timedelta(days=5)).isoformat(),
-                "endsOn": (today + timedelta(days=300)).isoformat(),
-                "nominals": [{"minAge": 5, "maxAge": 17, "kopecks": 1_000_000}],
-            }
-        },
-        operator,
-    )
+    open_period(live_server, operator, today)
     assert balance(live_server, number, guardian) == (1_000_000, 0, 0, 1_000_000)
 
-    call(
-        live_server,
-        """mutation($inn: String!) { providerRegister(input: {name: "АНО «Шахматная школа»",
-        inn: $inn, municipality: "01", address: "ул. Ленина, д. 1"}) { userErrors { code } } }""",
-        {"inn": inn},
-        operator,
-    )
+    register_provider(live_server, operator, inn, "АНО «Шахматная школа»", "ул. Ленина, д. 1")
     program = call(
         live_server,
         """mutation { programCreate(input: {title: "Шахматы для начинающих",

@@ -12,8 +12,7 @@ import pytest
 
 from pdo_graph.domain.identifiers import inn_with_checksum
 from pdo_graph.domain.money import add_months
-from tests.e2e.test_enrollment_walkthrough import call
-from tests.helpers import APPLY, ISSUE, OPEN_PERIOD, years_ago
+from tests.e2e.walkthrough import call, dev_tokens, issue_certificate, open_period, register_provider
 
 pytestmark = pytest.mark.e2e  # a real server process
 
@@ -37,38 +36,13 @@ INBOX = """{ viewer { unreadNotifications notifications(first: 20) { edges { nod
 
 def test_free_and_paid_programs_a_contract_and_the_inbox(live_server, db):
     cli = live_server.cli
-    guardian = cli("dev-token", "--role", "GUARDIAN", "--subject", "family-walk")
-    operator = cli("dev-token", "--role", "OPERATOR", "--subject", "family-op", "--municipality", "01")
     inn = inn_with_checksum("770708390")
-    provider = cli("dev-token", "--role", "PROVIDER", "--subject", "family-staff", "--provider", inn)
+    roles = dev_tokens(live_server, guardian="family-walk", operator="family-op", provider="family-staff", inn=inn)
+    guardian, operator, provider = roles.guardian, roles.operator, roles.provider
     today = date.today()
-    call(
-        live_server,
-        OPEN_PERIOD,
-        {
-            "input": {
-                "municipality": "01",
-                "startsOn": (today - timedelta(days=5)).isoformat(),
-                "endsOn": (today + timedelta(days=300)).isoformat(),
-                "nominals": [{"minAge": 5, "maxAge": 17, "kopecks": 1_000_000}],
-            }
-        },
-        operator,
-    )
-    applied = call(
-        live_server,
-        APPLY,
-        {"input": {"fullName": "Орлова Мария Игоревна", "birthDate": years_ago(9).isoformat(), "municipality": "01"}},
-        guardian,
-    )["certificateApply"]
-    cert = call(live_server, ISSUE, {"id": applied["application"]["id"]}, operator)["certificateIssue"]["certificate"]
-    call(
-        live_server,
-        """mutation($inn: String!) { providerRegister(input: {name: "Дом творчества «Радуга»", inn: $inn,
-        municipality: "01", address: "ул. Мира, 5"}) { userErrors { code } } }""",
-        {"inn": inn},
-        operator,
-    )
+    open_period(live_server, operator, today)
+    cert = issue_certificate(live_server, roles, "Орлова Мария Игоревна", 9)
+    register_provider(live_server, operator, inn, "Дом творчества «Радуга»", "ул. Мира, 5")
     free = call(live_server, FREE, {}, provider)["programCreate"]
     paid = call(live_server, PAID, {}, provider)["programCreate"]
     assert free["userErrors"] == [] and paid["userErrors"] == [] and free["program"]["fundingKind"] == "MUNICIPAL"

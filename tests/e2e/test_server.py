@@ -24,7 +24,7 @@ def gql(server, query: str, variables: dict | None = None, token: str | None = N
 
 async def test_health_and_graphiql(live_server, db):
     assert httpx.get(f"{live_server.url}/healthz").text == "ok"
-    assert httpx.get(f"{live_server.url}/readyz").json() == {"status": "ready"}
+    assert httpx.get(f"{live_server.url}/readyz").json() == {"status": "ready", "region": "77"}
     page = httpx.get(f"{live_server.url}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
 
@@ -32,16 +32,17 @@ async def test_health_and_graphiql(live_server, db):
 async def test_walkthrough_apply_issue_open_balance(live_server, db):
     guardian = live_server.cli("dev-token", "--role", "GUARDIAN", "--subject", "alice")
     operator = live_server.cli("dev-token", "--role", "OPERATOR", "--subject", "op", "--municipality", "01")
+    application = {
+        "input": {
+            "fullName": "Кузнецова Дарья Алексеевна",
+            "birthDate": years_ago(10).isoformat(),
+            "municipality": "01",
+        }
+    }
     applied = gql(
         live_server,
         APPLY,
-        {
-            "input": {
-                "fullName": "Кузнецова Дарья Алексеевна",
-                "birthDate": years_ago(10).isoformat(),
-                "municipality": "01",
-            }
-        },
+        application,
         token=guardian,
     )["data"]["certificateApply"]
     assert applied["userErrors"] == []
@@ -77,13 +78,7 @@ async def test_walkthrough_apply_issue_open_balance(live_server, db):
     english = gql(
         live_server,
         APPLY,
-        {
-            "input": {
-                "fullName": "Кузнецова Дарья Алексеевна",
-                "birthDate": years_ago(10).isoformat(),
-                "municipality": "01",
-            }
-        },
+        application,
         token=guardian,
         **{"accept-language": "en"},
     )

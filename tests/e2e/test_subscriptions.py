@@ -567,3 +567,13 @@ async def test_a_waitlist_offer_reaches_the_family_live(pair: Pair, db: AsyncEng
         await other.message(wait=1.0)
     await me.close()
     await other.close()
+
+
+async def test_a_token_of_another_region_is_refused(pair: Pair, db: AsyncEngine, data_dir: Path) -> None:
+    """The servers serve region 77 (PDO_REGION_CODE's default): a token issued for region 50 is refused
+    at connection_init, as over HTTP (421 WRONG_REGION there)."""
+    key = load_or_create_dev_key(data_dir)
+    elsewhere = mint_dev_token(key, role=Role.GUARDIAN, subject="g-50", region="50")
+    client = await LiveClient.connect(pair.a.url)
+    await client.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {elsewhere}"}})
+    assert await client.closed() == (4403, "Forbidden: the token is not accepted")

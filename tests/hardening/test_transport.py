@@ -25,7 +25,7 @@ async def test_cors_allow_list(engine, settings, database_url, db):
             headers={
                 "origin": "https://navigator.example",
                 "access-control-request-method": "POST",
-                "access-control-request-headers": "authorization, content-type",
+                "access-control-request-headers": "authorization, content-type, x-pdo-min-lsn",
             },
         )
         assert ok.status_code == 200
@@ -34,6 +34,7 @@ async def test_cors_allow_list(engine, settings, database_url, db):
             "/graphql", json={"query": "{ viewer { role } }"}, headers={"origin": "https://navigator.example"}
         )
         assert "x-request-id" in plain_ok.headers["access-control-expose-headers"]
+        assert "x-pdo-min-lsn" in plain_ok.headers["access-control-expose-headers"]  # read-your-writes (replica)
         evil = await client.options(
             "/graphql", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
         )

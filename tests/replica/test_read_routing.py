@@ -1,6 +1,7 @@
-"""Reads from a real streaming replica: anonymous visitors' and analysts' queries read the replica
-while it is fresh enough; mutations, their payloads and every other caller read the primary; a replica
-lagging beyond PDO_REPLICA_MAX_LAG_SECONDS (or down) sends those reads to the primary."""
+"""Reads from a real streaming replica: lag-tolerant queries (here the navigator's) read the replica
+while it is fresh enough; mutations, their payloads and the caller who just wrote read the primary
+(read-your-writes: tests/replica/test_read_your_writes.py); a replica lagging beyond
+PDO_REPLICA_MAX_LAG_SECONDS (or down) sends those reads to the primary."""
 
 from __future__ import annotations
 
@@ -57,7 +58,9 @@ async def test_what_each_caller_sees_right_after_a_write(fresh: Replicated, serv
         "the mutation's payload reads the primary"
     )
     operator = token("OPERATOR", "op-01", municipality="01")
-    assert current_of(await served(CURRENT, token=operator)) is not None, "the operator reads the primary"
+    assert current_of(await served(CURRENT, token=operator)) is not None, (
+        "the operator who opened it reads the primary (its own write)"
+    )
     analyst = token("ANALYST", "an-1")
     # within the allowed lag, anonymous visitors and analysts read the replica: not there yet (the lag
     # counts from the last transaction replayed, so an idle while before the write counts too: allow an hour)

@@ -304,10 +304,7 @@ def to_csv(table: Table, lang: str = "ru") -> bytes:
 def link_payload(actor: Actor, request: TableRequest, lang: str) -> dict[str, object]:
     """What a signed CSV link carries: the caller's rights and the table asked for (no personal data)."""
     return {
-        "role": actor.role.value if actor.role else None,
-        "sub": actor.subject,
-        "muni": actor.municipality,
-        "prov": actor.provider_id,
+        **actor.link_rights(),
         "lang": lang,
         "measures": [m.value for m in request.measures],
         "by": [d.value for d in request.by],
@@ -324,13 +321,7 @@ def from_link(payload: Mapping[str, Any]) -> tuple[Actor, TableRequest, str]:
     def day(value: Any) -> date | None:
         return None if value is None else date.fromisoformat(str(value))
 
-    role = payload.get("role")
-    actor = Actor(
-        role=None if role is None else Role(str(role)),
-        subject=None if payload.get("sub") is None else str(payload["sub"]),
-        municipality=None if payload.get("muni") is None else str(payload["muni"]),
-        provider_id=None if payload.get("prov") is None else int(payload["prov"]),
-    )
+    actor = Actor.from_link(payload)
     request = TableRequest(
         measures=tuple(Measure(str(m)) for m in payload.get("measures") or []),
         by=tuple(Dimension(str(d)) for d in payload.get("by") or []),

@@ -36,9 +36,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pdo_graph.db.session import transaction
-from pdo_graph.domain import ledger
+from pdo_graph.domain import ledger, notifications
 from pdo_graph.domain.enrollment.lifecycle import GROUP
-from pdo_graph.domain.enrollment.notices import Notice, notify_many
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
 from pdo_graph.domain.money import format_amount
 from pdo_graph.domain.periods import lock_shared
@@ -280,11 +279,12 @@ async def run_draw(conn: AsyncConnection, group_id: int) -> DrawResult | None:
         {"entrants": entrants, "order": order, "seats": len(winners), "g": group_id},
     )
     name = str(group.name)
-    await notify_many(
+    won, lost = notifications.Kind.DRAW_WON, notifications.Kind.DRAW_LOST
+    await notifications.send(
         conn,
-        [Notice(int(by_id[i].guardian_id), "DRAW_WON", "draw_won", {"group": name}) for i in winners]
+        [notifications.notice(won, guardian_id=int(by_id[i].guardian_id), group=name) for i in winners]
         + [
-            Notice(int(by_id[i].guardian_id), "DRAW_LOST", "draw_lost", {"group": name, "position": n + 1})
+            notifications.notice(lost, guardian_id=int(by_id[i].guardian_id), group=name, position=n + 1)
             for n, i in enumerate(losers)
         ],
     )

@@ -24,11 +24,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pdo_graph.db.session import transaction
+from pdo_graph.domain import notifications
 from pdo_graph.domain.access import Actor, require_guardian, require_guardian_of
 from pdo_graph.domain.enrollment import apply
 from pdo_graph.domain.enrollment.eligibility import assess, load_facts
 from pdo_graph.domain.enrollment.lifecycle import GROUP
-from pdo_graph.domain.enrollment.notices import Notice, notify_many
 from pdo_graph.domain.enrollment.plan import confirm_family_share
 from pdo_graph.domain.errors import DomainError, ErrorCode
 
@@ -210,14 +210,14 @@ async def offer_seats(conn: AsyncConnection, group_id: int, hours: int) -> int:
     await conn.execute(
         text("UPDATE groups SET seats_taken = seats_taken + :n WHERE id = :g"), {"n": len(offered), "g": group_id}
     )
-    await notify_many(
+    await notifications.send(
         conn,
         [
-            Notice(
-                int(r.guardian_id),
-                "WAITLIST_OFFER",
-                "waitlist_offer",
-                {"group": group.name, "until": r.offer_expires_at.strftime("%d.%m.%Y %H:%M UTC")},
+            notifications.notice(
+                notifications.Kind.WAITLIST_OFFER,
+                guardian_id=int(r.guardian_id),
+                group=group.name,
+                until=r.offer_expires_at.strftime("%d.%m.%Y %H:%M UTC"),
             )
             for r in offered
         ],
@@ -244,8 +244,13 @@ async def lapse_offer(conn: AsyncConnection, entry_id: int, hours: int) -> bool:
     if lapsed is None:
         return False
     await conn.execute(text("UPDATE groups SET seats_taken = seats_taken - 1 WHERE id = :g"), {"g": group_id})
-    await notify_many(
-        conn, [Notice(int(lapsed.guardian_id), "WAITLIST_LAPSED", "waitlist_lapsed", {"group": lapsed.group_name})]
+    await notifications.send(
+        conn,
+        [
+            notifications.notice(
+                notifications.Kind.WAITLIST_LAPSED, guardian_id=int(lapsed.guardian_id), group=lapsed.group_name
+            )
+        ],
     )
     await offer_seats(conn, group_id, hours)
     return True
