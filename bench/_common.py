@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import IO
 
 import httptools
 import httpx
+import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -29,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from pdo_graph import graphiql  # noqa: E402
 from pdo_graph.db.embedded import EmbeddedPostgres  # noqa: E402
 from pdo_graph.db.engine import async_url, driver_url, make_engine  # noqa: E402
+from pdo_graph.ids import encode_id  # noqa: E402
 
 
 def free_port() -> int:
@@ -323,11 +326,140 @@ class KeepAliveClient:
                 await writer.wait_closed()
 
 
+# --- applications over HTTP (bench/rush.py, bench/fair_opening.py) ------------------------------
+
+
+@dataclass
+class Outcome:
+    latencies: list[float] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # perf_counter() at each answer's arrival (its start)
+    statuses: Counter[int] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    transport_errors: int = 0
+    transport_messages: Counter[str] = field(default_factory=Counter)
+    top_level_errors: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+    def pct(self, p: float) -> float:
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else 0.0
+
+    def pct_after(self, p: float, seconds: float) -> float:
+        """The ``p`` quantile (ms) of the answers to requests that arrived ``seconds`` or more after the
+        first one (the steady state, past the start: cold pools, the hot groups filling)."""
+        if not self.arrived:
+            return 0.0
+        first = min(self.arrived)
+        xs = sorted(lat for at, lat in zip(self.arrived, self.latencies, strict=True) if at - first >= seconds)
+        return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+class Http:
+    """A minimal HTTP/1.1 keep-alive client for one connection: far cheaper per request than httpx,
+    so that on a small machine the load generator does not become the bottleneck."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.headers = ""  # of the last response, lower case
+
+    async def post(self, path: str, body: bytes, token: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        head = (
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"authorization: Bearer {token}\r\ncontent-length: {len(body)}\r\n\r\n"
+        ).encode()
+        try:
+            self.writer.write(head + body)
+            await self.writer.drain()
+            raw = await self.reader.readuntil(b"\r\n\r\n")
+            status = int(raw[9:12])
+            headers = raw.decode("latin-1").lower()
+            length = int(headers.split("content-length:", 1)[1].split("\r\n", 1)[0])
+            payload = await self.reader.readexactly(length)
+            self.headers = headers
+            if "connection: close" in headers:
+                await self.close()
+            return status, payload
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        writer, self.writer, self.reader = self.writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+CREATE = """
+mutation($c: ID!, $g: ID!, $k: String!) {
+  enrollmentCreate(input: {certificateId: $c, groupId: $g, idempotencyKey: $k}) {
+    enrollment { id status fromCertificate { kopecks } fromFamily { kopecks } }
+    userErrors { code }
+  }
+}"""
+
+Application = tuple[str, int, int, str]  # guardian subject, certificate id, group id, idempotency key
+OVERLOADED = "OVERLOADED (HTTP 503, admission control)"
+
+
+async def apply_over_http(
+    http: Http, application: Application, tokens: dict[str, str], out: Outcome, started: float, retry: bool = False
+) -> None:
+    """One ``enrollmentCreate`` over ``http``; its latency (from ``started``) and outcome (the
+    enrollment's status, or the userErrors' codes) go into ``out``. A 503 OVERLOADED (admission
+    control: nothing written) counts as such, or with ``retry`` is sent again after its Retry-After
+    (``out.retries``), as a client that honours it does."""
+    subject, cert, group, key = application
+    body = orjson.dumps(
+        {"query": CREATE, "variables": {"c": encode_id("Certificate", cert), "g": encode_id("Group", group), "k": key}}
+    )
+    while True:
+        try:
+            status, raw = await http.post("/graphql", body, tokens[subject])
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            out.transport_errors += 1
+            out.transport_messages[f"{type(exc).__name__}: {exc}"[:200]] += 1
+            return
+        data = orjson.loads(raw)
+        busy = status == 503 and [e["extensions"]["code"] for e in data.get("errors", ())] == ["OVERLOADED"]
+        if not (busy and retry):
+            break
+        out.retries += 1
+        await asyncio.sleep(float(http.headers.split("retry-after:", 1)[1].split("\r\n", 1)[0]))
+    out.latencies.append(time.perf_counter() - started)
+    out.arrived.append(started)
+    out.statuses[status] += 1
+    if busy:
+        out.outcomes[OVERLOADED] += 1
+        return
+    if data.get("errors") or not data.get("data"):
+        out.top_level_errors += 1
+        return
+    payload = data["data"]["enrollmentCreate"]
+    if payload["enrollment"] is not None:
+        e = payload["enrollment"]
+        out.outcomes[e["status"] + (" with co-pay" if e["fromFamily"]["kopecks"] else "")] += 1
+    else:
+        out.outcomes[",".join(sorted(err["code"] for err in payload["userErrors"]))] += 1
+
+
 # --- statements ----------------------------------------------------------------------------------
 
 SSL_REQUEST, GSSENC_REQUEST = 80877103, 80877104
 _CONTROL = re.compile(
-    r"^\s*(begin|start transaction|commit|rollback|end|savepoint|release|set\b|reset\b|select set_config)", re.I
+    r"^\s*(begin|start transaction|commit|rollback|end|savepoint|release|set\b|reset\b|select set_config)",
+    re.IGNORECASE,
 )
 
 

@@ -37,9 +37,20 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import orjson
-from _common import admin, bench_postgres, database_url, free_port, make_tmp, start_server, stop_server, wait_ready
-from rush import CREATE, Http, Outcome, print_run, seed, verify
+from _common import (
+    Http,
+    Outcome,
+    admin,
+    apply_over_http,
+    bench_postgres,
+    database_url,
+    free_port,
+    make_tmp,
+    start_server,
+    stop_server,
+    wait_ready,
+)
+from rush import print_run, seed, verify
 from sqlalchemy import text
 
 from pdo_graph.auth.tokens import load_or_create_dev_key, mint_dev_token
@@ -56,6 +67,8 @@ PRICE = 900_000
 async def rush(
     port: int, families: list[tuple[str, int]], group: int, tokens: dict[str, str], concurrency: int, tag: str
 ) -> Outcome:
+    """Every family applies once, ``concurrency`` at a time; a 503 OVERLOADED is sent again after
+    its Retry-After (the families keep trying within the window)."""
     out = Outcome()
     queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
     for f in families:
@@ -66,34 +79,8 @@ async def rush(
         try:
             while not queue.empty():
                 subject, cert = queue.get_nowait()
-                body = orjson.dumps(
-                    {
-                        "query": CREATE,
-                        "variables": {
-                            "c": encode_id("Certificate", cert),
-                            "g": encode_id("Group", group),
-                            "k": f"{tag}-{subject}",
-                        },
-                    }
-                )
-                started = time.perf_counter()
-                try:
-                    status, raw = await http.post("/graphql", body, tokens[subject])
-                except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
-                    out.transport_errors += 1
-                    out.transport_messages[f"{type(exc).__name__}: {exc}"[:200]] += 1
-                    continue
-                out.latencies.append(time.perf_counter() - started)
-                out.statuses[status] += 1
-                data = orjson.loads(raw)
-                if data.get("errors") or not data.get("data"):
-                    out.top_level_errors += 1
-                    continue
-                payload = data["data"]["enrollmentCreate"]
-                if payload["enrollment"] is not None:
-                    out.outcomes[payload["enrollment"]["status"]] += 1
-                else:
-                    out.outcomes[",".join(sorted(e["code"] for e in payload["userErrors"]))] += 1
+                application = (subject, cert, group, f"{tag}-{subject}")
+                await apply_over_http(http, application, tokens, out, time.perf_counter(), retry=True)
         finally:
             await http.close()
 

@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if services.replica_reads is not None:
                 services.tracing.instrument_reads(services.replica_reads, replica_engine.url.render_as_string())
         services.metrics.track_pool(services.database.engine.pool)
+        services.metrics.track_writes(services.writes)
         services.verifier = make_verifier(settings)
         services.live = open_live(services)
         if not graphiql.assets_present(assets_dir):

@@ -68,6 +68,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     db_pool_size: int = 8
+    max_inflight_writes: int = 0  # 0: db_pool_size (db.admission)
+    write_queue: int = -1  # unset: 16 times max_inflight_writes (0: no queue)
+    write_queue_ms: int = 1000
     region_code: str = "77"
     auth_mode: str = "dev"  # dev | oidc
     dev_force: bool = False
@@ -403,6 +406,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("PDO_HOST", "host", _host),
     Var("PDO_PORT", "port", port_number),
     Var("PDO_DB_POOL_SIZE", "db_pool_size", _int_range(1, 1000)),
+    Var("PDO_MAX_INFLIGHT_WRITES", "max_inflight_writes", _int_range(0, 1000)),
+    Var("PDO_WRITE_QUEUE", "write_queue", _int_range(0, 100000)),
+    Var("PDO_WRITE_QUEUE_MS", "write_queue_ms", _int_range(0, 60000)),
     Var("PDO_REGION_CODE", "region_code", _region),
     Var("PDO_AUTH_MODE", "auth_mode", _choice("dev", "oidc")),
     Var("PDO_DEV_FORCE", "dev_force", _bool),

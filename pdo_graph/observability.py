@@ -68,6 +68,25 @@ class Metrics:
         self.pool_size = Gauge(
             "pdo_db_pool_size", "Database pool size", registry=self.registry, multiprocess_mode="livesum"
         )
+        self.writes: Any | None = None  # the process's write gate (db.admission), once the app has one
+        self.writes_in_flight = Gauge(
+            "pdo_writes_in_flight",
+            "Write transactions holding an admission slot",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.writes_peak = Gauge(
+            "pdo_writes_in_flight_peak",
+            "The most write transactions in flight at once in a process since its start",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.writes_refused = Gauge(
+            "pdo_writes_refused",
+            "Writes refused by admission control since the start (answered 503 OVERLOADED)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self._operations: set[str] = set()
         self.region = Gauge(
             "pdo_region_info",
@@ -132,7 +151,15 @@ class Metrics:
         self.pool = pool
         self._pool_gauges()
 
+    def track_writes(self, gate: Any) -> None:
+        """The write gate whose slots the gauges report."""
+        self.writes = gate
+
     def _pool_gauges(self) -> None:
+        if self.writes is not None:
+            self.writes_in_flight.set(self.writes.in_flight)
+            self.writes_peak.set(self.writes.peak)
+            self.writes_refused.set(self.writes.refused)
         if self.pool is not None:
             try:
                 self.pool_checked_out.set(self.pool.checkedout())

@@ -235,6 +235,8 @@ def _serve_workers(
 
         threading.Thread(target=tell_when_ready, daemon=True).start()
         supervisor = Supervisor(config, sockets=[sock])
+        if hasattr(socket, "SO_REUSEPORT"):
+            supervisor.own_sockets(sock)
         supervisor.run()
         if any(worker.process.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
             raise StartupError("the workers did not start: see the log above")
@@ -250,16 +252,64 @@ def _supervisor_class() -> type:
     from uvicorn.supervisors import Multiprocess
 
     class Supervisor(Multiprocess):
-        """uvicorn's supervisor, telling the metrics of each worker it replaces (died, or restarted)."""
+        """uvicorn's supervisor, telling the metrics of each worker it replaces (died, or restarted).
+
+        With :meth:`own_sockets`, each worker it starts listens on a socket of its own (``SO_REUSEPORT``,
+        the same address): the kernel spreads new connections over the workers. On one shared socket,
+        the worker that woke first accepted a whole burst (libuv accepts all that are queued), so the
+        keep-alive connections of a proxy's pool or of a benchmark all went to one worker while the
+        others idled."""
+
+        _address: tuple[Any, ...] | None = None
+        _handed: list[socket.socket]
+
+        def own_sockets(self, shared: socket.socket) -> None:
+            """From now on, a socket per worker at ``shared``'s address (which was bound without
+            ``SO_REUSEPORT``, so a port in use was told; it is closed here)."""
+            self._address = (shared.family, shared.type, shared.proto, shared.getsockname())
+            self._handed = []
+            shared.close()
+
+        @property
+        def sockets(self) -> list[socket.socket]:
+            if self._address is None:
+                return self._shared
+            family, kind, proto, address = self._address
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            sock.listen(2048)
+            sock.set_inheritable(True)
+            self._handed.append(sock)
+            return [sock]
+
+        @sockets.setter
+        def sockets(self, value: list[socket.socket]) -> None:
+            self._shared = value
+
+        def _close_handed(self) -> None:
+            """The supervisor's copies of the sockets of started workers: the worker holds its own, and
+            when it ends, its socket leaves the group (no connection waits on a socket nobody serves)."""
+            if self._address is not None:
+                for sock in self._handed:
+                    sock.close()
+                self._handed.clear()
+
+        def init_processes(self) -> None:
+            super().init_processes()
+            self._close_handed()
 
         def keep_subprocess_alive(self) -> None:
             before = self._pids()
             super().keep_subprocess_alive()
+            self._close_handed()
             self._gone(before)
 
         def restart_all(self) -> None:
             before = self._pids()
             super().restart_all()
+            self._close_handed()
             self._gone(before)
 
         def _pids(self) -> set[int]:

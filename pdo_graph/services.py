@@ -13,6 +13,7 @@ from pdo_graph.auth.oidc import OidcVerifier
 from pdo_graph.auth.principal import ClaimNames
 from pdo_graph.auth.tokens import DevVerifier, TokenVerifier, VerifiedTokens, load_or_create_dev_key
 from pdo_graph.config import Settings
+from pdo_graph.db.admission import WriteGate
 from pdo_graph.db.engine import Database, driver_url
 from pdo_graph.db.reads import ReadPool
 from pdo_graph.db.session import RequestDb
@@ -43,14 +44,18 @@ class Services:
         # New documents are prepared (parsed, validated) here, one at a time: the event loop then
         # competes with one thread for the interpreter, however many hostile documents arrive.
         self.gate_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdo-gate")
+        limit = settings.max_inflight_writes or settings.db_pool_size
+        self.writes = WriteGate(
+            limit, settings.write_queue if settings.write_queue >= 0 else 16 * limit, settings.write_queue_ms / 1000
+        )
 
     def request_db(self, reads_from: AsyncEngine | None = None) -> RequestDb:
         """The database as one request (or subscription) sees it: its connection, and the read pool
         (or ``reads_from``: a replica's engine and its read pool, for reads that may lag)."""
         assert self.database is not None
         if reads_from is None or reads_from is self.database.engine:
-            return RequestDb(self.database.engine, self.reads)
-        return RequestDb(self.database.engine, self.replica_reads, reads_from)
+            return RequestDb(self.database.engine, self.reads, gate=self.writes)
+        return RequestDb(self.database.engine, self.replica_reads, reads_from, self.writes)
 
 
 def open_live(services: Services) -> Live:

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from pdo_graph.db.admission import WriteGate
 from pdo_graph.db.reads import ReadPool
 
 T = TypeVar("T")
@@ -70,9 +71,14 @@ class RequestDb:
     there (``reads``: the replica's read pool, if any), writes to ``engine``."""
 
     def __init__(
-        self, engine: AsyncEngine, reads: ReadPool | None = None, reads_from: AsyncEngine | None = None
+        self,
+        engine: AsyncEngine,
+        reads: ReadPool | None = None,
+        reads_from: AsyncEngine | None = None,
+        gate: WriteGate | None = None,
     ) -> None:
         self._engine = engine
+        self._gate = gate  # the process's admission control of writes (``db.admission``)
         self._reads_from = reads_from if reads_from is not engine else None
         self._reads = reads
         self._conn: AsyncConnection | None = None
@@ -97,6 +103,12 @@ class RequestDb:
             return await fn(conn)
 
     async def _write_locked(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        if self._gate is None:
+            return await self._write_now(fn)
+        async with self._gate.slot():  # WritesBusy: refused before any connection is asked for
+            return await self._write_now(fn)
+
+    async def _write_now(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self._lock:
             conn = await self._connection()
             return await run_transaction(conn, fn)
@@ -106,10 +118,11 @@ class RequestDb:
     async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await asyncio.shield(self._read_locked(fn))
 
-    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Sequence[Any]:
-        """The rows of one read statement (``:name`` parameters); each row has its columns as attributes."""
+    async def fetch(self, sql: str, params: Mapping[str, Any], *, generic: bool = False) -> Sequence[Any]:
+        """The rows of one read statement (``:name`` parameters); each row has its columns as attributes.
+        ``generic``: a loader's batched statement (:class:`~pdo_graph.db.reads.ReadPool`)."""
         if self._reads is not None:
-            return await self._reads.fetch(sql, params)
+            return await self._reads.fetch(sql, params, generic=generic)
 
         async def run(conn: AsyncConnection) -> Sequence[Any]:
             return (await conn.execute(text(sql), params)).all()

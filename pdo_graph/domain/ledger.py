@@ -95,19 +95,17 @@ async def post(conn: AsyncConnection, entry: Entry) -> int:
     if entry.kind in (Kind.RELEASE, Kind.CHARGE):
         guard = " AND reserved >= :amount"
     change = _CARRY_IN_UPDATE if entry.carry_in else _BALANCE_UPDATE[entry.kind]
-    updated = await conn.execute(
-        text(f"UPDATE balances SET {change} WHERE certificate_id = :cid AND period_id = :pid{guard} RETURNING 1"),
-        {"amount": entry.amount, "cid": entry.certificate_id, "pid": entry.period_id},
-    )
-    if updated.first() is None:
-        raise InsufficientFunds(entry)
     debit, credit = CARRY_IN_ACCOUNTS if entry.carry_in else ACCOUNTS[entry.kind]
+    # one statement: the guarded balance update, and the entry only when it changed the balance
     row = await conn.execute(
         text(
-            "INSERT INTO ledger_entries (kind, certificate_id, period_id, enrollment_id, month, completeness,"
+            f"WITH b AS (UPDATE balances SET {change} WHERE certificate_id = :cid AND period_id = :pid{guard}"
+            " RETURNING 1)"
+            " INSERT INTO ledger_entries (kind, certificate_id, period_id, enrollment_id, month, completeness,"
             " amount, debit_account, credit_account, description, idempotency_key, actor)"
-            " VALUES (:kind, :cid, :pid, :eid, :month, :completeness, :amount, :debit, :credit, :description,"
-            " :key, :actor) RETURNING id"
+            " SELECT CAST(:kind AS text), :cid, :pid, CAST(:eid AS bigint), CAST(:month AS date),"
+            " CAST(:completeness AS smallint), :amount, CAST(:debit AS text), CAST(:credit AS text),"
+            " CAST(:description AS text), CAST(:key AS text), CAST(:actor AS text) FROM b RETURNING id"
         ),
         {
             "kind": entry.kind.value,
@@ -124,7 +122,10 @@ async def post(conn: AsyncConnection, entry: Entry) -> int:
             "actor": entry.actor,
         },
     )
-    return int(row.scalar_one())
+    entry_id = row.scalar()
+    if entry_id is None:
+        raise InsufficientFunds(entry)
+    return int(entry_id)
 
 
 async def release(conn: AsyncConnection, entry: Entry) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypedDict
 
@@ -332,14 +332,26 @@ def _money_back(released: int) -> str:
     return f" Резерв {format_amount(released)} ₽ вернулся на сертификат." if released > 0 else ""
 
 
-async def application_received(conn: AsyncConnection, enrollment_id: int, expiry_days: int) -> None:
+@dataclass(frozen=True, slots=True)
+class NewApplication:
+    """What the provider's notice of a new application says (known to the application's writer, so
+    the notice costs no read)."""
+
+    enrollment_id: int
+    contract_number: str
+    created_at: datetime
+    provider_id: int
+    group_name: str
+    program_title: str
+
+
+async def application_received(conn: AsyncConnection, r: NewApplication, expiry_days: int) -> None:
     """The provider of the group: a new application waits for its decision."""
-    (r,) = await _enrollments(conn, [enrollment_id])
     deadline = r.created_at + timedelta(days=expiry_days)
     told = notice(
         Kind.APPLICATION_RECEIVED,
         provider_id=r.provider_id,
-        data={"enrollmentId": enrollment_id, "contractNumber": r.contract_number},
+        data={"enrollmentId": r.enrollment_id, "contractNumber": r.contract_number},
         deadline=_day(deadline),
         **_group(r),
     )

@@ -236,15 +236,16 @@ async def lock_shared(conn: AsyncConnection, period_ids: Iterable[int]) -> dict[
     ids = sorted(set(period_ids))
     if not ids:
         return {}
-    for pid in ids:
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock_shared(:cls, CAST(:p AS int))"), {"cls": GATE_CLASS, "p": pid}
-        )
+    # one round trip: the gates (in id order) are passed in an init plan that runs before the scan
+    # whose rows are then locked, so the order stays gate first, row second
     rows = await conn.execute(
         text(
-            "SELECT id, status, open_for_applications FROM funding_periods WHERE id = ANY(:ids) ORDER BY id FOR SHARE"
+            "SELECT id, status, open_for_applications FROM funding_periods"
+            " WHERE id = ANY(:ids)"
+            " AND (SELECT count(pg_advisory_xact_lock_shared(:cls, p)) FROM unnest(CAST(:ids AS int[])) p) >= 0"
+            " ORDER BY id FOR SHARE"
         ),
-        {"ids": ids},
+        {"cls": GATE_CLASS, "ids": ids},
     )
     return {int(r.id): PeriodGate(r.status == "CLOSED", bool(r.open_for_applications)) for r in rows}
 

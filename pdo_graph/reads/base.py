@@ -39,9 +39,11 @@ class Scope:
         self.today = today
         self.loaders: Loaders | None = None
 
-    async def fetch(self, sql: str, params: dict[str, Any]) -> Sequence[Any]:
-        """The rows of one statement (columns as attributes), through the read pool when there is one."""
-        return await self.db.fetch(sql, params)
+    async def fetch(self, sql: str, params: dict[str, Any], *, generic: bool = False) -> Sequence[Any]:
+        """The rows of one statement (columns as attributes), through the read pool when there is one;
+        ``generic``: a loader's batched statement, whose plan does not depend on its keys (planned
+        once per connection: :class:`~pdo_graph.db.reads.ReadPool`)."""
+        return await self.db.fetch(sql, params, generic=generic)
 
     async def rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
         """``fetch`` for a caller that types the rows (``rows: list[ChildRow] = await scope.rows(...)``)."""
@@ -153,7 +155,7 @@ def one_by_key(name: str, sql: str, row: object, key: str = "id") -> Key[Any, An
 
     def build(scope: Scope) -> DataLoader[Any, Any]:
         async def load(keys: list[Hashable]) -> list[Any]:
-            rows = await scope.fetch(sql, {"keys": list(keys), "today": scope.today})
+            rows = await scope.fetch(sql, {"keys": list(keys), "today": scope.today}, generic=True)
             by_key = {getattr(r, key): r for r in rows}
             return [by_key.get(k) for k in keys]
 
@@ -220,7 +222,7 @@ def many_by_key(
 
     def build(scope: Scope) -> DataLoader[Any, Any]:
         async def load(keys: list[Hashable]) -> list[list[Any]]:
-            rows = await scope.fetch(statement, {"keys": list(keys), "today": scope.today})
+            rows = await scope.fetch(statement, {"keys": list(keys), "today": scope.today}, generic=True)
             prime_along(scope, along, rows)
             grouped: dict[Any, list[Any]] = defaultdict(list)
             for r in rows:
@@ -260,6 +262,7 @@ def pages_by_owner(name: str, select: str, owner: str, along: Sequence[Along] = 
                     "ns": list(range(len(keys))),
                     "today": scope.today,
                 },
+                generic=True,
             )
             prime_along(scope, along, rows)
             grouped: list[list[Any]] = [[] for _ in keys]
@@ -278,7 +281,7 @@ def counts_by_owner(name: str, table: str, owner: str) -> Key[int, int]:
 
     def build(scope: Scope) -> DataLoader[int, int]:
         async def load(keys: list[int]) -> list[int]:
-            rows = await scope.fetch(sql, {"keys": list(keys)})
+            rows = await scope.fetch(sql, {"keys": list(keys)}, generic=True)
             counts = {r.owner_id: int(r.n) for r in rows}
             return [counts.get(k, 0) for k in keys]
 

@@ -87,9 +87,8 @@ def _child_pages(along: tuple[Along, ...] = ()) -> Callable[[Scope], DataLoader[
             for child, first, after in keys:
                 by_args[(first, after)].append(child)
             for (first, after), children in by_args.items():
-                rows = await scope.fetch(
-                    sql, {"keys": children, "after": after, "limit": first + 1, "today": scope.today}
-                )
+                params = {"keys": children, "after": after, "limit": first + 1, "today": scope.today}
+                rows = await scope.fetch(sql, params, generic=True)
                 prime_along(scope, along, rows)
                 for r in rows:
                     pages[(r.child_id, first, after)].append(r)

@@ -37,9 +37,17 @@ async def run_write(
 ) -> tuple[T | None, list[UserError]]:
     """Run a domain unit of work; business refusals become userErrors (and nothing is written), their
     field paths put ``under`` the argument they concern (``["input"]`` where the domain names fields)."""
+    return await run_service(ctx, lambda: ctx.db.write(fn), under)
+
+
+async def run_service(
+    ctx: Context, fn: Callable[[], Awaitable[T]], under: Sequence[str] = ()
+) -> tuple[T | None, list[UserError]]:
+    """``run_write`` for a domain service that runs its own reads and writes (``ctx.db.fetch``,
+    ``ctx.db.write``): refusals become userErrors the same way."""
     require_auth(ctx)
     try:
-        result = await ctx.db.write(fn)
+        result = await fn()
     except DomainError as exc:
         return None, user_errors([p.under(under) for p in exc.problems], ctx.lang)
     finally:

@@ -15,7 +15,7 @@ from pdo_graph.domain import enrollment
 from pdo_graph.domain.errors import DomainError
 from pdo_graph.ids import decode_pk
 from pdo_graph.reads.enrollment import provider_enrollments
-from pdo_graph.resolvers.common import INPUT, pk_of, require_auth, run_write
+from pdo_graph.resolvers.common import INPUT, pk_of, require_auth, run_service, run_write
 from pdo_graph.schema.base import After, Connection, First, Input, UserError, build_connection, money, user_errors
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.enrollment import (
@@ -146,15 +146,23 @@ class EnrollmentMutation:
     ) -> EnrollmentPayload:
         ctx = info.context
 
-        async def work(c: AsyncConnection) -> int:
+        async def work() -> int:
             cert = pk_of(input.certificate_id, "Certificate", ["certificateId"])
             group = pk_of(input.group_id, "Group", ["groupId"])
             days = ctx.settings.enrollment_expiry_days
-            return await enrollment.create(
-                c, ctx.actor, cert, group, input.idempotency_key, ctx.today, days, input.expected_from_family
+            return await enrollment.apply_for(
+                ctx.db.fetch,
+                ctx.db.write,
+                ctx.actor,
+                cert,
+                group,
+                input.idempotency_key,
+                ctx.today,
+                days,
+                input.expected_from_family,
             )
 
-        eid, errors = await run_write(ctx, work, INPUT)
+        eid, errors = await run_service(ctx, work, INPUT)
         return await _payload(ctx, eid, errors)
 
     @strawberry.mutation(description="Provider: accept an application (the contract becomes ACTIVE).")

@@ -133,8 +133,10 @@ def answer_plan(info: Info[Context, None]) -> Plan | None:
     raw = info._raw_info
     type_ = get_nullable_type(raw.return_type)
     assert isinstance(type_, GraphQLObjectType)
-    # Strawberry's resolve info carries the coerced variables as a plain dict
-    variables = cast(dict[str, Any], raw.variable_values)
+    # Strawberry's resolve info carries the coerced variables as a plain dict, a compiled plan's
+    # (transport/plans.py) graphql-core's VariableValues
+    values: Any = raw.variable_values
+    variables = cast(dict[str, Any], values if isinstance(values, dict) else values.coerced)
     return plan_of(raw.schema, type_, raw.field_nodes, raw.fragments, variables)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from graphql import OperationType
+from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.types import ExecutionResult
@@ -24,7 +24,10 @@ from pdo_graph import graphiql
 from pdo_graph.auth.actor import resolve_actor
 from pdo_graph.auth.oidc import IssuerUnavailable
 from pdo_graph.auth.principal import AuthError, Principal
+from pdo_graph.db.admission import WritesBusy
 from pdo_graph.db.replica import format_lsn, parse_lsn
+from pdo_graph.db.session import RequestDb
+from pdo_graph.domain.access import Actor
 from pdo_graph.graphql_schema import Schema
 from pdo_graph.limits import Prepared, Refused
 from pdo_graph.observability import OTHER
@@ -53,6 +56,7 @@ from pdo_graph.transport.params import (
     read_params,
     response_media,
 )
+from pdo_graph.transport.plans import Fallback, Plans
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ class GraphQLEndpoint:
         self.services = services
         self.settings = services.settings
         self.assets_dir = assets_dir
+        self.plans = Plans(schema._schema)
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
@@ -103,16 +108,19 @@ class GraphQLEndpoint:
         operation_name: str | None,
         language: str,
         rid: str,
-        kind: OperationType,
+        prepared: Prepared,
         lag_tolerant: bool,
         carried: int | None,
     ) -> tuple[ExecutionResult, int | None]:
         """Run the document with the request's actor and context on one request connection; the
         result, and after a mutation the primary's WAL position (with a replica; None otherwise).
+        A query runs by its compiled plan (:mod:`.plans`), else (or when the plan leaves it to it) by
+        the schema.
 
         A lag-tolerant query (:func:`~.execution.may_read_lagging`) reads the replica while it is fresh
         enough and has replayed the caller's last write: the position remembered in this process or
         the one the client carried (``carried``), whichever is later."""
+        kind = prepared.operation.operation
         database = self.services.database
         assert database is not None
         replica = database.replica
@@ -127,12 +135,16 @@ class GraphQLEndpoint:
         self.services.metrics.read_sources.labels("replica" if on_replica else "primary").inc()
         try:
             actor = await resolve_actor(principal, db.read)
-            result = await self.schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context(self.services, actor, db, language, rid),
-                operation_name=operation_name,
-            )
+            result = None
+            if kind is OperationType.QUERY:
+                result = await self._by_plan(query, operation_name, prepared, variables, actor, db, language, rid)
+            if result is None:
+                result = await self.schema.execute(
+                    query,
+                    variable_values=variables,
+                    context_value=context(self.services, actor, db, language, rid),
+                    operation_name=operation_name,
+                )
             position = None
             if replica is not None and kind is OperationType.MUTATION:
                 try:
@@ -144,6 +156,33 @@ class GraphQLEndpoint:
             return result, position
         finally:
             await db.close()
+
+    async def _by_plan(
+        self,
+        query: str,
+        operation_name: str | None,
+        prepared: Prepared,
+        variables: dict[str, Any],
+        actor: Actor,
+        db: RequestDb,
+        language: str,
+        rid: str,
+    ) -> ExecutionResult | None:
+        """The result of a query by its compiled plan, or None when the schema must answer it (no plan,
+        or the plan left it: then with a context of its own)."""
+        plan = self.plans.get(query, operation_name, prepared.document, prepared.operation)
+        if plan is None:
+            return None
+        ctx = context(self.services, actor, db, language, rid)
+        try:
+            data = await plan.run(ctx, variables)
+        except Fallback:
+            return None
+        try:  # as PersonalDataAudit does after the general path's execution
+            await ctx.flush_audit()
+        except Exception as exc:
+            return ExecutionResult(data=None, errors=[GraphQLError("audit log unavailable", original_error=exc)])
+        return ExecutionResult(data=data, errors=None)
 
     async def _run(
         self, request: Request, principal: Principal, params: dict[str, Any], document: Resolved, media: str
@@ -177,16 +216,22 @@ class GraphQLEndpoint:
                 carried = parse_lsn(request.headers.get(MIN_LSN_HEADER))
                 tolerant = may_read_lagging(prepared.document, prepared.operation)
                 result, position = await self._execute(
-                    principal, query, variables, operation_name, language, rid, kind, tolerant, carried
+                    principal, query, variables, operation_name, language, rid, prepared, tolerant, carried
                 )
                 down = any(is_database_down(e.original_error) for e in result.errors or ())
+                busy = any(isinstance(e.original_error, WritesBusy) for e in result.errors or ())
             except Exception as exc:
-                down = is_database_down(exc)
-                if not down:
+                down, busy = is_database_down(exc), isinstance(exc, WritesBusy)
+                if not (down or busy):
                     observe(request.scope, Observation(operation, "error"))
                     Tracing.record(span, "error")
                     fault = errors.masked(rid, language, exc)
                     return errors.respond(500, [fault], rid, media)
+            if busy:  # admission control refused a write: nothing was written (docs/errors.md)
+                observe(request.scope, Observation(operation, "overloaded"))
+                Tracing.record(span, "overloaded")
+                retry = {"retry-after": str(WritesBusy.retry_after)}
+                return errors.respond(503, [errors.overloaded(rid, language)], rid, media, retry)
             if down:
                 observe(request.scope, Observation(operation, "unavailable"))
                 Tracing.record(span, "unavailable")

@@ -37,6 +37,7 @@ METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+OVERLOADED = "OVERLOADED"
 NOT_FOUND = "NOT_FOUND"
 PDF_FONT_MISSING = "PDF_FONT_MISSING"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
@@ -73,6 +74,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "too_large": ("Запрос больше {max} байт", "The request is larger than {max} bytes"),
     "mutation_get": ("Мутации только методом POST", "Mutations are accepted by POST only"),
     "internal": ("Внутренняя ошибка сервера", "Internal server error"),
+    "writes_busy": (
+        "Сервер перегружен: запрос не выполнен, повторите его через несколько секунд",
+        "The server is overloaded: nothing was done, retry the request in a few seconds",
+    ),
     "db_unavailable": (
         "База данных временно недоступна, повторите запрос",
         "The database is temporarily unavailable, retry the request",
@@ -141,6 +146,11 @@ def refused(found: Refusal, lang: str, rid: str) -> dict[str, Any]:
 def unavailable(rid: str, lang: str) -> dict[str, Any]:
     """The database is unreachable: retry later."""
     return error(SERVICE_UNAVAILABLE, "db_unavailable", lang, rid)
+
+
+def overloaded(rid: str, lang: str) -> dict[str, Any]:
+    """More writes than the process admits (``db.admission``): nothing was done, retry later."""
+    return error(OVERLOADED, "writes_busy", lang, rid)
 
 
 def respond(

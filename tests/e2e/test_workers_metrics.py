@@ -1,11 +1,14 @@
 """`serve --workers 2`: one scrape of /metrics covers every worker (Prometheus multiprocess mode),
-and a worker that dies leaves the live gauges while its counts stay."""
+and a worker that dies leaves the live gauges while its counts stay; connections opened at once are
+spread over the workers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,3 +74,52 @@ def test_one_scrape_covers_every_worker(database_url, engine, tmp_path: Path):
             assert seen["probe"] == sent, "a dead worker's counts stay counted"
             assert seen["pdo_db_pool_size"] == 6, "the dead worker left the live gauges, its successor joined"
         assert victim in pids(metrics, "counter") or victim in pids(metrics, "histogram")
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def connections_held(pid: int, port: int) -> int:
+    """Established TCP connections to ``port`` whose sockets process ``pid`` holds (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    held = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+        held += local_port == port and state == "01" and inode in inodes
+    return held
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(database_url, engine, tmp_path: Path):
+    """Sixteen keep-alive connections opened at once (a proxy's pool, a benchmark's clients): each
+    worker holds some (one shared socket gave them all to the worker that woke first); and a worker
+    that dies takes its socket along, so new connections all reach live workers."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with running_server(database_url, data, tmp_path / "server.log", "--workers", "2") as server:
+        until(lambda: len(pids(data / "metrics", "gauge_livesum")) == 2)  # both workers listen
+        port = int(server.url.rsplit(":", 1)[1])
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(16)]
+        try:
+            for c in clients:
+                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            for c in clients:  # each is answered, so each was accepted by a worker
+                assert c.recv(4096).startswith(b"HTTP/1.1 200")
+            held = {pid: connections_held(pid, port) for pid in children(server.pid)}
+            assert sum(held.values()) == 16, held
+            assert sum(1 for n in held.values() if n) == 2, held  # each worker holds some
+        finally:
+            for c in clients:
+                c.close()
+
+        victim = min(pids(data / "metrics", "gauge_livesum"))
+        os.kill(victim, signal.SIGKILL)
+        until(lambda: victim not in pids(data / "metrics", "gauge_livesum"))
+        for _ in range(40):  # a new connection each time: none waits on the dead worker's socket
+            assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200

@@ -1,10 +1,13 @@
 """The family dashboard's read path: its statements are pinned, and reading the levels below along
-(``reads_ahead``) answers exactly as reading level by level, for many generated queries, for the
-guardian and for an operator (whose reads of children's names are audited either way)."""
+(``reads_ahead``) answers exactly as reading level by level, and a compiled plan
+(``transport/plans.py``) exactly as graphql-core's execution, for many generated queries, for the
+guardian and for an operator (whose reads of children's names are audited on every path)."""
 
 from __future__ import annotations
 
+import json
 import random
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -21,6 +24,7 @@ from pdo_graph.domain.access import Actor, Role
 from pdo_graph.graphql_schema import build_schema
 from pdo_graph.ids import encode_id
 from pdo_graph.schema.context import Context
+from pdo_graph.transport.plans import Plans
 from tests.helpers import recorded_statements
 
 DASHBOARD = """
@@ -187,18 +191,45 @@ async def run(
     engine: AsyncEngine, reads: ReadPool, settings: Settings, schema: Any, actor: Actor, query: str, ahead: bool
 ) -> tuple[Any, int]:
     db = RequestDb(engine, reads)
-    ctx = Context(db=db, settings=settings, actor=actor, read_ahead=ahead)
+    ctx = Context(db=db, settings=settings, actor=actor, read_ahead=ahead, request_id=uuid.uuid4().hex)
     try:
         result = await schema.execute(query, context_value=ctx)
     finally:
         await db.close()
     assert result.errors is None, (query, result.errors)
-    return result.data, ctx.audit.pending
+    return result.data, await audited(engine, ctx.request_id)
+
+
+async def audited(engine: AsyncEngine, request_id: str) -> list[tuple[int, list[str]]]:
+    """The personal-data reads one request wrote to the audit log: (child, fields)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT child_id, fields FROM audit_log WHERE request_id = :r ORDER BY child_id"), {"r": request_id}
+        )
+        return [(r.child_id, sorted(r.fields)) for r in rows]
+
+
+async def run_plan(
+    engine: AsyncEngine, reads: ReadPool, settings: Settings, schema: Any, plans: Plans, actor: Actor, query: str
+) -> tuple[Any, int]:
+    """The same through the query's compiled plan (which must not leave it to the general path)."""
+    prepared = schema.gate.prepare(query, None, {})
+    plan = plans.get(query, None, prepared.document, prepared.operation)
+    assert plan is not None, query
+    db = RequestDb(engine, reads)
+    ctx = Context(db=db, settings=settings, actor=actor, request_id=uuid.uuid4().hex)
+    try:
+        data = await plan.run(ctx, {})
+        await ctx.flush_audit()  # as the endpoint does after a plan
+    finally:
+        await db.close()
+    return data, await audited(engine, ctx.request_id)
 
 
 @pytest.mark.slow
-async def test_generated_queries_answer_the_same_read_ahead_or_level_by_level(demo, pool, settings):
+async def test_generated_queries_answer_the_same_read_ahead_or_level_by_level_or_by_plan(demo, pool, settings):
     schema = build_schema(settings)
+    plans = Plans(schema._schema)
     subjects = await busiest_guardians(demo)
     async with demo.connect() as conn:
         rows = (
@@ -211,7 +242,7 @@ async def test_generated_queries_answer_the_same_read_ahead_or_level_by_level(de
             )
         ).all()
     rng = random.Random(20261201)
-    seen_ahead = 0
+    seen_ahead = seen_audited = 0
     for n in range(120):
         subject = subjects[n % len(subjects)]
         mine = [r for r in rows if r.municipality == rows[n % len(rows)].municipality]
@@ -225,7 +256,14 @@ async def test_generated_queries_answer_the_same_read_ahead_or_level_by_level(de
             ahead = await run(demo, pool, settings, schema, actor, query, True)
         with recorded_statements(demo) as level_statements:
             level = await run(demo, pool, settings, schema, actor, query, False)
+        with recorded_statements(demo) as plan_statements:  # its audit's INSERT is among them
+            planned = await run_plan(demo, pool, settings, schema, plans, actor, query)
         assert ahead == level, query
+        assert planned == ahead, query
+        assert json.dumps(planned[0]) == json.dumps(ahead[0]), query  # the same order of keys too
         assert len(ahead_statements) <= len(level_statements), query
+        assert len(plan_statements) <= len(ahead_statements), query
         seen_ahead += "along_0" in " ".join(ahead_statements)
+        seen_audited += bool(planned[1])
     assert seen_ahead > 30  # the generated queries do read ahead, often
+    assert seen_audited > 10  # and read children's names as officials, often

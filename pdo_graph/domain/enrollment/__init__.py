@@ -2,7 +2,8 @@
 
 One rule, one place: ``terms`` is the money rule (pure); ``eligibility.assess`` computes the
 terms and the refusals from the facts of a certificate and a group; ``apply.quote`` shows them and
-``apply.create`` redoes them inside the transaction after taking the locks. ``lifecycle`` moves a
+``apply.create`` redoes them inside the transaction after taking the locks (a request goes through
+``apply.apply_for``: the facts and the refusals on the read pool first, so a refusal costs no write). ``lifecycle`` moves a
 contract (accept, refuse, cancel, bulk endings), ``provision`` charges it month by month,
 ``housekeeping`` expires and completes, ``reviews`` rates the program. ``draw`` is a group's fair
 opening (PENDING_DRAW inside its window, the verifiable draw at its end), ``waitlist`` the queue of
@@ -40,7 +41,7 @@ COMPLETED``. ``decided_at`` is when the provider accepted or refused, so "was ev
 ``decided_at IS NOT NULL`` for TERMINATED.
 """
 
-from pdo_graph.domain.enrollment.apply import Quote, create, quote
+from pdo_graph.domain.enrollment.apply import Quote, apply_for, create, quote
 from pdo_graph.domain.enrollment.consent import consent, require_family_share
 from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
 from pdo_graph.domain.enrollment.housekeeping import (
@@ -94,6 +95,7 @@ __all__ = [
     "Status",
     "Terms",
     "accept",
+    "apply_for",
     "assess",
     "cancel",
     "certificate_part",

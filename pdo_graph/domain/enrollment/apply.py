@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,7 +14,7 @@ from pdo_graph.domain import ledger, notifications
 from pdo_graph.domain.access import Actor, can_read_family, require_guardian, require_guardian_of
 from pdo_graph.domain.enrollment import draw
 from pdo_graph.domain.enrollment.consent import require_family_share
-from pdo_graph.domain.enrollment.eligibility import Facts, assess, load_facts
+from pdo_graph.domain.enrollment.eligibility import Facts, Fetch, assess, load_facts, read_facts
 from pdo_graph.domain.enrollment.lifecycle import CERTIFICATE, GROUP, release_seat
 from pdo_graph.domain.enrollment.terms import Terms, request_hash
 from pdo_graph.domain.errors import DomainError, ErrorCode, Problem
@@ -58,6 +58,63 @@ def _replay(enrollment_id: int, stored_hash: str | None, wanted_hash: str) -> in
 
 
 SeatTaker = Callable[[AsyncConnection], Awaitable[bool]]
+Write = Callable[[Callable[[AsyncConnection], Awaitable[int]]], Awaitable[int]]
+"""Runs a unit of work in one write transaction and returns its result (``RequestDb.write``)."""
+
+
+async def apply_for(
+    fetch: Fetch,
+    write: Write,
+    actor: Actor,
+    certificate_id: int,
+    group_id: int,
+    key: str,
+    today: date,
+    expiry_days: int = DEFAULT_EXPIRY_DAYS,
+    expected_from_family: int | None = None,
+) -> int:
+    """``create`` for a request: the facts are read and the rule applied first through ``fetch`` (one
+    statement outside any transaction, on the read pool), so that a refusal (a full group in the
+    rush, a closed one, an age) or the replay of an accepted key costs no write transaction and no
+    write connection; only what passes goes to ``write``, where ``create`` takes the locks and
+    redoes the rule under them (the seat, the period, the certificate and the balance are decided
+    there, never on this read).
+
+    A read outside the transaction is as good as the plain read that began it: under READ COMMITTED
+    each statement sees the rows committed when it starts, and the refusal is true of that moment.
+    """
+    require_guardian(actor)
+    key = _validate_key(key)
+    facts = await read_facts(fetch, certificate_id, group_id, today, key)
+    replayed = _check(actor, facts, request_hash(certificate_id, group_id), today, holding=False)
+    if replayed is not None:
+        return replayed
+    opening = _opening(facts)
+    if opening.phase is draw.Phase.NOT_YET:  # before a fair opening: refused without a write
+        raise DomainError(draw.not_open_problem(opening))
+
+    async def work(conn: AsyncConnection) -> int:
+        return await create(
+            conn, actor, certificate_id, group_id, key, today, expiry_days, expected_from_family, facts=facts
+        )
+
+    return await write(work)
+
+
+def _opening(facts: Facts) -> draw.Opening:
+    return draw.Opening(facts.opens_at, facts.window_ends_at, facts.drawn_at, facts.read_at)
+
+
+def _check(actor: Actor, facts: Facts, wanted_hash: str, today: date, holding: bool) -> int | None:
+    """The first look at the facts: the guardian's certificate, the replay of an accepted key (its
+    enrollment id), or every refusal of the rule; None when the application may go on."""
+    require_guardian_of(actor, facts.guardian_subject, CERTIFICATE)
+    if facts.key_enrollment_id is not None:
+        return _replay(facts.key_enrollment_id, facts.key_request_hash, wanted_hash)
+    _, problems = assess(facts, today, holding_seat=holding)
+    if problems:
+        raise DomainError(*problems)
+    return None
 
 
 async def take_free_seat(conn: AsyncConnection, group_id: int) -> bool:
@@ -84,6 +141,7 @@ async def create(
     expiry_days: int = DEFAULT_EXPIRY_DAYS,
     expected_from_family: int | None = None,
     held_seat: SeatTaker | None = None,
+    facts: Facts | None = None,
 ) -> int:
     """A guardian applies for a group with a certificate; returns the enrollment id.
 
@@ -103,13 +161,11 @@ async def create(
     # 1. idempotency first (the facts carry the key): a retry of an accepted request succeeds
     #    whatever happened since; 2. then the rule on a plain read, so that most refusals (a full
     #    group in the rush) cost no lock
-    facts = await load_facts(conn, certificate_id, group_id, today, key)
-    require_guardian_of(actor, facts.guardian_subject, CERTIFICATE)
-    if facts.key_enrollment_id is not None:
-        return _replay(facts.key_enrollment_id, facts.key_request_hash, wanted)
-    _, problems = assess(facts, today, holding_seat=holding)
-    if problems:
-        raise DomainError(*problems)
+    if facts is None:
+        facts = await load_facts(conn, certificate_id, group_id, today, key)
+        replayed = _check(actor, facts, wanted, today, holding)
+        if replayed is not None:
+            return replayed
     # 3. the period and the certificate rows, shared: a close, a revocation or a freeze racing this
     #    application waits for it, or has committed and is seen here (the rule runs again on them)
     facts = await _lock_period_and_certificate(conn, facts)
@@ -117,7 +173,7 @@ async def create(
     if problems:
         raise DomainError(*problems)
     # 4. the seat row: one guarded update (inside a fair window: no seat, the draw decides)
-    phase = draw.Phase.FIRST_COME if holding else await draw.admit(conn, group_id)
+    phase = draw.Phase.FIRST_COME if holding else await draw.admit(conn, group_id, _opening(facts))
     pending = phase is draw.Phase.WINDOW
     if pending:
         seat = True
@@ -149,8 +205,8 @@ async def create(
     require_family_share(expected_from_family, terms.price, terms.from_certificate, terms.from_family)
     # 6. only now the insert that references the locked rows
     status = "PENDING_DRAW" if pending else "REQUESTED"
-    enrollment_id = await insert_enrollment(conn, facts, facts.period_id, terms, key, wanted, status)
-    if enrollment_id is None:
+    inserted = await insert_enrollment(conn, facts, facts.period_id, terms, key, wanted, status)
+    if inserted is None:
         # a unique index said no: the key (a twin on another group), or the live application
         again = await load_facts(conn, certificate_id, group_id, today, key)
         if again.key_enrollment_id is not None:
@@ -168,12 +224,27 @@ async def create(
                 amount=terms.from_certificate,
                 description=f"Резерв по заявке на зачисление в группу: {format_amount(terms.from_certificate)} ₽",
                 actor=actor.label,
-                enrollment_id=int(enrollment_id),
+                enrollment_id=inserted.id,
                 idempotency_key=key,
             ),
         )
-    await notifications.application_received(conn, int(enrollment_id), expiry_days)
-    return int(enrollment_id)
+    received = notifications.NewApplication(
+        inserted.id,
+        inserted.contract_number,
+        inserted.created_at,
+        facts.provider_id,
+        facts.group_name,
+        facts.program_title,
+    )
+    await notifications.application_received(conn, received, expiry_days)
+    return inserted.id
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    id: int
+    contract_number: str  # given by the database (trigger enrollment_contract_number)
+    created_at: datetime
 
 
 async def insert_enrollment(
@@ -185,10 +256,10 @@ async def insert_enrollment(
     wanted_hash: str,
     status: str,
     prolonged_from: int | None = None,
-) -> int | None:
+) -> Inserted | None:
     """The enrollment row with its terms, the whole certificate part reserved (ACTIVE ones decided
     now); None when a unique index refuses it (the idempotency key, a live twin, a prolongation)."""
-    new_id = (
+    row = (
         await conn.execute(
             text(
                 "INSERT INTO enrollments (certificate_id, child_id, group_id, period_id, guardian_id, status, price,"
@@ -196,7 +267,7 @@ async def insert_enrollment(
                 " prolonged_from, decided_at)"
                 " VALUES (:c, :ch, :g, :p, :gu, :s, :price, :fc, :ff, :fm, :m, :fc, :k, :h, :old,"
                 " CASE WHEN :active THEN now() END)"
-                " ON CONFLICT DO NOTHING RETURNING id"
+                " ON CONFLICT DO NOTHING RETURNING id, contract_number, created_at"
             ),
             {
                 "c": facts.certificate_id,
@@ -216,8 +287,8 @@ async def insert_enrollment(
                 "old": prolonged_from,
             },
         )
-    ).scalar()
-    return None if new_id is None else int(new_id)
+    ).first()
+    return None if row is None else Inserted(int(row.id), str(row.contract_number), row.created_at)
 
 
 async def _lock_period_and_certificate(conn: AsyncConnection, facts: Facts) -> Facts:

@@ -119,11 +119,13 @@ async def quote_problems(conn: AsyncConnection, group_id: int) -> list[Problem]:
     return [not_open_problem(o)] if o.phase is Phase.NOT_YET else []
 
 
-async def admit(conn: AsyncConnection, group_id: int) -> Phase:
+async def admit(conn: AsyncConnection, group_id: int, known: Opening | None = None) -> Phase:
     """Where an application to the group goes now: FIRST_COME (a seat, as usual) or WINDOW (it waits
     for the draw; the draw row is held ``FOR KEY SHARE`` until the commit). Refuses NOT_YET with
-    NOT_OPEN_YET; a DUE draw is run here first (then FIRST_COME)."""
-    o = await opening(conn, group_id)
+    NOT_OPEN_YET; a DUE draw is run here first (then FIRST_COME). ``known``: the opening as the
+    caller just read it (a plain read, as ``opening``'s own), so it is not read again; inside the
+    window the draw's row is read again under its lock either way."""
+    o = known or await opening(conn, group_id)
     phase = o.phase
     if phase is Phase.NOT_YET:
         raise DomainError(not_open_problem(o))

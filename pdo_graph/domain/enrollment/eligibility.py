@@ -11,8 +11,10 @@ certificate money, so it does not hold MUNICIPAL and PAID applications back.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -66,6 +68,26 @@ class Facts:
     enrolled: bool
     key_enrollment_id: int | None
     key_request_hash: str | None
+    group_name: str  # for the provider's notice of a new application
+    program_title: str
+    opens_at: datetime | None  # the group's fair opening (module ``draw``), read with the rest
+    window_ends_at: datetime | None
+    drawn_at: datetime | None
+    read_at: datetime  # the database's now() when these facts were read
+
+
+Fetch = Callable[[str, Mapping[str, Any]], Awaitable[Sequence[Any]]]
+"""Runs one read statement (``:name`` parameters) and returns its rows: ``RequestDb.fetch`` (the read
+pool, outside any transaction) or a connection's (``on``)."""
+
+
+def on(conn: AsyncConnection) -> Fetch:
+    """``conn``'s statements as a :data:`Fetch` (inside the caller's transaction)."""
+
+    async def fetch(sql: str, params: Mapping[str, Any]) -> Sequence[Any]:
+        return (await conn.execute(text(sql), params)).all()
+
+    return fetch
 
 
 _FACTS_SQL = f"""
@@ -83,7 +105,9 @@ SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.
          AS available,
        EXISTS (SELECT 1 FROM enrollments e WHERE e.child_id = ch.id AND e.group_id = g.id
                 AND e.status IN ('PENDING_DRAW', 'REQUESTED', 'ACTIVE', 'AWAITING_CONSENT')) AS enrolled,
-       k.id AS key_enrollment_id, k.request_hash AS key_request_hash
+       k.id AS key_enrollment_id, k.request_hash AS key_request_hash,
+       g.name AS group_name, pg.title AS program_title,
+       g.enrollment_opens_at AS opens_at, d.window_ends_at, d.drawn_at, now() AS read_at
   FROM certificates c
   JOIN children ch ON ch.id = c.child_id
   JOIN guardians gu ON gu.id = ch.guardian_id
@@ -94,6 +118,7 @@ SELECT c.id AS certificate_id, c.status AS certificate_status, c.valid_until, c.
                       WHERE p.municipality = c.municipality AND p.status = 'OPEN'
                       ORDER BY {CURRENT_PERIOD_ORDER} LIMIT 1) fp ON true
   LEFT JOIN enrollments k ON k.guardian_id = gu.id AND k.idempotency_key = :key
+  LEFT JOIN group_draws d ON d.group_id = g.id
  WHERE c.id = :cid
 """
 
@@ -102,15 +127,17 @@ async def load_facts(
     conn: AsyncConnection, certificate_id: int, group_id: int, today: date, key: str | None = None
 ) -> Facts:
     """The facts, or NOT_FOUND naming the missing input."""
-    row = (
-        await conn.execute(text(_FACTS_SQL), {"cid": certificate_id, "gid": group_id, "today": today, "key": key})
-    ).first()
-    if row is None:
-        found = (
-            await conn.execute(text("SELECT EXISTS (SELECT 1 FROM certificates WHERE id = :c)"), {"c": certificate_id})
-        ).scalar()
-        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", GROUP if found else CERTIFICATE)
-    return Facts(**row._asdict())
+    return await read_facts(on(conn), certificate_id, group_id, today, key)
+
+
+async def read_facts(fetch: Fetch, certificate_id: int, group_id: int, today: date, key: str | None = None) -> Facts:
+    """The facts through ``fetch`` (one statement; a second one only to name a missing input)."""
+    rows = await fetch(_FACTS_SQL, {"cid": certificate_id, "gid": group_id, "today": today, "key": key})
+    if not rows:
+        found = await fetch("SELECT EXISTS (SELECT 1 FROM certificates WHERE id = :c) AS found", {"c": certificate_id})
+        raise DomainError.of(ErrorCode.NOT_FOUND, "not_found", GROUP if found[0].found else CERTIFICATE)
+    row = rows[0]
+    return Facts(**(row._asdict() if hasattr(row, "_asdict") else dict(row)))
 
 
 def assess(facts: Facts, today: date, holding_seat: bool = False) -> tuple[Terms, list[Problem]]:

@@ -158,8 +158,8 @@ async def _prolong_one(conn: AsyncConnection, actor: Actor, period_id: int, old:
     changed = share_changed(int(old.from_family), int(old.months), terms.from_family, terms.months)  # type: ignore[attr-defined]
     status = "AWAITING_CONSENT" if changed else "ACTIVE"
     hashed = request_hash(certificate_id, group_id)
-    new_id = await insert_enrollment(conn, facts, period_id, terms, key, hashed, status, int(old.id))  # type: ignore[attr-defined]
-    if new_id is None:  # prolonged meanwhile, or the child holds another live contract for the group
+    inserted = await insert_enrollment(conn, facts, period_id, terms, key, hashed, status, int(old.id))  # type: ignore[attr-defined]
+    if inserted is None:  # prolonged meanwhile, or the child holds another live contract for the group
         await conn.execute(text("UPDATE groups SET seats_taken = seats_taken - 1 WHERE id = :g"), {"g": group_id})
         return None
     if terms.from_certificate > 0:
@@ -172,7 +172,7 @@ async def _prolong_one(conn: AsyncConnection, actor: Actor, period_id: int, old:
                 amount=terms.from_certificate,
                 description=f"Резерв по продлённому договору: {format_amount(terms.from_certificate)} ₽",
                 actor=actor.label,
-                enrollment_id=new_id,
+                enrollment_id=inserted.id,
             ),
         )
-    return new_id
+    return inserted.id
