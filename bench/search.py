@@ -12,6 +12,12 @@ through asyncpg (the same statements the app sends: the search, the providers an
 page), which is the floor. Prints throughput, p50 and p99 of both and their ratio, and with
 --explain the plan of the typical query.
 
+The client is ``_common.KeepAliveClient`` (keep-alive connections, requests as prepared bytes,
+responses parsed by httptools): on two cores the load generator's CPU is taken from the server it
+measures, and httpx costs several times as much per request as asyncpg does on the floor's side.
+CPU milliseconds per request are printed for the server's process tree, the database's backends
+(when PostgreSQL runs on this machine) and the client.
+
 The server is the real one: ``pdo-graph serve --workers N`` (default: as many workers as CPUs) in a
 subprocess on a free loopback port, each worker with a pool of ``--pool`` connections; for the
 embedded case the bench starts the embedded server and hands its URL over.
@@ -29,20 +35,24 @@ import statistics
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
+import orjson
 from _common import (
+    KeepAliveClient,
     Result,
     admin,
     bench_postgres,
     database_url,
     free_port,
     make_tmp,
+    process_cpu,
     run_load,
+    running_here,
     start_server,
     stop_server,
     wait_ready,
@@ -58,7 +68,7 @@ from pdo_graph.demo import content
 from pdo_graph.domain import certificates, periods
 from pdo_graph.domain import search as search_domain
 from pdo_graph.domain.access import Actor, Role
-from pdo_graph.reads.catalog import GROUP_SQL, PROVIDER_SQL
+from pdo_graph.reads.catalog import Along, search_statement
 
 FIRST = 20
 NOMINAL = 2_500_000
@@ -259,11 +269,35 @@ CERTIFICATE_SQL = (
 )
 
 
+Cpu = Callable[[], Awaitable[dict[str, float]]]
+
+
+def cpu_reader(dsn: str, server_pid: int | None) -> Cpu:
+    """CPU seconds used so far by the client (this process), the server's process tree and the
+    backends of the bench's database (those seen at the start and the end of a run)."""
+    backends: set[int] = set()
+
+    async def read() -> dict[str, float]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            backends.update(int(r["pid"]) for r in await conn.fetch(sql))
+        finally:
+            await conn.close()
+        cpu = {"client": process_cpu({os.getpid()})}
+        if server_pid is not None:
+            cpu["server"] = process_cpu(tree_of=server_pid)
+        if running_here(backends):
+            cpu["database"] = process_cpu(backends)
+        return cpu
+
+    return read
+
+
 async def sql_floor(dsn: str, args: argparse.Namespace, today: date, cert_pk: int) -> Result:
     pool = await asyncpg.create_pool(dsn, min_size=args.concurrency, max_size=args.concurrency)
     assert pool is not None
-    providers_sql = PROVIDER_SQL + " WHERE pr.id = ANY($1)"
-    groups_sql = GROUP_SQL + " WHERE g.program_id = ANY($1) AND NOT g.archived ORDER BY g.program_id, g.starts_on, g.id"
+    along = Along(provider=True, groups=True)  # QUERY selects both
 
     async def call(i: int) -> None:
         s = MIX[i % len(MIX)]
@@ -273,37 +307,41 @@ async def sql_floor(dsn: str, args: argparse.Namespace, today: date, cert_pk: in
                 await conn.fetch(CERTIFICATE_SQL, [cert_pk])
                 row = (await conn.fetch(COVERAGE_SQL, [cert_pk], today))[0]
                 coverage = search_domain.Coverage(int(row["available"]), bool(row["cap_at_normative"]))
-            sql, params, _ = search_domain.build(search_query(s, today, coverage), FIRST, None, counts=True)
+            sql, params, _ = search_statement(search_query(s, today, coverage), FIRST, None, True, along)
             q, values = positional(sql, params)
             rows = [r for r in await conn.fetch(q, *values) if r["id"] is not None]
-            ids = [r["id"] for r in rows]
-            await conn.fetch(providers_sql, list({r["provider_id"] for r in rows}))
-            await conn.fetch(groups_sql, ids)
+            assert all(r["provider_along"] is not None for r in rows)
 
     try:
-        return await run_load(call, args.seconds, args.concurrency, args.warmup, label)
+        return await run_load(call, args.seconds, args.concurrency, args.warmup, label, cpu_reader(dsn, None))
     finally:
         await pool.close()
 
 
-async def graphql_load(port: int, args: argparse.Namespace, certificate: str, tokens: dict[str, str]) -> Result:
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client:
+async def graphql_load(
+    port: int, args: argparse.Namespace, certificate: str, tokens: dict[str, str], cpu: Cpu
+) -> Result:
+    client = KeepAliveClient(port)
+    requests = []
+    for s in MIX:
+        f = dict(s.filter)
+        headers = {}
+        if s.needs_certificate:
+            f["coveredByCertificate"] = certificate
+            headers["authorization"] = f"Bearer {tokens['guardian']}"
+        body = {"query": QUERY, "variables": {"first": FIRST, "search": s.text, "filter": f, "order": s.order}}
+        requests.append(client.request("/graphql", orjson.dumps(body), headers))
 
-        async def call(i: int) -> None:
-            s = MIX[i % len(MIX)]
-            f = dict(s.filter)
-            headers = {}
-            if s.needs_certificate:
-                f["coveredByCertificate"] = certificate
-                headers["authorization"] = f"Bearer {tokens['guardian']}"
-            body = {"query": QUERY, "variables": {"first": FIRST, "search": s.text, "filter": f, "order": s.order}}
-            r = await client.post("/graphql", json=body, headers=headers)
-            data = r.json()
-            if r.status_code != 200 or "errors" in data:
-                raise RuntimeError(str(data)[:300])
+    async def call(i: int) -> None:
+        status, raw = await client.send(requests[i % len(MIX)])
+        data = orjson.loads(raw)
+        if status != 200 or "errors" in data or not data["data"]["programs"]["edges"]:
+            raise RuntimeError(str(data)[:300])
 
-        return await run_load(call, args.seconds, args.concurrency, args.warmup, label)
+    try:
+        return await run_load(call, args.seconds, args.concurrency, args.warmup, label, cpu)
+    finally:
+        await client.close()
 
 
 async def explain(dsn: str, today: date) -> None:
@@ -321,9 +359,10 @@ async def explain(dsn: str, today: date) -> None:
 
 
 def report(name: str, r: Result) -> None:
+    cpu = "  ".join(f"{who} {r.cpu_ms(who):5.2f}" for who in ("server", "database", "client") if who in r.cpu)
     print(
         f"{name:<10} {len(r.latencies):>7} req in {r.seconds:5.1f} s  {r.rps:8.1f} req/s"
-        f"  p50 {r.pct(0.50):7.2f} ms  p99 {r.pct(0.99):7.2f} ms  errors {r.errors}"
+        f"  p50 {r.pct(0.50):7.2f} ms  p99 {r.pct(0.99):7.2f} ms  errors {r.errors}   CPU ms/req: {cpu}"
     )
 
 
@@ -368,9 +407,10 @@ async def main() -> None:
         print(
             f"\nmix of {len(MIX)} searches, first={FIRST}, concurrency {args.concurrency}, {args.seconds:.0f} s each"
             f" (after {args.warmup:.0f} s warm-up); server: pdo-graph serve --workers {args.workers},"
-            f" pool {args.pool} per worker; SQL floor: asyncpg pool of {args.concurrency}; {os.cpu_count()} CPUs"
+            f" pool {args.pool} per worker; SQL floor: asyncpg pool of {args.concurrency}; {os.cpu_count()} CPUs;"
+            f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
-        gql = await graphql_load(port, args, certificate, tokens)
+        gql = await graphql_load(port, args, certificate, tokens, cpu_reader(dsn, server.pid))
         stop_server(server)
         server = None
         floor = await sql_floor(dsn, args, today, cert_pk)

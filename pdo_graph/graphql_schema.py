@@ -43,6 +43,7 @@ from pdo_graph.resolvers.sync import SyncMutation
 from pdo_graph.resolvers.waitlist import WaitlistMutation, WaitlistQuery
 from pdo_graph.schema import hygiene
 from pdo_graph.schema.base import SCALARS
+from pdo_graph.schema.completed import CompletingExecutionContext
 from pdo_graph.schema.context import Context
 
 QUERY_TYPES: list[type] = [
@@ -155,6 +156,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         subscription=Subscription,
         types=NODE_TYPES,
         extensions=[lambda: PreparedDocument(gates[0]), PersonalDataAudit],
+        execution_context_class=CompletingExecutionContext,
         config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
     # graphql-core's rules and Strawberry's own two, as Strawberry validates

@@ -361,9 +361,13 @@ def build(q: SearchQuery, first: int, after: Sequence[Any] | None, counts: bool)
             "  FROM (SELECT direction, funding_kind, count(*) AS n FROM c GROUP BY direction, funding_kind) x),"
             f" pg AS (SELECT c.id, c.k FROM c WHERE true{page_filter('c.k', 'c.id', 'c.direction', 'c.funding_kind')}"
             "  ORDER BY c.k, c.id LIMIT :limit)"
-            " SELECT f.directions AS facet_directions, f.kinds AS facet_kinds, f.counts AS facet_counts,"
+            # the facets once, on the first row (the page's rows need not each carry them)
+            " SELECT CASE WHEN row_number() OVER w = 1 THEN f.directions END AS facet_directions,"
+            " CASE WHEN row_number() OVER w = 1 THEN f.kinds END AS facet_kinds,"
+            " CASE WHEN row_number() OVER w = 1 THEN f.counts END AS facet_counts,"
             f" pg.k AS sort_key, {PROGRAM_COLUMNS}"
-            " FROM f LEFT JOIN (pg JOIN programs p ON p.id = pg.id) ON true ORDER BY pg.k, pg.id"
+            " FROM f LEFT JOIN (pg JOIN programs p ON p.id = pg.id) ON true WINDOW w AS (ORDER BY pg.k, pg.id)"
+            " ORDER BY pg.k, pg.id"
         )
     else:
         # keys of the page first, the wide rows only for the page

@@ -1,13 +1,19 @@
 """The navigator: the program search with its filters, order, keyset pages and facets.
 
-One statement per page (``reads.catalog.search_programs``; its rows prime the program loader);
-``totalCount`` and ``facets`` are computed only when selected.
+One statement per page (``reads.catalog.search_programs``); ``totalCount`` and ``facets`` are
+computed only when selected. Reading ahead (``Context.read_ahead``), the statement reads the
+programs' providers and groups along when the selection asks for them, and a selection that
+:mod:`.navigator_answer` shapes comes back completed from those rows; otherwise the rows prime the
+loaders of programs, providers and groups and the fields resolve one by one.
 """
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any, cast
+
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLObjectType, get_nullable_type
 from strawberry.types import Info
 
 from pdo_graph.db.tables import DIRECTIONS, FUNDING_KINDS
@@ -15,12 +21,14 @@ from pdo_graph.domain import search as search_domain
 from pdo_graph.domain.certificates import CertificateStatus
 from pdo_graph.domain.messages import render
 from pdo_graph.ids import decode_pk
-from pdo_graph.reads.catalog import PROGRAM, search_programs
+from pdo_graph.reads.catalog import PROGRAM, Along, prime_along, search_programs
 from pdo_graph.reads.family import BALANCE
 from pdo_graph.schema.base import Edge, PageInfo, SafeInt, describe_values, encode_cursor, selects
 from pdo_graph.schema.catalog import Direction, Program, ProgramFundingKind
+from pdo_graph.schema.completed import Completed
 from pdo_graph.schema.context import Context
 from pdo_graph.schema.family import Certificate
+from pdo_graph.schema.navigator_answer import Page, Plan, plan_of
 from pdo_graph.schema.paging import page_args
 
 ProgramOrder = strawberry.enum(
@@ -120,6 +128,18 @@ class ProgramConnection:
     )
 
 
+def answer_plan(info: Info[Context, None]) -> Plan | None:
+    """The compiled shaping of this field's selection, or None (resolved field by field)."""
+    raw = info._raw_info
+    type_ = get_nullable_type(raw.return_type)
+    assert isinstance(type_, GraphQLObjectType)
+    # Strawberry's resolve info carries the coerced variables as a plain dict, a compiled plan's
+    # (transport/plans.py) graphql-core's VariableValues
+    values: Any = raw.variable_values
+    variables = cast(dict[str, Any], values if isinstance(values, dict) else values.coerced)
+    return plan_of(raw.schema, type_, raw.field_nodes, raw.fragments, variables)
+
+
 def wants_counts(info: Info[Context, None]) -> bool:
     """Whether the connection's totalCount or facets are selected (otherwise they are not computed)."""
     return selects(info, "totalCount") or selects(info, "facets") or selects(info, "kindFacets")
@@ -134,10 +154,11 @@ async def certificate_coverage(ctx: Context, certificate_id: str) -> search_doma
     pk = decode_pk(certificate_id, "Certificate")
     if pk is None:
         return None
-    cert = await Certificate.load(ctx, pk)
+    # the certificate (whether the caller may read it) and its balance side by side: one round trip;
+    # the balance is used only when the certificate is the caller's
+    cert, row = await asyncio.gather(Certificate.load(ctx, pk), ctx.loaders[BALANCE].load(pk))
     if cert is None or cert.status is not CertificateStatus.ACTIVE:
         return None
-    row = await ctx.loaders[BALANCE].load(pk)
     if row is None or row.period_id is None:
         return search_domain.Coverage(available=0)
     return search_domain.Coverage(available=max(0, int(row.available)), cap_at_normative=bool(row.cap_at_normative))
@@ -199,9 +220,17 @@ async def program_connection(
         near=None if f.near is None else search_domain.Near(f.near.latitude, f.near.longitude, f.near.radius_km),
     )
     counts = wants_counts(info)
-
+    plan = answer_plan(info) if ctx.read_ahead else None
+    if plan is not None:
+        along = plan.along
+    elif ctx.read_ahead:
+        along = Along(
+            provider=selects(info, "edges", "node", "provider"), groups=selects(info, "edges", "node", "groups")
+        )
+    else:
+        along = Along()
     try:
-        page = await search_programs(ctx.scope, query, first, cursor, counts)
+        page = await search_programs(ctx.scope, query, first, cursor, counts, along)
     except search_domain.BadCursor:
         raise GraphQLError(render("catalog_bad_cursor", ctx.lang, {}), extensions={"code": "BAD_USER_INPUT"}) from None
     except search_domain.BadQuery:
@@ -209,6 +238,10 @@ async def program_connection(
             render("catalog_bad_near", ctx.lang, {"max": int(search_domain.MAX_RADIUS_KM)}),
             extensions={"code": "BAD_USER_INPUT"},
         ) from None
+    if plan is not None:
+        answer = plan.shape(Page(page, page.rows[:first], first, after))
+        return cast(ProgramConnection, Completed(answer))
+    prime_along(ctx.scope, page, along)
     loader = ctx.loaders[PROGRAM]
     for row in page.rows:
         loader.prime(row.id, row)

@@ -68,6 +68,8 @@ from strawberry.schema import Schema as StrawberrySchema
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
+from pdo_graph.schema.completed import Completed
+
 CACHE_SIZE = 256
 RETIRE_AFTER = 16  # fallbacks before a plan that nearly always falls back is given up
 STRAWBERRY = "strawberry-definition"  # where Strawberry keeps its definitions in graphql-core's types
@@ -414,6 +416,8 @@ class _Compiler:
         def complete(value: Any, run: Run, path: Path) -> Any:
             if value is None:
                 return None
+            if value.__class__ is Completed:  # a subtree its resolver completed (schema/completed.py)
+                return value.data
             if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
                 raise Fallback("not of the field's type")
             out = dict.fromkeys(keys)  # in the selection's order, whichever value comes first

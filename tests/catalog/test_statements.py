@@ -77,7 +77,7 @@ async def make_catalog(engine: AsyncEngine, programs: int = 60) -> None:
     await transaction(engine, work)
 
 
-async def test_a_page_of_50_programs_with_provider_and_groups_takes_three_statements(gql, db):
+async def test_a_page_of_50_programs_with_provider_and_groups_takes_one_statement(gql, db):
     await make_catalog(db)
     with recorded_statements(db) as statements:
         body = await gql(PAGE)
@@ -85,8 +85,8 @@ async def test_a_page_of_50_programs_with_provider_and_groups_takes_three_statem
     page = body["data"]["programs"]
     assert (len(page["edges"]), page["totalCount"], page["pageInfo"]["hasNextPage"]) == (50, 60, True)
     assert all(len(e["node"]["groups"]["edges"]) == 2 for e in page["edges"])
-    # search + facets + total (one), providers (one batch), groups (one batch); group.program is primed
-    assert len(statements) == 3, "\n".join(statements)
+    # search + facets + total, with each program's provider and groups read along; group.program is primed
+    assert len(statements) == 1, "\n".join(statements)
 
     variables = {
         "search": "робототехника",
@@ -103,14 +103,14 @@ async def test_a_page_of_50_programs_with_provider_and_groups_takes_three_statem
     with recorded_statements(db) as statements:
         body = await gql(PAGE, {**variables, "after": None})
     assert len(body["data"]["programs"]["edges"]) == 50
-    assert len(statements) == 3, "\n".join(statements)
+    assert len(statements) == 1, "\n".join(statements)
 
     # without totalCount and facets the counts are not computed at all
     with recorded_statements(db) as statements:
         body = await gql("{ programs(first: 50) { edges { node { id provider { name } } } } }")
     assert len(body["data"]["programs"]["edges"]) == 50
-    assert len(statements) == 2
-    assert "count(*)" not in statements[0]
+    assert len(statements) == 1
+    assert "count(*)" not in statements[0] and "groups_along" not in statements[0]
 
 
 async def test_covered_by_certificate_adds_two_batched_reads(gql, token, db):
@@ -121,8 +121,8 @@ async def test_covered_by_certificate_adds_two_batched_reads(gql, token, db):
     with recorded_statements(db) as statements:
         body = await gql(PAGE, {"filter": {"coveredByCertificate": cert["id"]}}, token=token("GUARDIAN", "alice"))
     assert body["data"]["programs"]["totalCount"] == 11  # prices 500 000 + 1000·i <= 510 000
-    # the certificate (who may read it), its coverage, then the three of a page
-    assert len(statements) == 5, "\n".join(statements)
+    # the certificate (who may read it), its coverage, then the page's one
+    assert len(statements) == 3, "\n".join(statements)
 
 
 async def test_counts_are_computed_when_selected_through_fragments_or_aliases(gql, db):
