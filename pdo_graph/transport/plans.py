@@ -69,6 +69,7 @@ from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
 from pdo_graph.schema.completed import Completed
+from pdo_graph.schema.hygiene import argument_problems
 
 CACHE_SIZE = 256
 RETIRE_AFTER = 16  # fallbacks before a plan that nearly always falls back is given up
@@ -213,7 +214,7 @@ class FieldPlan:
 
     Strawberry's wrappers are skipped where what they do is known at compile time: a plain attribute
     is read with ``getattr`` (Strawberry's default resolver); a resolver without field extensions
-    whose arguments are literals of leaf types gets them converted once, its ``self``/``root``/
+    whose arguments are literals of leaf types that the text rule accepts gets them converted once, its ``self``/``root``/
     ``info`` as Strawberry injects them, and is called directly. Other fields go through Strawberry's
     resolver as graphql-core calls it."""
 
@@ -272,6 +273,8 @@ class FieldPlan:
         owner = plans.strawberry
         if self.args is None or owner is None or not all(_leaf_argument(a.type) for a in self.definition.args.values()):
             return
+        if argument_problems(self.definition, self.args):
+            return  # a literal the text rule refuses: the guarded resolver (schema/hygiene.py) says so
         converter = owner.schema_converter
         kwargs = convert_arguments(self.args, field.arguments, converter.scalar_registry, owner.config)
         sources = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None)

@@ -120,6 +120,29 @@ async def test_nul_in_a_certificate_number_is_an_invalid_query_argument(gql, tok
     assert error["path"] == ["certificateByNumber"]
 
 
+@pytest.mark.parametrize(
+    ("query", "field", "path"),
+    [
+        ('{ certificateByNumber(number: "7701\\u001b00001") { number } }', ["number"], ["certificateByNumber"]),
+        (
+            '{ certificateApplications(first: 5, search: "Пе\\u0000тров") { totalCount } }',
+            ["search"],
+            ["certificateApplications"],
+        ),
+        ('{ programs(first: 1, after: "\\u0001") { totalCount } }', ["after"], ["programs"]),
+    ],
+)
+async def test_literal_arguments_of_queries_are_checked_on_every_execution_path(gql, token, db, query, field, path):
+    # a document without variables takes the compiled plan (transport/plans.py) from its second
+    # request on: the literal must be refused the same way each time
+    operator = token("OPERATOR", "op-01", municipality="01")
+    for _ in range(3):
+        body = await gql(query, token=operator)
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "INVALID", "field": field, "requestId": body["extensions"]["requestId"]}
+        assert error["path"] == path
+
+
 async def test_nested_field_arguments_are_checked_too(gql, token, db):
     cert = await new_certificate(gql, token, "alice", "Смирнова Ева Олеговна", 9)
     query = """query($n: String!, $after: String) { certificateByNumber(number: $n) {
