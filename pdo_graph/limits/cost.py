@@ -96,6 +96,34 @@ def _is_list(type_: Any) -> bool:
     return isinstance(type_, GraphQLList)
 
 
+def first_variables(document: DocumentNode) -> frozenset[str]:
+    """The variables given as a field's ``first`` anywhere in ``document``: the only variables an
+    operation's cost depends on (see :func:`first_counts`)."""
+    names: set[str] = set()
+    stack: list[SelectionSetNode] = [
+        d.selection_set for d in document.definitions if isinstance(d, OperationDefinitionNode | FragmentDefinitionNode)
+    ]
+    while stack:
+        for sel in stack.pop().selections:
+            if isinstance(sel, FieldNode):
+                for arg in sel.arguments or ():
+                    if arg.name.value == "first" and isinstance(arg.value, VariableNode):
+                        names.add(arg.value.name.value)
+            if isinstance(sel, FieldNode | InlineFragmentNode) and sel.selection_set is not None:
+                stack.append(sel.selection_set)
+    return frozenset(names)
+
+
+def first_counts(variables: Mapping[str, Any], names: frozenset[str]) -> tuple[tuple[str, int | None], ...]:
+    """What the cost takes from ``variables`` (the ``first`` variables ``names``, as :func:`_first`
+    reads them): two requests of one operation with the same counts cost the same."""
+    counts: list[tuple[str, int | None]] = []
+    for name in sorted(names):
+        raw = variables.get(name)
+        counts.append((name, max(1, raw) if isinstance(raw, int) and not isinstance(raw, bool) else None))
+    return tuple(counts)
+
+
 def list_weight(parent: str, field_name: str) -> int:
     if parent.startswith("__"):
         return 1  # introspection: bounded by the schema, not by data

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 
-from pdo_graph.limits.cost import query_cost, select_operation
+from pdo_graph.limits.cost import first_counts, first_variables, query_cost, select_operation
 from pdo_graph.limits.outcomes import Invalid, Prepared, Refused
 from pdo_graph.limits.scan import MAX_NESTING, scan
 from pdo_graph.limits.shape import Shape, ShapeRefused
@@ -68,8 +68,9 @@ class Gate:
         self._validate = validate
         self._documents: _Lru[str, DocumentNode | Refused | Invalid] = _Lru(CACHE_SIZE)
         self._validated: _Lru[str, list[GraphQLError]] = _Lru(CACHE_SIZE)
-        # the cost of an operation without variables is the text's alone
-        self._costs: _Lru[tuple[str, str | None], int] = _Lru(CACHE_SIZE)
+        # the cost of an operation is the text's and its `first` variables' (cost.first_counts) alone
+        self._first_variables: _Lru[str, frozenset[str]] = _Lru(CACHE_SIZE)
+        self._costs: _Lru[tuple[str, str | None, tuple[tuple[str, int | None], ...]], int] = _Lru(CACHE_SIZE)
 
     def knows(self, query: str) -> bool:
         """Whether the document was seen recently (then preparing it again is a few dictionary lookups)."""
@@ -121,12 +122,10 @@ class Gate:
         errors = self.validation_errors(query, document)
         if errors:
             return Invalid(errors)
-        if operation.variable_definitions:
-            cost = query_cost(document, operation, variables, self.schema)
-        else:
-            cost = self._costs.get(
-                (query, operation_name), lambda _: query_cost(document, operation, variables, self.schema)
-            )
+        counts = first_counts(variables, self._first_variables.get(query, lambda _: first_variables(document)))
+        cost = self._costs.get(
+            (query, operation_name, counts), lambda _: query_cost(document, operation, variables, self.schema)
+        )
         if cost > self.limits.max_cost:
             max_cost = self.limits.max_cost
             return Refused(

@@ -6,7 +6,7 @@ import httpx
 from graphql import parse
 
 from pdo_graph.graphql_schema import build_schema
-from pdo_graph.limits import query_cost
+from pdo_graph.limits import Invalid, Refused, query_cost
 from tests.helpers import recorded_statements
 
 SCHEMA = build_schema().gate.schema
@@ -173,6 +173,30 @@ async def test_the_named_operation_runs_and_is_costed_alone(app, db):
     body = r.json()
     assert body["data"] == {"viewer": {"role": None}}
     assert body["extensions"]["cost"] == 2
+
+
+def test_the_gate_costs_a_document_again_for_other_first_variables():
+    """The gate remembers an operation's cost by its text and its `first` variables: another `first`
+    (in the operation or in a fragment), or one that is no count, costs what the document says."""
+    gate = build_schema().gate
+    q = (
+        "query($n: Int!, $m: Int!, $s: String) { programs(first: $n, search: $s) { edges { node { ...G } } } }"
+        " fragment G on Program { id groups(first: $m) { edges { node { id } } } }"
+    )
+    document = parse(q)
+    for variables in (
+        {"n": 20, "m": 10, "s": "a"},
+        {"n": 20, "m": 10, "s": "b"},
+        {"n": 50, "m": 10},
+        {"n": 20, "m": 3},
+        {"n": 0, "m": 10},
+        {"n": True, "m": "10"},
+        {},
+    ):
+        prepared = gate.prepare(q, None, variables)
+        assert not isinstance(prepared, Refused | Invalid), prepared
+        assert prepared.cost == query_cost(document, None, variables, SCHEMA), variables
+    assert gate.prepare(q, None, {"n": 20, "m": 10}).cost == 1 + 20 * (1 + 1 + 1 + 1 + 10 * 3)  # type: ignore[union-attr]
 
 
 def test_token_scan_is_exact_on_ordinary_documents():
