@@ -26,18 +26,13 @@ from typing import Any
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
     IntValueNode,
-    NamedTypeNode,
     NullValueNode,
-    SelectionSetNode,
     ValueNode,
     VariableNode,
     get_named_type,
-    is_abstract_type,
 )
 
 from pdo_graph.db.tables import DIRECTIONS, FUNDING_KINDS
@@ -46,6 +41,7 @@ from pdo_graph.ids import encode_id
 from pdo_graph.reads.base import row_columns
 from pdo_graph.reads.catalog import GROUP_INDEX, Along, ProviderRow, groups_of
 from pdo_graph.schema.base import MAX_PAGE, encode_cursor, money
+from pdo_graph.schema.selection import collect_fields
 
 Get = Callable[[Any], Any]
 Fields = list[tuple[str, str, list[FieldNode]]]  # response key, field name, its nodes
@@ -86,41 +82,9 @@ class _Compiler:
     # --- the selection, as graphql-core collects it ---------------------------------------------
 
     def fields(self, type_: GraphQLObjectType, nodes: Sequence[FieldNode]) -> Fields:
-        grouped: dict[str, tuple[str, list[FieldNode]]] = {}
-
-        def visit(selection_set: SelectionSetNode, seen: set[str]) -> None:
-            for sel in selection_set.selections:
-                if sel.directives:
-                    raise Unsupported("directive")
-                if isinstance(sel, FieldNode):
-                    key = (sel.alias or sel.name).value
-                    if key in grouped:
-                        grouped[key][1].append(sel)
-                    else:
-                        grouped[key] = (sel.name.value, [sel])
-                elif isinstance(sel, FragmentSpreadNode):
-                    name = sel.name.value
-                    fragment = self.fragments.get(name)
-                    if fragment is None:
-                        raise Unsupported("fragment")
-                    if name not in seen:
-                        seen.add(name)
-                        if self.applies(fragment.type_condition, type_):
-                            visit(fragment.selection_set, seen)
-                elif isinstance(sel, InlineFragmentNode) and self.applies(sel.type_condition, type_):
-                    visit(sel.selection_set, seen)
-
-        seen: set[str] = set()
-        for node in nodes:
-            if node.selection_set is not None:
-                visit(node.selection_set, seen)
-        return [(key, name, field_nodes) for key, (name, field_nodes) in grouped.items()]
-
-    def applies(self, condition: NamedTypeNode | None, type_: GraphQLObjectType) -> bool:
-        if condition is None:
-            return True
-        named = self.schema.get_type(condition.name.value)
-        return named is type_ or (is_abstract_type(named) and self.schema.is_sub_type(named, type_))
+        sets = [node.selection_set for node in nodes if node.selection_set is not None]
+        grouped = collect_fields(self.schema, self.fragments, type_, sets, Unsupported)
+        return [(key, field_nodes[0].name.value, field_nodes) for key, field_nodes in grouped.items()]
 
     def value(self, node: ValueNode | None) -> Any:
         """An argument's value (literal or variable; an absent or null one is None)."""

@@ -39,7 +39,6 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLAbstractType,
     GraphQLBoolean,
     GraphQLField,
@@ -53,7 +52,6 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -70,6 +68,7 @@ from strawberry.types.field import StrawberryField
 
 from pdo_graph.schema.completed import Completed
 from pdo_graph.schema.hygiene import argument_problems
+from pdo_graph.schema.selection import collect_fields
 
 CACHE_SIZE = 256
 RETIRE_AFTER = 16  # fallbacks before a plan that nearly always falls back is given up
@@ -336,43 +335,8 @@ class _Compiler:
 
     def collect(self, runtime: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]) -> list[FieldPlan]:
         """The fields of the merged ``selection_sets`` on the object type ``runtime``, in order."""
-        fields: OrderedDict[str, list[FieldNode]] = OrderedDict()
-        for selection_set in selection_sets:
-            self._collect(runtime, selection_set, fields, set())
+        fields = collect_fields(self.schema, self.fragments, runtime, selection_sets, NotCompilable)
         return [FieldPlan(key, group, runtime, self) for key, group in fields.items()]
-
-    def _collect(
-        self,
-        runtime: GraphQLObjectType,
-        selection_set: SelectionSetNode,
-        fields: OrderedDict[str, list[FieldNode]],
-        visited: set[str],
-    ) -> None:
-        for selection in selection_set.selections:
-            if selection.directives:
-                raise NotCompilable("directives")
-            if isinstance(selection, FieldNode):
-                key = selection.alias.value if selection.alias else selection.name.value
-                fields.setdefault(key, []).append(selection)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                if condition is None or self._applies(condition.name.value, runtime):
-                    self._collect(runtime, selection.selection_set, fields, visited)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None:
-                    raise NotCompilable("unknown fragment")
-                if name in visited or not self._applies(fragment.type_condition.name.value, runtime):
-                    continue
-                visited.add(name)
-                self._collect(runtime, fragment.selection_set, fields, visited)
-
-    def _applies(self, name: str, runtime: GraphQLObjectType) -> bool:
-        if name == runtime.name:
-            return True
-        condition = self.schema.get_type(name)
-        return is_abstract_type(condition) and self.schema.is_sub_type(condition, runtime)
 
     def completer(self, type_: GraphQLOutputType, nodes: list[FieldNode], field: FieldPlan) -> Complete:
         if isinstance(type_, GraphQLNonNull):
